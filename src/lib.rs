@@ -1,0 +1,15 @@
+//! calma: real-time agent assist for Spanish-speaking contact centres.
+//!
+//! Module map (the analysis core is sans-IO: no sockets, no clock, no tokio):
+//! - [`protocol`]: wire types of protocol v1 and their parsing, with typed errors.
+//! - [`engine`]: per-call state machine, `Call::on_event(event) -> Vec<Outbound>` on media time.
+//! - [`language`]: normalisation, lexicons, frustration and agent-speech analysis of Spanish text.
+//! - [`timing`]: turns, interruptions, talk-over, dead air, monologues, speech rate.
+//! - [`nudges`]: the nudge catalogue and the policy that opens, budgets and clears nudges.
+//! - [`config`]: per-campaign configuration (TOML) with validated defaults.
+//! - [`server`]: the thin async shell: WebSocket streams, batch HTTP, agent feeds, metrics.
+//! - [`replay`]: the thin CLI shell that drives the engine from a JSONL file.
+
+pub mod protocol;
+pub mod timing;
+pub mod nudges;

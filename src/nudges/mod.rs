@@ -1,0 +1,5 @@
+//! Nudges: the catalogue of advice and the policy deciding when to show and clear it.
+
+pub mod catalogue;
+
+pub use catalogue::{Kind, TextLanguage, ALL_KINDS};

@@ -1,0 +1,631 @@
+//! Protocol v1: the JSON messages calma reads and writes.
+//!
+//! Every message is one JSON object with a `"type"` tag. Unknown fields are ignored so platforms can
+//! send richer payloads; unknown types are refused with a typed [`ErrorCode::UnknownType`].
+//! Parsing is two-step (JSON, then shape) so a client learns *which* of the two went wrong.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Protocol version reported by `/healthz` and documented in `docs/protocol.md`.
+pub const PROTOCOL_VERSION: &str = "v1";
+
+/// Who spoke a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Customer,
+    Agent,
+}
+
+impl Speaker {
+    pub fn other(self) -> Speaker {
+        match self {
+            Speaker::Customer => Speaker::Agent,
+            Speaker::Agent => Speaker::Customer,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Speaker::Customer => "customer",
+            Speaker::Agent => "agent",
+        }
+    }
+}
+
+/// `call.start`: opens a call on this connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallStart {
+    pub call_id: String,
+    pub agent_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    /// BCP-47-ish language hint from the platform ("es", "es-MX", "en"...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// `segment`: one revision of a transcript segment. Partials (`final: false`) are replaced by later
+/// revisions with the same `segment_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    #[serde(default)]
+    pub call_id: String,
+    pub segment_id: String,
+    pub speaker: Speaker,
+    pub text: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    #[serde(rename = "final", default = "default_true")]
+    pub is_final: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `tick`: media time advances with no speech.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tick {
+    #[serde(default)]
+    pub call_id: String,
+    pub at_ms: u64,
+}
+
+/// `call.end`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallEnd {
+    pub call_id: String,
+}
+
+/// `feedback` from the agent panel: was this nudge useful?
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub call_id: String,
+    pub nudge_id: String,
+    pub useful: bool,
+}
+
+/// A message from a platform (or agent panel) to calma.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    CallStart(CallStart),
+    Segment(Segment),
+    Tick(Tick),
+    CallEnd(CallEnd),
+    Feedback(Feedback),
+}
+
+impl Inbound {
+    pub fn call_id(&self) -> &str {
+        match self {
+            Inbound::CallStart(m) => &m.call_id,
+            Inbound::Segment(m) => &m.call_id,
+            Inbound::Tick(m) => &m.call_id,
+            Inbound::CallEnd(m) => &m.call_id,
+            Inbound::Feedback(m) => &m.call_id,
+        }
+    }
+}
+
+/// Machine-readable error codes, stable across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not valid JSON (or not a JSON object).
+    BadJson,
+    /// `type` names no message of protocol v1.
+    UnknownType,
+    /// A required field is absent.
+    MissingField,
+    /// A field has the wrong type or an impossible value.
+    InvalidField,
+    /// The message refers to a call this connection has not started (or already ended).
+    UnknownCall,
+    /// `call.start` for a call that is already running.
+    DuplicateCall,
+    /// The frame is larger than the configured limit.
+    MessageTooLarge,
+    /// The segment text is longer than the configured limit.
+    TextTooLong,
+    /// Binary frames are not part of the protocol.
+    BinaryFrame,
+    /// Too many calls on this connection or in this process.
+    TooManyCalls,
+    /// Segments arrive faster than the per-call limit.
+    RateLimited,
+    /// Missing or invalid credentials.
+    Unauthorized,
+    /// Credentials are valid but do not grant this.
+    Forbidden,
+    /// The message type is not accepted on this endpoint.
+    NotAllowedHere,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::MissingField => "missing_field",
+            ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::UnknownCall => "unknown_call",
+            ErrorCode::DuplicateCall => "duplicate_call",
+            ErrorCode::MessageTooLarge => "message_too_large",
+            ErrorCode::TextTooLong => "text_too_long",
+            ErrorCode::BinaryFrame => "binary_frame",
+            ErrorCode::TooManyCalls => "too_many_calls",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotAllowedHere => "not_allowed_here",
+            ErrorCode::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+/// A typed protocol error, sent as `{"type":"error",...}` on the connection that caused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ProtocolError {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+}
+
+impl ProtocolError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ProtocolError {
+            code,
+            message: message.into(),
+            call_id: None,
+        }
+    }
+    pub fn for_call(mut self, call_id: impl Into<String>) -> Self {
+        let id = call_id.into();
+        if !id.is_empty() {
+            self.call_id = Some(id);
+        }
+        self
+    }
+    /// The wire form: `{"type":"error","code":...,"message":...,"call_id"?:...}`.
+    pub fn to_json(&self) -> String {
+        let mut v = serde_json::json!({
+            "type": "error",
+            "code": self.code,
+            "message": self.message,
+        });
+        if let Some(id) = &self.call_id {
+            v["call_id"] = Value::String(id.clone());
+        }
+        v.to_string()
+    }
+}
+
+/// Limits applied while parsing, so the engine never sees absurd input.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseLimits {
+    pub max_text_chars: usize,
+    pub max_id_chars: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_text_chars: 4_000,
+            max_id_chars: 128,
+        }
+    }
+}
+
+/// Parse one inbound text frame.
+pub fn parse_inbound(text: &str, limits: &ParseLimits) -> Result<Inbound, ProtocolError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")))?;
+    parse_value(value, limits)
+}
+
+/// Parse an already-decoded JSON value (used by `POST /v1/analyze` for its `events` array).
+pub fn parse_value(value: Value, limits: &ParseLimits) -> Result<Inbound, ProtocolError> {
+    let Value::Object(map) = &value else {
+        return Err(ProtocolError::new(
+            ErrorCode::BadJson,
+            "each message must be a JSON object",
+        ));
+    };
+    let call_id = map
+        .get("call_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let kind = match map.get("type") {
+        None => {
+            return Err(
+                ProtocolError::new(ErrorCode::MissingField, "missing field `type`")
+                    .for_call(call_id),
+            )
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(
+                ProtocolError::new(ErrorCode::InvalidField, "`type` must be a string")
+                    .for_call(call_id),
+            )
+        }
+    };
+    let msg = match kind.as_str() {
+        "call.start" => Inbound::CallStart(shape(value, &kind, &call_id)?),
+        "segment" => Inbound::Segment(shape(value, &kind, &call_id)?),
+        "tick" => Inbound::Tick(shape(value, &kind, &call_id)?),
+        "call.end" => Inbound::CallEnd(shape(value, &kind, &call_id)?),
+        "feedback" => Inbound::Feedback(shape(value, &kind, &call_id)?),
+        other => {
+            return Err(ProtocolError::new(
+                ErrorCode::UnknownType,
+                format!(
+                    "unknown message type `{other}` (protocol v1 accepts call.start, segment, tick, call.end, feedback)"
+                ),
+            )
+            .for_call(call_id))
+        }
+    };
+    validate(&msg, limits).map_err(|e| e.for_call(call_id))?;
+    Ok(msg)
+}
+
+fn shape<T: serde::de::DeserializeOwned>(
+    value: Value,
+    kind: &str,
+    call_id: &str,
+) -> Result<T, ProtocolError> {
+    serde_json::from_value(value).map_err(|e| {
+        let text = e.to_string();
+        let code = if text.starts_with("missing field") {
+            ErrorCode::MissingField
+        } else {
+            ErrorCode::InvalidField
+        };
+        ProtocolError::new(code, format!("{kind}: {text}")).for_call(call_id)
+    })
+}
+
+fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
+    let id_ok = |field: &str, v: &str, required: bool| -> Result<(), ProtocolError> {
+        if required && v.is_empty() {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidField,
+                format!("`{field}` must not be empty"),
+            ));
+        }
+        if v.chars().count() > limits.max_id_chars {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidField,
+                format!("`{field}` is longer than {} characters", limits.max_id_chars),
+            ));
+        }
+        if v.chars().any(char::is_control) {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidField,
+                format!("`{field}` contains control characters"),
+            ));
+        }
+        Ok(())
+    };
+    match msg {
+        Inbound::CallStart(m) => {
+            id_ok("call_id", &m.call_id, true)?;
+            id_ok("agent_id", &m.agent_id, true)?;
+            if let Some(c) = &m.campaign {
+                id_ok("campaign", c, true)?;
+            }
+        }
+        Inbound::Segment(s) => {
+            id_ok("call_id", &s.call_id, false)?;
+            id_ok("segment_id", &s.segment_id, true)?;
+            if s.end_ms < s.start_ms {
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidField,
+                    format!(
+                        "segment {}: end_ms ({}) is before start_ms ({})",
+                        s.segment_id, s.end_ms, s.start_ms
+                    ),
+                ));
+            }
+            let n = s.text.chars().count();
+            if n > limits.max_text_chars {
+                return Err(ProtocolError::new(
+                    ErrorCode::TextTooLong,
+                    format!(
+                        "segment {}: text has {n} characters, the limit is {}",
+                        s.segment_id, limits.max_text_chars
+                    ),
+                ));
+            }
+        }
+        Inbound::Tick(t) => id_ok("call_id", &t.call_id, false)?,
+        Inbound::CallEnd(m) => id_ok("call_id", &m.call_id, true)?,
+        Inbound::Feedback(f) => {
+            id_ok("call_id", &f.call_id, true)?;
+            id_ok("nudge_id", &f.nudge_id, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Severity of a nudge, which the panel maps to colour (never flashing red).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warn,
+    Urgent,
+}
+
+/// Why a nudge, state change or timing event happened: which words, in which segment, by which rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub segment_id: String,
+    pub quote: String,
+    pub rule: String,
+}
+
+/// Customer frustration level bands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Calm,
+    Tense,
+    Frustrated,
+    Angry,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Calm => "calm",
+            Level::Tense => "tense",
+            Level::Frustrated => "frustrated",
+            Level::Angry => "angry",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trend {
+    Rising,
+    Steady,
+    Falling,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrustrationView {
+    pub score: f64,
+    pub level: Level,
+    pub trend: Trend,
+    /// What moved the score most recently (empty when nothing has).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InterruptionCounts {
+    pub by_agent: u32,
+    pub by_customer: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TalkShare {
+    pub agent: f64,
+}
+
+/// `nudge`: advice shown on the agent's panel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Nudge {
+    pub call_id: String,
+    pub seq: u64,
+    pub nudge_id: String,
+    pub kind: String,
+    pub text: String,
+    pub severity: Severity,
+    pub at_ms: u64,
+    pub evidence: Vec<Evidence>,
+}
+
+/// `nudge.clear`: the condition behind a nudge has resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NudgeClear {
+    pub call_id: String,
+    pub seq: u64,
+    pub nudge_id: String,
+    pub kind: String,
+    pub at_ms: u64,
+    pub reason: String,
+}
+
+/// `state`: the call's running picture, sent after each final segment that changes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub call_id: String,
+    pub seq: u64,
+    pub at_ms: u64,
+    pub language: String,
+    pub frustration: FrustrationView,
+    pub interruptions: InterruptionCounts,
+    pub talk_share: TalkShare,
+}
+
+/// One nudge as listed in the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NudgeRecord {
+    pub nudge_id: String,
+    pub kind: String,
+    pub severity: Severity,
+    pub at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear_reason: Option<String>,
+    /// Agent feedback: Some(true) useful, Some(false) not useful.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub useful: Option<bool>,
+}
+
+/// A point of the frustration trajectory, for plots and the supervisor sparkline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FrustrationPoint {
+    pub at_ms: u64,
+    pub score: f64,
+}
+
+/// Timing figures for the whole call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TimingSummary {
+    pub agent_talk_ms: u64,
+    pub customer_talk_ms: u64,
+    pub overlap_ms: u64,
+    pub talk_overs: u32,
+    pub longest_agent_monologue_ms: u64,
+    pub longest_customer_turn_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_response_gap_ms: Option<u64>,
+    pub dead_air_episodes: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_syllables_per_s: Option<f64>,
+}
+
+/// `call.summary`: sent once when the call ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub call_id: String,
+    pub seq: u64,
+    pub agent_id: String,
+    pub campaign: String,
+    pub language: String,
+    pub duration_ms: u64,
+    pub talk_share: TalkShare,
+    pub interruptions: InterruptionCounts,
+    pub timing: TimingSummary,
+    pub frustration_peak: FrustrationView,
+    pub frustration_end: FrustrationView,
+    pub frustration_trajectory: Vec<FrustrationPoint>,
+    pub nudges: Vec<NudgeRecord>,
+    pub feedback: FeedbackCounts,
+    pub segments: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FeedbackCounts {
+    pub useful: u32,
+    pub not_useful: u32,
+}
+
+/// A message from calma to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Outbound {
+    #[serde(rename = "nudge")]
+    Nudge(Nudge),
+    #[serde(rename = "nudge.clear")]
+    NudgeClear(NudgeClear),
+    #[serde(rename = "state")]
+    State(State),
+    #[serde(rename = "call.summary")]
+    Summary(Box<Summary>),
+}
+
+impl Outbound {
+    pub fn call_id(&self) -> &str {
+        match self {
+            Outbound::Nudge(m) => &m.call_id,
+            Outbound::NudgeClear(m) => &m.call_id,
+            Outbound::State(m) => &m.call_id,
+            Outbound::Summary(m) => &m.call_id,
+        }
+    }
+    pub fn seq(&self) -> u64 {
+        match self {
+            Outbound::Nudge(m) => m.seq,
+            Outbound::NudgeClear(m) => m.seq,
+            Outbound::State(m) => m.seq,
+            Outbound::Summary(m) => m.seq,
+        }
+    }
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Outbound::Nudge(_) => "nudge",
+            Outbound::NudgeClear(_) => "nudge.clear",
+            Outbound::State(_) => "state",
+            Outbound::Summary(_) => "call.summary",
+        }
+    }
+    /// Serialise to the wire form. Serialising these types cannot fail (no maps with non-string
+    /// keys, no non-finite floats: scores are clamped), so a failure is a bug worth a loud message.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("outbound messages always serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Inbound, ProtocolError> {
+        parse_inbound(s, &ParseLimits::default())
+    }
+
+    #[test]
+    fn parses_segment_and_ignores_unknown_fields() {
+        let m = parse(r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"hola","start_ms":1,"end_ms":2,"final":false,"confidence":0.9}"#).unwrap();
+        match m {
+            Inbound::Segment(s) => {
+                assert_eq!(s.speaker, Speaker::Agent);
+                assert!(!s.is_final);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn error_codes_are_typed() {
+        assert_eq!(parse("{nope").unwrap_err().code, ErrorCode::BadJson);
+        assert_eq!(parse("[1]").unwrap_err().code, ErrorCode::BadJson);
+        let e = parse(r#"{"type":"hello","call_id":"c-1"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownType);
+        assert_eq!(e.call_id.as_deref(), Some("c-1"));
+        assert_eq!(
+            parse(r#"{"type":"segment","call_id":"c"}"#).unwrap_err().code,
+            ErrorCode::MissingField
+        );
+        assert_eq!(
+            parse(r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"bot","text":"x","start_ms":1,"end_ms":2}"#)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            parse(r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"x","start_ms":5,"end_ms":2}"#)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            parse(r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"x","start_ms":-5,"end_ms":2}"#)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidField
+        );
+    }
+
+    #[test]
+    fn error_wire_form() {
+        let e = ProtocolError::new(ErrorCode::UnknownCall, "no such call").for_call("c-9");
+        let v: Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["code"], "unknown_call");
+        assert_eq!(v["call_id"], "c-9");
+    }
+}
