@@ -7,9 +7,14 @@
 //! - [`timing`]: turns, interruptions, talk-over, dead air, monologues, speech rate.
 //! - [`nudges`]: the nudge catalogue and the policy that opens, budgets and clears nudges.
 //! - [`config`]: per-campaign configuration (TOML) with validated defaults.
+//! - [`replay`]: drives the engine from protocol messages (CLI replay and `POST /v1/analyze`).
 //! - [`server`]: the thin async shell: WebSocket streams, batch HTTP, agent feeds, metrics.
-//! - [`replay`]: the thin CLI shell that drives the engine from a JSONL file.
 
-pub mod protocol;
-pub mod timing;
+pub mod config;
+pub mod engine;
+pub mod language;
 pub mod nudges;
+pub mod protocol;
+pub mod replay;
+pub mod server;
+pub mod timing;

@@ -1,1 +1,81 @@
-fn main(){}
+//! The `calma` command: `serve` (default), `replay`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use calma::engine::Resources;
+use calma::protocol::ParseLimits;
+
+#[derive(Parser, Debug)]
+#[command(name = "calma", version, about = "Real-time agent assist for Spanish-speaking contact centres")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Options of the default command, `serve`.
+    #[command(flatten)]
+    serve: calma::server::ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the service (the default command).
+    Serve(calma::server::ServeArgs),
+    /// Replay protocol messages (JSONL, one per line) through the engine; print every output as
+    /// JSON lines on stdout, on media time only (deterministic).
+    Replay {
+        /// The JSONL file ("-" for standard input).
+        file: PathBuf,
+        /// Directory of lexicon TSV files overriding the embedded ones, file by file.
+        #[arg(long, env = "CALMA_LEXICONS")]
+        lexicons: Option<PathBuf>,
+        /// Campaign configuration (TOML).
+        #[arg(long, env = "CALMA_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Replay {
+            file,
+            lexicons,
+            config,
+        }) => replay(file, lexicons, config),
+        Some(Command::Serve(args)) => calma::server::run(args),
+        None => calma::server::run(cli.serve),
+    }
+}
+
+fn replay(file: PathBuf, lexicons: Option<PathBuf>, config: Option<PathBuf>) -> ExitCode {
+    let res = match Resources::load(lexicons.as_deref(), config.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("calma: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(&file)
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("calma: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    for line in calma::replay::replay_jsonl(res, &text, &ParseLimits::default()) {
+        if writeln!(stdout, "{line}").is_err() {
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
+}

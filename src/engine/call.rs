@@ -1,0 +1,416 @@
+//! One call's state machine: events in, protocol outputs out, on media time only.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use super::rules::{ev, Conversation, Outcome};
+use super::{Event, Resources};
+use crate::config::CampaignConfig;
+use crate::language::detect::LanguageGate;
+use crate::language::frustration::Frustration;
+use crate::language::{agent, customer, Analysis, Side};
+use crate::nudges::policy::{Decision, Policy};
+use crate::protocol::{
+    CallStart, FeedbackCounts, InterruptionCounts, Nudge, NudgeClear, Outbound, Segment, Speaker,
+    State, Summary, TalkShare,
+};
+use crate::timing::{syllables, SegmentInfo, TimingModel};
+
+/// Finalised segment ids remembered to ignore duplicate finals (bounded).
+const FINAL_IDS_KEPT: usize = 512;
+/// Without Spanish lexicons, a short overlap of this many words at most is taken as a backchannel.
+const FOREIGN_BACKCHANNEL_WORDS: usize = 2;
+
+/// One call: everything calma knows about it, driven only by [`Event`]s.
+#[derive(Debug)]
+pub struct Call {
+    res: Arc<Resources>,
+    cfg: Arc<CampaignConfig>,
+    call_id: String,
+    agent_id: String,
+    campaign: String,
+    seq: u64,
+    now_ms: u64,
+    ended: bool,
+    segments: u64,
+    finals: HashSet<String>,
+    finals_order: VecDeque<String>,
+    language: LanguageGate,
+    frustration: Frustration,
+    timing: TimingModel,
+    conv: Conversation,
+    policy: Policy,
+    feedback: FeedbackCounts,
+    last_state: Option<State>,
+}
+
+impl Call {
+    /// Start a call with the campaign settings of `res` at this moment.
+    pub fn new(start: &CallStart, res: Arc<Resources>) -> Call {
+        let campaign = start
+            .campaign
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        let cfg = res.config.campaign(&campaign);
+        Call {
+            call_id: start.call_id.clone(),
+            agent_id: start.agent_id.clone(),
+            language: LanguageGate::new(start.language.as_deref()),
+            frustration: Frustration::new(cfg.frustration.clone()),
+            timing: TimingModel::new(cfg.timing.clone()),
+            conv: Conversation::default(),
+            policy: Policy::new(),
+            feedback: FeedbackCounts::default(),
+            last_state: None,
+            seq: 0,
+            now_ms: 0,
+            ended: false,
+            segments: 0,
+            finals: HashSet::new(),
+            finals_order: VecDeque::new(),
+            campaign,
+            cfg,
+            res,
+        }
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+    pub fn agent_id(&self) -> &str {
+        &self.agent_id
+    }
+    pub fn campaign(&self) -> &str {
+        &self.campaign
+    }
+    /// Media time reached so far (latest segment end or tick).
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Feed one event; returns every message the call produces, in order.
+    pub fn on_event(&mut self, event: Event) -> Vec<Outbound> {
+        if self.ended {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        match event {
+            Event::Segment(seg) => self.on_segment(seg, &mut out),
+            Event::Tick { at_ms } => {
+                self.now_ms = self.now_ms.max(at_ms);
+                let mut o = Outcome::default();
+                for e in self.timing.advance(self.now_ms) {
+                    self.conv.on_timing(&self.cfg, &e, &mut o);
+                }
+                self.frustration.decay_to(self.now_ms);
+                self.apply(o, &mut out);
+            }
+            Event::Feedback { nudge_id, useful } => {
+                if self.policy.feedback(&nudge_id, useful).is_some() {
+                    if useful {
+                        self.feedback.useful += 1;
+                    } else {
+                        self.feedback.not_useful += 1;
+                    }
+                }
+            }
+            Event::End => {
+                for d in self.policy.clear_all(self.now_ms, "call_ended") {
+                    self.emit_decision(d, &mut out);
+                }
+                let s = self.summary();
+                out.push(Outbound::Summary(Box::new(s)));
+                self.ended = true;
+            }
+        }
+        out
+    }
+
+    /// Nudge kind of a nudge id this call sent (for feedback metrics).
+    pub fn nudge_kind(&self, nudge_id: &str) -> Option<&str> {
+        self.policy
+            .records()
+            .iter()
+            .find(|r| r.nudge_id == nudge_id)
+            .map(|r| r.kind.as_str())
+    }
+
+    fn on_segment(&mut self, seg: Segment, out: &mut Vec<Outbound>) {
+        self.segments += 1;
+        self.now_ms = self.now_ms.max(seg.end_ms);
+        let spanish = self.language.is_spanish();
+        let side = match seg.speaker {
+            Speaker::Customer => Side::Customer,
+            Speaker::Agent => Side::Agent,
+        };
+        let duplicate_final = seg.is_final && self.finals.contains(&seg.segment_id);
+        let analysis = self.res.analyzer.analyze(&seg.text, side);
+        let backchannel = if spanish {
+            analysis.backchannel_only
+        } else {
+            analysis.words <= FOREIGN_BACKCHANNEL_WORDS
+        };
+        let agent_reading = (spanish && side == Side::Agent).then(|| agent::read(&analysis));
+        let quote = quote_of(&seg.text);
+        let info = SegmentInfo {
+            segment_id: &seg.segment_id,
+            speaker: seg.speaker,
+            start_ms: seg.start_ms,
+            end_ms: seg.end_ms,
+            is_final: seg.is_final,
+            quote: &quote,
+            backchannel,
+            announces_hold: agent_reading.as_ref().is_some_and(|r| r.hold.is_some()),
+            syllables: if spanish {
+                syllables::count(&seg.text)
+            } else {
+                0
+            },
+            ends_cut_off: spanish && analysis.ends_cut_off,
+        };
+        let mut o = Outcome::default();
+        let mut tev = self.timing.on_segment(&info);
+        tev.extend(self.timing.advance(self.now_ms));
+        for e in &tev {
+            self.conv.on_timing(&self.cfg, e, &mut o);
+        }
+
+        if seg.is_final && !duplicate_final {
+            self.remember_final(&seg.segment_id);
+            self.language.observe(self.res.analyzer.detector(), &seg.text);
+            if self.language.is_spanish() {
+                match side {
+                    Side::Customer => self.on_customer_final(&seg, &analysis, &mut o),
+                    Side::Agent => {
+                        let r = agent_reading.unwrap_or_else(|| agent::read(&analysis));
+                        let level = self.frustration.level();
+                        self.conv.on_agent(
+                            &self.cfg,
+                            self.now_ms,
+                            &seg.segment_id,
+                            &analysis,
+                            &r,
+                            level,
+                            &mut o,
+                        );
+                    }
+                }
+            }
+        }
+        // Timing heat (customer cutting the agent off) counts in every language.
+        for (h, e) in std::mem::take(&mut o.heat) {
+            self.frustration.heat(self.now_ms, h, vec![e]);
+        }
+        self.apply(o, out);
+        if seg.is_final && !duplicate_final {
+            self.maybe_state(out);
+        }
+    }
+
+    fn on_customer_final(&mut self, seg: &Segment, analysis: &Analysis, o: &mut Outcome) {
+        let now = self.now_ms;
+        let reading = customer::read(analysis);
+        let repeated = self.conv.repeated_complaint(
+            now,
+            &seg.segment_id,
+            analysis,
+            reading.heat > 0.0,
+        );
+        let before = self.frustration.level();
+        let mut evidence: Vec<_> = reading
+            .evidence
+            .iter()
+            .map(|(q, r)| ev(&seg.segment_id, q, r.clone()))
+            .collect();
+        let mut heat = reading.heat;
+        if let Some(e) = &repeated {
+            heat = 1.0 - (1.0 - heat) * (1.0 - self.cfg.frustration.repeated_complaint_heat);
+            evidence.push(e.clone());
+        }
+        if heat > 0.0 {
+            self.frustration.heat(now, heat, evidence);
+        } else if reading.cool > 0.0 {
+            let mut keep = 1.0 - reading.cool;
+            if self.conv.good_answer_recent(now) {
+                keep *= self.cfg.frustration.after_good_answer_factor;
+            }
+            self.frustration.cool(now, keep, evidence);
+        } else if analysis.words >= 1 {
+            let keep = if self.conv.good_answer_recent(now) {
+                self.cfg.frustration.after_good_answer_factor
+            } else {
+                self.cfg.frustration.neutral_turn_factor
+            };
+            self.frustration.cool(
+                now,
+                keep,
+                vec![ev(&seg.segment_id, "", "customer spoke without frustration cues")],
+            );
+        }
+        let after = self.frustration.level();
+        self.conv.on_customer(
+            &self.cfg,
+            now,
+            &seg.segment_id,
+            &reading,
+            repeated,
+            before,
+            after,
+            o,
+        );
+    }
+
+    fn remember_final(&mut self, id: &str) {
+        self.finals.insert(id.to_string());
+        self.finals_order.push_back(id.to_string());
+        if self.finals_order.len() > FINAL_IDS_KEPT {
+            if let Some(old) = self.finals_order.pop_front() {
+                self.finals.remove(&old);
+            }
+        }
+    }
+
+    /// Turn rule outcomes into policy decisions and protocol messages.
+    fn apply(&mut self, o: Outcome, out: &mut Vec<Outbound>) {
+        let now = self.now_ms;
+        for d in self.policy.expire(&self.cfg.nudges, now) {
+            self.emit_decision(d, out);
+        }
+        for (kind, reason) in o.resolved {
+            if let Some(d) = self.policy.resolve(now, kind, reason) {
+                self.emit_decision(d, out);
+            }
+        }
+        let agent_speaking = self.timing.snapshot().agent_speaking;
+        if let Some(d) = self
+            .policy
+            .propose(&self.cfg.nudges, now, agent_speaking, o.proposals)
+        {
+            self.emit_decision(d, out);
+        }
+    }
+
+    fn emit_decision(&mut self, d: Decision, out: &mut Vec<Outbound>) {
+        self.seq += 1;
+        let msg = match d {
+            Decision::Open {
+                nudge_id,
+                kind,
+                text,
+                severity,
+                evidence,
+            } => Outbound::Nudge(Nudge {
+                call_id: self.call_id.clone(),
+                seq: self.seq,
+                nudge_id,
+                kind: kind.as_str().to_string(),
+                text,
+                severity,
+                at_ms: self.now_ms,
+                evidence,
+            }),
+            Decision::Clear {
+                nudge_id,
+                kind,
+                reason,
+            } => Outbound::NudgeClear(NudgeClear {
+                call_id: self.call_id.clone(),
+                seq: self.seq,
+                nudge_id,
+                kind: kind.as_str().to_string(),
+                at_ms: self.now_ms,
+                reason,
+            }),
+        };
+        out.push(msg);
+    }
+
+    fn current_state(&self) -> State {
+        let snap = self.timing.snapshot();
+        State {
+            call_id: self.call_id.clone(),
+            seq: self.seq,
+            at_ms: self.now_ms,
+            language: self.language.code().to_string(),
+            frustration: self.frustration.view(self.now_ms),
+            interruptions: InterruptionCounts {
+                by_agent: snap.interruptions_by_agent,
+                by_customer: snap.interruptions_by_customer,
+            },
+            talk_share: TalkShare {
+                agent: round2(snap.agent_share()),
+            },
+        }
+    }
+
+    /// Send `state` when something a viewer would see changed.
+    fn maybe_state(&mut self, out: &mut Vec<Outbound>) {
+        let s = self.current_state();
+        let changed = match &self.last_state {
+            None => true,
+            Some(p) => {
+                p.frustration.score != s.frustration.score
+                    || p.frustration.level != s.frustration.level
+                    || p.frustration.trend != s.frustration.trend
+                    || p.interruptions != s.interruptions
+                    || p.talk_share != s.talk_share
+                    || p.language != s.language
+            }
+        };
+        if changed {
+            self.seq += 1;
+            let s = State { seq: self.seq, ..s };
+            self.last_state = Some(s.clone());
+            out.push(Outbound::State(s));
+        }
+    }
+
+    /// The call summary as it stands now.
+    pub fn summary(&self) -> Summary {
+        let snap = self.timing.snapshot();
+        Summary {
+            call_id: self.call_id.clone(),
+            seq: self.seq + 1,
+            agent_id: self.agent_id.clone(),
+            campaign: self.campaign.clone(),
+            language: self.language.code().to_string(),
+            duration_ms: self.now_ms,
+            talk_share: TalkShare {
+                agent: round2(snap.agent_share()),
+            },
+            interruptions: InterruptionCounts {
+                by_agent: snap.interruptions_by_agent,
+                by_customer: snap.interruptions_by_customer,
+            },
+            timing: self.timing.summary(),
+            frustration_peak: self.frustration.peak_view(),
+            frustration_end: self.frustration.view(self.now_ms),
+            frustration_trajectory: self.frustration.trajectory().to_vec(),
+            nudges: self.policy.records().to_vec(),
+            feedback: self.feedback,
+            segments: self.segments,
+        }
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The first words of a segment, for evidence (bounded so evidence stays small).
+fn quote_of(text: &str) -> String {
+    const MAX: usize = 80;
+    let t = text.trim();
+    if t.chars().count() <= MAX {
+        return t.to_string();
+    }
+    let mut s: String = t.chars().take(MAX).collect();
+    if let Some(i) = s.rfind(' ') {
+        s.truncate(i);
+    }
+    s.push('…');
+    s
+}

@@ -1,0 +1,476 @@
+//! When each nudge kind is proposed and when it resolves, from the call's conversation facts.
+//!
+//! The rules only *propose* and *resolve*; [`crate::nudges::policy::Policy`] decides what is shown
+//! (budget, cooldown, priority, turn boundaries). Each rule names the guidance it encodes in the
+//! catalogue (`src/nudges/catalogue.rs`).
+
+use std::collections::VecDeque;
+
+use crate::config::CampaignConfig;
+use crate::language::agent::AgentReading;
+use crate::language::customer::CustomerReading;
+use crate::language::{Analysis, Hit};
+use crate::nudges::policy::Proposal;
+use crate::nudges::Kind;
+use crate::protocol::{Evidence, Level, Speaker};
+use crate::timing::TimingEvent;
+
+/// How long ago a complaint may be and still count as "the same complaint again".
+const COMPLAINT_MEMORY: usize = 8;
+/// A repeat must come at least this long after the first telling.
+const REPEAT_MIN_GAP_MS: u64 = 12_000;
+/// An action and its time/reference may be split over agent segments this close together.
+const NEXT_STEP_JOIN_MS: u64 = 15_000;
+/// Abuse is over when nothing abusive has been said for this long.
+const ABUSE_QUIET_MS: u64 = 30_000;
+/// An answer with empathy or a next step counts as "good" for cooling this long.
+const GOOD_ANSWER_MS: u64 = 60_000;
+
+pub(super) fn ev(segment_id: &str, quote: &str, rule: impl Into<String>) -> Evidence {
+    Evidence {
+        segment_id: segment_id.to_string(),
+        quote: quote.to_string(),
+        rule: rule.into(),
+    }
+}
+
+fn hit_ev(segment_id: &str, h: &Hit) -> Evidence {
+    ev(segment_id, &h.quote, h.rule())
+}
+
+fn propose(kind: Kind, evidence: Vec<Evidence>) -> Proposal {
+    Proposal {
+        kind,
+        evidence,
+        immediate: false,
+    }
+}
+
+/// Proposals and resolutions produced by one event.
+#[derive(Debug, Default)]
+pub(super) struct Outcome {
+    pub proposals: Vec<Proposal>,
+    pub resolved: Vec<(Kind, &'static str)>,
+    /// Extra frustration heat from timing (the customer cutting the agent off), with evidence.
+    pub heat: Vec<(f64, Evidence)>,
+}
+
+impl Outcome {
+    fn resolve(&mut self, kind: Kind, reason: &'static str) {
+        self.resolved.push((kind, reason));
+    }
+}
+
+/// What the rules remember about the conversation so far.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Conversation {
+    last_abuse_ms: Option<u64>,
+    pending_escalation: Option<Evidence>,
+    pending_next_step_request: Option<Evidence>,
+    /// The customer reached the empathy level and the agent has not acknowledged it yet.
+    empathy_owed: Option<Evidence>,
+    /// Since when the customer has been at `next_step_level` with no next step offered.
+    frustrated_since: Option<u64>,
+    frustration_evidence: Option<Evidence>,
+    stock_phrases: Vec<Evidence>,
+    unowned_transfer: bool,
+    /// Recent customer complaints: (media ms, segment id, content stems).
+    complaints: VecDeque<(u64, String, Vec<String>)>,
+    /// An agent commitment waiting for its time/reference in the next words.
+    pending_action: Option<u64>,
+    pub last_good_answer_ms: Option<u64>,
+}
+
+impl Conversation {
+    pub fn good_answer_recent(&self, now: u64) -> bool {
+        self.last_good_answer_ms
+            .is_some_and(|t| now.saturating_sub(t) <= GOOD_ANSWER_MS)
+    }
+
+    /// The customer says the same thing again (content words shared with an earlier complaint).
+    pub fn repeated_complaint(
+        &mut self,
+        now: u64,
+        seg: &str,
+        a: &Analysis,
+        is_complaint: bool,
+    ) -> Option<Evidence> {
+        let mine: Vec<&String> = {
+            let mut v: Vec<&String> = a.content.iter().collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let mut found = None;
+        if mine.len() >= 3 {
+            for (t, id, theirs) in &self.complaints {
+                if now.saturating_sub(*t) < REPEAT_MIN_GAP_MS {
+                    continue;
+                }
+                let shared: Vec<&&String> =
+                    mine.iter().filter(|w| theirs.contains(*w)).collect();
+                let smaller = mine.len().min(theirs.len()).max(1);
+                if shared.len() >= 3 && shared.len() * 2 >= smaller {
+                    let words: Vec<&str> = shared.iter().map(|s| s.as_str()).collect();
+                    found = Some(ev(
+                        seg,
+                        &words.join(" "),
+                        format!("repeated_complaint (same words as {id})"),
+                    ));
+                    break;
+                }
+            }
+        }
+        if is_complaint || mine.len() >= 4 {
+            self.complaints
+                .push_back((now, seg.to_string(), mine.into_iter().cloned().collect()));
+            if self.complaints.len() > COMPLAINT_MEMORY {
+                self.complaints.pop_front();
+            }
+        }
+        found
+    }
+
+    /// Rules on a final customer segment, after the frustration score moved.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_customer(
+        &mut self,
+        cfg: &CampaignConfig,
+        now: u64,
+        seg: &str,
+        r: &CustomerReading,
+        repeated: Option<Evidence>,
+        before: Level,
+        after: Level,
+        out: &mut Outcome,
+    ) {
+        let pc = &cfg.nudges;
+        let heat_ev: Vec<Evidence> = r
+            .evidence
+            .iter()
+            .filter(|(q, _)| !q.is_empty())
+            .map(|(q, rule)| ev(seg, q, rule.clone()))
+            .collect();
+
+        if let Some(h) = &r.abuse {
+            self.last_abuse_ms = Some(now);
+            out.proposals
+                .push(propose(Kind::AbuseBoundary, vec![hit_ev(seg, h)]));
+            out.proposals.push(propose(Kind::Breathe, vec![hit_ev(seg, h)]));
+        } else if self
+            .last_abuse_ms
+            .is_some_and(|t| now.saturating_sub(t) >= ABUSE_QUIET_MS)
+        {
+            out.resolve(Kind::AbuseBoundary, "abuse_stopped");
+        }
+
+        let spike = r.heat >= 0.5 && after >= Level::Frustrated;
+        if (after == Level::Angry && before < Level::Angry) || spike {
+            out.proposals.push(propose(Kind::Breathe, heat_ev.clone()));
+        }
+        if after < Level::Frustrated {
+            out.resolve(Kind::Breathe, "customer_calmer");
+        }
+
+        if let Some(h) = &r.escalation {
+            self.pending_escalation = Some(hit_ev(seg, h));
+        }
+        if let Some(e) = &self.pending_escalation {
+            out.proposals
+                .push(propose(Kind::OfferEscalation, vec![e.clone()]));
+        }
+
+        let listening = r
+            .repetition
+            .as_ref()
+            .map(|h| hit_ev(seg, h))
+            .or(repeated);
+        if let Some(e) = listening {
+            out.proposals.push(propose(Kind::ActiveListening, vec![e]));
+        }
+
+        if let Some(h) = &r.next_step_request {
+            self.pending_next_step_request = Some(hit_ev(seg, h));
+            out.proposals
+                .push(propose(Kind::OfferNextStep, vec![hit_ev(seg, h)]));
+        }
+
+        if after >= pc.empathy_level && before < pc.empathy_level && self.empathy_owed.is_none() {
+            self.empathy_owed = heat_ev.first().cloned().or_else(|| {
+                Some(ev(seg, "", format!("frustration reached {}", after.as_str())))
+            });
+        }
+        if after >= pc.next_step_level {
+            self.frustrated_since.get_or_insert(now);
+            if let Some(e) = heat_ev.first() {
+                self.frustration_evidence = Some(e.clone());
+            }
+        } else {
+            self.frustrated_since = None;
+        }
+        if after < Level::Tense {
+            self.empathy_owed = None;
+            self.stock_phrases.clear();
+            out.resolve(Kind::ShowEmpathy, "customer_calm");
+            out.resolve(Kind::AvoidEmptyPhrases, "customer_calm");
+            out.resolve(Kind::OfferNextStep, "customer_calm");
+            out.resolve(Kind::OwnTheTransfer, "customer_calm");
+        }
+    }
+
+    /// Rules on a final agent segment.
+    pub fn on_agent(
+        &mut self,
+        cfg: &CampaignConfig,
+        now: u64,
+        seg: &str,
+        a: &Analysis,
+        r: &AgentReading,
+        level: Level,
+        out: &mut Outcome,
+    ) {
+        let pc = &cfg.nudges;
+        // Next step: action + when/reference, possibly across close agent segments.
+        let next_step = r.next_step().is_some()
+            || (r.anchor.is_some()
+                && self
+                    .pending_action
+                    .is_some_and(|t| now.saturating_sub(t) <= NEXT_STEP_JOIN_MS));
+        if r.action.is_some() && r.anchor.is_none() {
+            self.pending_action = Some(now);
+        } else if next_step {
+            self.pending_action = None;
+        }
+        let paraphrase = r.paraphrase.is_some() || self.echoes_complaint(a);
+        let empathy = r.empathy.is_some();
+        if empathy || next_step || paraphrase {
+            self.last_good_answer_ms = Some(now);
+        }
+
+        if empathy {
+            self.empathy_owed = None;
+            out.resolve(Kind::ShowEmpathy, "empathy_shown");
+        }
+        if next_step {
+            self.pending_next_step_request = None;
+            self.frustrated_since = self.frustrated_since.map(|_| now);
+            out.resolve(Kind::OfferNextStep, "next_step_offered");
+        }
+        let transfer_owned = r.transfer.as_ref().is_some_and(|t| t.owned());
+        if r.escalation_offer.is_some() || next_step || transfer_owned {
+            self.pending_escalation = None;
+            out.resolve(Kind::OfferEscalation, "escalation_offered");
+        }
+        if paraphrase {
+            out.resolve(Kind::ActiveListening, "paraphrased");
+        }
+        if r.boundary.is_some() {
+            out.resolve(Kind::AbuseBoundary, "limit_set");
+        }
+        if empathy || paraphrase || next_step {
+            self.stock_phrases.clear();
+            out.resolve(Kind::AvoidEmptyPhrases, "said_something_real");
+        }
+        if self.unowned_transfer && (transfer_owned || r.reason.is_some() && r.target.is_some()) {
+            self.unowned_transfer = false;
+            out.resolve(Kind::OwnTheTransfer, "transfer_explained");
+        }
+
+        // Empty stock phrases to a customer who is already tense.
+        if level >= pc.stock_phrase_level && !(empathy || paraphrase || next_step) {
+            for h in &r.stock {
+                self.stock_phrases.push(hit_ev(seg, h));
+            }
+            if self.stock_phrases.len() as u32 >= pc.stock_phrase_count {
+                let n = self.stock_phrases.len();
+                let recent = self.stock_phrases[n.saturating_sub(3)..].to_vec();
+                out.proposals.push(propose(Kind::AvoidEmptyPhrases, recent));
+            }
+        }
+
+        // A blind transfer of an upset customer.
+        if let Some(t) = &r.transfer {
+            if !t.owned() && level >= pc.transfer_level {
+                self.unowned_transfer = true;
+                let mut e = vec![hit_ev(seg, &t.hit)];
+                let missing = match (t.target.is_some() && t.vague.is_none(), t.reason.is_some()) {
+                    (false, false) => "says neither who nor why",
+                    (false, true) => "does not say who",
+                    (true, false) => "does not say why",
+                    (true, true) => "",
+                };
+                if let Some(v) = &t.vague {
+                    e.push(hit_ev(seg, v));
+                }
+                e[0].rule = format!("{} — transfer {missing}", e[0].rule);
+                out.proposals.push(propose(Kind::OwnTheTransfer, e));
+            }
+        }
+
+        // The agent answered an upset customer without acknowledging how they feel.
+        let substantive = a.words >= 4 && !a.backchannel_only && r.hold.is_none();
+        if substantive && !empathy {
+            if let Some(e) = &self.empathy_owed {
+                if level >= pc.empathy_level {
+                    let mut evidence = vec![e.clone()];
+                    evidence.push(ev(
+                        seg,
+                        &first_words(&a.folded, 8),
+                        "agent answered without acknowledging the customer's feelings",
+                    ));
+                    out.proposals.push(propose(Kind::ShowEmpathy, evidence));
+                }
+            }
+        }
+
+        // Still no concrete next step while the customer stays upset, or after they asked.
+        if substantive && !next_step {
+            let waited = self
+                .frustrated_since
+                .is_some_and(|t| now.saturating_sub(t) >= pc.next_step_after_ms);
+            let asked = self.pending_next_step_request.clone();
+            if level >= pc.next_step_level && waited || asked.is_some() {
+                let mut evidence: Vec<Evidence> = asked
+                    .into_iter()
+                    .chain(self.frustration_evidence.clone())
+                    .collect();
+                evidence.push(ev(
+                    seg,
+                    &first_words(&a.folded, 8),
+                    "no concrete next step (action + time or reference) offered yet",
+                ));
+                out.proposals.push(propose(Kind::OfferNextStep, evidence));
+            }
+            if let Some(e) = &self.pending_escalation {
+                out.proposals
+                    .push(propose(Kind::OfferEscalation, vec![e.clone()]));
+            }
+        }
+    }
+
+    /// The agent's words reuse the content of the customer's last complaint: a paraphrase.
+    fn echoes_complaint(&self, a: &Analysis) -> bool {
+        let Some((_, _, theirs)) = self.complaints.back() else {
+            return false;
+        };
+        let shared = a
+            .content
+            .iter()
+            .filter(|w| theirs.contains(w))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        shared >= 3
+    }
+
+    /// Rules on a timing event.
+    pub fn on_timing(&mut self, cfg: &CampaignConfig, e: &TimingEvent, out: &mut Outcome) {
+        match e {
+            TimingEvent::Interruption {
+                by: Speaker::Agent,
+                interrupter_segment,
+                interrupted_segment,
+                overlap_ms,
+                talk_over,
+                interrupter_quote,
+                interrupted_quote,
+                ..
+            } => {
+                let rule = if *talk_over {
+                    format!("talk-over: agent spoke over the customer for {overlap_ms} ms")
+                } else {
+                    format!("interruption: agent started {overlap_ms} ms before the customer finished")
+                };
+                out.proposals.push(Proposal {
+                    kind: Kind::LetThemFinish,
+                    evidence: vec![
+                        ev(interrupter_segment, interrupter_quote, rule),
+                        ev(interrupted_segment, interrupted_quote, "customer was mid-turn"),
+                    ],
+                    immediate: true,
+                });
+            }
+            TimingEvent::Interruption {
+                by: Speaker::Customer,
+                interrupter_segment,
+                interrupter_quote,
+                overlap_ms,
+                ..
+            } => {
+                out.heat.push((
+                    cfg.frustration.customer_interrupt_heat,
+                    ev(
+                        interrupter_segment,
+                        interrupter_quote,
+                        format!("customer cut the agent off ({overlap_ms} ms overlap)"),
+                    ),
+                ));
+            }
+            TimingEvent::CustomerTurnCompleted { .. } => {
+                out.resolve(Kind::LetThemFinish, "customer_finished");
+            }
+            TimingEvent::DeadAirStart {
+                at_ms,
+                silent_since_ms,
+                hold,
+                last_segment,
+            } => {
+                let secs = at_ms.saturating_sub(*silent_since_ms) / 1000;
+                let rule = if *hold {
+                    format!("silence of {secs} s after a hold was announced")
+                } else {
+                    format!("silence of {secs} s while the customer waits, no hold announced")
+                };
+                out.proposals.push(Proposal {
+                    kind: Kind::DeadAir,
+                    evidence: vec![ev(last_segment, "", rule)],
+                    immediate: true,
+                });
+            }
+            TimingEvent::DeadAirEnd { .. } => out.resolve(Kind::DeadAir, "speech_resumed"),
+            TimingEvent::LongTurnStart {
+                speaker: Speaker::Agent,
+                at_ms,
+                turn_start_ms,
+                segment_ids,
+            } => {
+                let secs = at_ms.saturating_sub(*turn_start_ms) / 1000;
+                out.proposals.push(propose(
+                    Kind::SlowDown,
+                    vec![ev(
+                        segment_ids.last().map(String::as_str).unwrap_or(""),
+                        "",
+                        format!("agent monologue of {secs} s without the customer speaking"),
+                    )],
+                ));
+            }
+            TimingEvent::LongTurnEnd {
+                speaker: Speaker::Agent,
+                ..
+            } => out.resolve(Kind::SlowDown, "monologue_ended"),
+            TimingEvent::FastSpeechStart {
+                syllables_per_s,
+                segment_ids,
+                ..
+            } => {
+                out.proposals.push(Proposal {
+                    kind: Kind::SlowDown,
+                    evidence: vec![ev(
+                        segment_ids.last().map(String::as_str).unwrap_or(""),
+                        "",
+                        format!(
+                            "agent speech rate {syllables_per_s:.1} syllables/s (limit {:.1})",
+                            cfg.timing.fast_syllables_per_s
+                        ),
+                    )],
+                    immediate: false,
+                });
+            }
+            TimingEvent::FastSpeechEnd { .. } => out.resolve(Kind::SlowDown, "pace_normal"),
+            TimingEvent::LongTurnStart { .. } | TimingEvent::LongTurnEnd { .. } => {}
+        }
+    }
+}
+
+fn first_words(folded: &[String], n: usize) -> String {
+    folded.iter().take(n).cloned().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,126 @@
+//! A session: the calls multiplexed on one platform connection (or one replay file, or one batch
+//! request). Routes protocol messages to their [`Call`] by `call_id` and refuses what does not fit
+//! with typed errors; still sans-IO.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Call, Event, Resources};
+use crate::protocol::{ErrorCode, Inbound, Outbound, ProtocolError};
+
+/// Calls carried by one connection.
+#[derive(Debug)]
+pub struct Session {
+    res: Arc<Resources>,
+    calls: BTreeMap<String, Call>,
+    max_calls: usize,
+}
+
+impl Session {
+    pub fn new(res: Arc<Resources>, max_calls: usize) -> Session {
+        Session {
+            res,
+            calls: BTreeMap::new(),
+            max_calls,
+        }
+    }
+
+    /// Resources for calls started from now on (running calls keep theirs).
+    pub fn set_resources(&mut self, res: Arc<Resources>) {
+        self.res = res;
+    }
+
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    pub fn calls(&self) -> impl Iterator<Item = &Call> {
+        self.calls.values()
+    }
+
+    pub fn call(&self, call_id: &str) -> Option<&Call> {
+        self.calls.get(call_id)
+    }
+
+    /// Handle one inbound message. Errors concern only that message; the session goes on.
+    pub fn handle(&mut self, msg: Inbound) -> Result<Vec<Outbound>, ProtocolError> {
+        match msg {
+            Inbound::CallStart(start) => {
+                if self.calls.contains_key(&start.call_id) {
+                    return Err(ProtocolError::new(
+                        ErrorCode::DuplicateCall,
+                        format!("call {} is already running on this connection", start.call_id),
+                    )
+                    .for_call(&start.call_id));
+                }
+                if self.calls.len() >= self.max_calls {
+                    return Err(ProtocolError::new(
+                        ErrorCode::TooManyCalls,
+                        format!(
+                            "this connection already carries {} calls (the limit)",
+                            self.max_calls
+                        ),
+                    )
+                    .for_call(&start.call_id));
+                }
+                let call = Call::new(&start, self.res.clone());
+                self.calls.insert(start.call_id.clone(), call);
+                Ok(Vec::new())
+            }
+            Inbound::Segment(seg) => {
+                let call = self.get(&seg.call_id)?;
+                Ok(call.on_event(Event::Segment(seg)))
+            }
+            Inbound::Tick(t) => {
+                let call = self.get(&t.call_id)?;
+                Ok(call.on_event(Event::Tick { at_ms: t.at_ms }))
+            }
+            Inbound::Feedback(f) => {
+                let call = self.get(&f.call_id)?;
+                Ok(call.on_event(Event::Feedback {
+                    nudge_id: f.nudge_id,
+                    useful: f.useful,
+                }))
+            }
+            Inbound::CallEnd(e) => {
+                let mut call = self.calls.remove(&e.call_id).ok_or_else(|| unknown(&e.call_id))?;
+                Ok(call.on_event(Event::End))
+            }
+        }
+    }
+
+    /// Feed an event straight to a call (the server's wall-clock ticks).
+    pub fn event(&mut self, call_id: &str, ev: Event) -> Result<Vec<Outbound>, ProtocolError> {
+        let ending = matches!(ev, Event::End);
+        let out = self.get(call_id)?.on_event(ev);
+        if ending {
+            self.calls.remove(call_id);
+        }
+        Ok(out)
+    }
+
+    /// End every call still open (end of file, shutdown, connection lost), in call-id order.
+    pub fn end_all(&mut self) -> Vec<Outbound> {
+        let calls = std::mem::take(&mut self.calls);
+        calls
+            .into_values()
+            .flat_map(|mut c| c.on_event(Event::End))
+            .collect()
+    }
+
+    fn get(&mut self, call_id: &str) -> Result<&mut Call, ProtocolError> {
+        self.calls.get_mut(call_id).ok_or_else(|| unknown(call_id))
+    }
+}
+
+fn unknown(call_id: &str) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::UnknownCall,
+        format!("no call `{call_id}` on this connection: send call.start first"),
+    )
+    .for_call(call_id)
+}

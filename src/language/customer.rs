@@ -1,0 +1,133 @@
+//! The customer's side of one segment: how much heat it carries, whether it abuses the agent,
+//! demands escalation, says it already explained, or asks what happens next.
+
+use super::lexicon::Cat;
+use super::{Analysis, Hit};
+
+/// Second-person words that aim an insult at the listener ("eres un inútil", "vos sos un boludo").
+const SECOND_PERSON: &[&str] = &[
+    "eres", "sos", "sois", "seas", "seais", "usted", "ustedes", "tu", "vos", "te", "ti", "contigo",
+    "tus", "os", "vosotros", "estas",
+];
+
+/// Shouting (capitals) and repeated '!' multiply the heat of what was said.
+const SHOUT_FACTOR: f64 = 1.3;
+const EXCLAMATION_FACTOR: f64 = 1.15;
+/// Shouting with no lexicon words still shows some heat.
+const SHOUT_ALONE_HEAT: f64 = 0.2;
+
+/// What one customer segment says about their state.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerReading {
+    /// 0..1: how much this segment raises frustration (probabilistic OR of its cues).
+    pub heat: f64,
+    /// 0..1: how much it calms things (thanks, satisfaction), zero when heat is present.
+    pub cool: f64,
+    /// The hits that made up heat or cool, with their rule names.
+    pub evidence: Vec<(String, String)>,
+    /// An insult or abusive phrase aimed at the agent.
+    pub abuse: Option<Hit>,
+    /// Asks for a supervisor, threatens to leave or to complain formally.
+    pub escalation: Option<Hit>,
+    /// Says they already explained, or that the agent is not listening.
+    pub repetition: Option<Hit>,
+    /// Asks what happens now ("¿y ahora qué?").
+    pub next_step_request: Option<Hit>,
+    /// Positive words inside a complaint ("qué maravilla, otra vez sin luz").
+    pub sarcasm: bool,
+    pub shouting: bool,
+}
+
+fn aimed_at_listener(a: &Analysis, hit: &Hit) -> bool {
+    let folded = &a.folded;
+    if hit.cat == Cat::Directed {
+        return true;
+    }
+    // A vocative: the insult is (nearly) all that was said, or closes the sentence.
+    if a.words <= 4 || hit.last + 1 >= folded.len() {
+        return true;
+    }
+    folded.iter().any(|w| SECOND_PERSON.contains(&w.as_str()))
+}
+
+/// Read a customer segment.
+pub fn read(a: &Analysis) -> CustomerReading {
+    let mut r = CustomerReading {
+        shouting: a.shouting,
+        ..Default::default()
+    };
+    let mut keep_cold = 1.0;
+    let mut cool_parts = Vec::new();
+    for h in &a.hits {
+        let w = h.weight.clamp(0.0, 0.95);
+        let contributes = match h.cat {
+            Cat::Positive => h.negated,
+            Cat::Thanks | Cat::Satisfaction | Cat::Agreement => {
+                if !h.negated {
+                    cool_parts.push(h);
+                }
+                false
+            }
+            Cat::Insult | Cat::InsultPeer | Cat::Directed => {
+                if h.negated {
+                    false
+                } else {
+                    if r.abuse.is_none() && aimed_at_listener(a, h) {
+                        r.abuse = Some(h.clone());
+                    }
+                    // A peer word ("boludo", "güey") not aimed at anyone is no heat.
+                    h.cat != Cat::InsultPeer || r.abuse.is_some()
+                }
+            }
+            _ => !h.negated,
+        };
+        if !contributes {
+            continue;
+        }
+        match h.cat {
+            Cat::Supervisor | Cat::Churn | Cat::Legal if r.escalation.is_none() => {
+                r.escalation = Some(h.clone())
+            }
+            Cat::AlreadySaid | Cat::NotListened if r.repetition.is_none() => {
+                r.repetition = Some(h.clone())
+            }
+            Cat::NextStepRequest if r.next_step_request.is_none() => {
+                r.next_step_request = Some(h.clone())
+            }
+            Cat::Sarcasm => r.sarcasm = true,
+            _ => {}
+        }
+        keep_cold *= 1.0 - w;
+        r.evidence.push((h.quote.clone(), h.rule()));
+    }
+    let mut heat = 1.0 - keep_cold;
+    if heat > 0.0 {
+        if a.shouting {
+            heat *= SHOUT_FACTOR;
+            r.evidence.push((String::new(), "shouting (capitals)".into()));
+        }
+        if a.exclamations >= 2 {
+            heat *= EXCLAMATION_FACTOR;
+            r.evidence.push((String::new(), "exclamations".into()));
+        }
+    } else if a.shouting {
+        heat = SHOUT_ALONE_HEAT;
+        r.evidence.push((String::new(), "shouting (capitals)".into()));
+    }
+    r.heat = heat.clamp(0.0, 1.0);
+    if !cool_parts.is_empty() {
+        if r.heat >= 0.15 {
+            // Praise inside a complaint is irony, not relief.
+            r.sarcasm = true;
+        } else {
+            let keep = cool_parts
+                .iter()
+                .fold(1.0, |k, h| k * (1.0 - h.weight.abs().clamp(0.0, 0.9)));
+            r.cool = 1.0 - keep;
+            for h in cool_parts {
+                r.evidence.push((h.quote.clone(), h.rule()));
+            }
+        }
+    }
+    r
+}

@@ -1,0 +1,527 @@
+//! Lexicons: UTF-8 TSV data under `lexicons/es/`, compiled into the binary and overridable per
+//! file from a directory at run time.
+//!
+//! Format (see README "How calma reads Spanish"): `#` comment lines (provenance first), then the
+//! header `term<TAB>weight<TAB>category<TAB>variant<TAB>source[<TAB>note]`, then one entry a line.
+//! Each entry is normalised with the same pipeline as transcript text (fold, stem) and all entries
+//! of a file go into one Aho-Corasick automaton over the stemmed token stream.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use super::normalize::Tokenizer;
+
+macro_rules! lexicon_files {
+    ($( $variant:ident => $name:literal [$($cat:ident),+] ),+ $(,)?) => {
+        /// The lexicon files calma knows, one concept each.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum LexiconFile { $($variant),+ }
+
+        impl LexiconFile {
+            pub const ALL: &'static [LexiconFile] = &[$(LexiconFile::$variant),+];
+
+            /// File stem under `lexicons/es/`.
+            pub fn name(self) -> &'static str {
+                match self { $(LexiconFile::$variant => $name),+ }
+            }
+
+            /// Categories allowed in this file's `category` column.
+            pub fn categories(self) -> &'static [Cat] {
+                match self { $(LexiconFile::$variant => &[$(Cat::$cat),+]),+ }
+            }
+
+            /// The compiled-in default content.
+            pub fn embedded(self) -> &'static str {
+                match self {
+                    $(LexiconFile::$variant => include_str!(concat!("../../lexicons/es/", $name, ".tsv"))),+
+                }
+            }
+        }
+    };
+}
+
+lexicon_files! {
+    Frustration => "frustration" [Anger, Complaint, RepeatContact, Sarcasm, NextStepRequest],
+    Insults => "insults" [Insult, InsultPeer, Directed, Profanity],
+    Escalation => "escalation" [Supervisor, Churn, Legal],
+    Repetition => "repetition" [AlreadySaid, NotListened],
+    Calm => "calm" [Thanks, Satisfaction, Agreement],
+    Polarity => "polarity" [Positive],
+    Negators => "negators" [Negator, ScopeBreak],
+    Intensifiers => "intensifiers" [Intensifier, Diminisher],
+    Fillers => "fillers" [Filler],
+    Backchannels => "backchannels" [Backchannel],
+    AgentEmpathy => "agent_empathy" [Empathy, Ownership, Paraphrase, Boundary, EscalationOffer],
+    AgentStock => "agent_stock" [Stock],
+    AgentNextStep => "agent_next_step" [Action, When, Reference],
+    AgentTransfer => "agent_transfer" [Transfer, VagueTarget, Target, Reason],
+    AgentHold => "agent_hold" [Hold],
+    Stopwords => "stopwords" [Stopword],
+}
+
+/// Every category of every file (snake_case in the TSV).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cat {
+    Anger,
+    Complaint,
+    RepeatContact,
+    Sarcasm,
+    NextStepRequest,
+    Insult,
+    InsultPeer,
+    Directed,
+    Profanity,
+    Supervisor,
+    Churn,
+    Legal,
+    AlreadySaid,
+    NotListened,
+    Thanks,
+    Satisfaction,
+    Agreement,
+    Positive,
+    Negator,
+    ScopeBreak,
+    Intensifier,
+    Diminisher,
+    Filler,
+    Backchannel,
+    Empathy,
+    Ownership,
+    Paraphrase,
+    Boundary,
+    EscalationOffer,
+    Stock,
+    Action,
+    When,
+    Reference,
+    Transfer,
+    VagueTarget,
+    Target,
+    Reason,
+    Hold,
+    Stopword,
+}
+
+impl Cat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cat::Anger => "anger",
+            Cat::Complaint => "complaint",
+            Cat::RepeatContact => "repeat_contact",
+            Cat::Sarcasm => "sarcasm",
+            Cat::NextStepRequest => "next_step_request",
+            Cat::Insult => "insult",
+            Cat::InsultPeer => "insult_peer",
+            Cat::Directed => "directed",
+            Cat::Profanity => "profanity",
+            Cat::Supervisor => "supervisor",
+            Cat::Churn => "churn",
+            Cat::Legal => "legal",
+            Cat::AlreadySaid => "already_said",
+            Cat::NotListened => "not_listened",
+            Cat::Thanks => "thanks",
+            Cat::Satisfaction => "satisfaction",
+            Cat::Agreement => "agreement",
+            Cat::Positive => "positive",
+            Cat::Negator => "negator",
+            Cat::ScopeBreak => "scope_break",
+            Cat::Intensifier => "intensifier",
+            Cat::Diminisher => "diminisher",
+            Cat::Filler => "filler",
+            Cat::Backchannel => "backchannel",
+            Cat::Empathy => "empathy",
+            Cat::Ownership => "ownership",
+            Cat::Paraphrase => "paraphrase",
+            Cat::Boundary => "boundary",
+            Cat::EscalationOffer => "escalation_offer",
+            Cat::Stock => "stock",
+            Cat::Action => "action",
+            Cat::When => "when",
+            Cat::Reference => "reference",
+            Cat::Transfer => "transfer",
+            Cat::VagueTarget => "vague_target",
+            Cat::Target => "target",
+            Cat::Reason => "reason",
+            Cat::Hold => "hold",
+            Cat::Stopword => "stopword",
+        }
+    }
+}
+
+/// One lexicon line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub term: String,
+    pub weight: f64,
+    pub cat: Cat,
+    pub variant: String,
+    pub source: String,
+    /// Line number in its file, for error messages and evidence.
+    pub line: usize,
+}
+
+/// A lexicon file that failed to load: which file, which line, what is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("lexicon {file}, line {line}: {message}")]
+pub struct LexiconError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+const HEADER: [&str; 5] = ["term", "weight", "category", "variant", "source"];
+
+/// Parse one TSV file's text into entries, strictly: a wrong line is an error, not a silent skip.
+pub fn parse_tsv(file: LexiconFile, origin: &str, text: &str) -> Result<Vec<Entry>, LexiconError> {
+    let err = |line: usize, message: String| LexiconError {
+        file: origin.to_string(),
+        line,
+        message,
+    };
+    let mut entries = Vec::new();
+    let mut header_seen = false;
+    let mut seen_terms = HashSet::new();
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        if !header_seen {
+            let got: Vec<&str> = cols.iter().take(5).map(|c| c.trim()).collect();
+            if got != HEADER {
+                return Err(err(
+                    n,
+                    format!("expected header `{}`, found `{line}`", HEADER.join("\\t")),
+                ));
+            }
+            header_seen = true;
+            continue;
+        }
+        if cols.len() < 5 {
+            return Err(err(
+                n,
+                format!("expected at least 5 tab-separated columns, found {}", cols.len()),
+            ));
+        }
+        let term = cols[0].trim();
+        if term.is_empty() {
+            return Err(err(n, "empty term".into()));
+        }
+        if term.chars().any(|c| c.is_ascii_punctuation() && c != '-' && c != '\'') {
+            return Err(err(n, format!("term `{term}` contains punctuation")));
+        }
+        let weight: f64 = cols[1]
+            .trim()
+            .parse()
+            .ok()
+            .filter(|w: &f64| w.is_finite())
+            .ok_or_else(|| err(n, format!("weight `{}` is not a number", cols[1])))?;
+        let cat_name = cols[2].trim();
+        let cat = file
+            .categories()
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == cat_name)
+            .ok_or_else(|| {
+                let allowed: Vec<&str> = file.categories().iter().map(|c| c.as_str()).collect();
+                err(
+                    n,
+                    format!(
+                        "category `{cat_name}` is not allowed in {}.tsv (allowed: {})",
+                        file.name(),
+                        allowed.join(", ")
+                    ),
+                )
+            })?;
+        if !seen_terms.insert((term.to_lowercase(), cat)) {
+            return Err(err(n, format!("duplicate term `{term}`")));
+        }
+        entries.push(Entry {
+            term: term.to_string(),
+            weight,
+            cat,
+            variant: cols[3].trim().to_string(),
+            source: cols[4].trim().to_string(),
+            line: n,
+        });
+    }
+    if !header_seen {
+        return Err(err(0, "no header line found".into()));
+    }
+    Ok(entries)
+}
+
+/// A compiled lexicon: entries plus an automaton over stemmed tokens.
+#[derive(Debug, Clone)]
+pub struct Lexicon {
+    pub file: LexiconFile,
+    pub entries: Vec<Entry>,
+    automaton: Option<AhoCorasick>,
+    /// Pattern index → entry index.
+    pattern_entry: Vec<usize>,
+    /// Where it came from ("embedded" or a path), for `/healthz` and logs.
+    pub origin: String,
+}
+
+/// A match of one entry over tokens `first..=last` (indices into the segment's token list).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LexMatch {
+    pub entry: usize,
+    pub first: usize,
+    pub last: usize,
+}
+
+/// The stemmed, filler-free token stream of a segment, ready for every automaton.
+#[derive(Debug, Clone, Default)]
+pub struct Haystack {
+    text: String,
+    /// Byte offset in `text` of each kept token's leading space, and the token index it stands for.
+    starts: Vec<(usize, usize)>,
+}
+
+impl Haystack {
+    /// Build from stems, skipping tokens whose `skip` flag is set (fillers).
+    pub fn new<'a>(stems: impl Iterator<Item = (usize, &'a str, bool)>) -> Haystack {
+        let mut text = String::with_capacity(64);
+        let mut starts = Vec::new();
+        for (idx, stem, skip) in stems {
+            if skip || stem.is_empty() {
+                continue;
+            }
+            starts.push((text.len(), idx));
+            text.push(' ');
+            text.push_str(stem);
+        }
+        text.push(' ');
+        Haystack { text, starts }
+    }
+
+    fn token_at(&self, byte: usize) -> Option<usize> {
+        self.starts
+            .binary_search_by_key(&byte, |(b, _)| *b)
+            .ok()
+            .map(|i| self.starts[i].1)
+    }
+
+    fn token_ending_at(&self, byte: usize) -> Option<usize> {
+        // The match ends on the space after its last token; that space is the next token's start
+        // (or the final space).
+        match self.starts.binary_search_by_key(&byte, |(b, _)| *b) {
+            Ok(i) if i > 0 => Some(self.starts[i - 1].1),
+            Ok(_) => None,
+            Err(_) if byte + 1 == self.text.len() => self.starts.last().map(|s| s.1),
+            Err(_) => None,
+        }
+    }
+}
+
+impl Lexicon {
+    pub fn compile(
+        file: LexiconFile,
+        entries: Vec<Entry>,
+        origin: String,
+        tok: &Tokenizer,
+    ) -> Result<Lexicon, LexiconError> {
+        let mut patterns = Vec::with_capacity(entries.len());
+        let mut pattern_entry = Vec::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            let stems = tok.stem_phrase(&e.term);
+            if stems.is_empty() {
+                return Err(LexiconError {
+                    file: origin.clone(),
+                    line: e.line,
+                    message: format!("term `{}` has no words", e.term),
+                });
+            }
+            patterns.push(format!(" {stems} "));
+            pattern_entry.push(i);
+        }
+        let automaton = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&patterns)
+                    .map_err(|e| LexiconError {
+                        file: origin.clone(),
+                        line: 0,
+                        message: format!("cannot build matcher: {e}"),
+                    })?,
+            )
+        };
+        Ok(Lexicon {
+            file,
+            entries,
+            automaton,
+            pattern_entry,
+            origin,
+        })
+    }
+
+    /// Leftmost-longest, non-overlapping matches over the haystack, in token order.
+    pub fn find(&self, hay: &Haystack) -> Vec<LexMatch> {
+        let Some(ac) = &self.automaton else {
+            return Vec::new();
+        };
+        let mut all: Vec<LexMatch> = ac
+            .find_overlapping_iter(&hay.text)
+            .filter_map(|m| {
+                let first = hay.token_at(m.start())?;
+                let last = hay.token_ending_at(m.end() - 1)?;
+                Some(LexMatch {
+                    entry: self.pattern_entry[m.pattern().as_usize()],
+                    first,
+                    last,
+                })
+            })
+            .collect();
+        all.sort_by(|a, b| a.first.cmp(&b.first).then(b.last.cmp(&a.last)));
+        let mut out: Vec<LexMatch> = Vec::with_capacity(all.len());
+        for m in all {
+            if out.last().is_none_or(|p| m.first > p.last) {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    pub fn entry(&self, m: &LexMatch) -> &Entry {
+        &self.entries[m.entry]
+    }
+}
+
+/// All lexicons, compiled once and shared by every call.
+#[derive(Debug, Clone)]
+pub struct Lexicons {
+    files: Vec<Lexicon>,
+}
+
+impl Lexicons {
+    /// The compiled-in defaults.
+    pub fn embedded(tok: &Tokenizer) -> Result<Lexicons, LexiconError> {
+        Self::load(None, tok)
+    }
+
+    /// Defaults, with any `<name>.tsv` found in `dir` replacing the embedded file of that name.
+    /// A `.tsv` in `dir` whose name calma does not know is an error (a typo would otherwise be
+    /// silently ignored).
+    pub fn load(dir: Option<&Path>, tok: &Tokenizer) -> Result<Lexicons, LexiconError> {
+        if let Some(dir) = dir {
+            let listing = std::fs::read_dir(dir).map_err(|e| LexiconError {
+                file: dir.display().to_string(),
+                line: 0,
+                message: format!("cannot read lexicon directory: {e}"),
+            })?;
+            for item in listing.flatten() {
+                let path = item.path();
+                if path.extension().and_then(|e| e.to_str()) != Some("tsv") {
+                    continue;
+                }
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                if !LexiconFile::ALL.iter().any(|f| f.name() == stem) {
+                    let known: Vec<&str> = LexiconFile::ALL.iter().map(|f| f.name()).collect();
+                    return Err(LexiconError {
+                        file: path.display().to_string(),
+                        line: 0,
+                        message: format!("unknown lexicon file (known: {})", known.join(", ")),
+                    });
+                }
+            }
+        }
+        let mut files = Vec::with_capacity(LexiconFile::ALL.len());
+        for &file in LexiconFile::ALL {
+            let over = dir.map(|d| d.join(format!("{}.tsv", file.name())));
+            let (origin, text) = match over.filter(|p| p.is_file()) {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| LexiconError {
+                        file: path.display().to_string(),
+                        line: 0,
+                        message: format!("cannot read: {e}"),
+                    })?;
+                    (path.display().to_string(), text)
+                }
+                None => (
+                    format!("embedded:{}.tsv", file.name()),
+                    file.embedded().to_string(),
+                ),
+            };
+            let entries = parse_tsv(file, &origin, &text)?;
+            files.push(Lexicon::compile(file, entries, origin, tok)?);
+        }
+        Ok(Lexicons { files })
+    }
+
+    pub fn get(&self, file: LexiconFile) -> &Lexicon {
+        // `files` is built in `LexiconFile::ALL` order.
+        let i = LexiconFile::ALL
+            .iter()
+            .position(|f| *f == file)
+            .unwrap_or_default();
+        &self.files[i]
+    }
+
+    pub fn all(&self) -> &[Lexicon] {
+        &self.files
+    }
+
+    /// Total entries, for `/healthz`.
+    pub fn entry_count(&self) -> usize {
+        self.files.iter().map(|f| f.entries.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "# test\nterm\tweight\tcategory\tvariant\tsource\tnote\nestoy harto\t0.6\tanger\tall\tauthored\t\notra vez\t0.2\trepeat_contact\tall\tauthored\t\nharto\t0.4\tanger\tall\tauthored\t\n";
+
+    fn hay(tok: &Tokenizer, text: &str) -> Haystack {
+        let (_, toks) = tok.tokenize(text);
+        Haystack::new(
+            toks.iter()
+                .enumerate()
+                .map(|(i, t)| (i, t.stem.as_str(), false)),
+        )
+    }
+
+    #[test]
+    fn matches_stems_longest_first_and_adjacent() {
+        let tok = Tokenizer::default();
+        let entries = parse_tsv(LexiconFile::Frustration, "t", SAMPLE).unwrap();
+        let lex = Lexicon::compile(LexiconFile::Frustration, entries, "t".into(), &tok).unwrap();
+        let m = lex.find(&hay(&tok, "ESTOY HARTA otra vez"));
+        let terms: Vec<&str> = m.iter().map(|m| lex.entry(m).term.as_str()).collect();
+        assert_eq!(terms, ["estoy harto", "otra vez"]);
+        assert_eq!((m[0].first, m[0].last), (0, 1));
+        assert_eq!((m[1].first, m[1].last), (2, 3));
+        // no partial-word matches
+        assert!(lex.find(&hay(&tok, "chartola")).is_empty());
+    }
+
+    #[test]
+    fn strict_format_errors_name_the_line() {
+        let bad = "term\tweight\tcategory\tvariant\tsource\nharto\tmucho\tanger\tall\tauthored\n";
+        let e = parse_tsv(LexiconFile::Frustration, "f.tsv", bad).unwrap_err();
+        assert_eq!(e.line, 2);
+        let bad = "term\tweight\tcategory\tvariant\tsource\nharto\t0.3\tinsult\tall\tauthored\n";
+        assert!(parse_tsv(LexiconFile::Frustration, "f.tsv", bad)
+            .unwrap_err()
+            .message
+            .contains("not allowed"));
+        assert!(parse_tsv(LexiconFile::Frustration, "f.tsv", "harto\t1\n").is_err());
+    }
+
+    #[test]
+    fn embedded_lexicons_load() {
+        let tok = Tokenizer::default();
+        let lex = Lexicons::embedded(&tok).unwrap();
+        assert!(lex.entry_count() > 100);
+    }
+}

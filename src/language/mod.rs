@@ -1,0 +1,370 @@
+//! Reading Spanish call text: normalisation, lexicon matching with negation and intensity, and the
+//! customer/agent readings the engine turns into frustration and nudges.
+//!
+//! [`Analyzer`] is built once (lexicons compiled into automata) and shared by every call;
+//! [`Analyzer::analyze`] is pure: one segment's text in, [`Analysis`] out.
+
+pub mod agent;
+pub mod customer;
+pub mod detect;
+pub mod frustration;
+pub mod lexicon;
+pub mod normalize;
+
+use std::path::Path;
+
+use lexicon::{Cat, Haystack, LexMatch, LexiconError, LexiconFile, Lexicons};
+use normalize::{Token, Tokenizer};
+
+/// Words after which a Spanish sentence cannot end: a segment ending on one was cut off.
+const CUT_OFF_WORDS: &[&str] = &[
+    "que", "de", "y", "o", "pero", "el", "la", "los", "las", "un", "una", "a", "en", "con", "por",
+    "para", "porque", "mi", "su", "me", "le", "se", "lo", "del", "al", "cuando", "si", "como",
+    "sino", "ni", "tu", "mis", "sus", "es", "estoy", "muy",
+];
+
+/// One lexicon entry found in a segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub file: LexiconFile,
+    pub cat: Cat,
+    /// The lexicon term that matched.
+    pub term: String,
+    /// Entry weight times intensity (1.0 when no intensifier applies).
+    pub weight: f64,
+    /// Intensity multiplier applied (intensifiers, -ísimo), 1.0 when none.
+    pub intensity: f64,
+    /// A negator governs this hit ("no estoy enfadado").
+    pub negated: bool,
+    /// The words as the speaker said them (original spelling), including a governing negator or
+    /// intensifier so the evidence reads naturally.
+    pub quote: String,
+    pub first: usize,
+    pub last: usize,
+}
+
+impl Hit {
+    /// Evidence rule name: `lexicon/category:term`, plus modifiers.
+    pub fn rule(&self) -> String {
+        let mut r = format!("{}/{}:{}", self.file.name(), self.cat.as_str(), self.term);
+        if self.negated {
+            r.push_str(" (negated)");
+        }
+        if self.intensity > 1.0 {
+            r.push_str(&format!(" (x{:.1})", self.intensity));
+        } else if self.intensity < 1.0 {
+            r.push_str(&format!(" (x{:.1})", self.intensity));
+        }
+        r
+    }
+}
+
+/// What one segment says, before any call context is applied.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// Hits of the lexicons for this speaker (customer or agent), in token order per file.
+    pub hits: Vec<Hit>,
+    /// Words, fillers excluded.
+    pub words: usize,
+    /// Only backchannel words ("ajá", "sí", "vale"), fillers aside.
+    pub backchannel_only: bool,
+    /// Written in capitals (ASR or chat that keeps case): shouting.
+    pub shouting: bool,
+    /// Number of '!' characters.
+    pub exclamations: u32,
+    /// Ends on a word that cannot end a sentence.
+    pub ends_cut_off: bool,
+    /// Stems of content words (stopwords and fillers removed), for repeated-complaint detection.
+    pub content: Vec<String>,
+    /// The text contains a question mark.
+    pub question: bool,
+    /// Every token, folded (fillers included, so hit indices line up).
+    pub folded: Vec<String>,
+}
+
+impl Analysis {
+    pub fn has(&self, cat: Cat) -> bool {
+        self.hits.iter().any(|h| h.cat == cat && !h.negated)
+    }
+    pub fn first(&self, cat: Cat) -> Option<&Hit> {
+        self.hits.iter().find(|h| h.cat == cat && !h.negated)
+    }
+    pub fn all(&self, cat: Cat) -> impl Iterator<Item = &Hit> {
+        self.hits.iter().filter(move |h| h.cat == cat)
+    }
+}
+
+/// Whose words these are: each side is read with its own lexicons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Customer,
+    Agent,
+}
+
+const CUSTOMER_FILES: &[LexiconFile] = &[
+    LexiconFile::Frustration,
+    LexiconFile::Insults,
+    LexiconFile::Escalation,
+    LexiconFile::Repetition,
+    LexiconFile::Calm,
+    LexiconFile::Polarity,
+];
+
+const AGENT_FILES: &[LexiconFile] = &[
+    LexiconFile::AgentEmpathy,
+    LexiconFile::AgentStock,
+    LexiconFile::AgentNextStep,
+    LexiconFile::AgentTransfer,
+    LexiconFile::AgentHold,
+];
+
+/// The shared, immutable language model: tokenizer + compiled lexicons + language detector.
+#[derive(Debug)]
+pub struct Analyzer {
+    tok: Tokenizer,
+    lex: Lexicons,
+    detector: detect::Detector,
+}
+
+impl Analyzer {
+    /// Embedded lexicons, optionally overridden file by file from `dir`.
+    pub fn load(dir: Option<&Path>) -> Result<Analyzer, LexiconError> {
+        let tok = Tokenizer::default();
+        let lex = Lexicons::load(dir, &tok)?;
+        Ok(Analyzer {
+            tok,
+            lex,
+            detector: detect::Detector::default(),
+        })
+    }
+
+    pub fn lexicons(&self) -> &Lexicons {
+        &self.lex
+    }
+
+    pub fn detector(&self) -> &detect::Detector {
+        &self.detector
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tok
+    }
+
+    /// Read one segment's text as `side`.
+    pub fn analyze(&self, text: &str, side: Side) -> Analysis {
+        let (nfc, tokens) = self.tok.tokenize(text);
+        let fillers = self.single_word_set(LexiconFile::Fillers, &tokens);
+        let hay = Haystack::new(
+            tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i, t.stem.as_str(), fillers[i])),
+        );
+        let words = fillers.iter().filter(|f| !**f).count();
+
+        // Grammar lexicons shared by both sides.
+        let negators = self.lex.get(LexiconFile::Negators).find(&hay);
+        let intens = self.lex.get(LexiconFile::Intensifiers).find(&hay);
+        let backch = self.lex.get(LexiconFile::Backchannels).find(&hay);
+        let stop = self.single_word_set(LexiconFile::Stopwords, &tokens);
+
+        let files = match side {
+            Side::Customer => CUSTOMER_FILES,
+            Side::Agent => AGENT_FILES,
+        };
+        let mut hits = Vec::new();
+        for &file in files {
+            let lex = self.lex.get(file);
+            for m in lex.find(&hay) {
+                let e = lex.entry(&m);
+                let negator = self.governing_negator(&m, &negators, &tokens);
+                let (intensity, int_first) = self.intensity(&m, &intens, &tokens);
+                let start_tok = negator
+                    .map(|n| n.first)
+                    .unwrap_or(m.first)
+                    .min(int_first.unwrap_or(m.first));
+                let quote = nfc[tokens[start_tok].start..tokens[m.last].end].to_string();
+                hits.push(Hit {
+                    file,
+                    cat: e.cat,
+                    term: e.term.clone(),
+                    weight: e.weight * intensity,
+                    intensity,
+                    negated: negator.is_some(),
+                    quote,
+                    first: m.first,
+                    last: m.last,
+                });
+            }
+        }
+
+        let covered_by_backchannel = |i: usize| backch.iter().any(|m| m.first <= i && i <= m.last);
+        let backchannel_only = words > 0
+            && words <= 6
+            && tokens
+                .iter()
+                .enumerate()
+                .all(|(i, _)| fillers[i] || covered_by_backchannel(i));
+
+        let caps_words = tokens.iter().filter(|t| t.all_caps).count();
+        let long_words = tokens
+            .iter()
+            .filter(|t| t.folded.chars().count() >= 2)
+            .count();
+        let shouting = caps_words >= 2 && caps_words * 10 >= long_words * 6;
+        let exclamations = nfc.chars().filter(|c| *c == '!').count() as u32;
+        let ends_cut_off = tokens
+            .iter()
+            .rev()
+            .find(|t| !t.folded.is_empty())
+            .is_some_and(|t| CUT_OFF_WORDS.contains(&t.folded.as_str()))
+            && !nfc.trim_end().ends_with(['.', '?', '!']);
+        let content = tokens
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| {
+                !fillers[*i] && !stop[*i] && t.folded.chars().count() > 2 && !t.folded.chars().all(|c| c.is_ascii_digit())
+            })
+            .map(|(_, t)| t.stem.clone())
+            .collect();
+
+        Analysis {
+            hits,
+            words,
+            backchannel_only,
+            shouting,
+            exclamations,
+            ends_cut_off,
+            content,
+            question: nfc.contains('?'),
+            folded: tokens.into_iter().map(|t| t.folded).collect(),
+        }
+    }
+
+    /// Tokens that are single-word entries of `file` (fillers, stopwords).
+    fn single_word_set(&self, file: LexiconFile, tokens: &[Token]) -> Vec<bool> {
+        let lex = self.lex.get(file);
+        let hay = Haystack::new(
+            tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i, t.stem.as_str(), false)),
+        );
+        let mut set = vec![false; tokens.len()];
+        for m in lex.find(&hay) {
+            if m.first == m.last {
+                set[m.first] = true;
+            }
+        }
+        set
+    }
+
+    /// A negator governs a match when it stands before it within its scope (tokens), with no
+    /// clause break or scope-breaking word ("pero", "sino") between. Negators inside the matched
+    /// phrase ("no funciona", "nadie me soluciona") are part of the entry, not a negation of it.
+    /// Spanish negative concord ("no me parece nada bien") is one negation, not two.
+    fn governing_negator<'m>(
+        &self,
+        m: &LexMatch,
+        negators: &'m [LexMatch],
+        tokens: &[Token],
+    ) -> Option<&'m LexMatch> {
+        let lex = self.lex.get(LexiconFile::Negators);
+        let mut found = None;
+        for n in negators.iter().filter(|n| n.last < m.first) {
+            let e = lex.entry(n);
+            if e.cat != Cat::Negator {
+                continue;
+            }
+            let scope = e.weight.max(0.0) as usize;
+            if m.first - n.last > scope {
+                continue;
+            }
+            let blocked = (n.last + 1..=m.first).any(|i| tokens[i].clause_break_before)
+                || negators.iter().any(|b| {
+                    lex.entry(b).cat == Cat::ScopeBreak && b.first > n.last && b.last < m.first
+                });
+            if !blocked {
+                found = Some(n);
+                break;
+            }
+        }
+        found
+    }
+
+    /// Intensifiers/diminishers directly before the match (up to two words away), and the
+    /// -ísimo superlative inside it. Returns the multiplier and the first intensifier token.
+    fn intensity(
+        &self,
+        m: &LexMatch,
+        intens: &[LexMatch],
+        tokens: &[Token],
+    ) -> (f64, Option<usize>) {
+        let lex = self.lex.get(LexiconFile::Intensifiers);
+        let mut factor: f64 = 1.0;
+        let mut first = None;
+        for i in intens
+            .iter()
+            .filter(|i| i.last < m.first && m.first - i.last <= 2)
+        {
+            let w = lex.entry(i).weight;
+            if (w - 1.0).abs() > (factor - 1.0).abs() {
+                factor = w;
+                first = Some(i.first);
+            }
+        }
+        if tokens[m.first..=m.last].iter().any(|t| t.superlative) && factor < 1.5 {
+            factor = 1.5;
+        }
+        (factor, first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a() -> Analyzer {
+        Analyzer::load(None).unwrap()
+    }
+
+    #[test]
+    fn negation_neutralises_anger_but_concord_is_one_negation() {
+        let an = a();
+        let r = an.analyze("no estoy enfadado solo quería saber cuándo llega", Side::Customer);
+        assert!(r.all(Cat::Anger).all(|h| h.negated), "{:?}", r.hits);
+        let r = an.analyze("no me parece nada bien lo que han hecho", Side::Customer);
+        assert!(r.all(Cat::Positive).any(|h| h.negated), "{:?}", r.hits);
+    }
+
+    #[test]
+    fn intensifier_and_superlative_raise_weight() {
+        let an = a();
+        let plain = an.analyze("estoy harto", Side::Customer);
+        let strong = an.analyze("estoy muy harto", Side::Customer);
+        let sup = an.analyze("estoy hartísimo", Side::Customer);
+        let w = |x: &Analysis| x.hits.iter().map(|h| h.weight).fold(0.0, f64::max);
+        assert!(w(&strong) > w(&plain));
+        assert!(w(&sup) > w(&plain));
+        assert!(strong.hits.iter().any(|h| h.quote.starts_with("muy")));
+    }
+
+    #[test]
+    fn backchannels_and_fillers() {
+        let an = a();
+        assert!(an.analyze("ajá", Side::Agent).backchannel_only);
+        assert!(an.analyze("eh vale vale", Side::Agent).backchannel_only);
+        assert!(!an.analyze("vale pero eso no es así", Side::Agent).backchannel_only);
+        let r = an.analyze("estoy eh harto", Side::Customer);
+        assert!(r.has(Cat::Anger), "{:?}", r.hits);
+    }
+
+    #[test]
+    fn shouting_and_cut_off() {
+        let an = a();
+        assert!(an.analyze("ESTO ES UNA VERGÜENZA", Side::Customer).shouting);
+        assert!(!an.analyze("Llamo de Movistar", Side::Customer).shouting);
+        assert!(an.analyze("lo que pasa es que", Side::Customer).ends_cut_off);
+        assert!(!an.analyze("ya está solucionado", Side::Customer).ends_cut_off);
+    }
+}

@@ -1,0 +1,202 @@
+//! Text normalisation for matching: NFC, lowercase, accent folding, tokens with byte offsets into
+//! the original (so evidence quotes show what the customer said), Snowball Spanish stems.
+//!
+//! Lexicon entries and transcript text go through exactly this pipeline, in the same order, so a
+//! folded-and-stemmed entry matches every inflection and accent spelling ASR produces.
+
+use rust_stemmers::{Algorithm, Stemmer};
+use unicode_normalization::UnicodeNormalization;
+
+/// One word of a segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    /// Byte range in the original text.
+    pub start: usize,
+    pub end: usize,
+    /// Lowercase, accents removed ("Vergüenza" → "verguenza").
+    pub folded: String,
+    /// Snowball Spanish stem of `folded` (after undoing the -ísimo superlative).
+    pub stem: String,
+    /// The word carried the -ísimo/-ísima superlative ("hartísimo"): an intensifier in itself.
+    pub superlative: bool,
+    /// Punctuation that ends a clause (, . ; : ? ! …) stands between this token and the previous one.
+    pub clause_break_before: bool,
+    /// The original word was written in capitals (two letters or more).
+    pub all_caps: bool,
+}
+
+/// Lowercase + strip combining marks (NFD), keeping only the base letters.
+pub fn fold(s: &str) -> String {
+    s.nfd()
+        .filter(|c| !('\u{0300}'..='\u{036f}').contains(c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+fn is_clause_punct(c: char) -> bool {
+    matches!(
+        c,
+        ',' | '.' | ';' | ':' | '?' | '!' | '¿' | '¡' | '…' | '(' | ')' | '—' | '–' | '"' | '«' | '»'
+    )
+}
+
+/// Split into word tokens; keep offsets into the NFC form of the text (returned alongside), since
+/// decomposed input would otherwise split words at combining marks.
+pub struct Tokenizer {
+    stemmer: Stemmer,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tokenizer(es)")
+    }
+}
+
+impl Default for Tokenizer {
+    fn default() -> Self {
+        Tokenizer {
+            stemmer: Stemmer::create(Algorithm::Spanish),
+        }
+    }
+}
+
+impl Tokenizer {
+    /// Tokenise `text`. Returns the NFC text the offsets refer to and the tokens.
+    pub fn tokenize(&self, text: &str) -> (String, Vec<Token>) {
+        let nfc: String = if unicode_normalization::is_nfc(text) {
+            text.to_string()
+        } else {
+            text.nfc().collect()
+        };
+        let mut tokens = Vec::new();
+        let mut word_start: Option<usize> = None;
+        let mut saw_break = false;
+        let mut pending_break = false;
+        let mut iter = nfc.char_indices().peekable();
+        while let Some((i, c)) = iter.next() {
+            // Keep apostrophes and hyphens inside words ("wi-fi"), not at their edges.
+            let joiner = (c == '-' || c == '\'' || c == '’')
+                && word_start.is_some()
+                && iter.peek().is_some_and(|(_, n)| is_word_char(*n));
+            if is_word_char(c) || joiner {
+                if word_start.is_none() {
+                    word_start = Some(i);
+                    pending_break = saw_break;
+                    saw_break = false;
+                }
+            } else {
+                if let Some(s) = word_start.take() {
+                    tokens.push(self.make_token(&nfc, s, i, pending_break));
+                }
+                if is_clause_punct(c) {
+                    saw_break = true;
+                }
+            }
+        }
+        if let Some(s) = word_start {
+            tokens.push(self.make_token(&nfc, s, nfc.len(), pending_break));
+        }
+        (nfc, tokens)
+    }
+
+    fn make_token(&self, text: &str, start: usize, end: usize, brk: bool) -> Token {
+        let word = &text[start..end];
+        let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+        let all_caps =
+            letters >= 2 && word.chars().all(|c| !c.is_alphabetic() || c.is_uppercase());
+        let folded = fold(word);
+        let (base, superlative) = undo_superlative(&folded);
+        let stem = self.stem(&base);
+        Token {
+            start,
+            end,
+            folded,
+            stem,
+            superlative,
+            clause_break_before: brk,
+            all_caps,
+        }
+    }
+
+    /// Stem one folded word.
+    pub fn stem(&self, folded: &str) -> String {
+        self.stemmer.stem(folded).into_owned()
+    }
+
+    /// Stems of a lexicon term (already a phrase of words), joined by single spaces.
+    pub fn stem_phrase(&self, term: &str) -> String {
+        let (_, toks) = self.tokenize(term);
+        toks.iter()
+            .map(|t| t.stem.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// "hartisimo" → ("harto", true); "riquisima" → ("rico", true); other words unchanged.
+///
+/// Snowball leaves superlatives alone (hartísimo → "hartisim"), so without this they would
+/// never meet their base entry.
+fn undo_superlative(folded: &str) -> (String, bool) {
+    for suffix in ["isimos", "isimas", "isimo", "isima"] {
+        if let Some(base) = folded.strip_suffix(suffix) {
+            if base.chars().count() < 2 {
+                break;
+            }
+            let base = if let Some(b) = base.strip_suffix("qu") {
+                format!("{b}c")
+            } else if let Some(b) = base.strip_suffix("gu") {
+                format!("{b}g")
+            } else {
+                base.to_string()
+            };
+            let ending = if suffix.contains('a') { "a" } else { "o" };
+            return (format!("{base}{ending}"), true);
+        }
+    }
+    (folded.to_string(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_accents_and_case() {
+        assert_eq!(fold("Vergüenza ÉXITO año"), "verguenza exito ano");
+    }
+
+    #[test]
+    fn offsets_point_into_original() {
+        let t = Tokenizer::default();
+        let (text, toks) = t.tokenize("¡Estoy HARTÍSIMO, de verdad!");
+        let words: Vec<&str> = toks.iter().map(|k| &text[k.start..k.end]).collect();
+        assert_eq!(words, ["Estoy", "HARTÍSIMO", "de", "verdad"]);
+        assert!(toks[1].superlative && toks[1].all_caps);
+        assert_eq!(toks[1].stem, t.stem("harto"));
+        assert!(toks[2].clause_break_before);
+        assert!(!toks[1].clause_break_before);
+    }
+
+    #[test]
+    fn same_pipeline_for_accented_and_plain() {
+        let t = Tokenizer::default();
+        assert_eq!(t.stem_phrase("está harta"), t.stem_phrase("esta harto"));
+        assert_eq!(t.stem_phrase("vergüenza"), t.stem_phrase("verguenza"));
+        assert_eq!(undo_superlative("riquisimo").0, "rico");
+        assert_eq!(undo_superlative("larguisima").0, "larga");
+    }
+
+    #[test]
+    fn decomposed_input_is_one_word() {
+        let t = Tokenizer::default();
+        let (_, toks) = t.tokenize("cami\u{301}on wi-fi");
+        assert_eq!(toks.len(), 2);
+        assert_eq!(toks[0].folded, "camion");
+        assert_eq!(toks[1].folded, "wi-fi");
+    }
+}
