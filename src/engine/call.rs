@@ -230,14 +230,18 @@ impl Call {
             heat = 1.0 - (1.0 - heat) * (1.0 - self.cfg.frustration.repeated_complaint_heat);
             evidence.push(e.clone());
         }
-        if heat > 0.0 {
-            self.frustration.heat(now, heat, evidence);
-        } else if reading.cool > 0.0 {
+        let evidence_for_rules = evidence.clone();
+        if reading.cool > 0.0 {
             let mut keep = 1.0 - reading.cool;
             if self.conv.good_answer_recent(now) {
                 keep *= self.cfg.frustration.after_good_answer_factor;
             }
-            self.frustration.cool(now, keep, evidence);
+            self.frustration.cool(now, keep, evidence.clone());
+        }
+        if heat > 0.0 {
+            self.frustration.heat(now, heat, evidence);
+        } else if reading.cool > 0.0 {
+            // cooled above
         } else if analysis.words >= 1 {
             let keep = if self.conv.good_answer_recent(now) {
                 self.cfg.frustration.after_good_answer_factor
@@ -256,6 +260,7 @@ impl Call {
             now,
             &seg.segment_id,
             &reading,
+            &evidence_for_rules,
             repeated,
             before,
             after,

@@ -23,6 +23,8 @@ const REPEAT_MIN_GAP_MS: u64 = 12_000;
 const NEXT_STEP_JOIN_MS: u64 = 15_000;
 /// Abuse is over when nothing abusive has been said for this long.
 const ABUSE_QUIET_MS: u64 = 30_000;
+/// A single segment this hot makes an anger spike (breathe), even before the level is angry.
+const BREATHE_SPIKE_HEAT: f64 = 0.6;
 /// An answer with empathy or a next step counts as "good" for cooling this long.
 const GOOD_ANSWER_MS: u64 = 60_000;
 
@@ -67,6 +69,8 @@ pub(super) struct Conversation {
     last_abuse_ms: Option<u64>,
     pending_escalation: Option<Evidence>,
     pending_next_step_request: Option<Evidence>,
+    /// The customer said they already explained (or repeated their complaint); not yet paraphrased.
+    pending_repetition: Option<Evidence>,
     /// The customer reached the empathy level and the agent has not acknowledged it yet.
     empathy_owed: Option<Evidence>,
     /// Since when the customer has been at `next_step_level` with no next step offered.
@@ -139,17 +143,17 @@ impl Conversation {
         now: u64,
         seg: &str,
         r: &CustomerReading,
+        evidence: &[Evidence],
         repeated: Option<Evidence>,
         before: Level,
         after: Level,
         out: &mut Outcome,
     ) {
         let pc = &cfg.nudges;
-        let heat_ev: Vec<Evidence> = r
-            .evidence
+        let heat_ev: Vec<Evidence> = evidence
             .iter()
-            .filter(|(q, _)| !q.is_empty())
-            .map(|(q, rule)| ev(seg, q, rule.clone()))
+            .filter(|e| !e.quote.is_empty())
+            .cloned()
             .collect();
 
         if let Some(h) = &r.abuse {
@@ -164,7 +168,7 @@ impl Conversation {
             out.resolve(Kind::AbuseBoundary, "abuse_stopped");
         }
 
-        let spike = r.heat >= 0.5 && after >= Level::Frustrated;
+        let spike = r.heat >= BREATHE_SPIKE_HEAT && after >= Level::Frustrated;
         if (after == Level::Angry && before < Level::Angry) || spike {
             out.proposals.push(propose(Kind::Breathe, heat_ev.clone()));
         }
@@ -186,6 +190,7 @@ impl Conversation {
             .map(|h| hit_ev(seg, h))
             .or(repeated);
         if let Some(e) = listening {
+            self.pending_repetition = Some(e.clone());
             out.proposals.push(propose(Kind::ActiveListening, vec![e]));
         }
 
@@ -210,6 +215,7 @@ impl Conversation {
         }
         if after < Level::Tense {
             self.empathy_owed = None;
+            self.pending_repetition = None;
             self.stock_phrases.clear();
             out.resolve(Kind::ShowEmpathy, "customer_calm");
             out.resolve(Kind::AvoidEmptyPhrases, "customer_calm");
@@ -262,6 +268,7 @@ impl Conversation {
             out.resolve(Kind::OfferEscalation, "escalation_offered");
         }
         if paraphrase {
+            self.pending_repetition = None;
             out.resolve(Kind::ActiveListening, "paraphrased");
         }
         if r.boundary.is_some() {
@@ -344,6 +351,13 @@ impl Conversation {
             if let Some(e) = &self.pending_escalation {
                 out.proposals
                     .push(propose(Kind::OfferEscalation, vec![e.clone()]));
+            }
+        }
+        // The agent answered a customer who had to repeat themselves without showing they heard.
+        if substantive && !paraphrase {
+            if let Some(e) = &self.pending_repetition {
+                out.proposals
+                    .push(propose(Kind::ActiveListening, vec![e.clone()]));
             }
         }
     }

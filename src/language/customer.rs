@@ -10,6 +10,12 @@ const SECOND_PERSON: &[&str] = &[
     "tus", "os", "vosotros", "estas",
 ];
 
+/// Praise next to at least this much heat reads as sarcasm.
+const SARCASM_MIN_HEAT: f64 = 0.15;
+/// Heat kept when thanks or an apology come with the grievance.
+const MIXED_HEAT_FACTOR: f64 = 0.5;
+/// Lexicon weights below this are notes, not cues.
+const INFORMATIONAL_WEIGHT: f64 = 0.1;
 /// Shouting (capitals) and repeated '!' multiply the heat of what was said.
 const SHOUT_FACTOR: f64 = 1.3;
 const EXCLAMATION_FACTOR: f64 = 1.15;
@@ -21,7 +27,7 @@ const SHOUT_ALONE_HEAT: f64 = 0.2;
 pub struct CustomerReading {
     /// 0..1: how much this segment raises frustration (probabilistic OR of its cues).
     pub heat: f64,
-    /// 0..1: how much it calms things (thanks, satisfaction), zero when heat is present.
+    /// 0..1: how much it calms things (thanks, satisfaction, apology); zero when it is sarcasm.
     pub cool: f64,
     /// The hits that made up heat or cool, with their rule names.
     pub evidence: Vec<(String, String)>,
@@ -59,10 +65,15 @@ pub fn read(a: &Analysis) -> CustomerReading {
     let mut keep_cold = 1.0;
     let mut cool_parts = Vec::new();
     for h in &a.hits {
+        // Entries weighted under 0.1 document a trap ("no manches" is surprise, not anger):
+        // recognised, but they carry no heat.
+        if h.weight.abs() < INFORMATIONAL_WEIGHT {
+            continue;
+        }
         let w = h.weight.clamp(0.0, 0.95);
         let contributes = match h.cat {
             Cat::Positive => h.negated,
-            Cat::Thanks | Cat::Satisfaction | Cat::Agreement => {
+            Cat::Thanks | Cat::Satisfaction | Cat::Agreement | Cat::Apology => {
                 if !h.negated {
                     cool_parts.push(h);
                 }
@@ -116,10 +127,18 @@ pub fn read(a: &Analysis) -> CustomerReading {
     }
     r.heat = heat.clamp(0.0, 1.0);
     if !cool_parts.is_empty() {
-        if r.heat >= 0.15 {
-            // Praise inside a complaint is irony, not relief.
+        // Irony uses praise words ("genial", "qué maravilla"); thanks, agreement or an apology
+        // next to a grievance are sincere.
+        let only_praise = cool_parts.iter().all(|h| h.cat == Cat::Satisfaction);
+        if r.heat >= SARCASM_MIN_HEAT && only_praise {
+            // Praise inside a complaint is irony, not relief ("qué maravilla, otra vez sin luz").
             r.sarcasm = true;
         } else {
+            // Thanks or an apology next to a grievance ("gracias, perdona, es que ya van tres
+            // veces") is a customer coming down while explaining: halve the heat, keep the cool.
+            if r.heat > 0.0 {
+                r.heat *= MIXED_HEAT_FACTOR;
+            }
             let keep = cool_parts
                 .iter()
                 .fold(1.0, |k, h| k * (1.0 - h.weight.abs().clamp(0.0, 0.9)));

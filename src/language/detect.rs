@@ -116,15 +116,21 @@ impl LanguageGate {
         let Some((lang, reliable)) = det.detect(&self.text) else {
             return;
         };
-        if self.chars < MIN_DECIDE_CHARS {
-            // Provisional: a hint wins; without one, believe whatlang for now.
-            if !hinted_es {
+        if hinted_es {
+            // The platform said Spanish: only a confident verdict on enough text overrides it.
+            if reliable && self.chars >= MIN_DECIDE_CHARS {
                 self.current = lang;
             }
-            return;
-        }
-        if reliable || self.chars >= LOCK_CHARS / 2 {
+        } else if reliable {
             self.current = lang;
+        } else {
+            // Unsure verdicts between Spanish and its neighbours are the known failure on short,
+            // unaccented ASR text (measured: Spanish read as Portuguese or Italian), and this is a
+            // Spanish contact centre: lean Spanish there, believe anything else.
+            self.current = match lang {
+                "pt" | "it" => "es",
+                other => other,
+            };
         }
         if self.chars >= LOCK_CHARS && reliable {
             self.locked = true;

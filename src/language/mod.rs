@@ -23,6 +23,9 @@ const CUT_OFF_WORDS: &[&str] = &[
     "sino", "ni", "tu", "mis", "sus", "es", "estoy", "muy",
 ];
 
+/// Intensifiers that are also ordinary content words: never skipped when matching phrases.
+const OPAQUE_INTENSIFIERS: &[&str] = &["bien", "algo", "medio"];
+
 /// One lexicon entry found in a segment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
@@ -168,6 +171,33 @@ impl Analyzer {
         let backch = self.lex.get(LexiconFile::Backchannels).find(&hay);
         let stop = self.single_word_set(LexiconFile::Stopwords, &tokens);
 
+        // Content lexicons see through single-word intensifiers, so "estoy muy harta" still
+        // matches "estoy harto" (the intensifier then scales it). Words that are also content
+        // elsewhere ("bien", "algo", "medio") stay visible.
+        let mut skip = fillers.clone();
+        let int_lex = self.lex.get(LexiconFile::Intensifiers);
+        for m in &intens {
+            let term = int_lex.entry(m).term.as_str();
+            if m.first == m.last && !OPAQUE_INTENSIFIERS.contains(&term) {
+                skip[m.first] = true;
+            }
+        }
+        let content_hay = Haystack::new(tokens.iter().enumerate().map(|(i, t)| {
+            let stem = match side {
+                // Agents address customers as "usted" or "tú/vos" depending on region and
+                // campaign: read tú clitics and possessives as their usted forms so one lexicon
+                // entry ("le envío", "su cuenta") covers "te envío", "tu cuenta".
+                Side::Agent => match t.stem.as_str() {
+                    "te" => "le",
+                    "tu" => "su",
+                    "tus" => "sus",
+                    other => other,
+                },
+                Side::Customer => t.stem.as_str(),
+            };
+            (i, stem, skip[i])
+        }));
+
         let files = match side {
             Side::Customer => CUSTOMER_FILES,
             Side::Agent => AGENT_FILES,
@@ -175,7 +205,7 @@ impl Analyzer {
         let mut hits = Vec::new();
         for &file in files {
             let lex = self.lex.get(file);
-            for m in lex.find(&hay) {
+            for m in lex.find(&content_hay) {
                 let e = lex.entry(&m);
                 let negator = self.governing_negator(&m, &negators, &tokens);
                 let (intensity, int_first) = self.intensity(&m, &intens, &tokens);
@@ -303,14 +333,15 @@ impl Analyzer {
         let lex = self.lex.get(LexiconFile::Intensifiers);
         let mut factor: f64 = 1.0;
         let mut first = None;
-        for i in intens
-            .iter()
-            .filter(|i| i.last < m.first && m.first - i.last <= 2)
-        {
+        // Directly before ("muy harto"), or inside the phrase ("estoy muy harto"); a wider window
+        // catches unrelated words ("las once y media sigue sin luz").
+        let before = |i: &&LexMatch| i.last + 1 == m.first;
+        let inside = |i: &&LexMatch| i.first > m.first && i.last < m.last;
+        for i in intens.iter().filter(|i| before(i) || inside(i)) {
             let w = lex.entry(i).weight;
             if (w - 1.0).abs() > (factor - 1.0).abs() {
                 factor = w;
-                first = Some(i.first);
+                first = Some(i.first.min(m.first));
             }
         }
         if tokens[m.first..=m.last].iter().any(|t| t.superlative) && factor < 1.5 {
@@ -346,7 +377,7 @@ mod tests {
         let w = |x: &Analysis| x.hits.iter().map(|h| h.weight).fold(0.0, f64::max);
         assert!(w(&strong) > w(&plain));
         assert!(w(&sup) > w(&plain));
-        assert!(strong.hits.iter().any(|h| h.quote.starts_with("muy")));
+        assert!(strong.hits.iter().any(|h| h.quote == "estoy muy harto"), "{:?}", strong.hits);
     }
 
     #[test]

@@ -25,12 +25,23 @@ pub struct Token {
     pub all_caps: bool,
 }
 
-/// Lowercase + strip combining marks (NFD), keeping only the base letters.
+/// Lowercase + strip accents (NFD, drop combining marks), but keep "ñ": it is a letter of its
+/// own in Spanish ("año" is not "ano", "coño" is not "con"), and ASR writes it reliably.
 pub fn fold(s: &str) -> String {
-    s.nfd()
-        .filter(|c| !('\u{0300}'..='\u{036f}').contains(c))
-        .flat_map(char::to_lowercase)
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.nfd().peekable();
+    while let Some(c) = chars.next() {
+        if ('\u{0300}'..='\u{036f}').contains(&c) {
+            continue;
+        }
+        if (c == 'n' || c == 'N') && chars.peek() == Some(&'\u{0303}') {
+            chars.next();
+            out.push('ñ');
+            continue;
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 fn is_word_char(c: char) -> bool {
@@ -167,7 +178,9 @@ mod tests {
 
     #[test]
     fn folds_accents_and_case() {
-        assert_eq!(fold("Vergüenza ÉXITO año"), "verguenza exito ano");
+        assert_eq!(fold("Vergüenza ÉXITO año Ñandú"), "verguenza exito año ñandu");
+        let t = Tokenizer::default();
+        assert_ne!(t.stem_phrase("coño"), t.stem_phrase("con"));
     }
 
     #[test]
