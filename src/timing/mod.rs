@@ -122,7 +122,11 @@ pub enum TimingEvent {
         last_segment: String,
     },
     /// Someone spoke again.
-    DeadAirEnd { at_ms: u64, silence_ms: u64, segment_id: String },
+    DeadAirEnd {
+        at_ms: u64,
+        silence_ms: u64,
+        segment_id: String,
+    },
     /// A speaker has talked continuously beyond the threshold (agent: monologue, customer: venting).
     LongTurnStart {
         speaker: Speaker,
@@ -131,7 +135,11 @@ pub enum TimingEvent {
         segment_ids: Vec<String>,
     },
     /// That long turn ended (the other side spoke).
-    LongTurnEnd { speaker: Speaker, at_ms: u64, turn_ms: u64 },
+    LongTurnEnd {
+        speaker: Speaker,
+        at_ms: u64,
+        turn_ms: u64,
+    },
     /// Agent speech rate rose above the threshold over the sliding window.
     FastSpeechStart {
         at_ms: u64,
