@@ -19,7 +19,8 @@ mod tests;
 mod turns;
 
 /// Segments ending this long before the latest media time are folded into running totals: no
-/// rule looks further back (the rate window is 20 s, reordering a few seconds).
+/// rule looks further back (the rate window is 20 s, reordering a few seconds). A configuration
+/// with longer windows raises it.
 const RETAIN_MS: u64 = 60_000;
 /// Hard cap on retained segments whatever their timing, so hostile input cannot grow memory.
 const MAX_SEGMENTS: usize = 128;
@@ -201,7 +202,7 @@ pub struct TimingSnapshot {
 impl TimingSnapshot {
     /// Agent share of all speech heard so far (0 when nobody spoke).
     pub fn agent_share(&self) -> f64 {
-        let total = self.agent_talk_ms + self.customer_talk_ms;
+        let total = self.agent_talk_ms.saturating_add(self.customer_talk_ms);
         if total == 0 {
             0.0
         } else {
@@ -703,7 +704,14 @@ impl TimingModel {
 
     /// Fold the oldest segments into running totals once nothing can refer to them any more.
     fn evict(&mut self) {
-        let target = self.now.saturating_sub(RETAIN_MS);
+        // Reordered segments must still find their neighbours, also under a custom configuration.
+        let retain = RETAIN_MS.max(
+            self.cfg
+                .reorder_window_ms
+                .saturating_add(self.cfg.rate_window_ms)
+                .saturating_add(self.cfg.stale_partial_ms),
+        );
+        let target = self.now.saturating_sub(retain);
         self.segs
             .sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
         let mut k = self.segs.iter().take_while(|s| s.end <= target).count();

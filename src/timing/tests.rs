@@ -743,6 +743,17 @@ fn hostile_timestamps_do_not_panic() {
         let _ = c.m.snapshot();
         let _ = c.m.summary();
     }
+    // Talk totals near u64::MAX must not overflow the share.
+    let mut big = Call::new();
+    big.seg(&s("a", Agent, 0, u64::MAX).partial());
+    big.seg(&s("c", Customer, 1, u64::MAX).partial());
+    let snap = big.m.snapshot();
+    assert!(
+        snap.customer_talk_ms > 0 && snap.agent_talk_ms > 0,
+        "{snap:?}"
+    );
+    assert!((0.0..=1.0).contains(&snap.agent_share()));
+    let _ = big.m.summary();
     let mut cfg = TimingConfig {
         rate_min_speech_ms: 0,
         turn_join_gap_ms: u64::MAX,
