@@ -4,11 +4,28 @@
 //! Fed by segment revisions (partials and finals, possibly late or out of order) and by media-time
 //! advances. Pure and synchronous like the rest of the engine: no clock, no I/O.
 
+use std::collections::{HashSet, VecDeque};
+
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{Speaker, TimingSummary};
+use turns::{
+    intersection_len, merged, short_quote, speaker_index, total_len, Seg, Turn, TurnBuilder,
+};
 
 pub mod syllables;
+#[cfg(test)]
+mod tests;
+mod turns;
+
+/// Segments ending this long before the latest media time are folded into running totals: no
+/// rule looks further back (the rate window is 20 s, reordering a few seconds). A configuration
+/// with longer windows raises it.
+const RETAIN_MS: u64 = 60_000;
+/// Hard cap on retained segments whatever their timing, so hostile input cannot grow memory.
+const MAX_SEGMENTS: usize = 128;
+/// Evicted ids remembered so a very late revision of one is not counted as new speech.
+const MAX_EVICTED_IDS: usize = 256;
 
 /// Thresholds for the timing rules. Every default has a rationale in the README ("Timing signals").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,7 +139,11 @@ pub enum TimingEvent {
         last_segment: String,
     },
     /// Someone spoke again.
-    DeadAirEnd { at_ms: u64, silence_ms: u64, segment_id: String },
+    DeadAirEnd {
+        at_ms: u64,
+        silence_ms: u64,
+        segment_id: String,
+    },
     /// A speaker has talked continuously beyond the threshold (agent: monologue, customer: venting).
     LongTurnStart {
         speaker: Speaker,
@@ -131,7 +152,11 @@ pub enum TimingEvent {
         segment_ids: Vec<String>,
     },
     /// That long turn ended (the other side spoke).
-    LongTurnEnd { speaker: Speaker, at_ms: u64, turn_ms: u64 },
+    LongTurnEnd {
+        speaker: Speaker,
+        at_ms: u64,
+        turn_ms: u64,
+    },
     /// Agent speech rate rose above the threshold over the sliding window.
     FastSpeechStart {
         at_ms: u64,
@@ -177,7 +202,7 @@ pub struct TimingSnapshot {
 impl TimingSnapshot {
     /// Agent share of all speech heard so far (0 when nobody spoke).
     pub fn agent_share(&self) -> f64 {
-        let total = self.agent_talk_ms + self.customer_talk_ms;
+        let total = self.agent_talk_ms.saturating_add(self.customer_talk_ms);
         if total == 0 {
             0.0
         } else {
@@ -186,34 +211,609 @@ impl TimingSnapshot {
     }
 }
 
+/// Figures of segments already evicted, folded into running totals.
+#[derive(Debug, Clone, Default)]
+struct Totals {
+    talk: [u64; 2],
+    overlap: u64,
+    agent_syllables: u64,
+    agent_speech_ms: u64,
+    longest: [u64; 2],
+    gap_sum: u64,
+    gap_n: u64,
+    last_end: u64,
+    last_id: String,
+}
+
+/// A long turn reported and not yet ended.
+#[derive(Debug, Clone)]
+struct LongTurn {
+    turn_start: u64,
+    last_end: u64,
+}
+
+/// The picture derived from retained segments at `now` (recomputed, never stored).
+struct View {
+    turns: Vec<Turn>,
+    gap_sum: u64,
+    gap_n: u64,
+    talk: [u64; 2],
+    overlap: u64,
+    open: [bool; 2],
+    last_end: u64,
+    last_id: String,
+    waiting: bool,
+    hold: bool,
+    rate: Option<(f64, Vec<String>)>,
+    agent_syllables: u64,
+    agent_speech_ms: u64,
+}
+
 /// Turns and timing rules for one call. See [`TimingConfig`] for the thresholds.
+///
+/// Every `at_ms` in the events is the media time at which the condition became true (the interrupter
+/// crossing `talk_over_ms`, the interrupted speaker stopping, the dead-air threshold...), so events do
+/// not depend on how coarsely the caller advances time; rate events use the current media time.
 #[derive(Debug, Clone)]
 pub struct TimingModel {
     cfg: TimingConfig,
-    // implementation state lives here (see src/timing/turns.rs etc.)
+    now: u64,
+    /// Latest revision of each segment still able to matter.
+    segs: Vec<Seg>,
+    evicted_ids: VecDeque<String>,
+    evicted_set: HashSet<String>,
+    /// Talk before this media time is in `committed`; retained segments count only after it.
+    talk_frontier: u64,
+    /// Segments starting before this arrived after their neighbours were folded away: they count as
+    /// talk and for interruptions but are not placed into turns.
+    turn_frontier: u64,
+    /// The turn in progress when its segments were evicted.
+    carry: Option<Turn>,
+    committed: Totals,
+    interruptions: [u32; 2],
+    talk_overs: u32,
+    dead_air_since: Option<u64>,
+    last_dead_air_since: Option<u64>,
+    dead_air_episodes: u32,
+    long_turn: [Option<LongTurn>; 2],
+    fast: bool,
+    /// Start, id and hold flag of the agent's latest non-backchannel segment.
+    last_agent: Option<(u64, String, bool)>,
 }
 
 impl TimingModel {
     pub fn new(cfg: TimingConfig) -> Self {
-        TimingModel { cfg }
+        TimingModel {
+            cfg,
+            now: 0,
+            segs: Vec::new(),
+            evicted_ids: VecDeque::new(),
+            evicted_set: HashSet::new(),
+            talk_frontier: 0,
+            turn_frontier: 0,
+            carry: None,
+            committed: Totals::default(),
+            interruptions: [0; 2],
+            talk_overs: 0,
+            dead_air_since: None,
+            last_dead_air_since: None,
+            dead_air_episodes: 0,
+            long_turn: [None, None],
+            fast: false,
+            last_agent: None,
+        }
     }
 
     /// A new revision of a segment (partial or final). Later revisions replace earlier ones.
-    pub fn on_segment(&mut self, _seg: &SegmentInfo<'_>) -> Vec<TimingEvent> {
-        let _ = &self.cfg;
-        Vec::new()
+    pub fn on_segment(&mut self, seg: &SegmentInfo<'_>) -> Vec<TimingEvent> {
+        let end = seg.end_ms.max(seg.start_ms);
+        if self.evicted_set.contains(seg.segment_id) {
+            // Its neighbours are gone: counting it again would double its talk time.
+            return self.advance(end);
+        }
+        // A revision describes speech that has happened: media time is at least its end.
+        self.now = self.now.max(end);
+        let mut fresh = Seg {
+            id: seg.segment_id.to_string(),
+            speaker: seg.speaker,
+            start: seg.start_ms,
+            end,
+            is_final: seg.is_final,
+            quote: short_quote(seg.quote),
+            backchannel_flag: seg.backchannel,
+            announces_hold: seg.announces_hold,
+            syllables: seg.syllables,
+            ends_cut_off: seg.ends_cut_off,
+            interrupted: Vec::new(),
+            interrupted_by_agent: false,
+            long_reported: false,
+            completed_reported: false,
+        };
+        let idx = match self.segs.iter().position(|s| s.id == fresh.id) {
+            Some(i) => {
+                let old = &mut self.segs[i];
+                fresh.interrupted = std::mem::take(&mut old.interrupted);
+                fresh.interrupted_by_agent = old.interrupted_by_agent;
+                fresh.long_reported = old.long_reported;
+                fresh.completed_reported = old.completed_reported;
+                *old = fresh;
+                i
+            }
+            None => {
+                self.segs.push(fresh);
+                self.segs.len() - 1
+            }
+        };
+        let mut ev = Vec::new();
+        let s = &self.segs[idx];
+        if s.speaker == Speaker::Agent && !s.is_backchannel(&self.cfg) {
+            let newer = match &self.last_agent {
+                None => true,
+                Some((start, id, _)) => *id == s.id || s.start >= *start,
+            };
+            if newer {
+                self.last_agent = Some((s.start, s.id.clone(), s.announces_hold));
+            }
+        }
+        if let Some(since) = self.dead_air_since {
+            // Any speech reaching into the silence ends it, even a late segment that covers it.
+            if end > since {
+                let at = s.start.max(since);
+                ev.push(TimingEvent::DeadAirEnd {
+                    at_ms: at,
+                    silence_ms: at - since,
+                    segment_id: s.id.clone(),
+                });
+                self.dead_air_since = None;
+            }
+        }
+        self.check_interruptions(Some(idx), &mut ev);
+        self.evaluate(&mut ev);
+        self.evict();
+        ev
     }
 
-    /// Media time moved on to `now_ms` (tick, or the end of a segment).
-    pub fn advance(&mut self, _now_ms: u64) -> Vec<TimingEvent> {
-        Vec::new()
+    /// Media time moved on to `now_ms` (tick, or the end of a segment). Earlier times are ignored.
+    pub fn advance(&mut self, now_ms: u64) -> Vec<TimingEvent> {
+        self.now = self.now.max(now_ms);
+        let mut ev = Vec::new();
+        self.check_interruptions(None, &mut ev);
+        self.evaluate(&mut ev);
+        self.evict();
+        ev
     }
 
     pub fn snapshot(&self) -> TimingSnapshot {
-        TimingSnapshot::default()
+        let v = self.view();
+        TimingSnapshot {
+            now_ms: self.now,
+            agent_talk_ms: v.talk[0],
+            customer_talk_ms: v.talk[1],
+            interruptions_by_agent: self.interruptions[0],
+            interruptions_by_customer: self.interruptions[1],
+            agent_speaking: v.open[0],
+            customer_speaking: v.open[1],
+            customer_venting: self.long_turn[1].is_some(),
+            customer_waiting: v.waiting,
+            hold_active: v.hold,
+            dead_air: self.dead_air_since.is_some(),
+            agent_fast: self.fast,
+            agent_monologue: self.long_turn[0].is_some(),
+            agent_rate: v.rate.map(|(r, _)| r),
+            last_speech_end_ms: v.last_end,
+        }
     }
 
     pub fn summary(&self) -> TimingSummary {
-        TimingSummary::default()
+        let v = self.view();
+        let longest = |sp: Speaker| {
+            v.turns
+                .iter()
+                .filter(|t| t.speaker == sp)
+                .map(Turn::dur)
+                .fold(self.committed.longest[speaker_index(sp)], u64::max)
+        };
+        let gap_n = self.committed.gap_n.saturating_add(v.gap_n);
+        let gap_sum = self.committed.gap_sum.saturating_add(v.gap_sum);
+        let syllables = self
+            .committed
+            .agent_syllables
+            .saturating_add(v.agent_syllables);
+        let speech_ms = self
+            .committed
+            .agent_speech_ms
+            .saturating_add(v.agent_speech_ms);
+        TimingSummary {
+            agent_talk_ms: v.talk[0],
+            customer_talk_ms: v.talk[1],
+            overlap_ms: v.overlap,
+            talk_overs: self.talk_overs,
+            longest_agent_monologue_ms: longest(Speaker::Agent),
+            longest_customer_turn_ms: longest(Speaker::Customer),
+            mean_response_gap_ms: (gap_n > 0).then(|| gap_sum / gap_n),
+            dead_air_episodes: self.dead_air_episodes,
+            agent_syllables_per_s: (speech_ms > 0)
+                .then(|| syllables as f64 * 1000.0 / speech_ms as f64),
+        }
     }
+
+    /// Segments that may enter turns, sorted by start.
+    fn floor_segments<'a>(&self, sorted: &[&'a Seg]) -> Vec<&'a Seg> {
+        sorted
+            .iter()
+            .copied()
+            .filter(|s| !s.is_backchannel(&self.cfg) && s.start >= self.turn_frontier)
+            .collect()
+    }
+
+    fn view(&self) -> View {
+        let cfg = &self.cfg;
+        let mut sorted: Vec<&Seg> = self.segs.iter().collect();
+        sorted.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        let floor = self.floor_segments(&sorted);
+        let mut builder = TurnBuilder::new(cfg, self.now, &floor, self.carry.as_ref());
+        builder.run(floor.len());
+        let (turns, gap_sum, gap_n) = builder.into_turns();
+
+        let spans = |sp: Speaker| {
+            merged(
+                self.segs
+                    .iter()
+                    .filter(|s| s.speaker == sp)
+                    .map(|s| (s.start, s.end)),
+                self.talk_frontier,
+                u64::MAX,
+            )
+        };
+        let (agent, customer) = (spans(Speaker::Agent), spans(Speaker::Customer));
+        let talk = [
+            self.committed.talk[0].saturating_add(total_len(&agent)),
+            self.committed.talk[1].saturating_add(total_len(&customer)),
+        ];
+        let overlap = self
+            .committed
+            .overlap
+            .saturating_add(intersection_len(&agent, &customer));
+
+        let mut open = [false; 2];
+        let (mut last_end, mut last_id) = (self.committed.last_end, &self.committed.last_id);
+        let (mut agent_syllables, mut agent_speech_ms) = (0u64, 0u64);
+        for s in &self.segs {
+            open[speaker_index(s.speaker)] |= s.open(self.now, cfg);
+            if s.end > last_end || (s.end == last_end && last_id.is_empty()) {
+                last_end = s.end;
+                last_id = &s.id;
+            }
+            if s.speaker == Speaker::Agent {
+                agent_syllables = agent_syllables.saturating_add(u64::from(s.syllables));
+                agent_speech_ms = agent_speech_ms.saturating_add(s.dur());
+            }
+        }
+        let waiting = turns
+            .last()
+            .is_some_and(|t| t.speaker == Speaker::Customer && t.done);
+        let hold = self.last_agent.as_ref().is_some_and(|(_, _, h)| *h);
+        View {
+            gap_sum,
+            gap_n,
+            talk,
+            overlap,
+            open,
+            last_end,
+            last_id: last_id.clone(),
+            waiting,
+            hold,
+            rate: self.window_rate(&sorted),
+            agent_syllables,
+            agent_speech_ms,
+            turns,
+        }
+    }
+
+    /// Agent syllables per second over finals (and the latest partial) ending inside the window.
+    fn window_rate(&self, sorted: &[&Seg]) -> Option<(f64, Vec<String>)> {
+        let lo = self.now.saturating_sub(self.cfg.rate_window_ms);
+        let latest_partial = sorted
+            .iter()
+            .filter(|s| s.speaker == Speaker::Agent && !s.is_final)
+            .max_by_key(|s| (s.start, &s.id))
+            .map(|s| s.id.as_str());
+        let (mut syllables, mut speech_ms, mut ids) = (0u64, 0u64, Vec::new());
+        for s in sorted {
+            let counted = s.is_final || Some(s.id.as_str()) == latest_partial;
+            if s.speaker == Speaker::Agent && counted && s.end >= lo {
+                syllables = syllables.saturating_add(u64::from(s.syllables));
+                speech_ms = speech_ms.saturating_add(s.dur());
+                ids.push(s.id.clone());
+            }
+        }
+        (speech_ms > 0 && speech_ms >= self.cfg.rate_min_speech_ms)
+            .then(|| (syllables as f64 * 1000.0 / speech_ms as f64, ids))
+    }
+
+    /// Judge interrupter/interrupted pairs involving `trigger`, or (on a tick) pairs whose
+    /// interrupted segment is a partial that may just have gone stale.
+    fn check_interruptions(&mut self, trigger: Option<usize>, ev: &mut Vec<TimingEvent>) {
+        let n = self.segs.len();
+        let mut found = Vec::new();
+        for xi in 0..n {
+            for yi in 0..n {
+                let relevant = match trigger {
+                    Some(t) => xi == t || yi == t,
+                    None => !self.segs[yi].is_final,
+                };
+                if xi == yi || !relevant {
+                    continue;
+                }
+                let (x, y) = (&self.segs[xi], &self.segs[yi]);
+                if x.interrupted.contains(&y.id) {
+                    continue;
+                }
+                if let Some(verdict) = judge_interruption(&self.cfg, self.now, x, y) {
+                    found.push((xi, yi, verdict));
+                }
+            }
+        }
+        for (xi, yi, (overlap, talk_over, at)) in found {
+            let (y_id, y_quote) = (self.segs[yi].id.clone(), self.segs[yi].quote.clone());
+            let x = &mut self.segs[xi];
+            x.interrupted.push(y_id.clone());
+            let by = x.speaker;
+            ev.push(TimingEvent::Interruption {
+                by,
+                at_ms: at,
+                interrupter_segment: x.id.clone(),
+                interrupted_segment: y_id,
+                overlap_ms: overlap,
+                talk_over,
+                interrupter_quote: x.quote.clone(),
+                interrupted_quote: y_quote,
+            });
+            if by == Speaker::Agent {
+                self.segs[yi].interrupted_by_agent = true;
+            }
+            let k = speaker_index(by);
+            self.interruptions[k] = self.interruptions[k].saturating_add(1);
+            if talk_over {
+                self.talk_overs = self.talk_overs.saturating_add(1);
+            }
+        }
+    }
+
+    /// Turn, dead-air and rate rules on the current picture.
+    fn evaluate(&mut self, ev: &mut Vec<TimingEvent>) {
+        let v = self.view();
+        let now = self.now;
+
+        for sp in [Speaker::Agent, Speaker::Customer] {
+            let k = speaker_index(sp);
+            let Some(long) = self.long_turn[k].as_mut() else {
+                continue;
+            };
+            if let Some(o) = v
+                .turns
+                .iter()
+                .find(|t| t.speaker == sp.other() && t.start > long.turn_start)
+            {
+                ev.push(TimingEvent::LongTurnEnd {
+                    speaker: sp,
+                    at_ms: o.start,
+                    turn_ms: long.last_end.saturating_sub(long.turn_start),
+                });
+                self.long_turn[k] = None;
+            } else if let Some(last) = v.turns.last().filter(|t| t.speaker == sp) {
+                long.last_end = long.last_end.max(last.end);
+            }
+        }
+        // Only the speaker holding the floor now can be in a long turn; while one is reported, later
+        // turns of the same speaker (after a pause, nobody else speaking) continue it.
+        if let Some(last) = v.turns.last() {
+            let k = speaker_index(last.speaker);
+            let limit = match last.speaker {
+                Speaker::Agent => self.cfg.agent_monologue_ms,
+                Speaker::Customer => self.cfg.customer_venting_ms,
+            };
+            if self.long_turn[k].is_none() && !last.long_reported && last.dur() > limit {
+                ev.push(TimingEvent::LongTurnStart {
+                    speaker: last.speaker,
+                    at_ms: last.start.saturating_add(limit),
+                    turn_start_ms: last.start,
+                    segment_ids: last.ids.clone(),
+                });
+                self.long_turn[k] = Some(LongTurn {
+                    turn_start: last.start,
+                    last_end: last.end,
+                });
+                self.mark(last, |s| s.long_reported = true, |t| t.long_reported = true);
+            }
+        }
+
+        for (i, t) in v.turns.iter().enumerate() {
+            if t.speaker != Speaker::Customer || t.completed_reported || !t.done {
+                continue;
+            }
+            let answered = v.turns[i + 1..].iter().any(|u| u.speaker == Speaker::Agent);
+            if answered || now >= t.end.saturating_add(self.cfg.turn_join_gap_ms) {
+                if !t.interrupted {
+                    ev.push(TimingEvent::CustomerTurnCompleted {
+                        at_ms: t.end,
+                        segment_id: t.last_id.clone(),
+                        turn_ms: t.dur(),
+                    });
+                }
+                self.mark(
+                    t,
+                    |s| s.completed_reported = true,
+                    |c| c.completed_reported = true,
+                );
+            }
+        }
+
+        if self.dead_air_since.is_none() {
+            let limit = if v.hold {
+                self.cfg.dead_air_hold_ms
+            } else {
+                self.cfg.dead_air_ms
+            };
+            let waiting = v.waiting || v.hold;
+            let quiet = !v.open[0] && !v.open[1];
+            let new_silence = self.last_dead_air_since.is_none_or(|s| v.last_end > s);
+            if waiting && quiet && new_silence && now.saturating_sub(v.last_end) >= limit {
+                ev.push(TimingEvent::DeadAirStart {
+                    at_ms: v.last_end.saturating_add(limit),
+                    silent_since_ms: v.last_end,
+                    hold: v.hold,
+                    last_segment: v.last_id.clone(),
+                });
+                self.dead_air_since = Some(v.last_end);
+                self.last_dead_air_since = Some(v.last_end);
+                self.dead_air_episodes = self.dead_air_episodes.saturating_add(1);
+            }
+        }
+
+        if let Some((rate, ids)) = v.rate {
+            if !self.fast && rate > self.cfg.fast_syllables_per_s {
+                self.fast = true;
+                ev.push(TimingEvent::FastSpeechStart {
+                    at_ms: now,
+                    syllables_per_s: rate,
+                    segment_ids: ids,
+                });
+            } else if self.fast && rate < self.cfg.fast_clear_syllables_per_s {
+                self.fast = false;
+                ev.push(TimingEvent::FastSpeechEnd {
+                    at_ms: now,
+                    syllables_per_s: rate,
+                });
+            }
+        }
+    }
+
+    /// Set a flag on every retained segment of `turn` (and on the carried turn it continues).
+    fn mark(&mut self, turn: &Turn, on_seg: impl Fn(&mut Seg), on_carry: impl Fn(&mut Turn)) {
+        let ids: HashSet<&str> = turn.ids.iter().map(String::as_str).collect();
+        for s in self.segs.iter_mut().filter(|s| ids.contains(s.id.as_str())) {
+            on_seg(s);
+        }
+        if turn.from_carry {
+            if let Some(c) = self.carry.as_mut() {
+                on_carry(c);
+            }
+        }
+    }
+
+    /// Fold the oldest segments into running totals once nothing can refer to them any more.
+    fn evict(&mut self) {
+        // Reordered segments must still find their neighbours, also under a custom configuration.
+        let retain = RETAIN_MS.max(
+            self.cfg
+                .reorder_window_ms
+                .saturating_add(self.cfg.rate_window_ms)
+                .saturating_add(self.cfg.stale_partial_ms),
+        );
+        let target = self.now.saturating_sub(retain);
+        self.segs
+            .sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        let mut k = self.segs.iter().take_while(|s| s.end <= target).count();
+        if self.segs.len().saturating_sub(k) > MAX_SEGMENTS {
+            k = self.segs.len() - MAX_SEGMENTS;
+        }
+        if k == 0 {
+            return;
+        }
+        let prefix = &self.segs[..k];
+        let prefix_end = prefix.iter().map(|s| s.end).max().unwrap_or(0);
+        // Everything before `cutoff` becomes history; the evicted segments all end by then.
+        let cutoff = target.max(prefix_end).max(self.talk_frontier);
+
+        // Replay the turn builder over the evicted prefix (with the rest visible for look-ahead).
+        let sorted: Vec<&Seg> = self.segs.iter().collect();
+        let floor = self.floor_segments(&sorted);
+        let floor_in_prefix = self.floor_segments(&sorted[..k]).len();
+        let mut builder = TurnBuilder::new(&self.cfg, self.now, &floor, self.carry.as_ref());
+        builder.run(floor_in_prefix);
+        let mut carry = builder.cur.take();
+        let (closed, gap_sum, gap_n) = builder.into_turns();
+
+        let spans = |sp: Speaker| {
+            merged(
+                self.segs
+                    .iter()
+                    .filter(|s| s.speaker == sp)
+                    .map(|s| (s.start, s.end)),
+                self.talk_frontier,
+                cutoff,
+            )
+        };
+        let (agent, customer) = (spans(Speaker::Agent), spans(Speaker::Customer));
+        let c = &mut self.committed;
+        c.talk[0] = c.talk[0].saturating_add(total_len(&agent));
+        c.talk[1] = c.talk[1].saturating_add(total_len(&customer));
+        c.overlap = c
+            .overlap
+            .saturating_add(intersection_len(&agent, &customer));
+        for s in prefix {
+            if s.speaker == Speaker::Agent {
+                c.agent_syllables = c.agent_syllables.saturating_add(u64::from(s.syllables));
+                c.agent_speech_ms = c.agent_speech_ms.saturating_add(s.dur());
+            }
+            if s.end > c.last_end || c.last_id.is_empty() {
+                c.last_end = c.last_end.max(s.end);
+                c.last_id = s.id.clone();
+            }
+        }
+
+        for t in &closed {
+            let i = speaker_index(t.speaker);
+            c.longest[i] = c.longest[i].max(t.dur());
+        }
+        c.gap_sum = c.gap_sum.saturating_add(gap_sum);
+        c.gap_n = c.gap_n.saturating_add(gap_n);
+        if let Some(t) = carry.as_mut() {
+            // Revisions of evicted segments are ignored, so they are as good as final.
+            t.ids.clear();
+            t.done = true;
+            t.from_carry = false;
+        }
+        self.carry = carry;
+
+        self.turn_frontier = self.turn_frontier.max(self.segs[k - 1].start);
+        self.talk_frontier = cutoff;
+        for s in self.segs.drain(..k) {
+            if self.evicted_set.insert(s.id.clone()) {
+                self.evicted_ids.push_back(s.id);
+            }
+        }
+        while self.evicted_ids.len() > MAX_EVICTED_IDS {
+            if let Some(old) = self.evicted_ids.pop_front() {
+                self.evicted_set.remove(&old);
+            }
+        }
+    }
+}
+
+/// Does `x` interrupt `y`? Returns (overlap, talk_over, at_ms).
+fn judge_interruption(cfg: &TimingConfig, now: u64, x: &Seg, y: &Seg) -> Option<(u64, bool, u64)> {
+    // A backchannel neither interrupts nor holds a floor that could be interrupted.
+    if x.speaker == y.speaker || x.is_backchannel(cfg) || y.is_backchannel(cfg) {
+        return None;
+    }
+    if !(y.start < x.start && x.start < y.end) {
+        return None;
+    }
+    let overlap = x.end.min(y.end).saturating_sub(x.start);
+    let needed = if y.ends_cut_off {
+        cfg.interrupt_cutoff_overlap_ms
+    } else {
+        cfg.interrupt_min_overlap_ms
+    };
+    if overlap < needed {
+        return None;
+    }
+    if overlap >= cfg.talk_over_ms {
+        return Some((overlap, true, x.start.saturating_add(cfg.talk_over_ms)));
+    }
+    let yielded =
+        y.done(now, cfg) && y.end.saturating_sub(x.start) <= cfg.yield_window_ms && x.end > y.end;
+    yielded.then_some((overlap, false, y.end))
 }
