@@ -38,7 +38,9 @@ impl CampaignConfig {
         self.nudges.validate().map_err(|e| format!("nudges: {e}"))?;
         let t = &self.timing;
         if t.fast_clear_syllables_per_s >= t.fast_syllables_per_s {
-            return Err("timing: fast_clear_syllables_per_s must be below fast_syllables_per_s".into());
+            return Err(
+                "timing: fast_clear_syllables_per_s must be below fast_syllables_per_s".into(),
+            );
         }
         if t.dead_air_hold_ms < t.dead_air_ms {
             return Err("timing: dead_air_hold_ms must be at least dead_air_ms".into());
@@ -100,11 +102,9 @@ impl Config {
             if name != "default" {
                 merge(&mut table, &shape.campaigns[&name]);
             }
-            let c: CampaignConfig = table
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    ConfigError(format!("campaign `{name}`: {}", e.to_string().trim()))
-                })?;
+            let c: CampaignConfig = table.try_into().map_err(|e: toml::de::Error| {
+                ConfigError(format!("campaign `{name}`: {}", e.to_string().trim()))
+            })?;
             c.validate()
                 .map_err(|e| ConfigError(format!("campaign `{name}`: {e}")))?;
             campaigns.insert(name, Arc::new(c));
@@ -166,8 +166,8 @@ enabled = false
     fn errors_are_clear() {
         let e = Config::from_toml("[campaigns.default.timing]\ndead_air = 5\n").unwrap_err();
         assert!(e.0.contains("dead_air"), "{e}");
-        let e = Config::from_toml("[campaigns.x.nudges.kinds.breath]\nenabled = false\n")
-            .unwrap_err();
+        let e =
+            Config::from_toml("[campaigns.x.nudges.kinds.breath]\nenabled = false\n").unwrap_err();
         assert!(e.0.contains("unknown nudge kind"), "{e}");
         let e = Config::from_toml("[campaigns.x.frustration]\ntense = 0.9\n").unwrap_err();
         assert!(e.0.contains("campaign `x`"), "{e}");

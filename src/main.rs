@@ -9,7 +9,11 @@ use calma::engine::Resources;
 use calma::protocol::ParseLimits;
 
 #[derive(Parser, Debug)]
-#[command(name = "calma", version, about = "Real-time agent assist for Spanish-speaking contact centres")]
+#[command(
+    name = "calma",
+    version,
+    about = "Real-time agent assist for Spanish-speaking contact centres"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]

@@ -303,7 +303,10 @@ fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
         if v.chars().count() > limits.max_id_chars {
             return Err(ProtocolError::new(
                 ErrorCode::InvalidField,
-                format!("`{field}` is longer than {} characters", limits.max_id_chars),
+                format!(
+                    "`{field}` is longer than {} characters",
+                    limits.max_id_chars
+                ),
             ));
         }
         if v.chars().any(char::is_control) {
@@ -597,7 +600,9 @@ mod tests {
         assert_eq!(e.code, ErrorCode::UnknownType);
         assert_eq!(e.call_id.as_deref(), Some("c-1"));
         assert_eq!(
-            parse(r#"{"type":"segment","call_id":"c"}"#).unwrap_err().code,
+            parse(r#"{"type":"segment","call_id":"c"}"#)
+                .unwrap_err()
+                .code,
             ErrorCode::MissingField
         );
         assert_eq!(

@@ -180,7 +180,8 @@ impl Call {
 
         if seg.is_final && !duplicate_final {
             self.remember_final(&seg.segment_id);
-            self.language.observe(self.res.analyzer.detector(), &seg.text);
+            self.language
+                .observe(self.res.analyzer.detector(), &seg.text);
             if self.language.is_spanish() {
                 match side {
                     Side::Customer => self.on_customer_final(&seg, &analysis, &mut o),
@@ -213,12 +214,9 @@ impl Call {
     fn on_customer_final(&mut self, seg: &Segment, analysis: &Analysis, o: &mut Outcome) {
         let now = self.now_ms;
         let reading = customer::read(analysis);
-        let repeated = self.conv.repeated_complaint(
-            now,
-            &seg.segment_id,
-            analysis,
-            reading.heat > 0.0,
-        );
+        let repeated =
+            self.conv
+                .repeated_complaint(now, &seg.segment_id, analysis, reading.heat > 0.0);
         let before = self.frustration.level();
         let mut evidence: Vec<_> = reading
             .evidence
@@ -251,7 +249,11 @@ impl Call {
             self.frustration.cool(
                 now,
                 keep,
-                vec![ev(&seg.segment_id, "", "customer spoke without frustration cues")],
+                vec![ev(
+                    &seg.segment_id,
+                    "",
+                    "customer spoke without frustration cues",
+                )],
             );
         }
         let after = self.frustration.level();
@@ -290,7 +292,7 @@ impl Call {
             }
         }
         let agent_speaking = self.timing.snapshot().agent_speaking;
-        if let Some(d) = self
+        for d in self
             .policy
             .propose(&self.cfg.nudges, now, agent_speaking, o.proposals)
         {

@@ -58,7 +58,10 @@ impl Resources {
     }
 
     /// Lexicons from `lexicons` (overriding embedded files) and configuration from `config`.
-    pub fn load(lexicons: Option<&Path>, config: Option<&Path>) -> Result<Arc<Resources>, LoadError> {
+    pub fn load(
+        lexicons: Option<&Path>,
+        config: Option<&Path>,
+    ) -> Result<Arc<Resources>, LoadError> {
         let analyzer = Analyzer::load(lexicons)?;
         let config = match config {
             Some(p) => Config::load(p)?,

@@ -45,6 +45,7 @@ fn propose(kind: Kind, evidence: Vec<Evidence>) -> Proposal {
         kind,
         evidence,
         immediate: false,
+        severity: None,
     }
 }
 
@@ -111,8 +112,7 @@ impl Conversation {
                 if now.saturating_sub(*t) < REPEAT_MIN_GAP_MS {
                     continue;
                 }
-                let shared: Vec<&&String> =
-                    mine.iter().filter(|w| theirs.contains(*w)).collect();
+                let shared: Vec<&&String> = mine.iter().filter(|w| theirs.contains(*w)).collect();
                 let smaller = mine.len().min(theirs.len()).max(1);
                 if shared.len() >= 3 && shared.len() * 2 >= smaller {
                     let words: Vec<&str> = shared.iter().map(|s| s.as_str()).collect();
@@ -160,7 +160,11 @@ impl Conversation {
             self.last_abuse_ms = Some(now);
             out.proposals
                 .push(propose(Kind::AbuseBoundary, vec![hit_ev(seg, h)]));
-            out.proposals.push(propose(Kind::Breathe, vec![hit_ev(seg, h)]));
+            // Abuse is the moment to breathe before answering: as urgent as the limit itself.
+            out.proposals.push(Proposal {
+                severity: Some(crate::protocol::Severity::Urgent),
+                ..propose(Kind::Breathe, vec![hit_ev(seg, h)])
+            });
         } else if self
             .last_abuse_ms
             .is_some_and(|t| now.saturating_sub(t) >= ABUSE_QUIET_MS)
@@ -184,11 +188,7 @@ impl Conversation {
                 .push(propose(Kind::OfferEscalation, vec![e.clone()]));
         }
 
-        let listening = r
-            .repetition
-            .as_ref()
-            .map(|h| hit_ev(seg, h))
-            .or(repeated);
+        let listening = r.repetition.as_ref().map(|h| hit_ev(seg, h)).or(repeated);
         if let Some(e) = listening {
             self.pending_repetition = Some(e.clone());
             out.proposals.push(propose(Kind::ActiveListening, vec![e]));
@@ -202,7 +202,11 @@ impl Conversation {
 
         if after >= pc.empathy_level && before < pc.empathy_level && self.empathy_owed.is_none() {
             self.empathy_owed = heat_ev.first().cloned().or_else(|| {
-                Some(ev(seg, "", format!("frustration reached {}", after.as_str())))
+                Some(ev(
+                    seg,
+                    "",
+                    format!("frustration reached {}", after.as_str()),
+                ))
             });
         }
         if after >= pc.next_step_level {
@@ -225,6 +229,7 @@ impl Conversation {
     }
 
     /// Rules on a final agent segment.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_agent(
         &mut self,
         cfg: &CampaignConfig,
@@ -392,15 +397,22 @@ impl Conversation {
                 let rule = if *talk_over {
                     format!("talk-over: agent spoke over the customer for {overlap_ms} ms")
                 } else {
-                    format!("interruption: agent started {overlap_ms} ms before the customer finished")
+                    format!(
+                        "interruption: agent started {overlap_ms} ms before the customer finished"
+                    )
                 };
                 out.proposals.push(Proposal {
                     kind: Kind::LetThemFinish,
                     evidence: vec![
                         ev(interrupter_segment, interrupter_quote, rule),
-                        ev(interrupted_segment, interrupted_quote, "customer was mid-turn"),
+                        ev(
+                            interrupted_segment,
+                            interrupted_quote,
+                            "customer was mid-turn",
+                        ),
                     ],
                     immediate: true,
+                    severity: None,
                 });
             }
             TimingEvent::Interruption {
@@ -438,6 +450,7 @@ impl Conversation {
                     kind: Kind::DeadAir,
                     evidence: vec![ev(last_segment, "", rule)],
                     immediate: true,
+                    severity: None,
                 });
             }
             TimingEvent::DeadAirEnd { .. } => out.resolve(Kind::DeadAir, "speech_resumed"),
@@ -477,6 +490,7 @@ impl Conversation {
                         ),
                     )],
                     immediate: false,
+                    severity: None,
                 });
             }
             TimingEvent::FastSpeechEnd { .. } => out.resolve(Kind::SlowDown, "pace_normal"),

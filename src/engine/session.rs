@@ -53,7 +53,10 @@ impl Session {
                 if self.calls.contains_key(&start.call_id) {
                     return Err(ProtocolError::new(
                         ErrorCode::DuplicateCall,
-                        format!("call {} is already running on this connection", start.call_id),
+                        format!(
+                            "call {} is already running on this connection",
+                            start.call_id
+                        ),
                     )
                     .for_call(&start.call_id));
                 }
@@ -87,7 +90,10 @@ impl Session {
                 }))
             }
             Inbound::CallEnd(e) => {
-                let mut call = self.calls.remove(&e.call_id).ok_or_else(|| unknown(&e.call_id))?;
+                let mut call = self
+                    .calls
+                    .remove(&e.call_id)
+                    .ok_or_else(|| unknown(&e.call_id))?;
                 Ok(call.on_event(Event::End))
             }
         }

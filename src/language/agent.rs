@@ -63,7 +63,10 @@ pub fn read(a: &Analysis) -> AgentReading {
             .find(|t| t.first > hit.last)
             .cloned()
             .or_else(|| pick(Cat::EscalationOffer).filter(|e| e.first >= hit.first)),
-        vague: a.all(Cat::VagueTarget).find(|t| t.first > hit.last).cloned(),
+        vague: a
+            .all(Cat::VagueTarget)
+            .find(|t| t.first > hit.last)
+            .cloned(),
         reason: a.all(Cat::Reason).find(|t| t.first > hit.last).cloned(),
         hit,
     });

@@ -115,7 +115,8 @@ pub fn read(a: &Analysis) -> CustomerReading {
     if heat > 0.0 {
         if a.shouting {
             heat *= SHOUT_FACTOR;
-            r.evidence.push((String::new(), "shouting (capitals)".into()));
+            r.evidence
+                .push((String::new(), "shouting (capitals)".into()));
         }
         if a.exclamations >= 2 {
             heat *= EXCLAMATION_FACTOR;
@@ -123,7 +124,8 @@ pub fn read(a: &Analysis) -> CustomerReading {
         }
     } else if a.shouting {
         heat = SHOUT_ALONE_HEAT;
-        r.evidence.push((String::new(), "shouting (capitals)".into()));
+        r.evidence
+            .push((String::new(), "shouting (capitals)".into()));
     }
     r.heat = heat.clamp(0.0, 1.0);
     if !cool_parts.is_empty() {

@@ -77,7 +77,12 @@ impl LanguageGate {
     /// `hint` is the platform's `language` ("es", "es-MX", "en-US"...).
     pub fn new(hint: Option<&str>) -> Self {
         let hint = hint
-            .map(|h| h.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase())
+            .map(|h| {
+                h.split(['-', '_'])
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+            })
             .filter(|h| !h.is_empty());
         let current = match hint.as_deref() {
             Some("es") => "es",
@@ -171,8 +176,14 @@ mod tests {
     fn english_call_is_not_spanish() {
         let d = Detector::default();
         let mut g = LanguageGate::new(None);
-        g.observe(&d, "hi i'm calling because my internet has not been working for two weeks");
-        g.observe(&d, "i want to speak to your supervisor right now this is unacceptable");
+        g.observe(
+            &d,
+            "hi i'm calling because my internet has not been working for two weeks",
+        );
+        g.observe(
+            &d,
+            "i want to speak to your supervisor right now this is unacceptable",
+        );
         assert_eq!(g.code(), "en");
         assert!(!g.is_spanish());
     }
@@ -181,8 +192,14 @@ mod tests {
     fn spanish_call_without_accents_is_spanish() {
         let d = Detector::default();
         let mut g = LanguageGate::new(None);
-        g.observe(&d, "hola buenas llamo porque llevo dos semanas sin internet");
-        g.observe(&d, "ya es la tercera vez que llamo y nadie me soluciona nada");
+        g.observe(
+            &d,
+            "hola buenas llamo porque llevo dos semanas sin internet",
+        );
+        g.observe(
+            &d,
+            "ya es la tercera vez que llamo y nadie me soluciona nada",
+        );
         assert!(g.is_spanish(), "{}", g.code());
     }
 

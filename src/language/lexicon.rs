@@ -207,14 +207,20 @@ pub fn parse_tsv(file: LexiconFile, origin: &str, text: &str) -> Result<Vec<Entr
         if cols.len() < 5 {
             return Err(err(
                 n,
-                format!("expected at least 5 tab-separated columns, found {}", cols.len()),
+                format!(
+                    "expected at least 5 tab-separated columns, found {}",
+                    cols.len()
+                ),
             ));
         }
         let term = cols[0].trim();
         if term.is_empty() {
             return Err(err(n, "empty term".into()));
         }
-        if term.chars().any(|c| c.is_ascii_punctuation() && c != '-' && c != '\'') {
+        if term
+            .chars()
+            .any(|c| c.is_ascii_punctuation() && c != '-' && c != '\'')
+        {
             return Err(err(n, format!("term `{term}` contains punctuation")));
         }
         let weight: f64 = cols[1]

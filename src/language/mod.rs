@@ -53,9 +53,7 @@ impl Hit {
         if self.negated {
             r.push_str(" (negated)");
         }
-        if self.intensity > 1.0 {
-            r.push_str(&format!(" (x{:.1})", self.intensity));
-        } else if self.intensity < 1.0 {
+        if self.intensity != 1.0 {
             r.push_str(&format!(" (x{:.1})", self.intensity));
         }
         r
@@ -253,7 +251,10 @@ impl Analyzer {
             .iter()
             .enumerate()
             .filter(|(i, t)| {
-                !fillers[*i] && !stop[*i] && t.folded.chars().count() > 2 && !t.folded.chars().all(|c| c.is_ascii_digit())
+                !fillers[*i]
+                    && !stop[*i]
+                    && t.folded.chars().count() > 2
+                    && !t.folded.chars().all(|c| c.is_ascii_digit())
             })
             .map(|(_, t)| t.stem.clone())
             .collect();
@@ -362,7 +363,10 @@ mod tests {
     #[test]
     fn negation_neutralises_anger_but_concord_is_one_negation() {
         let an = a();
-        let r = an.analyze("no estoy enfadado solo quería saber cuándo llega", Side::Customer);
+        let r = an.analyze(
+            "no estoy enfadado solo quería saber cuándo llega",
+            Side::Customer,
+        );
         assert!(r.all(Cat::Anger).all(|h| h.negated), "{:?}", r.hits);
         let r = an.analyze("no me parece nada bien lo que han hecho", Side::Customer);
         assert!(r.all(Cat::Positive).any(|h| h.negated), "{:?}", r.hits);
@@ -377,7 +381,11 @@ mod tests {
         let w = |x: &Analysis| x.hits.iter().map(|h| h.weight).fold(0.0, f64::max);
         assert!(w(&strong) > w(&plain));
         assert!(w(&sup) > w(&plain));
-        assert!(strong.hits.iter().any(|h| h.quote == "estoy muy harto"), "{:?}", strong.hits);
+        assert!(
+            strong.hits.iter().any(|h| h.quote == "estoy muy harto"),
+            "{:?}",
+            strong.hits
+        );
     }
 
     #[test]
@@ -385,7 +393,10 @@ mod tests {
         let an = a();
         assert!(an.analyze("ajá", Side::Agent).backchannel_only);
         assert!(an.analyze("eh vale vale", Side::Agent).backchannel_only);
-        assert!(!an.analyze("vale pero eso no es así", Side::Agent).backchannel_only);
+        assert!(
+            !an.analyze("vale pero eso no es así", Side::Agent)
+                .backchannel_only
+        );
         let r = an.analyze("estoy eh harto", Side::Customer);
         assert!(r.has(Cat::Anger), "{:?}", r.hits);
     }
@@ -395,7 +406,13 @@ mod tests {
         let an = a();
         assert!(an.analyze("ESTO ES UNA VERGÜENZA", Side::Customer).shouting);
         assert!(!an.analyze("Llamo de Movistar", Side::Customer).shouting);
-        assert!(an.analyze("lo que pasa es que", Side::Customer).ends_cut_off);
-        assert!(!an.analyze("ya está solucionado", Side::Customer).ends_cut_off);
+        assert!(
+            an.analyze("lo que pasa es que", Side::Customer)
+                .ends_cut_off
+        );
+        assert!(
+            !an.analyze("ya está solucionado", Side::Customer)
+                .ends_cut_off
+        );
     }
 }

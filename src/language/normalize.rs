@@ -51,7 +51,21 @@ fn is_word_char(c: char) -> bool {
 fn is_clause_punct(c: char) -> bool {
     matches!(
         c,
-        ',' | '.' | ';' | ':' | '?' | '!' | '¿' | '¡' | '…' | '(' | ')' | '—' | '–' | '"' | '«' | '»'
+        ',' | '.'
+            | ';'
+            | ':'
+            | '?'
+            | '!'
+            | '¿'
+            | '¡'
+            | '…'
+            | '('
+            | ')'
+            | '—'
+            | '–'
+            | '"'
+            | '«'
+            | '»'
     )
 }
 
@@ -117,8 +131,7 @@ impl Tokenizer {
     fn make_token(&self, text: &str, start: usize, end: usize, brk: bool) -> Token {
         let word = &text[start..end];
         let letters = word.chars().filter(|c| c.is_alphabetic()).count();
-        let all_caps =
-            letters >= 2 && word.chars().all(|c| !c.is_alphabetic() || c.is_uppercase());
+        let all_caps = letters >= 2 && word.chars().all(|c| !c.is_alphabetic() || c.is_uppercase());
         let folded = fold(word);
         let (base, superlative) = undo_superlative(&folded);
         let stem = self.stem(&base);
@@ -178,7 +191,10 @@ mod tests {
 
     #[test]
     fn folds_accents_and_case() {
-        assert_eq!(fold("Vergüenza ÉXITO año Ñandú"), "verguenza exito año ñandu");
+        assert_eq!(
+            fold("Vergüenza ÉXITO año Ñandú"),
+            "verguenza exito año ñandu"
+        );
         let t = Tokenizer::default();
         assert_ne!(t.stem_phrase("coño"), t.stem_phrase("con"));
     }

@@ -104,8 +104,12 @@ impl Kind {
     pub fn default_text(self, lang: TextLanguage) -> &'static str {
         use TextLanguage::*;
         match (self, lang) {
-            (Kind::AbuseBoundary, Es) => "Pon un límite con calma y firmeza. Si sigue, aplica el protocolo.",
-            (Kind::AbuseBoundary, En) => "Set a calm, firm limit. If it goes on, follow the protocol.",
+            (Kind::AbuseBoundary, Es) => {
+                "Pon un límite con calma y firmeza. Si sigue, aplica el protocolo."
+            }
+            (Kind::AbuseBoundary, En) => {
+                "Set a calm, firm limit. If it goes on, follow the protocol."
+            }
             (Kind::Breathe, Es) => "Respira. No es personal: escucha y luego responde.",
             (Kind::Breathe, En) => "Breathe. It isn't personal: listen, then answer.",
             (Kind::LetThemFinish, Es) => "Déjale terminar. Responde cuando acabe.",

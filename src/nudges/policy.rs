@@ -134,6 +134,9 @@ pub struct Proposal {
     pub evidence: Vec<Evidence>,
     /// Show even while the agent is talking (it is about what they are doing right now).
     pub immediate: bool,
+    /// Severity for this occurrence, when the moment warrants more than the kind's default
+    /// (e.g. `breathe` when abuse starts is urgent).
+    pub severity: Option<Severity>,
 }
 
 /// What the policy decided to send.
@@ -212,53 +215,71 @@ impl Policy {
         Kind::parse(&r.kind)
     }
 
-    /// Consider proposals made at `now_ms`; returns at most one opening. `agent_speaking` defers
-    /// non-urgent, non-immediate proposals to the next turn boundary.
+    /// Consider proposals made at `now_ms`. Every eligible urgent proposal opens at once; of the
+    /// rest, at most one (the most important) opens, subject to warm-up and budget.
+    /// `agent_speaking` defers non-urgent, non-immediate proposals to the next turn boundary.
     pub fn propose(
         &mut self,
         cfg: &PolicyConfig,
         now_ms: u64,
         agent_speaking: bool,
         mut proposals: Vec<Proposal>,
-    ) -> Option<Decision> {
+    ) -> Vec<Decision> {
         if let Some((at, p)) = self.deferred.take() {
             if now_ms.saturating_sub(at) <= cfg.defer_max_ms {
                 proposals.push(p);
             }
         }
-        proposals.retain(|p| self.eligible(cfg, now_ms, p.kind));
         proposals.sort_by_key(|p| p.kind.priority());
-        let best = proposals.into_iter().next()?;
-        let severity = cfg.severity(best.kind);
-        let urgent = severity == Severity::Urgent;
-        if !urgent {
-            if now_ms < cfg.warmup_ms {
-                return None;
+        let mut opened = Vec::new();
+        let mut normal_done = false;
+        for p in proposals {
+            if !self.eligible(cfg, now_ms, p.kind) {
+                continue;
             }
-            if self
-                .last_open_ms
-                .is_some_and(|t| now_ms.saturating_sub(t) < cfg.min_gap_ms)
-            {
-                return None;
+            let severity = p.severity.unwrap_or_else(|| cfg.severity(p.kind));
+            if severity != Severity::Urgent {
+                if normal_done {
+                    continue;
+                }
+                normal_done = true;
+                if now_ms < cfg.warmup_ms
+                    || self
+                        .last_open_ms
+                        .is_some_and(|t| now_ms.saturating_sub(t) < cfg.min_gap_ms)
+                {
+                    continue;
+                }
+                if agent_speaking && !p.immediate {
+                    self.deferred = Some((now_ms, p));
+                    continue;
+                }
             }
-            if agent_speaking && !best.immediate {
-                self.deferred = Some((now_ms, best));
-                return None;
-            }
+            opened.push(self.open(cfg, now_ms, p, severity));
         }
+        opened
+    }
+
+    fn open(
+        &mut self,
+        cfg: &PolicyConfig,
+        now_ms: u64,
+        p: Proposal,
+        severity: Severity,
+    ) -> Decision {
         self.counter += 1;
         let nudge_id = format!("n{}", self.counter);
         self.open.push(Open {
             id: nudge_id.clone(),
-            kind: best.kind,
+            kind: p.kind,
             opened_ms: now_ms,
         });
-        self.last_seen.insert(best.kind, now_ms);
+        self.last_seen.insert(p.kind, now_ms);
         self.last_open_ms = Some(now_ms);
         if self.records.len() < MAX_RECORDS {
             self.records.push(NudgeRecord {
                 nudge_id: nudge_id.clone(),
-                kind: best.kind.as_str().to_string(),
+                kind: p.kind.as_str().to_string(),
                 severity,
                 at_ms: now_ms,
                 cleared_at_ms: None,
@@ -266,13 +287,13 @@ impl Policy {
                 useful: None,
             });
         }
-        Some(Decision::Open {
+        Decision::Open {
             nudge_id,
-            kind: best.kind,
-            text: cfg.text(best.kind),
+            kind: p.kind,
+            text: cfg.text(p.kind),
             severity,
-            evidence: best.evidence,
-        })
+            evidence: p.evidence,
+        }
     }
 
     fn eligible(&self, cfg: &PolicyConfig, now_ms: u64, kind: Kind) -> bool {
@@ -337,6 +358,7 @@ mod tests {
             kind,
             evidence: vec![],
             immediate: false,
+            severity: None,
         }
     }
 
@@ -345,29 +367,69 @@ mod tests {
         let cfg = PolicyConfig::default();
         let mut pol = Policy::new();
         // warm-up holds non-urgent nudges, not urgent ones
-        assert!(pol.propose(&cfg, 2_000, false, vec![p(Kind::ShowEmpathy)]).is_none());
-        let d = pol.propose(&cfg, 2_000, false, vec![p(Kind::ShowEmpathy), p(Kind::AbuseBoundary)]);
-        assert!(matches!(d, Some(Decision::Open { kind: Kind::AbuseBoundary, .. })));
-        // budget: one non-urgent per 20 s
-        assert!(pol.propose(&cfg, 15_000, false, vec![p(Kind::ShowEmpathy)]).is_none());
-        let d = pol.propose(&cfg, 23_000, false, vec![p(Kind::OfferNextStep), p(Kind::Breathe)]);
-        assert!(matches!(d, Some(Decision::Open { kind: Kind::Breathe, .. })));
-        assert!(pol.propose(&cfg, 30_000, false, vec![p(Kind::Breathe)]).is_none());
+        assert!(pol
+            .propose(&cfg, 2_000, false, vec![p(Kind::ShowEmpathy)])
+            .is_empty());
+        let d = pol.propose(
+            &cfg,
+            2_000,
+            false,
+            vec![p(Kind::ShowEmpathy), p(Kind::AbuseBoundary)],
+        );
+        assert!(matches!(
+            d[..],
+            [Decision::Open {
+                kind: Kind::AbuseBoundary,
+                ..
+            }]
+        ));
+        // budget: one non-urgent per 20 s, the most important first
+        assert!(pol
+            .propose(&cfg, 15_000, false, vec![p(Kind::ShowEmpathy)])
+            .is_empty());
+        let d = pol.propose(
+            &cfg,
+            23_000,
+            false,
+            vec![p(Kind::OfferNextStep), p(Kind::Breathe)],
+        );
+        assert!(matches!(
+            d[..],
+            [Decision::Open {
+                kind: Kind::Breathe,
+                ..
+            }]
+        ));
+        assert!(pol
+            .propose(&cfg, 30_000, false, vec![p(Kind::DeadAir)])
+            .is_empty());
+        // urgent proposals all open, budget or not
+        let mut urgent = p(Kind::ShowEmpathy);
+        urgent.severity = Some(Severity::Urgent);
+        assert_eq!(pol.propose(&cfg, 31_000, false, vec![urgent]).len(), 1);
     }
 
     #[test]
     fn cooldown_after_clear_and_deferral() {
         let cfg = PolicyConfig::default();
         let mut pol = Policy::new();
-        assert!(pol.propose(&cfg, 20_000, true, vec![p(Kind::ShowEmpathy)]).is_none());
+        assert!(pol
+            .propose(&cfg, 20_000, true, vec![p(Kind::ShowEmpathy)])
+            .is_empty());
         // delivered when the agent stops talking
-        assert!(pol.propose(&cfg, 22_000, false, vec![]).is_some());
+        assert_eq!(pol.propose(&cfg, 22_000, false, vec![]).len(), 1);
         assert!(matches!(
             pol.resolve(30_000, Kind::ShowEmpathy, "empathy_shown"),
             Some(Decision::Clear { .. })
         ));
-        assert!(pol.propose(&cfg, 60_000, false, vec![p(Kind::ShowEmpathy)]).is_none());
-        assert!(pol.propose(&cfg, 91_000, false, vec![p(Kind::ShowEmpathy)]).is_some());
+        assert!(pol
+            .propose(&cfg, 60_000, false, vec![p(Kind::ShowEmpathy)])
+            .is_empty());
+        assert_eq!(
+            pol.propose(&cfg, 91_000, false, vec![p(Kind::ShowEmpathy)])
+                .len(),
+            1
+        );
         assert_eq!(pol.expire(&cfg, 91_000 + 90_000).len(), 1);
     }
 

@@ -1,0 +1,80 @@
+//! Whole Spanish calls, labelled by hand (tests/calls/*.expect.json), replayed through the engine
+//! twice: as finals only, and streamed like a live platform (partials every second, ticks in
+//! silence). Both must meet the labels: the nudges that must and must not fire, frustration peak
+//! and end levels, interruption counts.
+
+mod common;
+
+use calma::engine::Resources;
+use calma::protocol::ParseLimits;
+use calma::replay::replay_jsonl;
+use serde_json::Value;
+
+fn run(messages: &[Value]) -> Vec<Value> {
+    let text: String = messages.iter().map(|m| format!("{m}\n")).collect();
+    replay_jsonl(Resources::embedded(), &text, &ParseLimits::default())
+        .into_iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect()
+}
+
+fn check_all(stream: impl Fn(&[Value]) -> Vec<Value>, mode: &str) {
+    let calls = common::load_calls();
+    assert!(calls.len() >= 12, "expected at least 12 labelled calls");
+    let mut failures = Vec::new();
+    for c in &calls {
+        let outputs = run(&stream(&c.messages));
+        assert!(
+            outputs.iter().all(|o| o["type"] != "error"),
+            "{}: the stream produced errors: {:?}",
+            c.name,
+            outputs
+                .iter()
+                .filter(|o| o["type"] == "error")
+                .collect::<Vec<_>>()
+        );
+        for v in common::check_expectations(&c.expect, &outputs) {
+            failures.push(format!("{} ({mode}): {v}", c.name));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn labelled_calls_meet_expectations_from_finals() {
+    check_all(|m| m.to_vec(), "finals");
+}
+
+#[test]
+fn labelled_calls_meet_expectations_when_streamed_live_with_partials() {
+    check_all(|m| common::as_live_stream(m, 1000), "live");
+}
+
+#[test]
+fn partials_do_not_change_what_the_customer_said() {
+    // The frustration trajectory depends on finals only: partial revisions must not add heat.
+    for c in common::load_calls() {
+        let finals = run(&c.messages);
+        let live = run(&common::as_live_stream(&c.messages, 1000));
+        let peak = |o: &[Value]| {
+            o.iter().find(|m| m["type"] == "call.summary").unwrap()["frustration_peak"]["score"]
+                .as_f64()
+                .unwrap()
+        };
+        assert!(
+            (peak(&finals) - peak(&live)).abs() < 0.05,
+            "{}: peak {} from finals vs {} live",
+            c.name,
+            peak(&finals),
+            peak(&live)
+        );
+    }
+}
+
+#[test]
+fn replay_is_deterministic() {
+    let calls = common::load_calls();
+    let c = &calls[2];
+    let stream = common::as_live_stream(&c.messages, 1000);
+    assert_eq!(run(&stream), run(&stream));
+}
