@@ -1,1 +1,128 @@
-fn main(){}
+//! Engine benchmarks (no I/O): the language layer per segment, the timing model per segment, and
+//! whole labelled calls through `Call`, streamed with partials like a live platform.
+//!
+//! `cargo bench --bench engine`; criterion reports time per iteration and throughput.
+
+use std::hint::black_box;
+
+use calma::engine::{Call, Event, Resources};
+use calma::language::{customer, Analyzer, Side};
+use calma::protocol::{parse_inbound, CallStart, Inbound, ParseLimits, Speaker};
+use calma::timing::{SegmentInfo, TimingConfig, TimingModel};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+const CUSTOMER: &[&str] = &[
+    "hola buenas mire llamo porque llevo dos semanas sin internet y ya es la tercera vez que llamo",
+    "no me parece nada bien lo que han hecho estoy harto de verdad",
+    "vale perfecto muchas gracias por su ayuda",
+    "eh o sea yo lo que quiero saber es cuando me lo van a solucionar",
+    "quiero hablar con su supervisor ahora mismo esto es una vergüenza",
+    "no estoy enfadado solo quería saber cuándo llega el pedido",
+];
+const AGENT: &[&str] = &[
+    "siento mucho lo que me cuenta le abro una incidencia y le llamo mañana antes de las doce",
+    "le entiendo perfectamente disculpe las molestias",
+    "un momento por favor que lo consulto con el departamento técnico",
+    "le paso con el departamento de facturación porque son quienes pueden anular el cargo",
+];
+
+fn language(c: &mut Criterion) {
+    let an = Analyzer::load(None).unwrap();
+    let mut g = c.benchmark_group("language");
+    g.throughput(Throughput::Elements((CUSTOMER.len() + AGENT.len()) as u64));
+    g.bench_function("analyze_segment", |b| {
+        b.iter(|| {
+            for t in CUSTOMER {
+                let a = an.analyze(black_box(t), Side::Customer);
+                black_box(customer::read(&a));
+            }
+            for t in AGENT {
+                black_box(an.analyze(black_box(t), Side::Agent));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn timing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("timing");
+    const N: u64 = 200;
+    g.throughput(Throughput::Elements(N));
+    g.bench_function("on_segment_alternating_turns", |b| {
+        let ids: Vec<String> = (0..N).map(|i| format!("s-{i}")).collect();
+        b.iter(|| {
+            let mut m = TimingModel::new(TimingConfig::default());
+            for i in 0..N {
+                let start = i * 3_000;
+                let info = SegmentInfo {
+                    segment_id: &ids[i as usize],
+                    speaker: if i % 2 == 0 {
+                        Speaker::Customer
+                    } else {
+                        Speaker::Agent
+                    },
+                    start_ms: start,
+                    end_ms: start + 2_600 + (i % 3) * 400,
+                    is_final: true,
+                    quote: "hola buenas",
+                    backchannel: false,
+                    announces_hold: false,
+                    syllables: 16,
+                    ends_cut_off: false,
+                };
+                black_box(m.on_segment(&info));
+                black_box(m.advance(start + 2_600));
+            }
+        })
+    });
+    g.finish();
+}
+
+/// A labelled call file as parsed inbound messages.
+fn load_call(name: &str) -> Vec<Inbound> {
+    let path = format!("{}/tests/calls/{name}.jsonl", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| parse_inbound(l, &ParseLimits::default()).unwrap())
+        .collect()
+}
+
+fn whole_call(c: &mut Criterion) {
+    let res = Resources::embedded();
+    let msgs = load_call("03_es_angry_third_call_no_internet");
+    let start = match &msgs[0] {
+        Inbound::CallStart(s) => s.clone(),
+        _ => CallStart {
+            call_id: "c".into(),
+            agent_id: "a".into(),
+            campaign: None,
+            language: None,
+        },
+    };
+    let segments = msgs
+        .iter()
+        .filter(|m| matches!(m, Inbound::Segment(_)))
+        .count();
+    let mut g = c.benchmark_group("call");
+    g.throughput(Throughput::Elements(segments as u64));
+    g.bench_function("angry_call_final_segments", |b| {
+        b.iter(|| {
+            let mut call = Call::new(&start, res.clone());
+            for m in &msgs {
+                let ev = match m {
+                    Inbound::Segment(s) => Event::Segment(s.clone()),
+                    Inbound::Tick(t) => Event::Tick { at_ms: t.at_ms },
+                    Inbound::CallEnd(_) => Event::End,
+                    _ => continue,
+                };
+                black_box(call.on_event(ev));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, language, timing, whole_call);
+criterion_main!(benches);
