@@ -10,6 +10,14 @@ const SECOND_PERSON: &[&str] = &[
     "tus", "os", "vosotros", "estas",
 ];
 
+/// Heat one utterance can carry without abuse, fury or shouting.
+const SINGLE_UTTERANCE_CAP: f64 = 0.65;
+/// A cue this strong is fury on its own.
+const FURY_WEIGHT: f64 = 0.8;
+/// Abuse aimed at the agent is at least this hot.
+const ABUSE_HEAT: f64 = 0.8;
+/// Escalation cues below this weight are requests, not demands or threats.
+const ESCALATION_MIN_WEIGHT: f64 = 0.3;
 /// Praise next to at least this much heat reads as sarcasm.
 const SARCASM_MIN_HEAT: f64 = 0.15;
 /// Heat kept when thanks or an apology come with the grievance.
@@ -64,6 +72,18 @@ pub fn read(a: &Analysis) -> CustomerReading {
     };
     let mut keep_cold = 1.0;
     let mut cool_parts = Vec::new();
+    // A calm word inside a grievance phrase ("gracias por nada") belongs to the grievance.
+    let heat_spans: Vec<(usize, usize)> = a
+        .hits
+        .iter()
+        .filter(|h| h.weight > 0.0 && !matches!(h.cat, Cat::Positive))
+        .map(|h| (h.first, h.last))
+        .collect();
+    let inside_heat = |h: &Hit| {
+        heat_spans
+            .iter()
+            .any(|(f, l)| h.first <= *l && *f <= h.last)
+    };
     for h in &a.hits {
         // Entries weighted under 0.1 document a trap ("no manches" is surprise, not anger):
         // recognised, but they carry no heat.
@@ -72,9 +92,10 @@ pub fn read(a: &Analysis) -> CustomerReading {
         }
         let w = h.weight.clamp(0.0, 0.95);
         let contributes = match h.cat {
-            Cat::Positive => h.negated,
+            // "no me parece nada bien" is one complaint, not a complaint plus a negated "bien".
+            Cat::Positive => h.negated && !inside_heat(h),
             Cat::Thanks | Cat::Satisfaction | Cat::Agreement | Cat::Apology => {
-                if !h.negated {
+                if !h.negated && !inside_heat(h) {
                     cool_parts.push(h);
                 }
                 false
@@ -96,7 +117,11 @@ pub fn read(a: &Analysis) -> CustomerReading {
             continue;
         }
         match h.cat {
-            Cat::Supervisor | Cat::Churn | Cat::Legal if r.escalation.is_none() => {
+            // Only a real demand or threat asks for escalation; a cancellation request
+            // ("quiero dar de baja la línea") carries little weight and is not one.
+            Cat::Supervisor | Cat::Churn | Cat::Legal
+                if r.escalation.is_none() && h.weight >= ESCALATION_MIN_WEIGHT =>
+            {
                 r.escalation = Some(h.clone())
             }
             Cat::AlreadySaid | Cat::NotListened if r.repetition.is_none() => {
@@ -112,6 +137,19 @@ pub fn read(a: &Analysis) -> CustomerReading {
         r.evidence.push((h.quote.clone(), h.rule()));
     }
     let mut heat = 1.0 - keep_cold;
+    // One utterance says "frustrated" at most; anger is reached over turns, or at once by abuse,
+    // a fury-grade word ("furioso", "hijo de puta") or shouting.
+    let fury = a
+        .hits
+        .iter()
+        .any(|h| !h.negated && h.weight >= FURY_WEIGHT && h.cat != Cat::Positive);
+    if r.abuse.is_some() {
+        heat = heat.max(ABUSE_HEAT);
+        r.evidence
+            .push((String::new(), "abuse aimed at the agent".into()));
+    } else if !fury && !a.shouting {
+        heat = heat.min(SINGLE_UTTERANCE_CAP);
+    }
     if heat > 0.0 {
         if a.shouting {
             heat *= SHOUT_FACTOR;
@@ -132,7 +170,7 @@ pub fn read(a: &Analysis) -> CustomerReading {
         // Irony uses praise words ("genial", "qué maravilla"); thanks, agreement or an apology
         // next to a grievance are sincere.
         let only_praise = cool_parts.iter().all(|h| h.cat == Cat::Satisfaction);
-        if r.heat >= SARCASM_MIN_HEAT && only_praise {
+        if r.sarcasm || (r.heat >= SARCASM_MIN_HEAT && only_praise) {
             // Praise inside a complaint is irony, not relief ("qué maravilla, otra vez sin luz").
             r.sarcasm = true;
         } else {

@@ -32,6 +32,25 @@ macro_rules! lexicon_files {
                 match self { $(LexiconFile::$variant => &[$(Cat::$cat),+]),+ }
             }
 
+            /// Grammar words (negators, intensifiers, fillers, backchannels, stopwords) match the
+            /// folded word exactly; stemming would merge them with content words ("sino" and "sin"
+            /// share a stem, "súper" and "supe", "medio" and "media").
+            pub fn matches_folded(self) -> bool {
+                matches!(
+                    self,
+                    LexiconFile::Negators
+                        | LexiconFile::Intensifiers
+                        | LexiconFile::Fillers
+                        | LexiconFile::Backchannels
+                        | LexiconFile::Stopwords
+                )
+            }
+
+            /// Lexicons of what agents say (read with [`agent_form`]).
+            pub fn is_agent(self) -> bool {
+                self.name().starts_with("agent_")
+            }
+
             /// The compiled-in default content.
             pub fn embedded(self) -> &'static str {
                 match self {
@@ -150,6 +169,18 @@ impl Cat {
             Cat::Hold => "hold",
             Cat::Stopword => "stopword",
         }
+    }
+}
+
+/// Agents address customers as "usted" or "tú/vos" depending on region and campaign: their
+/// words are read with tú clitics and possessives in usted form, in entries and in text alike, so
+/// "le envío" also covers "te envío" and "su cuenta" covers "tu cuenta".
+pub fn agent_form(stem: &str) -> &str {
+    match stem {
+        "te" => "le",
+        "tu" => "su",
+        "tus" => "sus",
+        other => other,
     }
 }
 
@@ -329,16 +360,29 @@ impl Haystack {
 }
 
 impl Lexicon {
+    /// Compile entries. Content lexicons drop `transparent` words from their terms exactly as
+    /// the analyzer drops them from text, so "muy amable" and "llevo dos semanas" meet
+    /// "muy, muy amable" and "llevo diez semanas".
     pub fn compile(
         file: LexiconFile,
         entries: Vec<Entry>,
         origin: String,
         tok: &Tokenizer,
+        transparent: &HashSet<String>,
     ) -> Result<Lexicon, LexiconError> {
         let mut patterns = Vec::with_capacity(entries.len());
         let mut pattern_entry = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
-            let stems = tok.stem_phrase(&e.term);
+            let stems = if file.matches_folded() {
+                tok.fold_phrase(&e.term)
+            } else {
+                let s = tok.stem_phrase_skipping(&e.term, transparent);
+                if file.is_agent() {
+                    s.split(' ').map(agent_form).collect::<Vec<_>>().join(" ")
+                } else {
+                    s
+                }
+            };
             if stems.is_empty() {
                 return Err(LexiconError {
                     file: origin.clone(),
@@ -408,7 +452,55 @@ impl Lexicon {
 #[derive(Debug, Clone)]
 pub struct Lexicons {
     files: Vec<Lexicon>,
+    /// Folded words content matching looks through: fillers, single-word intensifiers (their
+    /// effect is applied as intensity), cardinal numbers ("llevo diez días" = "llevo días").
+    transparent: HashSet<String>,
 }
+
+/// Intensifiers that are also ordinary content words: never looked through.
+const OPAQUE_INTENSIFIERS: &[&str] = &["bien", "algo", "medio", "poco"];
+
+/// Cardinal numbers as ASR writes them. Grammar, not vocabulary: a duration or amount inside a
+/// complaint ("llevo tres semanas") should not decide whether it matches.
+const NUMBER_WORDS: &[&str] = &[
+    "cero",
+    "dos",
+    "tres",
+    "cuatro",
+    "cinco",
+    "seis",
+    "siete",
+    "ocho",
+    "nueve",
+    "diez",
+    "once",
+    "doce",
+    "trece",
+    "catorce",
+    "quince",
+    "dieciseis",
+    "diecisiete",
+    "dieciocho",
+    "diecinueve",
+    "veinte",
+    "veintiuno",
+    "veintidos",
+    "veinticuatro",
+    "treinta",
+    "cuarenta",
+    "cincuenta",
+    "sesenta",
+    "setenta",
+    "ochenta",
+    "noventa",
+    "cien",
+    "ciento",
+    "doscientos",
+    "trescientos",
+    "cuatrocientos",
+    "quinientos",
+    "mil",
+];
 
 impl Lexicons {
     /// The compiled-in defaults.
@@ -442,8 +534,21 @@ impl Lexicons {
                 }
             }
         }
-        let mut files = Vec::with_capacity(LexiconFile::ALL.len());
-        for &file in LexiconFile::ALL {
+        // Grammar lexicons first: they decide which words content matching looks through.
+        let mut compiled: Vec<Option<Lexicon>> = vec![None; LexiconFile::ALL.len()];
+        let mut transparent: HashSet<String> = NUMBER_WORDS.iter().map(|w| w.to_string()).collect();
+        let no_skip = HashSet::new();
+        let grammar_first = LexiconFile::ALL
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.matches_folded())
+            .chain(
+                LexiconFile::ALL
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| !f.matches_folded()),
+            );
+        for (i, &file) in grammar_first {
             let over = dir.map(|d| d.join(format!("{}.tsv", file.name())));
             let (origin, text) = match over.filter(|p| p.is_file()) {
                 Some(path) => {
@@ -460,9 +565,24 @@ impl Lexicons {
                 ),
             };
             let entries = parse_tsv(file, &origin, &text)?;
-            files.push(Lexicon::compile(file, entries, origin, tok)?);
+            let skip = if file.matches_folded() {
+                &no_skip
+            } else {
+                &transparent
+            };
+            let lex = Lexicon::compile(file, entries, origin, tok, skip)?;
+            if matches!(file, LexiconFile::Fillers | LexiconFile::Intensifiers) {
+                for e in &lex.entries {
+                    let folded = tok.fold_phrase(&e.term);
+                    if !folded.contains(' ') && !OPAQUE_INTENSIFIERS.contains(&folded.as_str()) {
+                        transparent.insert(folded);
+                    }
+                }
+            }
+            compiled[i] = Some(lex);
         }
-        Ok(Lexicons { files })
+        let files = compiled.into_iter().flatten().collect();
+        Ok(Lexicons { files, transparent })
     }
 
     pub fn get(&self, file: LexiconFile) -> &Lexicon {
@@ -472,6 +592,11 @@ impl Lexicons {
             .position(|f| *f == file)
             .unwrap_or_default();
         &self.files[i]
+    }
+
+    /// Content matching looks through this folded word.
+    pub fn is_transparent(&self, folded: &str) -> bool {
+        self.transparent.contains(folded)
     }
 
     pub fn all(&self) -> &[Lexicon] {
@@ -503,7 +628,14 @@ mod tests {
     fn matches_stems_longest_first_and_adjacent() {
         let tok = Tokenizer::default();
         let entries = parse_tsv(LexiconFile::Frustration, "t", SAMPLE).unwrap();
-        let lex = Lexicon::compile(LexiconFile::Frustration, entries, "t".into(), &tok).unwrap();
+        let lex = Lexicon::compile(
+            LexiconFile::Frustration,
+            entries,
+            "t".into(),
+            &tok,
+            &HashSet::new(),
+        )
+        .unwrap();
         let m = lex.find(&hay(&tok, "ESTOY HARTA otra vez"));
         let terms: Vec<&str> = m.iter().map(|m| lex.entry(m).term.as_str()).collect();
         assert_eq!(terms, ["estoy harto", "otra vez"]);

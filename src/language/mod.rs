@@ -23,9 +23,6 @@ const CUT_OFF_WORDS: &[&str] = &[
     "sino", "ni", "tu", "mis", "sus", "es", "estoy", "muy",
 ];
 
-/// Intensifiers that are also ordinary content words: never skipped when matching phrases.
-const OPAQUE_INTENSIFIERS: &[&str] = &["bien", "algo", "medio"];
-
 /// One lexicon entry found in a segment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
@@ -155,11 +152,12 @@ impl Analyzer {
     pub fn analyze(&self, text: &str, side: Side) -> Analysis {
         let (nfc, tokens) = self.tok.tokenize(text);
         let fillers = self.single_word_set(LexiconFile::Fillers, &tokens);
+        // Grammar lexicons read folded words; content lexicons read stems.
         let hay = Haystack::new(
             tokens
                 .iter()
                 .enumerate()
-                .map(|(i, t)| (i, t.stem.as_str(), fillers[i])),
+                .map(|(i, t)| (i, t.folded.as_str(), fillers[i])),
         );
         let words = fillers.iter().filter(|f| !**f).count();
 
@@ -169,28 +167,16 @@ impl Analyzer {
         let backch = self.lex.get(LexiconFile::Backchannels).find(&hay);
         let stop = self.single_word_set(LexiconFile::Stopwords, &tokens);
 
-        // Content lexicons see through single-word intensifiers, so "estoy muy harta" still
-        // matches "estoy harto" (the intensifier then scales it). Words that are also content
-        // elsewhere ("bien", "algo", "medio") stay visible.
-        let mut skip = fillers.clone();
-        let int_lex = self.lex.get(LexiconFile::Intensifiers);
-        for m in &intens {
-            let term = int_lex.entry(m).term.as_str();
-            if m.first == m.last && !OPAQUE_INTENSIFIERS.contains(&term) {
-                skip[m.first] = true;
-            }
-        }
+        // Content lexicons look through fillers, single-word intensifiers and numbers, exactly
+        // as their entries were compiled ("estoy muy harta" meets "estoy harto").
+        let skip: Vec<bool> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| fillers[i] || self.lex.is_transparent(&t.folded))
+            .collect();
         let content_hay = Haystack::new(tokens.iter().enumerate().map(|(i, t)| {
             let stem = match side {
-                // Agents address customers as "usted" or "tú/vos" depending on region and
-                // campaign: read tú clitics and possessives as their usted forms so one lexicon
-                // entry ("le envío", "su cuenta") covers "te envío", "tu cuenta".
-                Side::Agent => match t.stem.as_str() {
-                    "te" => "le",
-                    "tu" => "su",
-                    "tus" => "sus",
-                    other => other,
-                },
+                Side::Agent => lexicon::agent_form(&t.stem),
                 Side::Customer => t.stem.as_str(),
             };
             (i, stem, skip[i])
@@ -279,7 +265,7 @@ impl Analyzer {
             tokens
                 .iter()
                 .enumerate()
-                .map(|(i, t)| (i, t.stem.as_str(), false)),
+                .map(|(i, t)| (i, t.folded.as_str(), false)),
         );
         let mut set = vec![false; tokens.len()];
         for m in lex.find(&hay) {

@@ -151,6 +151,34 @@ impl Tokenizer {
         self.stemmer.stem(folded).into_owned()
     }
 
+    /// Folded words of a lexicon term, joined by single spaces (for grammar-word lexicons).
+    pub fn fold_phrase(&self, term: &str) -> String {
+        let (_, toks) = self.tokenize(term);
+        toks.iter()
+            .map(|t| t.folded.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Stems of a lexicon term, leaving out words whose folded form is in `skip`.
+    pub fn stem_phrase_skipping(
+        &self,
+        term: &str,
+        skip: &std::collections::HashSet<String>,
+    ) -> String {
+        let (_, toks) = self.tokenize(term);
+        let kept: Vec<&str> = toks
+            .iter()
+            .filter(|t| !skip.contains(&t.folded))
+            .map(|t| t.stem.as_str())
+            .collect();
+        if kept.is_empty() {
+            // A term made only of skippable words still matches as written.
+            return self.stem_phrase(term);
+        }
+        kept.join(" ")
+    }
+
     /// Stems of a lexicon term (already a phrase of words), joined by single spaces.
     pub fn stem_phrase(&self, term: &str) -> String {
         let (_, toks) = self.tokenize(term);
