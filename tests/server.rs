@@ -519,3 +519,40 @@ async fn wall_clock_advances_media_time_of_idle_calls() {
     assert!((3000 + 250..3000 + 5000).contains(&d), "duration {d}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn supervisor_feed_sees_call_start_outputs_and_end() {
+    use calma::server::hub::{recv_supervisor, SupervisorEvent};
+    let server = server().await;
+    let mut sup = server.subscribe_supervisor();
+    let mut ws = connect(server.local_addr(), "/v1/stream").await;
+    let mut lines = call_lines("c-v", "a-v");
+    lines.push(end_msg("c-v"));
+    send_all(&mut ws, &lines).await;
+    let live = until_summary(&mut ws, "c-v").await;
+
+    let mut outputs = Vec::new();
+    let first = timeout(T, recv_supervisor(&mut sup, |_| {}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(first, SupervisorEvent::CallStart { ref agent_id, .. } if &**agent_id == "a-v")
+    );
+    loop {
+        match timeout(T, recv_supervisor(&mut sup, |_| {}))
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            SupervisorEvent::Output { json, .. } => outputs.push(json.to_string()),
+            SupervisorEvent::CallEnd { call_id, .. } => {
+                assert_eq!(&*call_id, "c-v");
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(outputs, live);
+    server.shutdown().await;
+}
