@@ -1,8 +1,46 @@
 //! The async shell around the engine: HTTP + WebSocket endpoints, agent feeds, metrics, shutdown.
+//!
+//! Module map:
+//! - [`http`]: the route handlers (thin: check, then hand over), `/v1/analyze`, `/healthz`, `/metrics`.
+//! - `stream`: one task per platform connection (`/v1/stream`), owning its engine `Session`.
+//! - `agent`: one task per agent panel socket (`/v1/agents/{agent_id}/nudges`).
+//! - [`hub`]: fan-out between tasks: agent queues, feedback routing, supervisor broadcast.
+//! - [`ws`]: the bounded, time-limited WebSocket writer.
+//! - [`metrics`]: a per-server Prometheus registry.
+//! - [`auth`]: the (dev-mode, allow-all) authentication seam.
+//!
+//! Start a server in-process with [`start`] (tests bind `127.0.0.1:0`), or run the binary's
+//! `serve` command through [`run`].
+
+pub mod auth;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod ws;
+
+mod agent;
+mod stream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::engine::Resources;
+use crate::protocol::ParseLimits;
+use hub::{Hub, SupervisorEvent};
+use metrics::Metrics;
 
 /// `calma serve` options.
 #[derive(clap::Args, Debug, Clone)]
@@ -16,11 +54,273 @@ pub struct ServeArgs {
     /// Campaign configuration (TOML).
     #[arg(long, env = "CALMA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Calls one platform connection may carry at once.
+    #[arg(long, default_value_t = 1000, env = "CALMA_MAX_CALLS")]
+    pub max_calls: usize,
+    /// Largest text frame answered normally (bytes); larger ones get `message_too_large`.
+    #[arg(long, default_value_t = 64 * 1024, env = "CALMA_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: usize,
+}
+
+/// Everything tunable about a server instance. `Default` gives the production values.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Calls one platform connection may carry (`too_many_calls` beyond).
+    pub max_calls_per_connection: usize,
+    /// Text frames above this many bytes are answered with `message_too_large`.
+    pub soft_message_limit: usize,
+    /// Frames above this many bytes close the connection (WebSocket protocol error).
+    pub hard_message_limit: usize,
+    /// `POST /v1/analyze` body limit (bytes).
+    pub analyze_body_limit: usize,
+    pub parse_limits: ParseLimits,
+    /// How often idle calls are checked for wall-clock ticks.
+    pub tick_interval: Duration,
+    /// A call gets wall-clock ticks once no platform event reached it for this long.
+    pub tick_idle: Duration,
+    /// Subtracted from wall-clock media time: the transcript lags the audio by about this much.
+    pub stt_latency: Duration,
+    /// Keepalive ping period on every socket.
+    pub ping_interval: Duration,
+    /// A socket from which nothing (not even a pong) arrived for this long is closed.
+    pub pong_timeout: Duration,
+    /// Outbound queue of a platform connection (messages).
+    pub platform_queue: usize,
+    /// Outbound queue of an agent socket (messages).
+    pub agent_queue: usize,
+    /// One WebSocket send taking longer than this drops the peer.
+    pub send_timeout: Duration,
+    /// Time shutdown waits for sockets to flush and close.
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_calls_per_connection: 1000,
+            soft_message_limit: 64 * 1024,
+            hard_message_limit: 1024 * 1024,
+            analyze_body_limit: 8 * 1024 * 1024,
+            parse_limits: ParseLimits::default(),
+            tick_interval: Duration::from_millis(250),
+            tick_idle: Duration::from_secs(1),
+            stt_latency: Duration::from_millis(1500),
+            ping_interval: Duration::from_secs(20),
+            pong_timeout: Duration::from_secs(50),
+            platform_queue: 1024,
+            agent_queue: 256,
+            send_timeout: Duration::from_secs(10),
+            shutdown_deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Options {
+    pub fn from_args(args: &ServeArgs) -> Options {
+        Options {
+            max_calls_per_connection: args.max_calls.max(1),
+            soft_message_limit: args.max_message_bytes,
+            hard_message_limit: (1024 * 1024).max(args.max_message_bytes * 2),
+            ..Options::default()
+        }
+    }
+}
+
+/// State shared by every handler and connection task of one server.
+#[derive(Debug)]
+pub struct AppState {
+    pub res: Arc<Resources>,
+    pub opts: Options,
+    pub hub: Hub,
+    pub metrics: Metrics,
+    /// Cancelled when shutdown begins: stop accepting, end calls, close platform sockets.
+    pub shutdown: CancellationToken,
+    /// Cancelled once platform connections are done: agent sockets flush and close.
+    pub agents_close: CancellationToken,
+    pub streams: TaskTracker,
+    pub agents: TaskTracker,
+    pub connections: AtomicI64,
+    pub agent_sockets: AtomicI64,
+    pub active_calls: AtomicI64,
+    pub next_conn: AtomicU64,
+}
+
+/// The routes of protocol v1.
+pub fn router(app: Arc<AppState>) -> Router {
+    let body_limit = app.opts.analyze_body_limit;
+    Router::new()
+        .route("/v1/stream", get(http::stream))
+        .route("/v1/agents/{agent_id}/nudges", get(http::agent))
+        .route(
+            "/v1/analyze",
+            post(http::analyze_handler).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route("/healthz", get(http::healthz))
+        .route("/metrics", get(http::metrics))
+        .with_state(app)
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    app: Arc<AppState>,
+    serve: JoinHandle<()>,
+}
+
+/// Serve on `listener` until [`ServerHandle::shutdown`].
+pub async fn start(
+    res: Arc<Resources>,
+    opts: Options,
+    listener: TcpListener,
+) -> std::io::Result<ServerHandle> {
+    let addr = listener.local_addr()?;
+    let app = Arc::new(AppState {
+        res,
+        opts,
+        hub: Hub::new(),
+        metrics: Metrics::new(),
+        shutdown: CancellationToken::new(),
+        agents_close: CancellationToken::new(),
+        streams: TaskTracker::new(),
+        agents: TaskTracker::new(),
+        connections: AtomicI64::new(0),
+        agent_sockets: AtomicI64::new(0),
+        active_calls: AtomicI64::new(0),
+        next_conn: AtomicU64::new(1),
+    });
+    let token = app.shutdown.clone();
+    let routes = router(app.clone());
+    let serve = tokio::spawn(async move {
+        let r = axum::serve(listener, routes)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(ServerHandle { addr, app, serve })
+}
+
+/// What shutdown managed within its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every socket closed in time.
+    pub clean: bool,
+}
+
+impl ServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (counters, hub) of this server.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.app
+    }
+
+    /// Subscribe to the supervisor feed: call starts, every output, call ends.
+    pub fn subscribe_supervisor(&self) -> broadcast::Receiver<SupervisorEvent> {
+        self.app.hub.subscribe_supervisor()
+    }
+
+    /// Graceful shutdown: stop accepting; end every call (summaries go to platforms, agents and
+    /// supervisors); Close 1001 on platform sockets; then flush and close agent sockets (1001);
+    /// all within `shutdown_deadline`.
+    pub async fn shutdown(self) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + self.app.opts.shutdown_deadline;
+        tracing::info!("shutting down");
+        self.app.shutdown.cancel();
+        self.app.streams.close();
+        let streams_done = tokio::time::timeout_at(deadline, self.app.streams.wait())
+            .await
+            .is_ok();
+        self.app.agents_close.cancel();
+        self.app.agents.close();
+        let agents_done = tokio::time::timeout_at(deadline, self.app.agents.wait())
+            .await
+            .is_ok();
+        let mut serve = self.serve;
+        let serve_done = tokio::time::timeout_at(deadline, &mut serve).await.is_ok();
+        if !serve_done {
+            serve.abort();
+        }
+        let clean = streams_done && agents_done && serve_done;
+        if !clean {
+            tracing::warn!("shutdown deadline passed with sockets still open");
+        }
+        ShutdownReport { clean }
+    }
 }
 
 /// Run the server until SIGINT/SIGTERM.
 pub fn run(args: ServeArgs) -> ExitCode {
-    let _ = args;
-    eprintln!("calma: the server is being built (see issue 3)");
-    ExitCode::from(1)
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let res = match Resources::load(args.lexicons.as_deref(), args.config.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("calma: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("calma: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let opts = Options::from_args(&args);
+    rt.block_on(async move {
+        let listener = match TcpListener::bind(args.addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("calma: cannot listen on {}: {e}", args.addr);
+                return ExitCode::from(2);
+            }
+        };
+        let handle = match start(res, opts, listener).await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("calma: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let addr = handle.local_addr();
+        tracing::info!(%addr, "calma listening");
+        println!("calma listening on http://{addr} (stream: ws://{addr}/v1/stream)");
+        wait_for_signal().await;
+        let report = handle.shutdown().await;
+        tracing::info!(clean = report.clean, "calma stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }

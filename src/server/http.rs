@@ -1,0 +1,200 @@
+//! Plain HTTP handlers and the WebSocket upgrade handlers: thin, they check, then hand over.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::auth::{authorize, Scope};
+use super::AppState;
+use crate::protocol::{parse_value, ErrorCode, ProtocolError, PROTOCOL_VERSION};
+use crate::replay::{analyze, analyze_response, AnalyzeRequest};
+
+fn json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn error_response(app: &AppState, status: StatusCode, e: ProtocolError) -> Response {
+    app.metrics.error(e.code);
+    json(status, e.to_json())
+}
+
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// Refuse new work once shutdown has begun.
+fn refuse_if_closing(app: &AppState) -> Option<Response> {
+    app.shutdown.is_cancelled().then(|| {
+        error_response(
+            app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            ProtocolError::new(ErrorCode::ShuttingDown, "the server is shutting down"),
+        )
+    })
+}
+
+pub async fn stream(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(r) = refuse_if_closing(&app) {
+        return r;
+    }
+    if let Err(e) = authorize(&headers, Scope::Stream) {
+        return error_response(&app, status_of(e.code), e);
+    }
+    let tracker = app.streams.clone();
+    ws.max_message_size(app.opts.hard_message_limit)
+        .max_frame_size(app.opts.hard_message_limit)
+        .on_upgrade(move |socket| tracker.track_future(super::stream::serve(socket, app)))
+}
+
+pub async fn agent(
+    State(app): State<Arc<AppState>>,
+    Path(agent_id): Path<String>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(r) = refuse_if_closing(&app) {
+        return r;
+    }
+    if agent_id.is_empty()
+        || agent_id.chars().count() > app.opts.parse_limits.max_id_chars
+        || agent_id.chars().any(char::is_control)
+    {
+        let e = ProtocolError::new(ErrorCode::InvalidField, "invalid agent_id in the path");
+        return error_response(&app, StatusCode::BAD_REQUEST, e);
+    }
+    if let Err(e) = authorize(&headers, Scope::Agent(&agent_id)) {
+        return error_response(&app, status_of(e.code), e);
+    }
+    let tracker = app.agents.clone();
+    ws.max_message_size(app.opts.hard_message_limit)
+        .max_frame_size(app.opts.hard_message_limit)
+        .on_upgrade(move |socket| tracker.track_future(super::agent::serve(socket, app, agent_id)))
+}
+
+pub async fn analyze_handler(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Some(r) = refuse_if_closing(&app) {
+        return r;
+    }
+    if let Err(e) = authorize(&headers, Scope::Analyze) {
+        return error_response(&app, status_of(e.code), e);
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(rej) => {
+            let status = rej.status();
+            let e = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ProtocolError::new(
+                    ErrorCode::MessageTooLarge,
+                    format!("request body over {} bytes", app.opts.analyze_body_limit),
+                )
+            } else {
+                ProtocolError::new(ErrorCode::BadJson, rej.body_text())
+            };
+            return error_response(&app, status, e);
+        }
+    };
+    let req = match parse_request(&body, &app) {
+        Ok(r) => r,
+        Err(e) => return error_response(&app, StatusCode::BAD_REQUEST, e),
+    };
+    let res = app.res.clone();
+    let limits = app.opts.parse_limits;
+    // A large batch can take a while: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || analyze(res, req, &limits)).await;
+    match result {
+        Ok(Ok(outputs)) => json(StatusCode::OK, analyze_response(&outputs)),
+        Ok(Err(e)) => error_response(&app, status_of(e.code), e),
+        Err(_) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"type":"error","code":"internal","message":"analysis failed"}"#.to_string(),
+        ),
+    }
+}
+
+/// Decode the body with the same typed errors as the stream, and validate its ids as a
+/// `call.start` would be validated.
+fn parse_request(body: &[u8], app: &AppState) -> Result<AnalyzeRequest, ProtocolError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ProtocolError::new(
+            ErrorCode::BadJson,
+            "the body must be a JSON object",
+        ));
+    }
+    let req: AnalyzeRequest = serde_json::from_value(value).map_err(|e| {
+        let text = e.to_string();
+        let code = if text.starts_with("missing field") {
+            ErrorCode::MissingField
+        } else {
+            ErrorCode::InvalidField
+        };
+        ProtocolError::new(code, text)
+    })?;
+    let mut start = serde_json::json!({
+        "type": "call.start",
+        "call_id": req.call_id,
+        "agent_id": req.agent_id.as_deref().unwrap_or("batch"),
+    });
+    if let Some(c) = &req.campaign {
+        start["campaign"] = Value::String(c.clone());
+    }
+    parse_value(start, &app.opts.parse_limits)?;
+    Ok(req)
+}
+
+pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
+    let status = if app.shutdown.is_cancelled() {
+        "shutting_down"
+    } else {
+        "ok"
+    };
+    let body = serde_json::json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocol": PROTOCOL_VERSION,
+        "lexicon_entries": app.res.analyzer.lexicons().entry_count(),
+        "active_calls": app.active_calls.load(Ordering::Relaxed),
+        "connections": app.connections.load(Ordering::Relaxed),
+        "agent_sockets": app.agent_sockets.load(Ordering::Relaxed),
+    });
+    json(StatusCode::OK, body.to_string())
+}
+
+pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    let text = app.metrics.render(
+        app.connections.load(Ordering::Relaxed),
+        app.agent_sockets.load(Ordering::Relaxed),
+        app.active_calls.load(Ordering::Relaxed),
+    );
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,401 @@
+//! Fan-out between connections: agent panels (by `agent_id`), feedback routing (by `call_id` to
+//! the connection that owns the call) and the supervisor broadcast.
+//!
+//! Everything here is called synchronously from connection tasks and never blocks: agent sockets
+//! have bounded queues fed with `push` (drop `state` first, disconnect a consumer that stays
+//! stuck), and the supervisor channel is a `tokio::sync::broadcast` whose laggards skip ahead.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{broadcast, mpsc, oneshot, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{ErrorCode, Feedback, ProtocolError};
+
+/// Capacity of the supervisor broadcast channel.
+pub const SUPERVISOR_CAPACITY: usize = 4096;
+
+/// What a message sent to an agent panel is, for the drop policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// `state`: superseded by the next one, dropped first when the panel is slow.
+    State,
+    /// `nudge`, `nudge.clear`, `call.summary`, `error`: kept.
+    Keep,
+}
+
+/// A message queued for one agent socket (JSON text shared between destinations).
+#[derive(Debug, Clone)]
+pub struct AgentMsg {
+    pub class: Class,
+    pub json: Arc<str>,
+}
+
+/// Bounded outbound queue of one agent socket. `push` never blocks; when full it drops the
+/// incoming `state`, or evicts the oldest queued `state`; when there is nothing left to drop the
+/// consumer is stuck and `stuck` is cancelled so its task closes the socket.
+#[derive(Debug)]
+pub struct AgentQueue {
+    items: Mutex<VecDeque<AgentMsg>>,
+    notify: Notify,
+    cap: usize,
+    stuck: CancellationToken,
+    dropped: AtomicU64,
+}
+
+impl AgentQueue {
+    pub fn new(cap: usize) -> AgentQueue {
+        AgentQueue {
+            items: Mutex::new(VecDeque::with_capacity(cap.min(1024))),
+            notify: Notify::new(),
+            cap: cap.max(1),
+            stuck: CancellationToken::new(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<AgentMsg>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queue a message; returns false when the consumer is declared stuck.
+    pub fn push(&self, msg: AgentMsg) -> bool {
+        if self.stuck.is_cancelled() {
+            return false;
+        }
+        let mut q = self.lock();
+        if q.len() >= self.cap {
+            if msg.class == Class::State {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+            match q.iter().position(|m| m.class == Class::State) {
+                Some(i) => {
+                    q.remove(i);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    drop(q);
+                    self.stuck.cancel();
+                    return false;
+                }
+            }
+        }
+        q.push_back(msg);
+        drop(q);
+        self.notify.notify_one();
+        true
+    }
+
+    /// Next message, waiting for one. Cancel-safe: a message is removed only when returned.
+    pub async fn pop(&self) -> AgentMsg {
+        loop {
+            if let Some(m) = self.try_pop() {
+                return m;
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    pub fn try_pop(&self) -> Option<AgentMsg> {
+        self.lock().pop_front()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Cancelled when the consumer could not keep up.
+    pub fn stuck(&self) -> &CancellationToken {
+        &self.stuck
+    }
+
+    /// Messages dropped since the last call (for metrics).
+    pub fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
+    }
+}
+
+/// A command for the connection task that owns a call.
+#[derive(Debug)]
+pub enum ConnCmd {
+    /// Agent feedback on one of the call's nudges; the connection applies it to its session.
+    Feedback {
+        feedback: Feedback,
+        reply: oneshot::Sender<Result<(), ProtocolError>>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct CallRoute {
+    conn_id: u64,
+    agent_id: String,
+    tx: mpsc::Sender<ConnCmd>,
+}
+
+/// What supervisors see (issue 7 builds the supervisor feed on it).
+#[derive(Debug, Clone)]
+pub enum SupervisorEvent {
+    CallStart {
+        call_id: Arc<str>,
+        agent_id: Arc<str>,
+        campaign: Arc<str>,
+        conn_id: u64,
+    },
+    /// Any engine output of a call (`nudge`, `nudge.clear`, `state`, `call.summary`), as sent.
+    Output {
+        call_id: Arc<str>,
+        agent_id: Arc<str>,
+        json: Arc<str>,
+    },
+    CallEnd {
+        call_id: Arc<str>,
+        agent_id: Arc<str>,
+    },
+}
+
+/// One registered agent socket: its registration id and queue.
+type AgentSlot = (u64, Arc<AgentQueue>);
+
+/// The hub shared by all connections of one server.
+#[derive(Debug)]
+pub struct Hub {
+    agents: Mutex<HashMap<String, Vec<AgentSlot>>>,
+    calls: Mutex<HashMap<String, CallRoute>>,
+    supervisor: broadcast::Sender<SupervisorEvent>,
+    next_id: AtomicU64,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Hub {
+    pub fn new() -> Hub {
+        let (supervisor, _) = broadcast::channel(SUPERVISOR_CAPACITY);
+        Hub {
+            agents: Mutex::new(HashMap::new()),
+            calls: Mutex::new(HashMap::new()),
+            supervisor,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Register an agent socket; it stays registered until [`Hub::remove_agent`].
+    pub fn add_agent(&self, agent_id: &str, q: Arc<AgentQueue>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.agents)
+            .entry(agent_id.to_string())
+            .or_default()
+            .push((id, q));
+        id
+    }
+
+    pub fn remove_agent(&self, agent_id: &str, id: u64) {
+        let mut agents = lock(&self.agents);
+        if let Some(v) = agents.get_mut(agent_id) {
+            v.retain(|(i, _)| *i != id);
+            if v.is_empty() {
+                agents.remove(agent_id);
+            }
+        }
+    }
+
+    /// Send a message to every socket of `agent_id`. Never blocks. Returns messages dropped.
+    pub fn publish_agent(&self, agent_id: &str, msg: AgentMsg) -> u64 {
+        let agents = lock(&self.agents);
+        let Some(v) = agents.get(agent_id) else {
+            return 0;
+        };
+        let mut dropped = 0;
+        for (_, q) in v {
+            q.push(msg.clone());
+            dropped += q.take_dropped();
+        }
+        dropped
+    }
+
+    /// Route feedback for `call_id` to the owning connection (from now on, `conn_id` owns it).
+    pub fn register_call(
+        &self,
+        call_id: &str,
+        agent_id: &str,
+        conn_id: u64,
+        tx: mpsc::Sender<ConnCmd>,
+    ) {
+        lock(&self.calls).insert(
+            call_id.to_string(),
+            CallRoute {
+                conn_id,
+                agent_id: agent_id.to_string(),
+                tx,
+            },
+        );
+    }
+
+    /// Forget the route, unless another connection has since taken over the same call id.
+    pub fn unregister_call(&self, call_id: &str, conn_id: u64) {
+        let mut calls = lock(&self.calls);
+        if calls.get(call_id).is_some_and(|r| r.conn_id == conn_id) {
+            calls.remove(call_id);
+        }
+    }
+
+    /// Hand feedback from `agent_id`'s panel to the connection owning the call. The reply says
+    /// whether the session accepted it.
+    pub fn route_feedback(
+        &self,
+        agent_id: &str,
+        feedback: Feedback,
+    ) -> Result<oneshot::Receiver<Result<(), ProtocolError>>, ProtocolError> {
+        let route = lock(&self.calls).get(&feedback.call_id).cloned();
+        let call_id = feedback.call_id.clone();
+        let Some(route) = route else {
+            return Err(ProtocolError::new(
+                ErrorCode::UnknownCall,
+                format!("no open call `{call_id}`"),
+            )
+            .for_call(call_id));
+        };
+        if route.agent_id != agent_id {
+            return Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                format!("call `{call_id}` is not handled by agent `{agent_id}`"),
+            )
+            .for_call(call_id));
+        }
+        let (reply, rx) = oneshot::channel();
+        route
+            .tx
+            .try_send(ConnCmd::Feedback { feedback, reply })
+            .map_err(|_| {
+                ProtocolError::new(
+                    ErrorCode::RateLimited,
+                    "the call's connection is busy, send the feedback again later",
+                )
+                .for_call(&call_id)
+            })?;
+        Ok(rx)
+    }
+
+    pub fn supervisor(&self, ev: SupervisorEvent) {
+        // No subscriber is fine: nobody is watching.
+        let _ = self.supervisor.send(ev);
+    }
+
+    pub fn subscribe_supervisor(&self) -> broadcast::Receiver<SupervisorEvent> {
+        self.supervisor.subscribe()
+    }
+
+    pub fn open_call_routes(&self) -> usize {
+        lock(&self.calls).len()
+    }
+}
+
+/// Receive the next supervisor event, skipping ahead (and reporting how many were missed through
+/// `on_lag`) when the subscriber lagged. `None` once the hub is gone.
+pub async fn recv_supervisor(
+    rx: &mut broadcast::Receiver<SupervisorEvent>,
+    mut on_lag: impl FnMut(u64),
+) -> Option<SupervisorEvent> {
+    loop {
+        match rx.recv().await {
+            Ok(ev) => return Some(ev),
+            Err(broadcast::error::RecvError::Lagged(n)) => on_lag(n),
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(class: Class, s: &str) -> AgentMsg {
+        AgentMsg {
+            class,
+            json: Arc::from(s),
+        }
+    }
+
+    #[test]
+    fn full_queue_drops_state_first_then_declares_stuck() {
+        let q = AgentQueue::new(3);
+        assert!(q.push(msg(Class::State, "s1")));
+        assert!(q.push(msg(Class::Keep, "n1")));
+        assert!(q.push(msg(Class::State, "s2")));
+        // Full: an incoming state is dropped.
+        assert!(q.push(msg(Class::State, "s3")));
+        assert_eq!(q.len(), 3);
+        // Full: a nudge evicts the oldest state.
+        assert!(q.push(msg(Class::Keep, "n2")));
+        assert!(q.push(msg(Class::Keep, "n3")));
+        let got: Vec<_> = std::iter::from_fn(|| q.try_pop())
+            .map(|m| m.json.to_string())
+            .collect();
+        assert_eq!(got, ["n1", "n2", "n3"]);
+        assert_eq!(q.take_dropped(), 3);
+        for i in 0..3 {
+            assert!(q.push(msg(Class::Keep, &format!("k{i}"))));
+        }
+        assert!(!q.push(msg(Class::Keep, "overflow")));
+        assert!(q.stuck().is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn lagging_supervisor_skips_ahead() {
+        let hub = Hub::new();
+        let mut rx = hub.subscribe_supervisor();
+        for i in 0..(SUPERVISOR_CAPACITY + 10) {
+            hub.supervisor(SupervisorEvent::CallEnd {
+                call_id: Arc::from(format!("c{i}")),
+                agent_id: Arc::from("a"),
+            });
+        }
+        let mut lagged = 0;
+        let ev = recv_supervisor(&mut rx, |n| lagged += n).await.unwrap();
+        assert_eq!(lagged, 10);
+        match ev {
+            SupervisorEvent::CallEnd { call_id, .. } => assert_eq!(&*call_id, "c10"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn feedback_routing_checks_owner() {
+        let hub = Hub::new();
+        let (tx, mut rx) = mpsc::channel(4);
+        hub.register_call("c1", "a1", 7, tx);
+        let fb = |call: &str| Feedback {
+            call_id: call.into(),
+            nudge_id: "n1".into(),
+            useful: true,
+        };
+        assert_eq!(
+            hub.route_feedback("a2", fb("c1")).unwrap_err().code,
+            ErrorCode::Forbidden
+        );
+        assert_eq!(
+            hub.route_feedback("a1", fb("c9")).unwrap_err().code,
+            ErrorCode::UnknownCall
+        );
+        assert!(hub.route_feedback("a1", fb("c1")).is_ok());
+        assert!(matches!(rx.try_recv(), Ok(ConnCmd::Feedback { .. })));
+        hub.unregister_call("c1", 8);
+        assert_eq!(hub.open_call_routes(), 1);
+        hub.unregister_call("c1", 7);
+        assert_eq!(hub.open_call_routes(), 0);
+    }
+}

@@ -1,0 +1,347 @@
+//! `GET /v1/stream`: one platform connection = one [`Session`], driven from one task.
+//!
+//! The task reads frames, runs the engine synchronously (microseconds per segment), and queues
+//! every output for the writer task, the agent panels and the supervisor broadcast. A wall-clock
+//! interval advances idle calls' media time so silence-driven rules work without platform ticks.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant as StdInstant;
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::{interval, interval_at, Instant, MissedTickBehavior};
+
+use super::hub::{AgentMsg, Class, ConnCmd, SupervisorEvent};
+use super::ws::{writer, Out, CLOSE_GOING_AWAY, CLOSE_POLICY};
+use super::AppState;
+use crate::engine::{Event, Session};
+use crate::protocol::{parse_inbound, ErrorCode, Feedback, Inbound, Outbound, ProtocolError};
+
+/// Commands from other tasks (agent feedback) waiting for this connection.
+const CMD_QUEUE: usize = 64;
+
+/// What the connection remembers per open call, beside the engine's `Call`.
+struct CallMeta {
+    agent_id: Arc<str>,
+    /// Media time reached at the last platform event (segment or tick).
+    media_at_event: u64,
+    /// When that event arrived.
+    event_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndReason {
+    PeerClosed,
+    PeerError,
+    PeerSilent,
+    WriterGone,
+    Shutdown,
+}
+
+struct Conn {
+    app: Arc<AppState>,
+    id: u64,
+    session: Session,
+    calls: HashMap<String, CallMeta>,
+    out: mpsc::Sender<Out>,
+    cmd_tx: mpsc::Sender<ConnCmd>,
+    writer_alive: bool,
+}
+
+/// Serve one upgraded platform socket until it closes or the server shuts down.
+pub async fn serve(socket: WebSocket, app: Arc<AppState>) {
+    let id = app.next_conn.fetch_add(1, Ordering::Relaxed);
+    app.connections.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(conn = id, "stream connection opened");
+    let (sink, mut stream) = socket.split();
+    let (out_tx, out_rx) = mpsc::channel(app.opts.platform_queue);
+    let writer = app
+        .streams
+        .spawn(writer(sink, out_rx, app.opts.send_timeout));
+    let (cmd_tx, mut cmd_rx) = mpsc::channel(CMD_QUEUE);
+    let mut conn = Conn {
+        session: Session::new(app.res.clone(), app.opts.max_calls_per_connection),
+        app: app.clone(),
+        id,
+        calls: HashMap::new(),
+        out: out_tx,
+        cmd_tx,
+        writer_alive: true,
+    };
+
+    let mut ticks = interval(app.opts.tick_interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut pings = interval_at(
+        Instant::now() + app.opts.ping_interval,
+        app.opts.ping_interval,
+    );
+    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_seen = Instant::now();
+
+    let reason = loop {
+        tokio::select! {
+            biased;
+            _ = app.shutdown.cancelled() => break EndReason::Shutdown,
+            frame = stream.next() => {
+                let Some(frame) = frame else { break EndReason::PeerClosed };
+                let frame = match frame {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::info!(conn = id, error = %e, "stream read error");
+                        break EndReason::PeerError;
+                    }
+                };
+                last_seen = Instant::now();
+                match frame {
+                    Message::Text(t) => conn.on_text(t.as_str()).await,
+                    Message::Binary(_) => {
+                        conn.send_error(ProtocolError::new(
+                            ErrorCode::BinaryFrame,
+                            "binary frames are not part of protocol v1: send JSON text frames",
+                        ))
+                        .await
+                    }
+                    Message::Close(_) => break EndReason::PeerClosed,
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            Some(cmd) = cmd_rx.recv() => conn.on_cmd(cmd).await,
+            _ = ticks.tick() => conn.on_wall_clock().await,
+            _ = pings.tick() => {
+                if last_seen.elapsed() > app.opts.pong_timeout {
+                    break EndReason::PeerSilent;
+                }
+                conn.send(Out::Ping).await;
+            }
+        }
+        if !conn.writer_alive {
+            break EndReason::WriterGone;
+        }
+    };
+
+    // End every call still open: agents and supervisors get the summaries whatever happened to
+    // the platform socket, and the platform gets them too if it is still there.
+    let outs = conn.session.end_all();
+    conn.route(outs).await;
+    match reason {
+        EndReason::Shutdown => {
+            conn.send(Out::Close(CLOSE_GOING_AWAY, "server shutting down"))
+                .await
+        }
+        EndReason::PeerSilent => conn.send(Out::Close(CLOSE_POLICY, "no pong")).await,
+        _ => {}
+    }
+    drop(conn.out);
+    let _ = tokio::time::timeout(app.opts.send_timeout, writer).await;
+    app.connections.fetch_sub(1, Ordering::Relaxed);
+    tracing::info!(conn = id, ?reason, "stream connection closed");
+}
+
+impl Conn {
+    async fn send(&mut self, out: Out) {
+        if self.writer_alive && self.out.send(out).await.is_err() {
+            self.writer_alive = false;
+        }
+    }
+
+    async fn send_error(&mut self, e: ProtocolError) {
+        self.app.metrics.error(e.code);
+        tracing::debug!(conn = self.id, code = e.code.as_str(), call = ?e.call_id, "protocol error");
+        self.send(Out::Text(e.to_json())).await;
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        if text.len() > self.app.opts.soft_message_limit {
+            let e = ProtocolError::new(
+                ErrorCode::MessageTooLarge,
+                format!(
+                    "message of {} bytes; the limit is {} bytes",
+                    text.len(),
+                    self.app.opts.soft_message_limit
+                ),
+            );
+            return self.send_error(e).await;
+        }
+        match parse_inbound(text, &self.app.opts.parse_limits) {
+            Ok(msg) => self.on_message(msg).await,
+            Err(e) => self.send_error(e).await,
+        }
+    }
+
+    async fn on_message(&mut self, msg: Inbound) {
+        let result = match msg {
+            Inbound::CallStart(start) => {
+                let r = self.session.handle(Inbound::CallStart(start.clone()));
+                if r.is_ok() {
+                    self.call_started(&start.call_id, &start.agent_id);
+                }
+                r
+            }
+            Inbound::Segment(seg) => {
+                let call_id = seg.call_id.clone();
+                let t0 = StdInstant::now();
+                let r = self.session.handle(Inbound::Segment(seg));
+                if r.is_ok() {
+                    self.app.metrics.segment(t0.elapsed().as_secs_f64());
+                    self.touched(&call_id);
+                }
+                r
+            }
+            Inbound::Tick(t) => {
+                let call_id = t.call_id.clone();
+                let r = self.session.handle(Inbound::Tick(t));
+                if r.is_ok() {
+                    self.touched(&call_id);
+                }
+                r
+            }
+            Inbound::Feedback(f) => self.feedback(f).map(|()| Vec::new()),
+            Inbound::CallEnd(e) => self.session.handle(Inbound::CallEnd(e)),
+        };
+        match result {
+            Ok(outs) => self.route(outs).await,
+            Err(e) => self.send_error(e).await,
+        }
+    }
+
+    fn call_started(&mut self, call_id: &str, agent_id: &str) {
+        let agent: Arc<str> = Arc::from(agent_id);
+        self.calls.insert(
+            call_id.to_string(),
+            CallMeta {
+                agent_id: agent.clone(),
+                media_at_event: 0,
+                event_at: Instant::now(),
+            },
+        );
+        self.app.active_calls.fetch_add(1, Ordering::Relaxed);
+        self.app
+            .hub
+            .register_call(call_id, agent_id, self.id, self.cmd_tx.clone());
+        let campaign = self
+            .session
+            .call(call_id)
+            .map(|c| c.campaign().to_string())
+            .unwrap_or_default();
+        tracing::info!(conn = self.id, call = call_id, agent = agent_id, %campaign, "call started");
+        self.app.hub.supervisor(SupervisorEvent::CallStart {
+            call_id: Arc::from(call_id),
+            agent_id: agent,
+            campaign: Arc::from(campaign),
+            conn_id: self.id,
+        });
+    }
+
+    /// A platform event reached the call: restart its wall clock from the media time it reached.
+    fn touched(&mut self, call_id: &str) {
+        if let (Some(meta), Some(call)) = (self.calls.get_mut(call_id), self.session.call(call_id))
+        {
+            meta.media_at_event = call.now_ms();
+            meta.event_at = Instant::now();
+        }
+    }
+
+    /// Apply feedback to the session, counting it by the nudge's kind ("unknown" for an id the
+    /// call never sent).
+    fn feedback(&mut self, f: Feedback) -> Result<(), ProtocolError> {
+        let (kind, campaign) = match self.session.call(&f.call_id) {
+            Some(c) => (
+                c.nudge_kind(&f.nudge_id).unwrap_or("unknown").to_string(),
+                c.campaign().to_string(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let useful = f.useful;
+        self.session.handle(Inbound::Feedback(f))?;
+        self.app.metrics.feedback(&kind, &campaign, useful);
+        Ok(())
+    }
+
+    async fn on_cmd(&mut self, cmd: ConnCmd) {
+        match cmd {
+            ConnCmd::Feedback { feedback, reply } => {
+                let r = self.feedback(feedback);
+                if let Err(e) = &r {
+                    self.app.metrics.error(e.code);
+                }
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// Advance idle calls' media time from the wall clock: media time at the call's last event
+    /// plus the wall time since, minus the STT latency allowance.
+    async fn on_wall_clock(&mut self) {
+        let now = Instant::now();
+        let opts = &self.app.opts;
+        let mut due = Vec::new();
+        for (call_id, meta) in &self.calls {
+            let idle = now.saturating_duration_since(meta.event_at);
+            if idle < opts.tick_idle {
+                continue;
+            }
+            let at = (meta.media_at_event + idle.as_millis() as u64)
+                .saturating_sub(opts.stt_latency.as_millis() as u64);
+            if self.session.call(call_id).is_some_and(|c| at > c.now_ms()) {
+                due.push((call_id.clone(), at));
+            }
+        }
+        for (call_id, at_ms) in due {
+            if let Ok(outs) = self.session.event(&call_id, Event::Tick { at_ms }) {
+                self.route(outs).await;
+            }
+        }
+    }
+
+    /// Send outputs everywhere they belong, in order: agent panel, supervisors, platform.
+    async fn route(&mut self, outs: Vec<Outbound>) {
+        for o in outs {
+            let json = o.to_json();
+            let call_id = o.call_id().to_string();
+            let agent_id = match (&o, self.calls.get(&call_id)) {
+                (_, Some(meta)) => meta.agent_id.clone(),
+                (Outbound::Summary(s), None) => Arc::from(s.agent_id.as_str()),
+                (_, None) => Arc::from(""),
+            };
+            let shared: Arc<str> = Arc::from(json.as_str());
+            let class = match &o {
+                Outbound::State(_) => Class::State,
+                Outbound::Nudge(n) => {
+                    self.app.metrics.nudge(&n.kind);
+                    Class::Keep
+                }
+                _ => Class::Keep,
+            };
+            let dropped = self.app.hub.publish_agent(
+                &agent_id,
+                AgentMsg {
+                    class,
+                    json: shared.clone(),
+                },
+            );
+            if dropped > 0 {
+                self.app.metrics.agent_dropped(dropped);
+            }
+            let call: Arc<str> = Arc::from(call_id.as_str());
+            self.app.hub.supervisor(SupervisorEvent::Output {
+                call_id: call.clone(),
+                agent_id: agent_id.clone(),
+                json: shared,
+            });
+            if let Outbound::Summary(_) = &o {
+                self.calls.remove(&call_id);
+                self.app.active_calls.fetch_sub(1, Ordering::Relaxed);
+                self.app.hub.unregister_call(&call_id, self.id);
+                self.app.hub.supervisor(SupervisorEvent::CallEnd {
+                    call_id: call,
+                    agent_id,
+                });
+                tracing::info!(conn = self.id, call = %call_id, "call ended");
+            }
+            self.send(Out::Text(json)).await;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! WebSocket plumbing shared by the platform and agent sockets: the writer task behind a bounded
+//! queue, with a time limit per send.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::SplitSink;
+use futures_util::SinkExt;
+use tokio::sync::mpsc;
+
+/// Close code sent when the server goes away (shutdown).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code for a peer that broke the rules (unanswered pings, stuck consumer).
+pub const CLOSE_POLICY: u16 = 1008;
+
+/// What the writer task sends.
+#[derive(Debug)]
+pub enum Out {
+    Text(String),
+    Ping,
+    Close(u16, &'static str),
+}
+
+impl Out {
+    fn into_message(self) -> (Message, bool) {
+        match self {
+            Out::Text(s) => (Message::Text(s.into()), false),
+            Out::Ping => (Message::Ping(Default::default()), false),
+            Out::Close(code, reason) => (
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })),
+                true,
+            ),
+        }
+    }
+}
+
+/// Drain `rx` into the socket until the queue closes, a Close frame is sent, or one send takes
+/// longer than `send_timeout` (a stalled peer: give up on it rather than block anyone).
+pub async fn writer(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Out>,
+    send_timeout: Duration,
+) {
+    while let Some(out) = rx.recv().await {
+        let (msg, last) = out.into_message();
+        match tokio::time::timeout(send_timeout, sink.send(msg)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "websocket send failed");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!("websocket peer stalled; dropping the connection");
+                return;
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(send_timeout, sink.close()).await;
+}
