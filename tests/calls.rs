@@ -19,7 +19,14 @@ fn run(messages: &[Value]) -> Vec<Value> {
 }
 
 fn check_all(stream: impl Fn(&[Value]) -> Vec<Value>, mode: &str) {
-    let calls = common::load_calls();
+    check_set(common::load_calls(), stream, mode)
+}
+
+fn check_set(
+    calls: Vec<common::LabelledCall>,
+    stream: impl Fn(&[Value]) -> Vec<Value>,
+    mode: &str,
+) {
     assert!(calls.len() >= 12, "expected at least 12 labelled calls");
     let mut failures = Vec::new();
     for c in &calls {
@@ -48,6 +55,11 @@ fn labelled_calls_meet_expectations_from_finals() {
 #[test]
 fn labelled_calls_meet_expectations_when_streamed_live_with_partials() {
     check_all(|m| common::as_live_stream(m, 1000), "live");
+}
+
+#[test]
+fn held_out_calls_streamed_by_the_platform_meet_expectations() {
+    check_set(common::load_holdout(), |m| m.to_vec(), "holdout");
 }
 
 #[test]

@@ -234,14 +234,14 @@ async fn agent_socket_gets_its_calls_only_and_feedback_is_counted() {
     send(&mut agent1, &fb.to_string()).await;
     // Not allowed on the agent socket; not this agent's call.
     send(&mut agent1, &segments("c-1")[0].to_string()).await;
-    let e = next_json(&mut agent1).await;
+    let e = next_error(&mut agent1).await;
     assert_eq!(
         (e["type"].as_str(), e["code"].as_str()),
         (Some("error"), Some("not_allowed_here"))
     );
     let fb = json!({"type":"feedback","call_id":"c-2","nudge_id":"n1","useful":true});
     send(&mut agent1, &fb.to_string()).await;
-    let e = next_json(&mut agent1).await;
+    let e = next_error(&mut agent1).await;
     assert_eq!(e["code"], "forbidden");
 
     let wait_metrics = async {

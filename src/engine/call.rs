@@ -163,7 +163,7 @@ impl Call {
             is_final: seg.is_final,
             quote: &quote,
             backchannel,
-            announces_hold: agent_reading.as_ref().is_some_and(|r| r.hold.is_some()),
+            announces_hold: spanish && analysis.has(crate::language::lexicon::Cat::Hold),
             syllables: if spanish {
                 syllables::count(&seg.text)
             } else {
@@ -188,6 +188,7 @@ impl Call {
                     Side::Agent => {
                         let r = agent_reading.unwrap_or_else(|| agent::read(&analysis));
                         let level = self.frustration.level();
+                        let score = self.frustration.score();
                         self.conv.on_agent(
                             &self.cfg,
                             self.now_ms,
@@ -195,6 +196,7 @@ impl Call {
                             &analysis,
                             &r,
                             level,
+                            score,
                             &mut o,
                         );
                     }
@@ -266,6 +268,7 @@ impl Call {
             repeated,
             before,
             after,
+            self.frustration.score(),
             o,
         );
     }
@@ -281,8 +284,9 @@ impl Call {
     }
 
     /// Turn rule outcomes into policy decisions and protocol messages.
-    fn apply(&mut self, o: Outcome, out: &mut Vec<Outbound>) {
+    fn apply(&mut self, mut o: Outcome, out: &mut Vec<Outbound>) {
         let now = self.now_ms;
+        self.conv.lasting(&mut o);
         for d in self.policy.expire(&self.cfg.nudges, now) {
             self.emit_decision(d, out);
         }

@@ -24,7 +24,10 @@ const NEXT_STEP_JOIN_MS: u64 = 15_000;
 /// Abuse is over when nothing abusive has been said for this long.
 const ABUSE_QUIET_MS: u64 = 30_000;
 /// A single segment this hot makes an anger spike (breathe), even before the level is angry.
-const BREATHE_SPIKE_HEAT: f64 = 0.6;
+const BREATHE_SPIKE_HEAT: f64 = 0.8;
+/// After the agent showed empathy, the score must rise this much (or reach angry) before it is
+/// owed again.
+const EMPATHY_AGAIN_RISE: f64 = 0.2;
 /// An answer with empathy or a next step counts as "good" for cooling this long.
 const GOOD_ANSWER_MS: u64 = 60_000;
 
@@ -81,6 +84,15 @@ pub(super) struct Conversation {
     unowned_transfer: bool,
     /// Recent customer complaints: (media ms, segment id, content stems).
     complaints: VecDeque<(u64, String, Vec<String>)>,
+    /// Conditions that last (re-proposed on every event until they end, so a nudge that lost to a
+    /// more important one at first still gets its turn): agent too fast or in a monologue, dead
+    /// air, a customer turn interrupted and not yet finished.
+    fast_speech: Option<Evidence>,
+    monologue: Option<Evidence>,
+    dead_air: Option<Evidence>,
+    interrupted: Option<Vec<Evidence>>,
+    /// Score when the agent last showed empathy: only a real new rise makes it owed again.
+    empathy_shown_at: Option<f64>,
     /// An agent commitment waiting for its time/reference in the next words.
     pending_action: Option<u64>,
     pub last_good_answer_ms: Option<u64>,
@@ -147,6 +159,7 @@ impl Conversation {
         repeated: Option<Evidence>,
         before: Level,
         after: Level,
+        score: f64,
         out: &mut Outcome,
     ) {
         let pc = &cfg.nudges;
@@ -200,7 +213,14 @@ impl Conversation {
                 .push(propose(Kind::OfferNextStep, vec![hit_ev(seg, h)]));
         }
 
-        if after >= pc.empathy_level && before < pc.empathy_level && self.empathy_owed.is_none() {
+        let rose_again = self.empathy_shown_at.is_none_or(|at| {
+            score >= at + EMPATHY_AGAIN_RISE || after == Level::Angry && before < Level::Angry
+        });
+        if after >= pc.empathy_level
+            && before < pc.empathy_level
+            && self.empathy_owed.is_none()
+            && rose_again
+        {
             self.empathy_owed = heat_ev.first().cloned().or_else(|| {
                 Some(ev(
                     seg,
@@ -238,6 +258,7 @@ impl Conversation {
         a: &Analysis,
         r: &AgentReading,
         level: Level,
+        score: f64,
         out: &mut Outcome,
     ) {
         let pc = &cfg.nudges;
@@ -260,6 +281,7 @@ impl Conversation {
 
         if empathy {
             self.empathy_owed = None;
+            self.empathy_shown_at = Some(score);
             out.resolve(Kind::ShowEmpathy, "empathy_shown");
         }
         if next_step {
@@ -303,6 +325,7 @@ impl Conversation {
         // A blind transfer of an upset customer.
         if let Some(t) = &r.transfer {
             if !t.owned() && level >= pc.transfer_level {
+                // Only useful before the line goes to someone else: show it now.
                 self.unowned_transfer = true;
                 let mut e = vec![hit_ev(seg, &t.hit)];
                 let missing = match (t.target.is_some() && t.vague.is_none(), t.reason.is_some()) {
@@ -315,7 +338,10 @@ impl Conversation {
                     e.push(hit_ev(seg, v));
                 }
                 e[0].rule = format!("{} — transfer {missing}", e[0].rule);
-                out.proposals.push(propose(Kind::OwnTheTransfer, e));
+                out.proposals.push(Proposal {
+                    immediate: true,
+                    ..propose(Kind::OwnTheTransfer, e)
+                });
             }
         }
 
@@ -323,7 +349,9 @@ impl Conversation {
         let substantive = a.words >= 4 && !a.backchannel_only && r.hold.is_none();
         if substantive && !empathy {
             if let Some(e) = &self.empathy_owed {
-                if level >= pc.empathy_level {
+                // Owed since the customer reached `empathy_level`; still owed while they are
+                // at least tense.
+                if level >= Level::Tense {
                     let mut evidence = vec![e.clone()];
                     evidence.push(ev(
                         seg,
@@ -401,19 +429,14 @@ impl Conversation {
                         "interruption: agent started {overlap_ms} ms before the customer finished"
                     )
                 };
-                out.proposals.push(Proposal {
-                    kind: Kind::LetThemFinish,
-                    evidence: vec![
-                        ev(interrupter_segment, interrupter_quote, rule),
-                        ev(
-                            interrupted_segment,
-                            interrupted_quote,
-                            "customer was mid-turn",
-                        ),
-                    ],
-                    immediate: true,
-                    severity: None,
-                });
+                self.interrupted = Some(vec![
+                    ev(interrupter_segment, interrupter_quote, rule),
+                    ev(
+                        interrupted_segment,
+                        interrupted_quote,
+                        "customer was mid-turn",
+                    ),
+                ]);
             }
             TimingEvent::Interruption {
                 by: Speaker::Customer,
@@ -432,6 +455,7 @@ impl Conversation {
                 ));
             }
             TimingEvent::CustomerTurnCompleted { .. } => {
+                self.interrupted = None;
                 out.resolve(Kind::LetThemFinish, "customer_finished");
             }
             TimingEvent::DeadAirStart {
@@ -446,14 +470,12 @@ impl Conversation {
                 } else {
                     format!("silence of {secs} s while the customer waits, no hold announced")
                 };
-                out.proposals.push(Proposal {
-                    kind: Kind::DeadAir,
-                    evidence: vec![ev(last_segment, "", rule)],
-                    immediate: true,
-                    severity: None,
-                });
+                self.dead_air = Some(ev(last_segment, "", rule));
             }
-            TimingEvent::DeadAirEnd { .. } => out.resolve(Kind::DeadAir, "speech_resumed"),
+            TimingEvent::DeadAirEnd { .. } => {
+                self.dead_air = None;
+                out.resolve(Kind::DeadAir, "speech_resumed");
+            }
             TimingEvent::LongTurnStart {
                 speaker: Speaker::Agent,
                 at_ms,
@@ -461,40 +483,68 @@ impl Conversation {
                 segment_ids,
             } => {
                 let secs = at_ms.saturating_sub(*turn_start_ms) / 1000;
-                out.proposals.push(propose(
-                    Kind::SlowDown,
-                    vec![ev(
-                        segment_ids.last().map(String::as_str).unwrap_or(""),
-                        "",
-                        format!("agent monologue of {secs} s without the customer speaking"),
-                    )],
+                self.monologue = Some(ev(
+                    segment_ids.last().map(String::as_str).unwrap_or(""),
+                    "",
+                    format!("agent monologue of {secs} s without the customer speaking"),
                 ));
             }
             TimingEvent::LongTurnEnd {
                 speaker: Speaker::Agent,
                 ..
-            } => out.resolve(Kind::SlowDown, "monologue_ended"),
+            } => {
+                self.monologue = None;
+                if self.fast_speech.is_none() {
+                    out.resolve(Kind::SlowDown, "monologue_ended");
+                }
+            }
             TimingEvent::FastSpeechStart {
                 syllables_per_s,
                 segment_ids,
                 ..
             } => {
-                out.proposals.push(Proposal {
-                    kind: Kind::SlowDown,
-                    evidence: vec![ev(
-                        segment_ids.last().map(String::as_str).unwrap_or(""),
-                        "",
-                        format!(
-                            "agent speech rate {syllables_per_s:.1} syllables/s (limit {:.1})",
-                            cfg.timing.fast_syllables_per_s
-                        ),
-                    )],
-                    immediate: false,
-                    severity: None,
-                });
+                self.fast_speech = Some(ev(
+                    segment_ids.last().map(String::as_str).unwrap_or(""),
+                    "",
+                    format!(
+                        "agent speech rate {syllables_per_s:.1} syllables/s (limit {:.1})",
+                        cfg.timing.fast_syllables_per_s
+                    ),
+                ));
             }
-            TimingEvent::FastSpeechEnd { .. } => out.resolve(Kind::SlowDown, "pace_normal"),
+            TimingEvent::FastSpeechEnd { .. } => {
+                self.fast_speech = None;
+                if self.monologue.is_none() {
+                    out.resolve(Kind::SlowDown, "pace_normal");
+                }
+            }
             TimingEvent::LongTurnStart { .. } | TimingEvent::LongTurnEnd { .. } => {}
+        }
+    }
+
+    /// Re-propose the lasting timing conditions. They are about what is happening right now, so
+    /// they are immediate: shown even mid-sentence, outside the rolling budget.
+    pub fn lasting(&self, out: &mut Outcome) {
+        let now = |kind, evidence| Proposal {
+            kind,
+            evidence,
+            immediate: true,
+            severity: None,
+        };
+        if let Some(e) = &self.interrupted {
+            out.proposals.push(now(Kind::LetThemFinish, e.clone()));
+        }
+        if let Some(e) = &self.dead_air {
+            out.proposals.push(now(Kind::DeadAir, vec![e.clone()]));
+        }
+        let pace: Vec<Evidence> = self
+            .fast_speech
+            .iter()
+            .chain(self.monologue.iter())
+            .cloned()
+            .collect();
+        if !pace.is_empty() {
+            out.proposals.push(now(Kind::SlowDown, pace));
         }
     }
 }

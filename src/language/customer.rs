@@ -4,6 +4,63 @@
 use super::lexicon::Cat;
 use super::{Analysis, Hit};
 
+/// Verbs of reported speech: an insult after them is quoted ("me dijo idiota"), not aimed.
+const REPORTING: &[&str] = &[
+    "dijo",
+    "dijeron",
+    "dice",
+    "dicen",
+    "decia",
+    "decian",
+    "grito",
+    "gritaron",
+    "insulto",
+    "insultaron",
+    "trato",
+    "llamaron",
+    "puso",
+    "pusieron",
+];
+/// How far back (words) a verb of reported speech governs what follows.
+const REPORTED_WINDOW: usize = 8;
+/// Someone else whose anger the customer reports ("mi marido está furioso").
+const THIRD_PARTIES: &[&str] = &[
+    "marido", "esposo", "esposa", "mujer", "hijo", "hija", "madre", "padre", "mama", "papa",
+    "jefe", "jefa", "vecino", "vecina", "suegra", "suegro", "hermano", "hermana", "novio", "novia",
+    "abuelo", "abuela", "socio", "socia",
+];
+/// Third-person copulas that attach an emotion to that someone.
+const THIRD_PERSON_COPULA: &[&str] = &["esta", "estan", "anda", "andan", "quedo", "se"];
+/// Weight kept for quoted insults and reported third-party anger.
+const REPORTED_FACTOR: f64 = 0.35;
+/// Heat of swearing on its own: emphasis, not a grievance ("joder, qué rápido"). In Spain it is
+/// everyday punctuation, so alone it barely counts; next to a complaint it amplifies (x1.2).
+const PROFANITY_ALONE_HEAT: f64 = 0.05;
+
+/// The words follow a verb of reported speech ("le dijo a mi hijo que era un idiota", "mi esposo
+/// dice que son unos ladrones"): someone else's words, not the customer's own.
+fn quoted(a: &Analysis, h: &Hit) -> bool {
+    let from = h.first.saturating_sub(REPORTED_WINDOW);
+    a.folded[from..h.first]
+        .iter()
+        .any(|w| REPORTING.contains(&w.as_str()))
+}
+
+/// The emotion belongs to someone else named before it ("mi marido está furioso").
+fn third_party(a: &Analysis, h: &Hit) -> bool {
+    let copula = h
+        .first
+        .checked_sub(1)
+        .is_some_and(|i| THIRD_PERSON_COPULA.contains(&a.folded[i].as_str()))
+        || h.first
+            .checked_sub(2)
+            .is_some_and(|i| THIRD_PERSON_COPULA.contains(&a.folded[i].as_str()));
+    copula
+        && a.folded[..h.first]
+            .iter()
+            .any(|w| THIRD_PARTIES.contains(&w.as_str()))
+}
+
 /// Second-person words that aim an insult at the listener ("eres un inútil", "vos sos un boludo").
 const SECOND_PERSON: &[&str] = &[
     "eres", "sos", "sois", "seas", "seais", "usted", "ustedes", "tu", "vos", "te", "ti", "contigo",
@@ -71,12 +128,14 @@ pub fn read(a: &Analysis) -> CustomerReading {
         ..Default::default()
     };
     let mut keep_cold = 1.0;
+    let mut profanity: f64 = 0.0;
+    let mut fury = false;
     let mut cool_parts = Vec::new();
     // A calm word inside a grievance phrase ("gracias por nada") belongs to the grievance.
     let heat_spans: Vec<(usize, usize)> = a
         .hits
         .iter()
-        .filter(|h| h.weight > 0.0 && !matches!(h.cat, Cat::Positive))
+        .filter(|h| h.weight > 0.0 && !matches!(h.cat, Cat::Positive | Cat::Hold))
         .map(|h| (h.first, h.last))
         .collect();
     let inside_heat = |h: &Hit| {
@@ -84,7 +143,23 @@ pub fn read(a: &Analysis) -> CustomerReading {
             .iter()
             .any(|(f, l)| h.first <= *l && *f <= h.last)
     };
+    // ...and a heat word inside a longer calm phrase belongs to the calm phrase ("perdone que le
+    // moleste" is politeness, "de puta madre" is delight in Spain).
+    let calm_spans: Vec<(usize, usize)> = a
+        .hits
+        .iter()
+        .filter(|h| h.weight < 0.0 && !h.negated)
+        .map(|h| (h.first, h.last))
+        .collect();
+    let inside_calm = |h: &Hit| {
+        calm_spans
+            .iter()
+            .any(|(f, l)| *f <= h.first && h.last <= *l && (l - f) > (h.last - h.first))
+    };
     for h in &a.hits {
+        if h.weight > 0.0 && inside_calm(h) {
+            continue;
+        }
         // Entries weighted under 0.1 document a trap ("no manches" is surprise, not anger):
         // recognised, but they carry no heat.
         if h.weight.abs() < INFORMATIONAL_WEIGHT {
@@ -101,7 +176,7 @@ pub fn read(a: &Analysis) -> CustomerReading {
                 false
             }
             Cat::Insult | Cat::InsultPeer | Cat::Directed => {
-                if h.negated {
+                if h.negated || quoted(a, h) {
                     false
                 } else {
                     if r.abuse.is_none() && aimed_at_listener(a, h) {
@@ -111,7 +186,19 @@ pub fn read(a: &Analysis) -> CustomerReading {
                     h.cat != Cat::InsultPeer || r.abuse.is_some()
                 }
             }
-            _ => !h.negated,
+            Cat::Anger
+            | Cat::Complaint
+            | Cat::RepeatContact
+            | Cat::Sarcasm
+            | Cat::NextStepRequest
+            | Cat::Profanity
+            | Cat::Supervisor
+            | Cat::Churn
+            | Cat::Legal
+            | Cat::AlreadySaid
+            | Cat::NotListened => !h.negated,
+            // Other categories (a hold request) say nothing about frustration.
+            _ => false,
         };
         if !contributes {
             continue;
@@ -133,16 +220,34 @@ pub fn read(a: &Analysis) -> CustomerReading {
             Cat::Sarcasm => r.sarcasm = true,
             _ => {}
         }
-        keep_cold *= 1.0 - w;
+        let w = if (h.cat == Cat::Anger && third_party(a, h)) || quoted(a, h) {
+            w * REPORTED_FACTOR
+        } else {
+            w
+        };
+        if h.cat == Cat::Profanity {
+            profanity = profanity.max(w);
+        } else {
+            fury |= w >= FURY_WEIGHT;
+            keep_cold *= 1.0 - w;
+        }
         r.evidence.push((h.quote.clone(), h.rule()));
     }
     let mut heat = 1.0 - keep_cold;
+    // Swearing amplifies a grievance; alone it is emphasis, and next to praise it is delight
+    // ("qué pasada, joder, funciona genial").
+    let praise = cool_parts
+        .iter()
+        .any(|h| h.cat == Cat::Satisfaction || h.cat == Cat::Thanks);
+    if profanity > 0.0 {
+        if heat > 0.0 {
+            heat = (heat * 1.2).min(1.0);
+        } else if !praise {
+            heat = PROFANITY_ALONE_HEAT.min(profanity);
+        }
+    }
     // One utterance says "frustrated" at most; anger is reached over turns, or at once by abuse,
     // a fury-grade word ("furioso", "hijo de puta") or shouting.
-    let fury = a
-        .hits
-        .iter()
-        .any(|h| !h.negated && h.weight >= FURY_WEIGHT && h.cat != Cat::Positive);
     if r.abuse.is_some() {
         heat = heat.max(ABUSE_HEAT);
         r.evidence

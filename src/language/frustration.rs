@@ -19,9 +19,11 @@ pub struct FrustrationConfig {
     pub gain: f64,
     /// Media time for the score to halve with nothing new said.
     pub half_life_ms: u64,
-    /// A customer segment with no heat multiplies the score by this (the customer is calming).
+    /// A customer segment with no heat multiplies the score by this. 1.0 by default: a customer
+    /// who is merely answering questions has not calmed down (time still cools, see `half_life_ms`).
     pub neutral_turn_factor: f64,
-    /// ... or by this when the agent's last answer showed empathy or a concrete next step.
+    /// ... or by this when the agent recently showed empathy, paraphrased or gave a concrete next
+    /// step: what actually calms a customer.
     pub after_good_answer_factor: f64,
     /// Heat of the customer cutting the agent off.
     pub customer_interrupt_heat: f64,
@@ -40,8 +42,8 @@ impl Default for FrustrationConfig {
             frustrated: 0.45,
             angry: 0.7,
             gain: 1.0,
-            half_life_ms: 150_000,
-            neutral_turn_factor: 0.9,
+            half_life_ms: 120_000,
+            neutral_turn_factor: 1.0,
             after_good_answer_factor: 0.75,
             customer_interrupt_heat: 0.12,
             repeated_complaint_heat: 0.25,

@@ -100,6 +100,8 @@ pub enum Side {
 }
 
 const CUSTOMER_FILES: &[LexiconFile] = &[
+    // A customer also asks for a moment ("un momento que lo busco"): the silence is theirs.
+    LexiconFile::AgentHold,
     LexiconFile::Frustration,
     LexiconFile::Insults,
     LexiconFile::Escalation,
@@ -192,12 +194,12 @@ impl Analyzer {
             for m in lex.find(&content_hay) {
                 let e = lex.entry(&m);
                 let negator = self.governing_negator(&m, &negators, &tokens);
-                let (intensity, int_first) = self.intensity(&m, &intens, &tokens);
+                let (intensity, int_first, int_last) = self.intensity(&m, &intens, &tokens);
                 let start_tok = negator
                     .map(|n| n.first)
                     .unwrap_or(m.first)
                     .min(int_first.unwrap_or(m.first));
-                let quote = nfc[tokens[start_tok].start..tokens[m.last].end].to_string();
+                let quote = nfc[tokens[start_tok].start..tokens[int_last].end].to_string();
                 hits.push(Hit {
                     file,
                     cat: e.cat,
@@ -309,32 +311,39 @@ impl Analyzer {
         found
     }
 
-    /// Intensifiers/diminishers directly before the match (up to two words away), and the
-    /// -ísimo superlative inside it. Returns the multiplier and the first intensifier token.
+    /// Intensifiers/diminishers directly before the match or inside it, diminishers right after
+    /// it, and the -ísimo superlative. Returns the multiplier and the quote's widened token span.
     fn intensity(
         &self,
         m: &LexMatch,
         intens: &[LexMatch],
         tokens: &[Token],
-    ) -> (f64, Option<usize>) {
+    ) -> (f64, Option<usize>, usize) {
         let lex = self.lex.get(LexiconFile::Intensifiers);
         let mut factor: f64 = 1.0;
         let mut first = None;
+        let mut last = m.last;
         // Directly before ("muy harto"), or inside the phrase ("estoy muy harto"); a wider window
         // catches unrelated words ("las once y media sigue sin luz").
         let before = |i: &&LexMatch| i.last + 1 == m.first;
         let inside = |i: &&LexMatch| i.first > m.first && i.last < m.last;
-        for i in intens.iter().filter(|i| before(i) || inside(i)) {
+        // Diminishers often follow the verb: "me molesta un poquito".
+        let after_dim = |i: &&LexMatch| i.first == m.last + 1 && lex.entry(i).weight < 1.0;
+        for i in intens
+            .iter()
+            .filter(|i| before(i) || inside(i) || after_dim(i))
+        {
             let w = lex.entry(i).weight;
             if (w - 1.0).abs() > (factor - 1.0).abs() {
                 factor = w;
                 first = Some(i.first.min(m.first));
+                last = last.max(i.last);
             }
         }
         if tokens[m.first..=m.last].iter().any(|t| t.superlative) && factor < 1.5 {
             factor = 1.5;
         }
-        (factor, first)
+        (factor, first, last)
     }
 }
 

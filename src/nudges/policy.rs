@@ -30,8 +30,11 @@ pub struct KindConfig {
 pub struct PolicyConfig {
     /// Language of the catalogue texts.
     pub text_language: TextLanguage,
-    /// At most one new non-urgent nudge per this much media time.
+    /// At most one new non-urgent nudge per this much media time...
     pub min_gap_ms: u64,
+    /// ...except nudges about what the agent is doing right now (interrupting, silence, a blind
+    /// transfer), which only need this much since the last nudge: later they are useless.
+    pub immediate_gap_ms: u64,
     /// No non-urgent nudge before this media time (greetings, identification).
     pub warmup_ms: u64,
     /// Default per-kind cooldown after a clear.
@@ -61,6 +64,7 @@ impl Default for PolicyConfig {
         PolicyConfig {
             text_language: TextLanguage::Es,
             min_gap_ms: 20_000,
+            immediate_gap_ms: 5_000,
             warmup_ms: 10_000,
             cooldown_ms: 60_000,
             expire_ms: 90_000,
@@ -171,6 +175,8 @@ pub struct Policy {
     /// When each kind last cleared (cooldown runs from there) or opened.
     last_seen: BTreeMap<Kind, u64>,
     last_open_ms: Option<u64>,
+    /// Last opening that counted against the rolling budget (not urgent, not immediate).
+    last_budgeted_ms: Option<u64>,
     deferred: Option<(u64, Proposal)>,
     records: Vec<NudgeRecord>,
 }
@@ -191,6 +197,7 @@ impl Policy {
             open: Vec::new(),
             last_seen: BTreeMap::new(),
             last_open_ms: None,
+            last_budgeted_ms: None,
             deferred: None,
             records: Vec::new(),
         }
@@ -243,17 +250,23 @@ impl Policy {
                     continue;
                 }
                 normal_done = true;
-                if now_ms < cfg.warmup_ms
-                    || self
-                        .last_open_ms
-                        .is_some_and(|t| now_ms.saturating_sub(t) < cfg.min_gap_ms)
-                {
+                // Immediate nudges need only a short gap after any nudge and do not use up the
+                // rolling budget; the others share the budget.
+                let (last, gap) = if p.immediate {
+                    (self.last_open_ms, cfg.immediate_gap_ms)
+                } else {
+                    (self.last_budgeted_ms, cfg.min_gap_ms)
+                };
+                if now_ms < cfg.warmup_ms || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
                     continue;
                 }
                 if agent_speaking && !p.immediate {
                     self.deferred = Some((now_ms, p));
                     continue;
                 }
+            }
+            if severity != Severity::Urgent && !p.immediate {
+                self.last_budgeted_ms = Some(now_ms);
             }
             opened.push(self.open(cfg, now_ms, p, severity));
         }

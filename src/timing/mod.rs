@@ -105,7 +105,8 @@ pub struct SegmentInfo<'a> {
     pub quote: &'a str,
     /// Only backchannel tokens ("ajá", "sí", "vale"...): never an interruption, never takes the floor.
     pub backchannel: bool,
-    /// The agent announced a hold ("un momento", "le pongo en espera").
+    /// The speaker asked for a moment: an agent's hold ("un momento, lo consulto") sets the longer
+    /// dead-air threshold; a customer's ("un momento que lo busco") means the silence is theirs.
     pub announces_hold: bool,
     /// Estimated Spanish syllables in the text.
     pub syllables: u32,
@@ -478,8 +479,17 @@ impl TimingModel {
         let mut open = [false; 2];
         let (mut last_end, mut last_id) = (self.committed.last_end, &self.committed.last_id);
         let (mut agent_syllables, mut agent_speech_ms) = (0u64, 0u64);
+        // The customer's latest words, and whether they asked the agent to wait ("un momento,
+        // que lo busco"): then the silence is theirs, not the agent's.
+        let mut customer_last: Option<(u64, bool)> = None;
         for s in &self.segs {
             open[speaker_index(s.speaker)] |= s.open(self.now, cfg);
+            if s.speaker == Speaker::Customer
+                && !s.is_backchannel(cfg)
+                && customer_last.is_none_or(|(end, _)| s.end >= end)
+            {
+                customer_last = Some((s.end, s.announces_hold));
+            }
             if s.end > last_end || (s.end == last_end && last_id.is_empty()) {
                 last_end = s.end;
                 last_id = &s.id;
@@ -489,9 +499,11 @@ impl TimingModel {
                 agent_speech_ms = agent_speech_ms.saturating_add(s.dur());
             }
         }
-        let waiting = turns
-            .last()
-            .is_some_and(|t| t.speaker == Speaker::Customer && t.done);
+        let customer_busy = customer_last.is_some_and(|(_, hold)| hold);
+        let waiting = !customer_busy
+            && turns
+                .last()
+                .is_some_and(|t| t.speaker == Speaker::Customer && t.done);
         let hold = self.last_agent.as_ref().is_some_and(|(_, _, h)| *h);
         View {
             gap_sum,

@@ -80,6 +80,16 @@ pub async fn next_json(ws: &mut Ws) -> Value {
 }
 
 /// Text frames up to and including the `call.summary` of `call_id`.
+/// The next `error` message, skipping call traffic (state, nudges) that may arrive first.
+pub async fn next_error(ws: &mut Ws) -> Value {
+    loop {
+        let m = next_json(ws).await;
+        if m["type"] == "error" {
+            return m;
+        }
+    }
+}
+
 pub async fn until_summary(ws: &mut Ws, call_id: &str) -> Vec<String> {
     let mut out = Vec::new();
     loop {
@@ -196,8 +206,19 @@ pub fn calls_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/calls")
 }
 
+/// Labelled calls in `tests/calls` (finals only; the harness synthesises partials).
 pub fn load_calls() -> Vec<LabelledCall> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(calls_dir())
+    load_dir(&calls_dir())
+}
+
+/// The held-out set in `tests/holdout`: written blind to the implementation, already streamed
+/// with the platform's own partials, latencies and ticks.
+pub fn load_holdout() -> Vec<LabelledCall> {
+    load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/holdout"))
+}
+
+fn load_dir(dir: &Path) -> Vec<LabelledCall> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
