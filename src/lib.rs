@@ -9,7 +9,9 @@
 //! - [`config`]: per-campaign configuration (TOML) with validated defaults.
 //! - [`replay`]: drives the engine from protocol messages (CLI replay and `POST /v1/analyze`).
 //! - [`server`]: the thin async shell: WebSocket streams, batch HTTP, agent feeds, metrics.
+//! - [`client`]: a platform-side WebSocket client (`calma replay --live`).
 
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod language;

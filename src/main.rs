@@ -38,6 +38,13 @@ enum Command {
         /// Campaign configuration (TOML).
         #[arg(long, env = "CALMA_CONFIG")]
         config: Option<PathBuf>,
+        /// Stream the file to a running calma instead (e.g. http://127.0.0.1:8080), paced on
+        /// media time, and print what it sends back.
+        #[arg(long, value_name = "URL")]
+        live: Option<String>,
+        /// With --live: how many times faster than real time (0 = as fast as possible).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
     },
 }
 
@@ -46,11 +53,55 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Replay {
             file,
+            live: Some(url),
+            speed,
+            ..
+        }) => replay_live(&file, &url, speed),
+        Some(Command::Replay {
+            file,
             lexicons,
             config,
+            live: None,
+            ..
         }) => replay(file, lexicons, config),
         Some(Command::Serve(args)) => calma::server::run(args),
         None => calma::server::run(cli.serve),
+    }
+}
+
+fn read_input(file: &PathBuf) -> std::io::Result<String> {
+    if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
+}
+
+fn replay_live(file: &PathBuf, url: &str, speed: f64) -> ExitCode {
+    let text = match read_input(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("calma: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("calma: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut stdout = std::io::stdout();
+    match rt.block_on(calma::client::replay_live(url, &text, speed, &mut stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("calma: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -62,12 +113,7 @@ fn replay(file: PathBuf, lexicons: Option<PathBuf>, config: Option<PathBuf>) -> 
             return ExitCode::from(2);
         }
     };
-    let text = if file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-    } else {
-        std::fs::read_to_string(&file)
-    };
-    let text = match text {
+    let text = match read_input(&file) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("calma: cannot read {}: {e}", file.display());

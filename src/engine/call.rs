@@ -216,9 +216,13 @@ impl Call {
     fn on_customer_final(&mut self, seg: &Segment, analysis: &Analysis, o: &mut Outcome) {
         let now = self.now_ms;
         let reading = customer::read(analysis);
-        let repeated =
-            self.conv
-                .repeated_complaint(now, &seg.segment_id, analysis, reading.heat > 0.0);
+        let repeated = self.conv.repeated_complaint(
+            now,
+            &seg.segment_id,
+            &quote_of(&seg.text),
+            analysis,
+            reading.heat > 0.0,
+        );
         let before = self.frustration.level();
         let mut evidence: Vec<_> = reading
             .evidence

@@ -109,6 +109,7 @@ impl Conversation {
         &mut self,
         now: u64,
         seg: &str,
+        quote: &str,
         a: &Analysis,
         is_complaint: bool,
     ) -> Option<Evidence> {
@@ -127,11 +128,13 @@ impl Conversation {
                 let shared: Vec<&&String> = mine.iter().filter(|w| theirs.contains(*w)).collect();
                 let smaller = mine.len().min(theirs.len()).max(1);
                 if shared.len() >= 3 && shared.len() * 2 >= smaller {
-                    let words: Vec<&str> = shared.iter().map(|s| s.as_str()).collect();
                     found = Some(ev(
                         seg,
-                        &words.join(" "),
-                        format!("repeated_complaint (same words as {id})"),
+                        quote,
+                        format!(
+                            "repeated_complaint ({} content words shared with {id})",
+                            shared.len()
+                        ),
                     ));
                     break;
                 }

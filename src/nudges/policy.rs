@@ -396,13 +396,27 @@ mod tests {
                 ..
             }]
         ));
+        // urgent nudges do not use up the rolling budget
+        let d = pol.propose(
+            &cfg,
+            12_000,
+            false,
+            vec![p(Kind::OfferNextStep), p(Kind::ShowEmpathy)],
+        );
+        assert!(matches!(
+            d[..],
+            [Decision::Open {
+                kind: Kind::ShowEmpathy,
+                ..
+            }]
+        ));
         // budget: one non-urgent per 20 s, the most important first
         assert!(pol
-            .propose(&cfg, 15_000, false, vec![p(Kind::ShowEmpathy)])
+            .propose(&cfg, 25_000, false, vec![p(Kind::OfferNextStep)])
             .is_empty());
         let d = pol.propose(
             &cfg,
-            23_000,
+            33_000,
             false,
             vec![p(Kind::OfferNextStep), p(Kind::Breathe)],
         );
@@ -413,13 +427,26 @@ mod tests {
                 ..
             }]
         ));
+        // immediate nudges only need a short gap after any nudge
+        let mut now = p(Kind::DeadAir);
+        now.immediate = true;
         assert!(pol
-            .propose(&cfg, 30_000, false, vec![p(Kind::DeadAir)])
+            .propose(&cfg, 35_000, false, vec![now.clone()])
             .is_empty());
+        assert_eq!(pol.propose(&cfg, 38_500, false, vec![now]).len(), 1);
+        // ... and do not use up the budget either: the next non-urgent waits for 33 s + 20 s
+        assert!(pol
+            .propose(&cfg, 50_000, false, vec![p(Kind::OfferNextStep)])
+            .is_empty());
+        assert_eq!(
+            pol.propose(&cfg, 53_000, false, vec![p(Kind::OfferNextStep)])
+                .len(),
+            1
+        );
         // urgent proposals all open, budget or not
-        let mut urgent = p(Kind::ShowEmpathy);
+        let mut urgent = p(Kind::ActiveListening);
         urgent.severity = Some(Severity::Urgent);
-        assert_eq!(pol.propose(&cfg, 31_000, false, vec![urgent]).len(), 1);
+        assert_eq!(pol.propose(&cfg, 54_000, false, vec![urgent]).len(), 1);
     }
 
     #[test]
