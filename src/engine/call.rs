@@ -42,6 +42,9 @@ pub struct Call {
     policy: Policy,
     feedback: FeedbackCounts,
     last_state: Option<State>,
+    /// The agent's turn may still go on until this media time (their last final plus the turn
+    /// join gap), unless the customer speaks first: advice waits for the turn to end.
+    agent_turn_until: u64,
 }
 
 impl Call {
@@ -62,6 +65,7 @@ impl Call {
             policy: Policy::new(),
             feedback: FeedbackCounts::default(),
             last_state: None,
+            agent_turn_until: 0,
             seq: 0,
             now_ms: 0,
             ended: false,
@@ -178,6 +182,13 @@ impl Call {
             self.conv.on_timing(&self.cfg, e, &mut o);
         }
 
+        match side {
+            Side::Agent if seg.is_final && !backchannel => {
+                self.agent_turn_until = seg.end_ms + self.cfg.timing.turn_join_gap_ms;
+            }
+            Side::Customer if !backchannel => self.agent_turn_until = 0,
+            _ => {}
+        }
         if seg.is_final && !duplicate_final {
             self.remember_final(&seg.segment_id);
             self.language
@@ -242,7 +253,10 @@ impl Call {
             }
             self.frustration.cool(now, keep, evidence.clone());
         }
-        if heat > 0.0 {
+        if heat > 0.0 && reading.distress_only && repeated.is_none() {
+            let ceiling = self.cfg.frustration.angry - 0.01;
+            self.frustration.heat_below(now, heat, ceiling, evidence);
+        } else if heat > 0.0 {
             self.frustration.heat(now, heat, evidence);
         } else if reading.cool > 0.0 {
             // cooled above
@@ -299,7 +313,7 @@ impl Call {
                 self.emit_decision(d, out);
             }
         }
-        let agent_speaking = self.timing.snapshot().agent_speaking;
+        let agent_speaking = self.timing.snapshot().agent_speaking || now < self.agent_turn_until;
         for d in self
             .policy
             .propose(&self.cfg.nudges, now, agent_speaking, o.proposals)

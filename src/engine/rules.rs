@@ -25,8 +25,7 @@ const NEXT_STEP_JOIN_MS: u64 = 15_000;
 const ABUSE_QUIET_MS: u64 = 30_000;
 /// A single segment this hot makes an anger spike (breathe), even before the level is angry.
 const BREATHE_SPIKE_HEAT: f64 = 0.8;
-/// After the agent showed empathy, the score must rise this much (or reach angry) before it is
-/// owed again.
+/// After the agent showed empathy, the score must rise this much before it is owed again.
 const EMPATHY_AGAIN_RISE: f64 = 0.2;
 /// An answer with empathy or a next step counts as "good" for cooling this long.
 const GOOD_ANSWER_MS: u64 = 60_000;
@@ -189,8 +188,13 @@ impl Conversation {
         }
 
         let spike = r.heat >= BREATHE_SPIKE_HEAT && after >= Level::Frustrated;
-        if (after == Level::Angry && before < Level::Angry) || spike {
-            out.proposals.push(propose(Kind::Breathe, heat_ev.clone()));
+        // Worry and fear call for empathy, not for the agent to calm themselves.
+        if !r.distress_only && ((after == Level::Angry && before < Level::Angry) || spike) {
+            // Breathing helps before the next answer, not twenty seconds later: immediate.
+            out.proposals.push(Proposal {
+                immediate: true,
+                ..propose(Kind::Breathe, heat_ev.clone())
+            });
         }
         if after < Level::Frustrated {
             out.resolve(Kind::Breathe, "customer_calmer");
@@ -216,13 +220,19 @@ impl Conversation {
                 .push(propose(Kind::OfferNextStep, vec![hit_ev(seg, h)]));
         }
 
-        let rose_again = self.empathy_shown_at.is_none_or(|at| {
-            score >= at + EMPATHY_AGAIN_RISE || after == Level::Angry && before < Level::Angry
-        });
-        if after >= pc.empathy_level
-            && before < pc.empathy_level
+        let rose_again = self
+            .empathy_shown_at
+            .is_none_or(|at| score >= at + EMPATHY_AGAIN_RISE);
+        // Worry and fear call for empathy sooner: from tense.
+        let threshold = if r.distress_only {
+            pc.empathy_level.min(Level::Tense)
+        } else {
+            pc.empathy_level
+        };
+        if after >= threshold
             && self.empathy_owed.is_none()
             && rose_again
+            && (before < threshold || r.distress_only)
         {
             self.empathy_owed = heat_ev.first().cloned().or_else(|| {
                 Some(ev(
@@ -348,9 +358,12 @@ impl Conversation {
             }
         }
 
-        // The agent answered an upset customer without acknowledging how they feel.
+        // The agent answered an upset customer without acknowledging how they feel. Not while
+        // setting a limit on abuse, and not when the answer was rote phrases: then
+        // `avoid_empty_phrases` is the more precise advice.
         let substantive = a.words >= 4 && !a.backchannel_only && r.hold.is_none();
-        if substantive && !empathy {
+        let setting_limit = r.boundary.is_some();
+        if substantive && !empathy && !setting_limit && r.stock.is_empty() {
             if let Some(e) = &self.empathy_owed {
                 // Owed since the customer reached `empathy_level`; still owed while they are
                 // at least tense.
@@ -367,7 +380,7 @@ impl Conversation {
         }
 
         // Still no concrete next step while the customer stays upset, or after they asked.
-        if substantive && !next_step {
+        if substantive && !next_step && !setting_limit {
             let waited = self
                 .frustrated_since
                 .is_some_and(|t| now.saturating_sub(t) >= pc.next_step_after_ms);
@@ -425,6 +438,11 @@ impl Conversation {
                 interrupted_quote,
                 ..
             } => {
+                // Stepping in while the customer reads out digits is a correction ("sí, eso"),
+                // not cutting them off: counted as an interruption, not nudged.
+                if reading_numbers(interrupted_quote) {
+                    return;
+                }
                 let rule = if *talk_over {
                     format!("talk-over: agent spoke over the customer for {overlap_ms} ms")
                 } else {
@@ -550,6 +568,21 @@ impl Conversation {
             out.proposals.push(now(Kind::SlowDown, pace));
         }
     }
+}
+
+/// Most of the words are numbers: an account, phone or reference being read out.
+fn reading_numbers(quote: &str) -> bool {
+    let words: Vec<String> = quote
+        .split_whitespace()
+        .map(crate::language::normalize::fold)
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let numbers = words
+        .iter()
+        .filter(|w| crate::language::lexicon::is_number_word(w))
+        .count();
+    words.len() >= 3 && numbers * 10 >= words.len() * 6
 }
 
 fn first_words(folded: &[String], n: usize) -> String {

@@ -107,6 +107,8 @@ pub struct CustomerReading {
     /// Positive words inside a complaint ("qué maravilla, otra vez sin luz").
     pub sarcasm: bool,
     pub shouting: bool,
+    /// All the heat is distress (worry, fear, helplessness): it calls for empathy, not "breathe".
+    pub distress_only: bool,
 }
 
 fn aimed_at_listener(a: &Analysis, hit: &Hit) -> bool {
@@ -130,6 +132,7 @@ pub fn read(a: &Analysis) -> CustomerReading {
     let mut keep_cold = 1.0;
     let mut profanity: f64 = 0.0;
     let mut fury = false;
+    let (mut distress, mut other_heat) = (false, false);
     let mut cool_parts = Vec::new();
     // A calm word inside a grievance phrase ("gracias por nada") belongs to the grievance.
     let heat_spans: Vec<(usize, usize)> = a
@@ -187,6 +190,7 @@ pub fn read(a: &Analysis) -> CustomerReading {
                 }
             }
             Cat::Anger
+            | Cat::Distress
             | Cat::Complaint
             | Cat::RepeatContact
             | Cat::Sarcasm
@@ -225,6 +229,11 @@ pub fn read(a: &Analysis) -> CustomerReading {
         } else {
             w
         };
+        if h.cat == Cat::Distress {
+            distress = true;
+        } else if h.cat != Cat::Profanity {
+            other_heat = true;
+        }
         if h.cat == Cat::Profanity {
             profanity = profanity.max(w);
         } else {
@@ -271,11 +280,17 @@ pub fn read(a: &Analysis) -> CustomerReading {
             .push((String::new(), "shouting (capitals)".into()));
     }
     r.heat = heat.clamp(0.0, 1.0);
+    r.distress_only = distress && !other_heat && r.abuse.is_none();
     if !cool_parts.is_empty() {
         // Irony uses praise words ("genial", "qué maravilla"); thanks, agreement or an apology
         // next to a grievance are sincere.
         let only_praise = cool_parts.iter().all(|h| h.cat == Cat::Satisfaction);
-        if r.sarcasm || (r.heat >= SARCASM_MIN_HEAT && only_praise) {
+        let relief = distress && !other_heat;
+        if relief {
+            // Relief after worry ("qué alivio, estaba preocupadísima") calms; it is not irony.
+            r.heat = 0.0;
+        }
+        if !relief && (r.sarcasm || (r.heat >= SARCASM_MIN_HEAT && only_praise)) {
             // Praise inside a complaint is irony, not relief ("qué maravilla, otra vez sin luz").
             r.sarcasm = true;
         } else {

@@ -152,6 +152,16 @@ impl Frustration {
         self.record(now_ms, evidence);
     }
 
+    /// Like [`Frustration::heat`], but never pushes the score past `ceiling` (distress alone is
+    /// not anger: it may make a customer frustrated, not angry).
+    pub fn heat_below(&mut self, now_ms: u64, heat: f64, ceiling: f64, evidence: Vec<Evidence>) {
+        self.decay_to(now_ms);
+        let h = (heat * self.cfg.gain).clamp(0.0, 1.0);
+        let raised = self.score + (1.0 - self.score) * h;
+        self.score = raised.min(ceiling.max(self.score)).clamp(0.0, 1.0);
+        self.record(now_ms, evidence);
+    }
+
     /// Something calmed the customer: keep `factor` (0..1) of the score.
     pub fn cool(&mut self, now_ms: u64, factor: f64, evidence: Vec<Evidence>) {
         self.decay_to(now_ms);

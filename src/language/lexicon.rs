@@ -62,7 +62,7 @@ macro_rules! lexicon_files {
 }
 
 lexicon_files! {
-    Frustration => "frustration" [Anger, Complaint, RepeatContact, Sarcasm, NextStepRequest],
+    Frustration => "frustration" [Anger, Complaint, RepeatContact, Sarcasm, NextStepRequest, Distress],
     Insults => "insults" [Insult, InsultPeer, Directed, Profanity],
     Escalation => "escalation" [Supervisor, Churn, Legal],
     Repetition => "repetition" [AlreadySaid, NotListened],
@@ -88,6 +88,7 @@ pub enum Cat {
     RepeatContact,
     Sarcasm,
     NextStepRequest,
+    Distress,
     Insult,
     InsultPeer,
     Directed,
@@ -133,6 +134,7 @@ impl Cat {
             Cat::RepeatContact => "repeat_contact",
             Cat::Sarcasm => "sarcasm",
             Cat::NextStepRequest => "next_step_request",
+            Cat::Distress => "distress",
             Cat::Insult => "insult",
             Cat::InsultPeer => "insult_peer",
             Cat::Directed => "directed",
@@ -462,6 +464,13 @@ const OPAQUE_INTENSIFIERS: &[&str] = &["bien", "algo", "medio", "poco"];
 
 /// Cardinal numbers as ASR writes them. Grammar, not vocabulary: a duration or amount inside a
 /// complaint ("llevo tres semanas") should not decide whether it matches.
+/// A folded word that is a cardinal number, or digits.
+pub fn is_number_word(folded: &str) -> bool {
+    NUMBER_WORDS.contains(&folded)
+        || matches!(folded, "uno" | "un" | "y")
+        || (!folded.is_empty() && folded.chars().all(|c| c.is_ascii_digit()))
+}
+
 const NUMBER_WORDS: &[&str] = &[
     "cero",
     "dos",

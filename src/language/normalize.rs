@@ -172,8 +172,9 @@ impl Tokenizer {
             .filter(|t| !skip.contains(&t.folded))
             .map(|t| t.stem.as_str())
             .collect();
-        if kept.is_empty() {
-            // A term made only of skippable words still matches as written.
+        if kept.len() < 2 && toks.len() >= 2 {
+            // A phrase never shrinks to one word: "mil veces" must not become "veces" (that
+            // would match "a veces", "dos veces"); it then matches as written.
             return self.stem_phrase(term);
         }
         kept.join(" ")

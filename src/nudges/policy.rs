@@ -32,8 +32,9 @@ pub struct PolicyConfig {
     pub text_language: TextLanguage,
     /// At most one new non-urgent nudge per this much media time...
     pub min_gap_ms: u64,
-    /// ...except nudges about what the agent is doing right now (interrupting, silence, a blind
-    /// transfer), which only need this much since the last nudge: later they are useless.
+    /// ...except nudges about what is happening right now (an anger spike, interrupting, silence,
+    /// a blind transfer, racing), which only need this much between each other: later they are
+    /// useless.
     pub immediate_gap_ms: u64,
     /// No non-urgent nudge before this media time (greetings, identification).
     pub warmup_ms: u64,
@@ -71,7 +72,7 @@ impl Default for PolicyConfig {
             defer_max_ms: 12_000,
             empathy_level: Level::Frustrated,
             next_step_level: Level::Frustrated,
-            next_step_after_ms: 25_000,
+            next_step_after_ms: 40_000,
             stock_phrase_level: Level::Tense,
             stock_phrase_count: 2,
             transfer_level: Level::Tense,
@@ -177,6 +178,8 @@ pub struct Policy {
     last_open_ms: Option<u64>,
     /// Last opening that counted against the rolling budget (not urgent, not immediate).
     last_budgeted_ms: Option<u64>,
+    /// Last immediate opening (immediate nudges keep `immediate_gap_ms` between each other).
+    last_immediate_ms: Option<u64>,
     deferred: Option<(u64, Proposal)>,
     records: Vec<NudgeRecord>,
 }
@@ -198,6 +201,7 @@ impl Policy {
             last_seen: BTreeMap::new(),
             last_open_ms: None,
             last_budgeted_ms: None,
+            last_immediate_ms: None,
             deferred: None,
             records: Vec::new(),
         }
@@ -223,7 +227,8 @@ impl Policy {
     }
 
     /// Consider proposals made at `now_ms`. Every eligible urgent proposal opens at once; of the
-    /// rest, at most one (the most important) opens, subject to warm-up and budget.
+    /// rest, the most important immediate one and the most important budgeted one may open,
+    /// subject to warm-up, gaps and budget.
     /// `agent_speaking` defers non-urgent, non-immediate proposals to the next turn boundary.
     pub fn propose(
         &mut self,
@@ -239,21 +244,27 @@ impl Policy {
         }
         proposals.sort_by_key(|p| p.kind.priority());
         let mut opened = Vec::new();
-        let mut normal_done = false;
+        // Per event: every urgent proposal, plus at most one immediate and one budgeted.
+        let (mut immediate_done, mut budgeted_done) = (false, false);
         for p in proposals {
             if !self.eligible(cfg, now_ms, p.kind) {
                 continue;
             }
             let severity = p.severity.unwrap_or_else(|| cfg.severity(p.kind));
             if severity != Severity::Urgent {
-                if normal_done {
+                let done = if p.immediate {
+                    &mut immediate_done
+                } else {
+                    &mut budgeted_done
+                };
+                if *done {
                     continue;
                 }
-                normal_done = true;
+                *done = true;
                 // Immediate nudges need only a short gap after any nudge and do not use up the
                 // rolling budget; the others share the budget.
                 let (last, gap) = if p.immediate {
-                    (self.last_open_ms, cfg.immediate_gap_ms)
+                    (self.last_immediate_ms, cfg.immediate_gap_ms)
                 } else {
                     (self.last_budgeted_ms, cfg.min_gap_ms)
                 };
@@ -265,8 +276,12 @@ impl Policy {
                     continue;
                 }
             }
-            if severity != Severity::Urgent && !p.immediate {
-                self.last_budgeted_ms = Some(now_ms);
+            if severity != Severity::Urgent {
+                if p.immediate {
+                    self.last_immediate_ms = Some(now_ms);
+                } else {
+                    self.last_budgeted_ms = Some(now_ms);
+                }
             }
             opened.push(self.open(cfg, now_ms, p, severity));
         }
@@ -427,13 +442,16 @@ mod tests {
                 ..
             }]
         ));
-        // immediate nudges only need a short gap after any nudge
+        // immediate nudges only need a short gap between each other
         let mut now = p(Kind::DeadAir);
         now.immediate = true;
+        assert_eq!(pol.propose(&cfg, 35_000, false, vec![now]).len(), 1);
+        let mut other = p(Kind::LetThemFinish);
+        other.immediate = true;
         assert!(pol
-            .propose(&cfg, 35_000, false, vec![now.clone()])
+            .propose(&cfg, 38_000, false, vec![other.clone()])
             .is_empty());
-        assert_eq!(pol.propose(&cfg, 38_500, false, vec![now]).len(), 1);
+        assert_eq!(pol.propose(&cfg, 40_500, false, vec![other]).len(), 1);
         // ... and do not use up the budget either: the next non-urgent waits for 33 s + 20 s
         assert!(pol
             .propose(&cfg, 50_000, false, vec![p(Kind::OfferNextStep)])

@@ -118,7 +118,7 @@ pub async fn analyze_handler(
         Ok(r) => r,
         Err(e) => return error_response(&app, StatusCode::BAD_REQUEST, e),
     };
-    let res = app.res.clone();
+    let res = app.resources();
     let limits = app.opts.parse_limits;
     // A large batch can take a while: keep it off the async workers.
     let result = tokio::task::spawn_blocking(move || analyze(res, req, &limits)).await;
@@ -174,7 +174,7 @@ pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),
         "protocol": PROTOCOL_VERSION,
-        "lexicon_entries": app.res.analyzer.lexicons().entry_count(),
+        "lexicon_entries": app.resources().analyzer.lexicons().entry_count(),
         "active_calls": app.active_calls.load(Ordering::Relaxed),
         "connections": app.connections.load(Ordering::Relaxed),
         "agent_sockets": app.agent_sockets.load(Ordering::Relaxed),
@@ -197,4 +197,31 @@ pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// `POST /v1/admin/reload`: read lexicons and configuration again from the files the server
+/// started with. New calls use them; calls in progress keep theirs; nothing is dropped. A broken
+/// file is refused with 400 and the running configuration stays.
+pub async fn reload(State(app): State<Arc<AppState>>) -> Response {
+    let a = app.clone();
+    match tokio::task::spawn_blocking(move || a.reload()).await {
+        Ok(Ok(res)) => {
+            let campaigns: Vec<&str> = res.config.campaign_names().collect();
+            let body = serde_json::json!({
+                "status": "reloaded",
+                "lexicon_entries": res.analyzer.lexicons().entry_count(),
+                "campaigns": campaigns,
+            });
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Ok(Err(e)) => {
+            let body = serde_json::json!({
+                "type": "error",
+                "code": "invalid_config",
+                "message": e.to_string(),
+            });
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }

@@ -24,8 +24,8 @@ mod stream;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicI64, AtomicU64};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -129,7 +129,13 @@ impl Options {
 /// State shared by every handler and connection task of one server.
 #[derive(Debug)]
 pub struct AppState {
-    pub res: Arc<Resources>,
+    /// Lexicons and campaign settings; swapped whole by a reload. Calls keep the version they
+    /// started with.
+    res: RwLock<Arc<Resources>>,
+    /// Bumped on every reload, so connections notice cheaply.
+    pub res_generation: AtomicU64,
+    /// Where resources came from (for reloads).
+    pub sources: Sources,
     pub opts: Options,
     pub hub: Hub,
     pub metrics: Metrics,
@@ -145,6 +151,42 @@ pub struct AppState {
     pub next_conn: AtomicU64,
 }
 
+/// Files the resources were loaded from; a reload reads them again.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub lexicons: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+}
+
+impl AppState {
+    /// The resources new calls start with.
+    pub fn resources(&self) -> Arc<Resources> {
+        self.res
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Load lexicons and configuration again from their sources and swap them in. On error the
+    /// running resources stay as they are. Calls in progress keep the settings they started with.
+    pub fn reload(&self) -> Result<Arc<Resources>, crate::engine::LoadError> {
+        let fresh = Resources::load(
+            self.sources.lexicons.as_deref(),
+            self.sources.config.as_deref(),
+        )?;
+        *self
+            .res
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh.clone();
+        self.res_generation.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            lexicon_entries = fresh.analyzer.lexicons().entry_count(),
+            "resources reloaded"
+        );
+        Ok(fresh)
+    }
+}
+
 /// The routes of protocol v1.
 pub fn router(app: Arc<AppState>) -> Router {
     let body_limit = app.opts.analyze_body_limit;
@@ -155,6 +197,7 @@ pub fn router(app: Arc<AppState>) -> Router {
             "/v1/analyze",
             post(http::analyze_handler).layer(DefaultBodyLimit::max(body_limit)),
         )
+        .route("/v1/admin/reload", post(http::reload))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics))
         .with_state(app)
@@ -174,9 +217,22 @@ pub async fn start(
     opts: Options,
     listener: TcpListener,
 ) -> std::io::Result<ServerHandle> {
+    start_with_sources(res, Sources::default(), opts, listener).await
+}
+
+/// [`start`], remembering where resources came from so `POST /v1/admin/reload` and SIGHUP can
+/// read them again.
+pub async fn start_with_sources(
+    res: Arc<Resources>,
+    sources: Sources,
+    opts: Options,
+    listener: TcpListener,
+) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let app = Arc::new(AppState {
-        res,
+        res: RwLock::new(res),
+        res_generation: AtomicU64::new(0),
+        sources,
         opts,
         hub: Hub::new(),
         metrics: Metrics::new(),
@@ -287,7 +343,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let handle = match start(res, opts, listener).await {
+        let sources = Sources {
+            lexicons: args.lexicons.clone(),
+            config: args.config.clone(),
+        };
+        let handle = match start_with_sources(res, sources, opts, listener).await {
             Ok(h) => h,
             Err(e) => {
                 eprintln!("calma: {e}");
@@ -297,6 +357,26 @@ pub fn run(args: ServeArgs) -> ExitCode {
         let addr = handle.local_addr();
         tracing::info!(%addr, "calma listening");
         println!("calma listening on http://{addr} (stream: ws://{addr}/v1/stream)");
+        #[cfg(unix)]
+        {
+            let app = handle.app.clone();
+            tokio::spawn(async move {
+                let Ok(mut hup) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                else {
+                    return;
+                };
+                while hup.recv().await.is_some() {
+                    let app = app.clone();
+                    let r = tokio::task::spawn_blocking(move || app.reload().map(|_| ())).await;
+                    match r {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::error!(error = %e, "reload refused; keeping the running configuration"),
+                        Err(e) => tracing::error!(error = %e, "reload task failed"),
+                    }
+                }
+            });
+        }
         wait_for_signal().await;
         let report = handle.shutdown().await;
         tracing::info!(clean = report.clean, "calma stopped");

@@ -45,6 +45,8 @@ struct Conn {
     app: Arc<AppState>,
     id: u64,
     session: Session,
+    /// Resource generation the session was last given (see `AppState::reload`).
+    res_generation: u64,
     calls: HashMap<String, CallMeta>,
     out: mpsc::Sender<Out>,
     cmd_tx: mpsc::Sender<ConnCmd>,
@@ -63,7 +65,8 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>) {
         .spawn(writer(sink, out_rx, app.opts.send_timeout));
     let (cmd_tx, mut cmd_rx) = mpsc::channel(CMD_QUEUE);
     let mut conn = Conn {
-        session: Session::new(app.res.clone(), app.opts.max_calls_per_connection),
+        session: Session::new(app.resources(), app.opts.max_calls_per_connection),
+        res_generation: app.res_generation.load(Ordering::Relaxed),
         app: app.clone(),
         id,
         calls: HashMap::new(),
@@ -154,6 +157,12 @@ impl Conn {
     }
 
     async fn on_text(&mut self, text: &str) {
+        let generation = self.app.res_generation.load(Ordering::Relaxed);
+        if generation != self.res_generation {
+            // A reload happened: calls started from now on use the new lexicons and settings.
+            self.session.set_resources(self.app.resources());
+            self.res_generation = generation;
+        }
         if text.len() > self.app.opts.soft_message_limit {
             let e = ProtocolError::new(
                 ErrorCode::MessageTooLarge,

@@ -211,6 +211,11 @@ pub fn load_calls() -> Vec<LabelledCall> {
     load_dir(&calls_dir())
 }
 
+/// The second held-out set in `eval/holdout2` (see its use in tests/calls.rs).
+pub fn load_holdout2() -> Vec<LabelledCall> {
+    load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("eval/holdout2"))
+}
+
 /// The held-out set in `tests/holdout`: written blind to the implementation, already streamed
 /// with the platform's own partials, latencies and ticks.
 pub fn load_holdout() -> Vec<LabelledCall> {
@@ -306,6 +311,25 @@ pub fn level_rank(l: &str) -> u8 {
         "angry" => 3,
         other => panic!("unknown level {other}"),
     }
+}
+
+/// How many individual label checks an expectation file asserts.
+pub fn count_checks(expect: &Value) -> usize {
+    let list = |k: &str| expect[k].as_array().map_or(0, |a| a.len());
+    let present = |k: &str| usize::from(!expect[k].is_null());
+    list("must_fire")
+        + list("must_not_fire")
+        + [
+            "max_nudges",
+            "peak_level_at_least",
+            "peak_level_at_most",
+            "end_level_at_most",
+            "agent_interruptions_min",
+            "agent_interruptions_max",
+        ]
+        .iter()
+        .map(|k| present(k))
+        .sum::<usize>()
 }
 
 /// Check outputs of one call against its expectations; returns the list of violations.

@@ -1,0 +1,799 @@
+//! The nudge catalogue, kind by kind: a short Spanish call where the nudge must fire at the right
+//! moment, and a near miss where it must not. Then the policy: budget and cooldown under a storm
+//! of signals, the open → clear lifecycle, and per-campaign tuning without a rebuild.
+
+use std::sync::Arc;
+
+use calma::config::Config;
+use calma::engine::{Resources, Session};
+use calma::language::Analyzer;
+use calma::protocol::{parse_inbound, Outbound, ParseLimits};
+use serde_json::{json, Value};
+
+/// A call written as turns: `(speaker, start_s, end_s, text)`; ticks fill silences.
+struct Script {
+    id: &'static str,
+    campaign: &'static str,
+    turns: Vec<(&'static str, f64, f64, &'static str)>,
+    end_s: f64,
+}
+
+impl Script {
+    fn new(id: &'static str) -> Self {
+        Script {
+            id,
+            campaign: "default",
+            turns: Vec::new(),
+            end_s: 0.0,
+        }
+    }
+    fn c(mut self, s: f64, e: f64, text: &'static str) -> Self {
+        self.turns.push(("customer", s, e, text));
+        self.end_s = self.end_s.max(e);
+        self
+    }
+    fn a(mut self, s: f64, e: f64, text: &'static str) -> Self {
+        self.turns.push(("agent", s, e, text));
+        self.end_s = self.end_s.max(e);
+        self
+    }
+    fn until(mut self, s: f64) -> Self {
+        self.end_s = self.end_s.max(s);
+        self
+    }
+    fn campaign(mut self, c: &'static str) -> Self {
+        self.campaign = c;
+        self
+    }
+
+    /// Protocol messages as a platform streams them: partials every second, the final at the
+    /// segment's end, ticks every second of silence.
+    fn messages(&self) -> Vec<Value> {
+        let ms = |s: f64| (s * 1000.0).round() as u64;
+        let mut timed: Vec<(u64, u8, Value)> = Vec::new();
+        for (i, (who, s, e, text)) in self.turns.iter().enumerate() {
+            let id = format!("s{i}");
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let mut t = ms(*s) + 1000;
+            while t + 300 < ms(*e) {
+                let n = ((words.len() as f64) * (t - ms(*s)) as f64 / (ms(*e) - ms(*s)) as f64)
+                    .ceil() as usize;
+                timed.push((
+                    t,
+                    0,
+                    json!({"type":"segment","call_id":self.id,"segment_id":id,"speaker":who,
+                           "text":words[..n.clamp(1, words.len())].join(" "),
+                           "start_ms":ms(*s),"end_ms":t,"final":false}),
+                ));
+                t += 1000;
+            }
+            timed.push((
+                ms(*e),
+                1,
+                json!({"type":"segment","call_id":self.id,"segment_id":id,"speaker":who,
+                       "text":text,"start_ms":ms(*s),"end_ms":ms(*e),"final":true}),
+            ));
+        }
+        let mut t = 1000;
+        while t <= ms(self.end_s) {
+            let speaking = self
+                .turns
+                .iter()
+                .any(|(_, s, e, _)| ms(*s) <= t && t <= ms(*e));
+            if !speaking {
+                timed.push((t, 2, json!({"type":"tick","call_id":self.id,"at_ms":t})));
+            }
+            t += 1000;
+        }
+        timed.sort_by_key(|(t, k, _)| (*t, *k));
+        let mut out = vec![
+            json!({"type":"call.start","call_id":self.id,"agent_id":"a-1",
+                                   "campaign":self.campaign,"language":"es"}),
+        ];
+        out.extend(timed.into_iter().map(|(_, _, v)| v));
+        out.push(json!({"type":"call.end","call_id":self.id}));
+        out
+    }
+
+    fn run_with(&self, res: Arc<Resources>) -> Vec<Value> {
+        let mut session = Session::new(res, 10);
+        let mut out = Vec::new();
+        for m in self.messages() {
+            let msg = parse_inbound(&m.to_string(), &ParseLimits::default()).unwrap();
+            for o in session.handle(msg).unwrap() {
+                out.push(serde_json::to_value(&o).unwrap());
+            }
+        }
+        out
+    }
+
+    fn run(&self) -> Vec<Value> {
+        self.run_with(Resources::embedded())
+    }
+}
+
+fn nudges(out: &[Value]) -> Vec<(String, u64)> {
+    out.iter()
+        .filter(|o| o["type"] == "nudge")
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap().to_string(),
+                o["at_ms"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `kind` fires, between `from_s` and `to_s` of media time.
+fn assert_fires(out: &[Value], kind: &str, from_s: f64, to_s: f64) {
+    let n = nudges(out);
+    let at = n
+        .iter()
+        .find(|(k, _)| k == kind)
+        .unwrap_or_else(|| panic!("`{kind}` did not fire; nudges: {n:?}"))
+        .1;
+    assert!(
+        (from_s * 1000.0) as u64 <= at && at <= (to_s * 1000.0) as u64,
+        "`{kind}` fired at {at} ms, expected between {from_s} s and {to_s} s; nudges {n:?}"
+    );
+    let nudge = out
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == kind)
+        .unwrap();
+    assert!(
+        !nudge["evidence"].as_array().unwrap().is_empty(),
+        "evidence missing: {nudge}"
+    );
+}
+
+fn assert_silent(out: &[Value], kind: &str) {
+    let n = nudges(out);
+    assert!(
+        !n.iter().any(|(k, _)| k == kind),
+        "`{kind}` must not fire; nudges: {n:?}"
+    );
+}
+
+fn clear_reason(out: &[Value], kind: &str) -> Option<String> {
+    out.iter()
+        .find(|o| o["type"] == "nudge.clear" && o["kind"] == kind)
+        .map(|o| o["reason"].as_str().unwrap().to_string())
+}
+
+// ---------------------------------------------------------------- abuse_boundary + breathe
+
+#[test]
+fn abuse_at_the_agent_fires_boundary_and_breathe_at_once_and_a_limit_clears_it() {
+    let out = Script::new("abuse")
+        .a(
+            0.5,
+            3.0,
+            "buenas tardes le atiende laura en qué le puedo ayudar",
+        )
+        .c(
+            3.5,
+            8.0,
+            "mire llevo una semana sin internet y nadie me lo arregla",
+        )
+        .a(8.5, 12.0, "vale déjeme revisar su línea un segundo")
+        .c(14.0, 17.0, "eres una inútil no sabes hacer nada")
+        .a(
+            17.5,
+            22.0,
+            "le pido que no me falte al respeto estoy aquí para ayudarle",
+        )
+        .c(22.5, 26.0, "vale vale perdone es que estoy desesperado")
+        .until(30.0)
+        .run();
+    assert_fires(&out, "abuse_boundary", 17.0, 17.1);
+    assert_fires(&out, "breathe", 17.0, 17.1);
+    let abuse = out
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "abuse_boundary")
+        .unwrap();
+    assert_eq!(abuse["severity"], "urgent");
+    assert!(abuse["evidence"][0]["quote"]
+        .as_str()
+        .unwrap()
+        .contains("inútil"));
+    assert_eq!(
+        clear_reason(&out, "abuse_boundary").as_deref(),
+        Some("limit_set")
+    );
+}
+
+#[test]
+fn near_miss_quoted_insult_and_swearing_at_the_situation_are_not_abuse() {
+    let out = Script::new("quoted")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "el técnico que vino ayer le dijo a mi hijo que era un idiota",
+        )
+        .a(
+            9.5,
+            13.0,
+            "eso no está bien lo siento mucho voy a dejarlo reportado",
+        )
+        .c(13.5, 17.0, "joder es que encima se fue sin arreglar nada")
+        .until(25.0)
+        .run();
+    assert_silent(&out, "abuse_boundary");
+    assert_silent(&out, "breathe");
+}
+
+#[test]
+fn breathe_when_anger_builds_to_angry_not_on_mild_complaints() {
+    let out = Script::new("angry")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "es la tercera vez que llamo y sigo sin luz estoy harto",
+        )
+        .a(9.5, 12.0, "bueno a ver dígame su número de contrato")
+        .c(
+            12.5,
+            18.0,
+            "es una vergüenza no me parece nada bien esto es una tomadura de pelo",
+        )
+        .until(25.0)
+        .run();
+    assert_fires(&out, "breathe", 18.0, 18.1);
+
+    let mild = Script::new("mild")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "hola mire la factura de este mes me ha llegado un poco más alta",
+        )
+        .a(9.5, 13.0, "vale lo reviso ahora mismo")
+        .until(20.0)
+        .run();
+    assert_silent(&mild, "breathe");
+}
+
+// ---------------------------------------------------------------- let_them_finish
+
+#[test]
+fn agent_cutting_the_customer_off_fires_let_them_finish_and_it_clears_when_they_finish() {
+    let out = Script::new("cut")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "mire le explico llevo dos semanas con el router parpadeando y cuando",
+        )
+        .a(
+            7.5,
+            12.0,
+            "vale pero eso ya lo hemos revisado desde aquí y está todo bien",
+        )
+        .c(
+            12.5,
+            19.0,
+            "ya pero déjeme terminar lo que le decía es que se corta cada noche",
+        )
+        .a(19.6, 23.0, "entendido se corta cada noche lo miro ahora")
+        .until(30.0)
+        .run();
+    assert_fires(&out, "let_them_finish", 9.0, 12.0);
+    let ev = &out
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "let_them_finish")
+        .unwrap()["evidence"];
+    assert!(ev[0]["rule"]
+        .as_str()
+        .unwrap()
+        .contains("before the customer finished"));
+    assert_eq!(
+        clear_reason(&out, "let_them_finish").as_deref(),
+        Some("customer_finished")
+    );
+}
+
+#[test]
+fn near_miss_backchannels_while_the_customer_talks_are_not_interruptions() {
+    let out = Script::new("bc")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 14.0, "mire le cuento me mudé la semana pasada y quiero llevar la fibra al piso nuevo que está en la misma calle pero en otro portal")
+        .a(6.0, 6.5, "ajá")
+        .a(9.0, 9.4, "sí")
+        .a(12.0, 12.5, "vale")
+        .a(14.6, 18.0, "perfecto le ayudo con el traslado ahora mismo")
+        .until(25.0)
+        .run();
+    assert_silent(&out, "let_them_finish");
+}
+
+// ---------------------------------------------------------------- dead_air
+
+#[test]
+fn silence_while_the_customer_waits_fires_dead_air_and_speech_clears_it() {
+    let out = Script::new("dead")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            8.0,
+            "quería saber por qué me han cobrado dos veces la cuota",
+        )
+        .a(19.0, 22.0, "perdone ya lo veo fue un error del sistema")
+        .until(28.0)
+        .run();
+    assert_fires(&out, "dead_air", 16.0, 17.0);
+    assert_eq!(
+        clear_reason(&out, "dead_air").as_deref(),
+        Some("speech_resumed")
+    );
+}
+
+#[test]
+fn near_miss_announced_hold_and_a_customer_looking_something_up_are_not_dead_air() {
+    let hold = Script::new("hold")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            8.0,
+            "quería saber por qué me han cobrado dos veces la cuota",
+        )
+        .a(8.5, 11.0, "un momento por favor que lo consulto")
+        .a(36.0, 39.0, "gracias por esperar ya lo tengo")
+        .until(42.0)
+        .run();
+    assert_silent(&hold, "dead_air");
+    let looking = Script::new("looking")
+        .a(0.5, 3.0, "me puede dar el número de pedido")
+        .c(3.5, 6.0, "sí un momento que lo busco")
+        .c(18.0, 21.0, "ya está es el tres cuatro cinco")
+        .until(25.0)
+        .run();
+    assert_silent(&looking, "dead_air");
+}
+
+// ---------------------------------------------------------------- offer_escalation
+
+#[test]
+fn a_supervisor_demand_fires_offer_escalation_until_the_agent_offers_it() {
+    let out = Script::new("esc")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            8.0,
+            "mire ya está bien quiero hablar con su supervisor ahora mismo",
+        )
+        .a(8.5, 12.0, "entiendo pero yo puedo revisarlo")
+        .c(12.5, 16.0, "que no que me pase con un responsable")
+        .a(
+            16.5,
+            22.0,
+            "de acuerdo le paso con mi supervisora marta que lleva las reclamaciones",
+        )
+        .until(26.0)
+        .run();
+    assert_fires(&out, "offer_escalation", 10.0, 16.5);
+    assert_eq!(
+        clear_reason(&out, "offer_escalation").as_deref(),
+        Some("escalation_offered")
+    );
+}
+
+#[test]
+fn near_miss_a_calm_cancellation_request_or_a_comparison_is_not_an_escalation() {
+    let out = Script::new("baja")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "hola quería dar de baja la línea de mi madre que falleció el mes pasado",
+        )
+        .a(9.5, 13.0, "lo siento mucho claro se lo gestiono ahora")
+        .c(
+            13.5,
+            18.0,
+            "mi vecino paga menos con otra compañía pero yo estoy bien aquí",
+        )
+        .until(24.0)
+        .run();
+    assert_silent(&out, "offer_escalation");
+}
+
+// ---------------------------------------------------------------- own_the_transfer
+
+#[test]
+fn a_blind_transfer_of_an_upset_customer_fires_own_the_transfer_immediately() {
+    let out = Script::new("blind")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "estoy harta llevo tres días sin teléfono y nadie me soluciona nada",
+        )
+        .a(9.5, 12.0, "le paso con otro departamento no se retire")
+        .until(16.0)
+        .run();
+    assert_fires(&out, "own_the_transfer", 12.0, 12.1);
+}
+
+#[test]
+fn near_miss_a_transfer_that_says_who_and_why_is_fine() {
+    let out = Script::new("owned")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 9.0, "estoy harta llevo tres días sin teléfono y nadie me soluciona nada")
+        .a(9.5, 16.0, "lo siento mucho le paso con el servicio técnico porque son quienes pueden enviarle un técnico hoy")
+        .until(20.0)
+        .run();
+    assert_silent(&out, "own_the_transfer");
+}
+
+// ---------------------------------------------------------------- active_listening
+
+#[test]
+fn customer_who_already_explained_fires_active_listening_and_a_paraphrase_clears_it() {
+    let out = Script::new("listen")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 9.0, "me han cobrado dos veces la factura de octubre en la tarjeta")
+        .a(9.5, 12.0, "disculpe y cuál es el problema exactamente")
+        .c(12.5, 16.0, "ya se lo he dicho me han cobrado dos veces")
+        .a(16.5, 20.0, "tiene razón disculpe")
+        .a(24.0, 30.0, "si le he entendido bien tiene dos cargos de octubre en la tarjeta y quiere que le devolvamos uno")
+        .until(34.0)
+        .run();
+    assert_fires(&out, "active_listening", 16.0, 20.1);
+    assert_eq!(
+        clear_reason(&out, "active_listening").as_deref(),
+        Some("paraphrased")
+    );
+}
+
+#[test]
+fn near_miss_a_customer_asking_to_repeat_a_number_is_not_repetition() {
+    let out = Script::new("repeat-number")
+        .a(
+            0.5,
+            5.0,
+            "su número de incidencia es el cuatro cinco siete dos",
+        )
+        .c(
+            5.5,
+            8.0,
+            "me lo puede repetir otra vez que no lo he apuntado",
+        )
+        .a(8.5, 12.0, "claro cuatro cinco siete dos")
+        .until(16.0)
+        .run();
+    assert_silent(&out, "active_listening");
+}
+
+// ---------------------------------------------------------------- show_empathy
+
+#[test]
+fn a_frustrated_customer_answered_coldly_fires_show_empathy() {
+    let out = Script::new("cold")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "estoy harto llevo dos semanas sin internet y trabajo desde casa",
+        )
+        .a(10.5, 14.0, "dígame el número de cliente por favor")
+        .c(14.5, 17.0, "es el cuatro cinco seis siete")
+        .a(17.5, 21.0, "muy bien voy a revisar la línea")
+        .until(26.0)
+        .run();
+    assert_fires(&out, "show_empathy", 14.0, 21.1);
+}
+
+#[test]
+fn near_miss_empathy_given_right_away_is_not_nagged() {
+    let out = Script::new("warm")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "estoy harto llevo dos semanas sin internet y trabajo desde casa",
+        )
+        .a(
+            10.5,
+            15.0,
+            "lo siento mucho dos semanas sin conexión trabajando desde casa es muy duro",
+        )
+        .a(15.5, 19.0, "dígame el número de cliente y lo reviso ahora")
+        .c(19.5, 22.0, "es el cuatro cinco seis siete")
+        .until(28.0)
+        .run();
+    assert_silent(&out, "show_empathy");
+}
+
+// ---------------------------------------------------------------- offer_next_step
+
+#[test]
+fn y_ahora_que_without_a_concrete_step_fires_offer_next_step_until_one_is_offered() {
+    let out = Script::new("next")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 8.0, "el pedido no ha llegado y ya van diez días")
+        .a(8.5, 12.0, "sí veo que hay un retraso en el almacén")
+        .c(12.5, 15.0, "y ahora qué hago")
+        .a(15.5, 18.0, "pues hay que esperar lo estamos mirando")
+        .a(25.0, 31.0, "le abro una incidencia y le llamo mañana antes de las doce con el número de seguimiento")
+        .until(35.0)
+        .run();
+    assert_fires(&out, "offer_next_step", 14.9, 18.1);
+    assert_eq!(
+        clear_reason(&out, "offer_next_step").as_deref(),
+        Some("next_step_offered")
+    );
+}
+
+#[test]
+fn near_miss_a_concrete_step_given_before_it_was_asked_for() {
+    let out = Script::new("step-first")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 8.0, "el pedido no ha llegado y ya van diez días")
+        .a(
+            8.5,
+            15.0,
+            "lo siento le abro una incidencia y le llamo mañana antes de las doce",
+        )
+        .c(15.5, 18.0, "vale perfecto gracias")
+        .until(24.0)
+        .run();
+    assert_silent(&out, "offer_next_step");
+}
+
+// ---------------------------------------------------------------- avoid_empty_phrases
+
+#[test]
+fn stock_phrases_to_a_tense_customer_fire_avoid_empty_phrases() {
+    let out = Script::new("stock")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "me han cortado la luz sin avisar y tengo la nevera llena",
+        )
+        .a(
+            9.5,
+            13.0,
+            "le entiendo perfectamente disculpe las molestias",
+        )
+        .c(13.5, 17.0, "ya pero necesito que me la den hoy")
+        .a(
+            17.5,
+            21.0,
+            "entiendo su frustración le pido disculpas por las molestias",
+        )
+        .until(28.0)
+        .run();
+    assert_fires(&out, "avoid_empty_phrases", 13.0, 21.1);
+}
+
+#[test]
+fn near_miss_one_courtesy_phrase_with_real_content_is_fine() {
+    let out = Script::new("courtesy")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 9.0, "me han cortado la luz sin avisar y tengo la nevera llena")
+        .a(9.5, 17.0, "disculpe las molestias veo el corte en su calle le mando un técnico hoy antes de las seis")
+        .until(24.0)
+        .run();
+    assert_silent(&out, "avoid_empty_phrases");
+}
+
+// ---------------------------------------------------------------- slow_down
+
+#[test]
+fn an_agent_racing_through_conditions_fires_slow_down() {
+    let out = Script::new("fast")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 6.0, "quiero cambiar de tarifa")
+        .a(6.5, 11.5, "la nueva tarifa incluye permanencia de doce meses con penalización proporcional por baja anticipada sobre el descuento")
+        .a(11.7, 16.7, "la devolución del equipo es en diez días naturales y la facturación se prorratea según el ciclo vigente del contrato")
+        .a(16.9, 21.9, "las condiciones generales están publicadas en la página web con cargos adicionales por servicios premium contratados")
+        .until(26.0)
+        .run();
+    assert_fires(&out, "slow_down", 11.0, 22.0);
+}
+
+#[test]
+fn near_miss_a_long_explanation_at_a_normal_pace() {
+    let out = Script::new("normal")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 6.0, "quiero cambiar de tarifa")
+        .a(
+            6.5,
+            13.5,
+            "claro le cuento la nueva tarifa tiene permanencia de un año",
+        )
+        .a(
+            13.8,
+            20.8,
+            "si se da de baja antes paga una parte y el router se devuelve",
+        )
+        .c(21.3, 23.0, "vale me parece bien")
+        .until(28.0)
+        .run();
+    assert_silent(&out, "slow_down");
+}
+
+// ---------------------------------------------------------------- a calm call
+
+#[test]
+fn a_calm_call_produces_no_nudges() {
+    let out = Script::new("calm")
+        .a(
+            0.5,
+            3.5,
+            "buenas tardes le atiende pablo en qué le puedo ayudar",
+        )
+        .c(
+            4.0,
+            9.0,
+            "hola buenas quería cambiar la dirección de envío de mi pedido",
+        )
+        .a(9.5, 12.0, "claro dígame la nueva dirección")
+        .c(12.5, 16.0, "calle mayor doce segundo b")
+        .a(16.5, 21.0, "perfecto ya está cambiada le llega el jueves")
+        .c(21.5, 24.0, "muchas gracias muy amable")
+        .until(27.0)
+        .run();
+    assert!(nudges(&out).is_empty(), "{:?}", nudges(&out));
+}
+
+// ---------------------------------------------------------------- policy
+
+#[test]
+fn a_storm_of_signals_stays_within_budget_and_cooldown() {
+    // Every customer turn is furious and every agent turn is rote: signals everywhere.
+    let mut s = Script::new("storm").a(0.5, 3.0, "buenas tardes en qué le puedo ayudar");
+    let mut t = 3.5;
+    for _ in 0..15 {
+        s = s
+            .c(
+                t,
+                t + 4.0,
+                "es una vergüenza estoy harto ya se lo he dicho quiero hablar con su supervisor",
+            )
+            .a(
+                t + 4.5,
+                t + 7.0,
+                "le entiendo perfectamente disculpe las molestias",
+            );
+        t += 8.0;
+    }
+    let out = s.until(t + 2.0).run();
+    let n = nudges(&out);
+    // Non-urgent, non-immediate nudges: at most one per 20 s.
+    let budgeted: Vec<u64> = out
+        .iter()
+        .filter(|o| o["type"] == "nudge" && o["severity"] != "urgent")
+        .filter(|o| {
+            !matches!(
+                o["kind"].as_str().unwrap(),
+                "let_them_finish" | "dead_air" | "own_the_transfer" | "slow_down" | "breathe"
+            )
+        })
+        .map(|o| o["at_ms"].as_u64().unwrap())
+        .collect();
+    for w in budgeted.windows(2) {
+        assert!(w[1] - w[0] >= 20_000, "budget broken: {n:?}");
+    }
+    // One of each kind open at a time, and a kind re-opens only after its cooldown from the clear.
+    let mut open: std::collections::HashMap<String, bool> = Default::default();
+    let mut cleared_at: std::collections::HashMap<String, u64> = Default::default();
+    for o in &out {
+        let kind = o["kind"].as_str().unwrap_or("").to_string();
+        match o["type"].as_str().unwrap() {
+            "nudge" => {
+                assert!(
+                    !open.get(&kind).copied().unwrap_or(false),
+                    "{kind} opened twice"
+                );
+                if let Some(c) = cleared_at.get(&kind) {
+                    assert!(
+                        o["at_ms"].as_u64().unwrap() - c >= 60_000,
+                        "{kind} cooldown"
+                    );
+                }
+                open.insert(kind, true);
+            }
+            "nudge.clear" => {
+                open.insert(kind.clone(), false);
+                cleared_at.insert(kind, o["at_ms"].as_u64().unwrap());
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        n.len() <= 8,
+        "a two-minute storm produced {} nudges: {n:?}",
+        n.len()
+    );
+    // Every nudge is cleared by the end of the call.
+    let opened = out.iter().filter(|o| o["type"] == "nudge").count();
+    let cleared = out.iter().filter(|o| o["type"] == "nudge.clear").count();
+    assert_eq!(opened, cleared);
+}
+
+#[test]
+fn nothing_but_urgent_nudges_in_the_first_seconds() {
+    let out = Script::new("early")
+        .c(
+            0.5,
+            4.0,
+            "es una vergüenza estoy harto quiero hablar con su supervisor",
+        )
+        .a(4.5, 7.0, "le entiendo perfectamente disculpe las molestias")
+        .c(7.5, 9.5, "eres un imbécil")
+        .until(12.0)
+        .run();
+    let early: Vec<&Value> = out
+        .iter()
+        .filter(|o| o["type"] == "nudge" && o["at_ms"].as_u64().unwrap() < 10_000)
+        .collect();
+    assert!(!early.is_empty(), "abuse at 9.5 s must still be flagged");
+    for n in early {
+        assert_eq!(
+            n["severity"], "urgent",
+            "only urgent nudges before 10 s: {n}"
+        );
+    }
+}
+
+#[test]
+fn a_campaign_can_disable_a_kind_and_change_its_text_without_a_rebuild() {
+    let config = Config::from_toml(
+        r#"
+[campaigns.ventas.nudges.kinds.dead_air]
+enabled = false
+[campaigns.soporte.nudges.kinds.dead_air]
+text = "Di al cliente qué estás comprobando."
+[campaigns.soporte.nudges]
+text_language = "en"
+"#,
+    )
+    .unwrap();
+    let res = Arc::new(Resources {
+        analyzer: Analyzer::load(None).unwrap(),
+        config,
+    });
+    let call = |campaign| {
+        Script::new("cfg")
+            .campaign(campaign)
+            .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+            .c(
+                3.5,
+                8.0,
+                "quería saber por qué me han cobrado dos veces la cuota",
+            )
+            .a(19.0, 22.0, "perdone ya lo veo")
+            .until(26.0)
+            .run_with(res.clone())
+    };
+    assert_silent(&call("ventas"), "dead_air");
+    let soporte = call("soporte");
+    let text = soporte
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "dead_air")
+        .unwrap()["text"]
+        .clone();
+    assert_eq!(text, "Di al cliente qué estás comprobando.");
+    assert_fires(&call("default"), "dead_air", 16.0, 17.0);
+}
+
+#[test]
+fn nudge_wire_format_is_stable() {
+    let out = Script::new("wire")
+        .a(0.5, 3.0, "buenas tardes")
+        .c(3.5, 6.0, "eres un imbécil")
+        .until(8.0)
+        .run();
+    let n = out.iter().find(|o| o["type"] == "nudge").unwrap();
+    let typed: Outbound = serde_json::from_value(n.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&typed).unwrap(), *n);
+    for key in [
+        "call_id", "seq", "nudge_id", "kind", "text", "severity", "at_ms", "evidence",
+    ] {
+        assert!(n.get(key).is_some(), "{key} missing in {n}");
+    }
+}
