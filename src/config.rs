@@ -28,6 +28,22 @@ pub struct CampaignConfig {
     pub timing: TimingConfig,
     pub frustration: FrustrationConfig,
     pub nudges: PolicyConfig,
+    pub privacy: PrivacyConfig,
+}
+
+/// `[campaigns.X.privacy]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Mask phone, card, IBAN and DNI/NIE numbers and e-mail addresses in everything the engine
+    /// sends out (evidence quotes, summaries). On by default: transcripts are personal data.
+    pub redact_pii: bool,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig { redact_pii: true }
+    }
 }
 
 impl CampaignConfig {

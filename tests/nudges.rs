@@ -797,3 +797,29 @@ fn nudge_wire_format_is_stable() {
         assert!(n.get(key).is_some(), "{key} missing in {n}");
     }
 }
+
+#[test]
+fn personal_numbers_never_leave_the_engine_unless_a_campaign_allows_it() {
+    let script = |campaign| {
+        Script::new("pii")
+            .campaign(campaign)
+            .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+            .c(3.5, 11.0, "la cuenta seis uno dos tres cuatro cinco seis siete ocho tiene un cargo duplicado en la factura de octubre")
+            .a(11.5, 15.0, "un momento que lo miro")
+            .c(28.0, 35.0, "la cuenta seis uno dos tres cuatro cinco seis siete ocho tiene un cargo duplicado en la factura de octubre")
+            .a(35.5, 38.0, "vale dígame")
+            .until(42.0)
+    };
+    let out = script("default").run();
+    let all = serde_json::to_string(&out).unwrap();
+    assert!(all.contains("[número]"), "{all}");
+    assert!(!all.contains("seis uno dos tres cuatro"), "{all}");
+
+    let config = Config::from_toml("[campaigns.interno.privacy]\nredact_pii = false\n").unwrap();
+    let res = Arc::new(Resources {
+        analyzer: Analyzer::load(None).unwrap(),
+        config,
+    });
+    let raw = serde_json::to_string(&script("interno").run_with(res)).unwrap();
+    assert!(!raw.contains("[número]"));
+}

@@ -12,7 +12,7 @@ use crate::language::{agent, customer, Analysis, Side};
 use crate::nudges::policy::{Decision, Policy};
 use crate::protocol::{
     CallStart, FeedbackCounts, InterruptionCounts, Nudge, NudgeClear, Outbound, Segment, Speaker,
-    State, Summary, TalkShare,
+    State, Summary, TalkShare, TimingSummary,
 };
 use crate::timing::{syllables, SegmentInfo, TimingModel};
 
@@ -97,6 +97,16 @@ impl Call {
 
     /// Feed one event; returns every message the call produces, in order.
     pub fn on_event(&mut self, event: Event) -> Vec<Outbound> {
+        let mut out = self.process(event);
+        if self.cfg.privacy.redact_pii {
+            for o in &mut out {
+                redact_outbound(o);
+            }
+        }
+        out
+    }
+
+    fn process(&mut self, event: Event) -> Vec<Outbound> {
         if self.ended {
             return Vec::new();
         }
@@ -400,6 +410,7 @@ impl Call {
     /// The call summary as it stands now.
     pub fn summary(&self) -> Summary {
         let snap = self.timing.snapshot();
+        let timing = self.timing.summary();
         Summary {
             call_id: self.call_id.clone(),
             seq: self.seq + 1,
@@ -414,7 +425,10 @@ impl Call {
                 by_agent: snap.interruptions_by_agent,
                 by_customer: snap.interruptions_by_customer,
             },
-            timing: self.timing.summary(),
+            timing: TimingSummary {
+                agent_syllables_per_s: timing.agent_syllables_per_s.map(round2),
+                ..timing
+            },
             frustration_peak: self.frustration.peak_view(),
             frustration_end: self.frustration.view(self.now_ms),
             frustration_trajectory: self.frustration.trajectory().to_vec(),
@@ -422,6 +436,26 @@ impl Call {
             feedback: self.feedback,
             segments: self.segments,
         }
+    }
+}
+
+/// Mask personal data in every quote an output carries.
+fn redact_outbound(o: &mut Outbound) {
+    fn quotes(evidence: &mut [crate::protocol::Evidence]) {
+        for e in evidence {
+            if let std::borrow::Cow::Owned(r) = crate::language::pii::redact(&e.quote) {
+                e.quote = r;
+            }
+        }
+    }
+    match o {
+        Outbound::Nudge(n) => quotes(&mut n.evidence),
+        Outbound::State(s) => quotes(&mut s.frustration.evidence),
+        Outbound::Summary(s) => {
+            quotes(&mut s.frustration_peak.evidence);
+            quotes(&mut s.frustration_end.evidence);
+        }
+        Outbound::NudgeClear(_) => {}
     }
 }
 

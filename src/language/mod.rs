@@ -10,6 +10,7 @@ pub mod detect;
 pub mod frustration;
 pub mod lexicon;
 pub mod normalize;
+pub mod pii;
 
 use std::path::Path;
 
