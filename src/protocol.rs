@@ -191,17 +191,24 @@ impl ProtocolError {
         }
         self
     }
-    /// The wire form: `{"type":"error","code":...,"message":...,"call_id"?:...}`.
+    /// The wire form: `{"type":"error","code":...,"message":...,"call_id"?:...}`, `type` first.
     pub fn to_json(&self) -> String {
-        let mut v = serde_json::json!({
-            "type": "error",
-            "code": self.code,
-            "message": self.message,
-        });
-        if let Some(id) = &self.call_id {
-            v["call_id"] = Value::String(id.clone());
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            code: ErrorCode,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            call_id: Option<&'a str>,
         }
-        v.to_string()
+        serde_json::to_string(&Wire {
+            kind: "error",
+            code: self.code,
+            message: &self.message,
+            call_id: self.call_id.as_deref(),
+        })
+        .expect("error messages always serialise")
     }
 }
 
