@@ -11,10 +11,14 @@ use serde_json::Value;
 pub const PROTOCOL_VERSION: &str = "v1";
 
 /// Who spoke a segment.
+/// Common platform spellings are accepted on input ("caller", "client", "cliente"; "operator",
+/// "agente"); calma always writes `customer` and `agent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Speaker {
+    #[serde(alias = "caller", alias = "client", alias = "cliente", alias = "user")]
     Customer,
+    #[serde(alias = "operator", alias = "agente", alias = "rep")]
     Agent,
 }
 

@@ -114,3 +114,49 @@ fn replay_is_deterministic() {
     let stream = common::as_live_stream(&c.messages, 1000);
     assert_eq!(run(&stream), run(&stream));
 }
+
+#[test]
+fn a_platform_clock_that_does_not_start_at_zero_gives_the_same_nudges() {
+    // Some STT pipelines stamp segments with stream offsets or epoch milliseconds, and call the
+    // customer "caller".
+    const OFFSET: u64 = 1_700_000_000_000;
+    let calls = common::load_calls();
+    let c = &calls[2];
+    let shifted: Vec<Value> = c
+        .messages
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            for k in ["start_ms", "end_ms", "at_ms"] {
+                if let Some(t) = m[k].as_u64() {
+                    m[k] = Value::from(t + OFFSET);
+                }
+            }
+            if m["speaker"] == "customer" {
+                m["speaker"] = Value::from("caller");
+            }
+            m
+        })
+        .collect();
+    let kinds = |out: &[Value]| -> Vec<String> {
+        out.iter()
+            .filter(|o| o["type"] == "nudge")
+            .map(|o| o["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (plain, moved) = (run(&c.messages), run(&shifted));
+    assert!(!kinds(&plain).is_empty());
+    assert_eq!(kinds(&plain), kinds(&moved));
+    let duration = |out: &[Value]| {
+        out.iter().find(|o| o["type"] == "call.summary").unwrap()["duration_ms"]
+            .as_u64()
+            .unwrap()
+    };
+    let first_start = shifted
+        .iter()
+        .filter_map(|m| m["start_ms"].as_u64())
+        .min()
+        .unwrap();
+    assert!(duration(&moved) <= duration(&plain));
+    assert!(duration(&moved) + (first_start - OFFSET) >= duration(&plain));
+}

@@ -16,6 +16,8 @@ use crate::protocol::{
 };
 use crate::timing::{syllables, SegmentInfo, TimingModel};
 
+/// A first event within this much of 0 means the platform's clock starts at the call's start.
+const ORIGIN_ZERO_WITHIN_MS: u64 = 60_000;
 /// Finalised segment ids remembered to ignore duplicate finals (bounded).
 const FINAL_IDS_KEPT: usize = 512;
 /// Without Spanish lexicons, a short overlap of this many words at most is taken as a backchannel.
@@ -42,6 +44,8 @@ pub struct Call {
     policy: Policy,
     feedback: FeedbackCounts,
     last_state: Option<State>,
+    /// Media time of the first event: platforms may not start their clocks at 0.
+    origin_ms: Option<u64>,
     /// The agent's turn may still go on until this media time (their last final plus the turn
     /// join gap), unless the customer speaks first: advice waits for the turn to end.
     agent_turn_until: u64,
@@ -66,6 +70,7 @@ impl Call {
             feedback: FeedbackCounts::default(),
             last_state: None,
             agent_turn_until: 0,
+            origin_ms: None,
             seq: 0,
             now_ms: 0,
             ended: false,
@@ -114,6 +119,7 @@ impl Call {
         match event {
             Event::Segment(seg) => self.on_segment(seg, &mut out),
             Event::Tick { at_ms } => {
+                self.set_origin(at_ms);
                 self.now_ms = self.now_ms.max(at_ms);
                 let mut o = Outcome::default();
                 for e in self.timing.advance(self.now_ms) {
@@ -154,6 +160,7 @@ impl Call {
 
     fn on_segment(&mut self, seg: Segment, out: &mut Vec<Outbound>) {
         self.segments += 1;
+        self.set_origin(seg.start_ms);
         self.now_ms = self.now_ms.max(seg.end_ms);
         let spanish = self.language.is_spanish();
         let side = match seg.speaker {
@@ -301,6 +308,16 @@ impl Call {
         );
     }
 
+    /// The first media time seen is the call's origin (for warm-up and duration). A platform
+    /// starting at 0 sends its first segment a few seconds in: origin stays 0 then.
+    fn set_origin(&mut self, t: u64) {
+        if self.origin_ms.is_none() {
+            let origin = if t < ORIGIN_ZERO_WITHIN_MS { 0 } else { t };
+            self.origin_ms = Some(origin);
+            self.policy.set_origin(origin);
+        }
+    }
+
     fn remember_final(&mut self, id: &str) {
         self.finals.insert(id.to_string());
         self.finals_order.push_back(id.to_string());
@@ -417,7 +434,7 @@ impl Call {
             agent_id: self.agent_id.clone(),
             campaign: self.campaign.clone(),
             language: self.language.code().to_string(),
-            duration_ms: self.now_ms,
+            duration_ms: self.now_ms.saturating_sub(self.origin_ms.unwrap_or(0)),
             talk_share: TalkShare {
                 agent: round2(snap.agent_share()),
             },

@@ -182,6 +182,7 @@ pub struct Policy {
     last_immediate_ms: Option<u64>,
     deferred: Option<(u64, Proposal)>,
     records: Vec<NudgeRecord>,
+    origin_ms: u64,
 }
 
 /// Records kept for the summary; older ones beyond this are counted, not listed.
@@ -204,6 +205,7 @@ impl Policy {
             last_immediate_ms: None,
             deferred: None,
             records: Vec::new(),
+            origin_ms: 0,
         }
     }
 
@@ -224,6 +226,12 @@ impl Policy {
         let r = self.records.iter_mut().find(|r| r.nudge_id == nudge_id)?;
         r.useful = Some(useful);
         Kind::parse(&r.kind)
+    }
+
+    /// Media time the call began at: platforms may start their clocks anywhere (a stream offset,
+    /// even epoch milliseconds); warm-up counts from here.
+    pub fn set_origin(&mut self, origin_ms: u64) {
+        self.origin_ms = origin_ms;
     }
 
     /// Consider proposals made at `now_ms`. Every eligible urgent proposal opens at once; of the
@@ -268,7 +276,8 @@ impl Policy {
                 } else {
                     (self.last_budgeted_ms, cfg.min_gap_ms)
                 };
-                if now_ms < cfg.warmup_ms || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
+                let warming_up = now_ms.saturating_sub(self.origin_ms) < cfg.warmup_ms;
+                if warming_up || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
                     continue;
                 }
                 if agent_speaking && !p.immediate {
