@@ -408,10 +408,19 @@ async fn scenario(c: &Client, addr: SocketAddr) {
     .await;
     let html = js(c, "document.getElementById('card').innerText").await;
     assert!(!html.as_str().unwrap().contains(&abuse_text));
+    poll("the next nudge to fade in", || async {
+        let o = js(
+            c,
+            "getComputedStyle(document.getElementById('card')).opacity",
+        )
+        .await;
+        (o == "1").then_some(())
+    })
+    .await;
     screenshot(c, "agent-panel-after-clear.png").await;
 
     // --- Supervisor board --------------------------------------------------------------------
-    c.set_window_size(1280, 820).await.ok();
+    c.set_window_size(1280, 900).await.ok();
     c.goto(&format!("{base}/supervisor")).await.unwrap();
     // The open call comes from the snapshot.
     poll("the board to list the call", || async {
@@ -494,6 +503,28 @@ async fn scenario(c: &Client, addr: SocketAddr) {
         .await,
         2
     );
+    // Its agent answers without acknowledging the customer: an open nudge shows on its row.
+    send(
+        &mut ws,
+        &seg(
+            call2,
+            "s4",
+            "agent",
+            "bueno eso no depende de mí",
+            11500,
+            13500,
+        ),
+    )
+    .await;
+    poll("the open nudge on the row", || async {
+        let t = js(
+            c,
+            "document.querySelector('#calls tbody tr .tag')?.textContent",
+        )
+        .await;
+        (t == "Empatía").then_some(())
+    })
+    .await;
 
     // Click a call: its transcript with the evidence highlighted, and its nudge timeline.
     c.find(Locator::Css("#calls tr[data-call-id=\"c-web-1\"] button"))
