@@ -337,8 +337,36 @@ pub struct Feed {
     tx: broadcast::Sender<SupervisorEvent>,
 }
 
-fn wire(v: serde_json::Value) -> Arc<str> {
-    Arc::from(v.to_string())
+/// Feed messages other than engine outputs, `type` first like every other message.
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum FeedMsg<'a> {
+    #[serde(rename = "call.started")]
+    CallStarted {
+        call_id: &'a str,
+        agent_id: &'a str,
+        campaign: &'a str,
+    },
+    #[serde(rename = "segment")]
+    Segment {
+        call_id: &'a str,
+        segment_id: &'a str,
+        speaker: Speaker,
+        text: &'a str,
+        start_ms: u64,
+        end_ms: u64,
+    },
+    #[serde(rename = "call.ended")]
+    CallEnded { call_id: &'a str, agent_id: &'a str },
+    #[serde(rename = "snapshot")]
+    Snapshot {
+        calls: Vec<LiveCallView<'a>>,
+        recent: Vec<&'a RecentView>,
+    },
+}
+
+fn wire(m: &FeedMsg<'_>) -> String {
+    serde_json::to_string(m).expect("feed messages always serialise")
 }
 
 impl Feed {
@@ -367,11 +395,10 @@ impl Feed {
     pub fn call_start(&self, call_id: &str, agent_id: Arc<str>, campaign: &str, conn_id: u64) {
         let call: Arc<str> = Arc::from(call_id);
         let campaign: Arc<str> = Arc::from(campaign);
-        let json = wire(serde_json::json!({
-            "type": "call.started",
-            "call_id": call_id,
-            "agent_id": &*agent_id,
-            "campaign": &*campaign,
+        let json = Arc::from(wire(&FeedMsg::CallStarted {
+            call_id,
+            agent_id: &agent_id,
+            campaign: &campaign,
         }));
         let mut board = self.lock();
         board.live.insert(
@@ -389,14 +416,13 @@ impl Feed {
 
     /// A final segment of a call (partials are not sent to supervisors).
     pub fn segment(&self, call_id: &str, agent_id: Arc<str>, seg: &Segment) {
-        let json = wire(serde_json::json!({
-            "type": "segment",
-            "call_id": call_id,
-            "segment_id": seg.segment_id,
-            "speaker": seg.speaker,
-            "text": seg.text,
-            "start_ms": seg.start_ms,
-            "end_ms": seg.end_ms,
+        let json = Arc::from(wire(&FeedMsg::Segment {
+            call_id,
+            segment_id: &seg.segment_id,
+            speaker: seg.speaker,
+            text: &seg.text,
+            start_ms: seg.start_ms,
+            end_ms: seg.end_ms,
         }));
         let mut board = self.lock();
         if let Some(c) = board.live.get_mut(call_id) {
@@ -456,10 +482,9 @@ impl Feed {
 
     /// A call ended (after its `call.summary`).
     pub fn call_end(&self, call_id: Arc<str>, agent_id: Arc<str>) {
-        let json = wire(serde_json::json!({
-            "type": "call.ended",
-            "call_id": &*call_id,
-            "agent_id": &*agent_id,
+        let json = Arc::from(wire(&FeedMsg::CallEnded {
+            call_id: &call_id,
+            agent_id: &agent_id,
         }));
         let mut board = self.lock();
         board.live.remove(&*call_id);
@@ -498,12 +523,10 @@ impl Feed {
             })
             .collect();
         calls.sort_by(|a, b| a.call_id.cmp(b.call_id));
-        let snapshot = serde_json::json!({
-            "type": "snapshot",
-            "calls": calls,
-            "recent": board.recent.latest(SNAPSHOT_RECENT),
-        })
-        .to_string();
+        let snapshot = wire(&FeedMsg::Snapshot {
+            calls,
+            recent: board.recent.latest(SNAPSHOT_RECENT),
+        });
         (snapshot, rx)
     }
 
