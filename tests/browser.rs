@@ -23,6 +23,8 @@ use futures_util::FutureExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
+use calma::engine::Resources;
+use calma::server::{start as start_server, Options};
 use common::*;
 
 /// Longest wait for any one UI condition.
@@ -209,9 +211,12 @@ async fn agent_panel_supervisor_board_and_post_call_view_in_chromium() {
     let server = server().await;
     let addr = server.local_addr();
     let client = driver.client().await;
-    let outcome = AssertUnwindSafe(scenario(&client, addr))
-        .catch_unwind()
-        .await;
+    let outcome = AssertUnwindSafe(async {
+        scenario(&client, addr).await;
+        reconnects(&client).await;
+    })
+    .catch_unwind()
+    .await;
     let _ = client.close().await;
     drop(driver);
     server.shutdown().await;
@@ -609,4 +614,40 @@ async fn scenario(c: &Client, addr: SocketAddr) {
         t.as_str().unwrap().contains("No se encuentra").then_some(())
     })
     .await;
+}
+
+/// The panel survives a server restart: a quiet "reconectando…", then back online by itself.
+async fn reconnects(c: &Client) {
+    let first = server().await;
+    let addr = first.local_addr();
+    c.set_window_size(380, 640).await.ok();
+    c.goto(&format!("http://{addr}/agent/a-9")).await.unwrap();
+    let state = || async { js(c, "document.getElementById('status').dataset.state").await };
+    poll("the panel online", || async {
+        (state().await == "online").then_some(())
+    })
+    .await;
+    assert!(first.shutdown().await.clean);
+    poll("the reconnecting state", || async {
+        (state().await == "reconnecting").then_some(())
+    })
+    .await;
+    assert_eq!(
+        js(c, "document.getElementById('status').textContent").await,
+        "reconectando…"
+    );
+    // A new server on the same address: the panel comes back without a reload.
+    let listener = poll("the address to be free again", || async {
+        tokio::net::TcpListener::bind(addr).await.ok()
+    })
+    .await;
+    let second = start_server(Resources::embedded(), Options::default(), listener)
+        .await
+        .unwrap();
+    poll("the panel back online", || async {
+        (state().await == "online").then_some(())
+    })
+    .await;
+    wait_health(addr, "agent_sockets", 1).await;
+    second.shutdown().await;
 }
