@@ -546,6 +546,8 @@ async fn supervisor_feed_sees_call_start_outputs_and_end() {
             .unwrap()
         {
             SupervisorEvent::Output { json, .. } => outputs.push(json.to_string()),
+            // Final segments (the board's transcript) come before the outputs they caused.
+            SupervisorEvent::Segment { .. } => {}
             SupervisorEvent::CallEnd { call_id, .. } => {
                 assert_eq!(&*call_id, "c-v");
                 break;

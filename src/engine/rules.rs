@@ -324,6 +324,7 @@ impl Conversation {
         }
 
         // Empty stock phrases to a customer who is already tense.
+        let mut rote = false;
         if level >= pc.stock_phrase_level && !(empathy || paraphrase || next_step) {
             for h in &r.stock {
                 self.stock_phrases.push(hit_ev(seg, h));
@@ -332,6 +333,7 @@ impl Conversation {
                 let n = self.stock_phrases.len();
                 let recent = self.stock_phrases[n.saturating_sub(3)..].to_vec();
                 out.proposals.push(propose(Kind::AvoidEmptyPhrases, recent));
+                rote = !r.stock.is_empty();
             }
         }
 
@@ -359,11 +361,11 @@ impl Conversation {
         }
 
         // The agent answered an upset customer without acknowledging how they feel. Not while
-        // setting a limit on abuse, and not when the answer was rote phrases: then
-        // `avoid_empty_phrases` is the more precise advice.
+        // setting a limit on abuse, and not when this answer is what `avoid_empty_phrases` is
+        // proposed for: that is the more precise advice.
         let substantive = a.words >= 4 && !a.backchannel_only && r.hold.is_none();
         let setting_limit = r.boundary.is_some();
-        if substantive && !empathy && !setting_limit && r.stock.is_empty() {
+        if substantive && !empathy && !setting_limit && !rote {
             if let Some(e) = &self.empathy_owed {
                 // Owed since the customer reached `empathy_level`; still owed while they are
                 // at least tense.

@@ -14,6 +14,9 @@ pub enum Scope<'a> {
     Agent(&'a str),
     /// Run a batch analysis.
     Analyze,
+    /// Watch every call: the supervisor feed (`/v1/supervisor`, carries transcripts), post-call
+    /// records (`/v1/calls/{call_id}`) and the supervisor pages.
+    Supervisor,
 }
 
 /// Who is asking, once authenticated.

@@ -16,16 +16,16 @@ use super::AppState;
 use crate::protocol::{parse_value, ErrorCode, ProtocolError, PROTOCOL_VERSION};
 use crate::replay::{analyze, analyze_response, AnalyzeRequest};
 
-fn json(status: StatusCode, body: String) -> Response {
+pub(super) fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn error_response(app: &AppState, status: StatusCode, e: ProtocolError) -> Response {
+pub(super) fn error_response(app: &AppState, status: StatusCode, e: ProtocolError) -> Response {
     app.metrics.error(e.code);
     json(status, e.to_json())
 }
 
-fn status_of(code: ErrorCode) -> StatusCode {
+pub(super) fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
@@ -36,7 +36,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
 }
 
 /// Refuse new work once shutdown has begun.
-fn refuse_if_closing(app: &AppState) -> Option<Response> {
+pub(super) fn refuse_if_closing(app: &AppState) -> Option<Response> {
     app.shutdown.is_cancelled().then(|| {
         error_response(
             app,

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::supervisor::{Feed, RECENT_CALLS};
 use crate::protocol::{ErrorCode, Feedback, ProtocolError};
 
 /// Capacity of the supervisor broadcast channel.
@@ -139,14 +140,23 @@ struct CallRoute {
     tx: mpsc::Sender<ConnCmd>,
 }
 
-/// What supervisors see (issue 7 builds the supervisor feed on it).
+/// What supervisors see: every event carries its `/v1/supervisor` wire JSON, serialised once
+/// where the event happened (see [`super::supervisor::Feed`], which publishes them).
 #[derive(Debug, Clone)]
 pub enum SupervisorEvent {
+    /// `{"type":"call.started",...}`.
     CallStart {
         call_id: Arc<str>,
         agent_id: Arc<str>,
         campaign: Arc<str>,
         conn_id: u64,
+        json: Arc<str>,
+    },
+    /// A final segment of the call: `{"type":"segment",...}` (the transcript; personal data).
+    Segment {
+        call_id: Arc<str>,
+        agent_id: Arc<str>,
+        json: Arc<str>,
     },
     /// Any engine output of a call (`nudge`, `nudge.clear`, `state`, `call.summary`), as sent.
     Output {
@@ -154,10 +164,24 @@ pub enum SupervisorEvent {
         agent_id: Arc<str>,
         json: Arc<str>,
     },
+    /// `{"type":"call.ended",...}`, after the call's `call.summary`.
     CallEnd {
         call_id: Arc<str>,
         agent_id: Arc<str>,
+        json: Arc<str>,
     },
+}
+
+impl SupervisorEvent {
+    /// The message sent to `/v1/supervisor` subscribers.
+    pub fn json(&self) -> &Arc<str> {
+        match self {
+            SupervisorEvent::CallStart { json, .. }
+            | SupervisorEvent::Segment { json, .. }
+            | SupervisorEvent::Output { json, .. }
+            | SupervisorEvent::CallEnd { json, .. } => json,
+        }
+    }
 }
 
 /// One registered agent socket: its registration id and queue.
@@ -168,7 +192,7 @@ type AgentSlot = (u64, Arc<AgentQueue>);
 pub struct Hub {
     agents: Mutex<HashMap<String, Vec<AgentSlot>>>,
     calls: Mutex<HashMap<String, CallRoute>>,
-    supervisor: broadcast::Sender<SupervisorEvent>,
+    feed: Feed,
     next_id: AtomicU64,
 }
 
@@ -184,11 +208,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Hub {
     pub fn new() -> Hub {
-        let (supervisor, _) = broadcast::channel(SUPERVISOR_CAPACITY);
+        Hub::with_recent_calls(RECENT_CALLS)
+    }
+
+    /// A hub whose supervisor feed keeps the last `recent` ended calls.
+    pub fn with_recent_calls(recent: usize) -> Hub {
         Hub {
             agents: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
-            supervisor,
+            feed: Feed::new(SUPERVISOR_CAPACITY, recent),
             next_id: AtomicU64::new(1),
         }
     }
@@ -290,13 +318,13 @@ impl Hub {
         Ok(rx)
     }
 
-    pub fn supervisor(&self, ev: SupervisorEvent) {
-        // No subscriber is fine: nobody is watching.
-        let _ = self.supervisor.send(ev);
+    /// The supervisor feed: publish call events there (board + broadcast).
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 
     pub fn subscribe_supervisor(&self) -> broadcast::Receiver<SupervisorEvent> {
-        self.supervisor.subscribe()
+        self.feed.subscribe()
     }
 
     pub fn open_call_routes(&self) -> usize {
@@ -359,10 +387,8 @@ mod tests {
         let hub = Hub::new();
         let mut rx = hub.subscribe_supervisor();
         for i in 0..(SUPERVISOR_CAPACITY + 10) {
-            hub.supervisor(SupervisorEvent::CallEnd {
-                call_id: Arc::from(format!("c{i}")),
-                agent_id: Arc::from("a"),
-            });
+            hub.feed()
+                .call_end(Arc::from(format!("c{i}")), Arc::from("a"));
         }
         let mut lagged = 0;
         let ev = recv_supervisor(&mut rx, |n| lagged += n).await.unwrap();

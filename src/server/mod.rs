@@ -5,6 +5,9 @@
 //! - `stream`: one task per platform connection (`/v1/stream`), owning its engine `Session`.
 //! - `agent`: one task per agent panel socket (`/v1/agents/{agent_id}/nudges`).
 //! - [`hub`]: fan-out between tasks: agent queues, feedback routing, supervisor broadcast.
+//! - [`supervisor`]: the supervisor board state, recent call records, `/v1/supervisor`,
+//!   `/v1/calls/{call_id}`.
+//! - `pages`: the web UI (agent panel, supervisor board, post-call view), embedded HTML.
 //! - [`ws`]: the bounded, time-limited WebSocket writer.
 //! - [`metrics`]: a per-server Prometheus registry.
 //! - [`auth`]: the (dev-mode, allow-all) authentication seam.
@@ -16,9 +19,11 @@ pub mod auth;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod supervisor;
 pub mod ws;
 
 mod agent;
+mod pages;
 mod stream;
 
 use std::net::SocketAddr;
@@ -92,6 +97,8 @@ pub struct Options {
     pub send_timeout: Duration,
     /// Time shutdown waits for sockets to flush and close.
     pub shutdown_deadline: Duration,
+    /// Ended calls kept in memory for `GET /v1/calls/{call_id}` and the post-call view.
+    pub recent_calls: usize,
 }
 
 impl Default for Options {
@@ -111,6 +118,7 @@ impl Default for Options {
             agent_queue: 256,
             send_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(5),
+            recent_calls: supervisor::RECENT_CALLS,
         }
     }
 }
@@ -147,6 +155,7 @@ pub struct AppState {
     pub agents: TaskTracker,
     pub connections: AtomicI64,
     pub agent_sockets: AtomicI64,
+    pub supervisor_sockets: AtomicI64,
     pub active_calls: AtomicI64,
     pub next_conn: AtomicU64,
 }
@@ -198,8 +207,13 @@ pub fn router(app: Arc<AppState>) -> Router {
             post(http::analyze_handler).layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/v1/admin/reload", post(http::reload))
+        .route("/v1/supervisor", get(supervisor::upgrade))
+        .route("/v1/calls/{call_id}", get(supervisor::call_record))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics))
+        .route("/agent/{agent_id}", get(pages::agent))
+        .route("/supervisor", get(pages::supervisor))
+        .route("/calls/{call_id}", get(pages::call))
         .with_state(app)
 }
 
@@ -229,12 +243,13 @@ pub async fn start_with_sources(
     listener: TcpListener,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
+    let hub = Hub::with_recent_calls(opts.recent_calls);
     let app = Arc::new(AppState {
         res: RwLock::new(res),
         res_generation: AtomicU64::new(0),
         sources,
         opts,
-        hub: Hub::new(),
+        hub,
         metrics: Metrics::new(),
         shutdown: CancellationToken::new(),
         agents_close: CancellationToken::new(),
@@ -242,6 +257,7 @@ pub async fn start_with_sources(
         agents: TaskTracker::new(),
         connections: AtomicI64::new(0),
         agent_sockets: AtomicI64::new(0),
+        supervisor_sockets: AtomicI64::new(0),
         active_calls: AtomicI64::new(0),
         next_conn: AtomicU64::new(1),
     });

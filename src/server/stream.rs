@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{interval, interval_at, Instant, MissedTickBehavior};
 
-use super::hub::{AgentMsg, Class, ConnCmd, SupervisorEvent};
+use super::hub::{AgentMsg, Class, ConnCmd};
 use super::ws::{writer, Out, CLOSE_GOING_AWAY, CLOSE_POLICY};
 use super::AppState;
 use crate::engine::{Event, Session};
@@ -191,11 +191,19 @@ impl Conn {
             }
             Inbound::Segment(seg) => {
                 let call_id = seg.call_id.clone();
+                // Finals go to supervisors (the board's transcript), before their outputs.
+                let fin = seg.is_final.then(|| seg.clone());
                 let t0 = StdInstant::now();
                 let r = self.session.handle(Inbound::Segment(seg));
                 if r.is_ok() {
                     self.app.metrics.segment(t0.elapsed().as_secs_f64());
                     self.touched(&call_id);
+                    if let (Some(seg), Some(meta)) = (fin, self.calls.get(&call_id)) {
+                        self.app
+                            .hub
+                            .feed()
+                            .segment(&call_id, meta.agent_id.clone(), &seg);
+                    }
                 }
                 r
             }
@@ -236,12 +244,10 @@ impl Conn {
             .map(|c| c.campaign().to_string())
             .unwrap_or_default();
         tracing::info!(conn = self.id, call = call_id, agent = agent_id, %campaign, "call started");
-        self.app.hub.supervisor(SupervisorEvent::CallStart {
-            call_id: Arc::from(call_id),
-            agent_id: agent,
-            campaign: Arc::from(campaign),
-            conn_id: self.id,
-        });
+        self.app
+            .hub
+            .feed()
+            .call_start(call_id, agent, &campaign, self.id);
     }
 
     /// A platform event reached the call: restart its wall clock from the media time it reached.
@@ -335,19 +341,15 @@ impl Conn {
                 self.app.metrics.agent_dropped(dropped);
             }
             let call: Arc<str> = Arc::from(call_id.as_str());
-            self.app.hub.supervisor(SupervisorEvent::Output {
-                call_id: call.clone(),
-                agent_id: agent_id.clone(),
-                json: shared,
-            });
+            self.app
+                .hub
+                .feed()
+                .output(call.clone(), agent_id.clone(), &o, shared);
             if let Outbound::Summary(_) = &o {
                 self.calls.remove(&call_id);
                 self.app.active_calls.fetch_sub(1, Ordering::Relaxed);
                 self.app.hub.unregister_call(&call_id, self.id);
-                self.app.hub.supervisor(SupervisorEvent::CallEnd {
-                    call_id: call,
-                    agent_id,
-                });
+                self.app.hub.feed().call_end(call, agent_id);
                 tracing::info!(conn = self.id, call = %call_id, "call ended");
             }
             self.send(Out::Text(json)).await;
