@@ -340,3 +340,33 @@ async fn pages_are_self_contained_html() {
     assert_eq!(status, 400);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn personal_numbers_are_masked_in_the_supervisor_transcript() {
+    let server = server().await;
+    let addr = server.local_addr();
+    let mut sup = connect(addr, "/v1/supervisor").await;
+    let _snapshot = next_json(&mut sup).await;
+    let mut ws = connect(addr, "/v1/stream").await;
+    send_all(
+        &mut ws,
+        &[
+            json!({"type":"call.start","call_id":"c-p","agent_id":"a-p","language":"es"})
+                .to_string(),
+            seg(
+                "c-p",
+                "s1",
+                "customer",
+                "mi móvil es el seis uno dos tres cuatro cinco seis siete ocho",
+                0,
+                4000,
+            ),
+            end("c-p"),
+        ],
+    )
+    .await;
+    let feed = until_ended(&mut sup, "c-p").await;
+    let text = feed.iter().find(|v| v["type"] == "segment").unwrap()["text"].clone();
+    assert_eq!(text, "mi móvil es el [número]");
+    server.shutdown().await;
+}

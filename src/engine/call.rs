@@ -99,6 +99,11 @@ impl Call {
     pub fn is_ended(&self) -> bool {
         self.ended
     }
+    /// Personal data is masked in what this call sends out (campaign `privacy.redact_pii`);
+    /// shells that forward transcript text (the supervisor feed) honour it too.
+    pub fn redacts_pii(&self) -> bool {
+        self.cfg.privacy.redact_pii
+    }
 
     /// Feed one event; returns every message the call produces, in order.
     pub fn on_event(&mut self, event: Event) -> Vec<Outbound> {

@@ -198,6 +198,13 @@ impl Conn {
                 if r.is_ok() {
                     self.app.metrics.segment(t0.elapsed().as_secs_f64());
                     self.touched(&call_id);
+                    let redact = self.session.call(&call_id).is_some_and(|c| c.redacts_pii());
+                    let fin = fin.map(|mut s| {
+                        if redact {
+                            s.text = crate::language::pii::redact(&s.text).into_owned();
+                        }
+                        s
+                    });
                     if let (Some(seg), Some(meta)) = (fin, self.calls.get(&call_id)) {
                         self.app
                             .hub
