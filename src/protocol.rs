@@ -41,6 +41,8 @@ impl Speaker {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallStart {
     pub call_id: String,
+    /// Optional on input (a call without an agent is still analysed; no panel receives it).
+    #[serde(default = "unassigned")]
     pub agent_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
@@ -55,10 +57,15 @@ pub struct CallStart {
 pub struct Segment {
     #[serde(default)]
     pub call_id: String,
+    /// Optional on input: when absent it is derived from speaker and start time, which the
+    /// revisions of one utterance share.
+    #[serde(default)]
     pub segment_id: String,
     pub speaker: Speaker,
     pub text: String,
+    #[serde(deserialize_with = "millis")]
     pub start_ms: u64,
+    #[serde(deserialize_with = "millis")]
     pub end_ms: u64,
     #[serde(rename = "final", default = "default_true")]
     pub is_final: bool,
@@ -68,11 +75,30 @@ fn default_true() -> bool {
     true
 }
 
+fn unassigned() -> String {
+    "unassigned".to_string()
+}
+
+/// Media milliseconds: an integer, or a float some pipelines send (rounded); never negative.
+fn millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = serde_json::Number::deserialize(d)?;
+    if let Some(u) = v.as_u64() {
+        return Ok(u);
+    }
+    match v.as_f64() {
+        Some(f) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => Ok(f.round() as u64),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a non-negative number of milliseconds, got {v}"
+        ))),
+    }
+}
+
 /// `tick`: media time advances with no speech.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tick {
     #[serde(default)]
     pub call_id: String,
+    #[serde(deserialize_with = "millis")]
     pub at_ms: u64,
 }
 
@@ -269,7 +295,13 @@ pub fn parse_value(value: Value, limits: &ParseLimits) -> Result<Inbound, Protoc
     };
     let msg = match kind.as_str() {
         "call.start" => Inbound::CallStart(shape(value, &kind, &call_id)?),
-        "segment" => Inbound::Segment(shape(value, &kind, &call_id)?),
+        "segment" => {
+            let mut s: Segment = shape(value, &kind, &call_id)?;
+            if s.segment_id.is_empty() {
+                s.segment_id = format!("{}@{}", s.speaker.as_str(), s.start_ms);
+            }
+            Inbound::Segment(s)
+        }
         "tick" => Inbound::Tick(shape(value, &kind, &call_id)?),
         "call.end" => Inbound::CallEnd(shape(value, &kind, &call_id)?),
         "feedback" => Inbound::Feedback(shape(value, &kind, &call_id)?),
@@ -630,6 +662,26 @@ mod tests {
         );
         assert_eq!(
             parse(r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"x","start_ms":-5,"end_ms":2}"#)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidField
+        );
+    }
+
+    #[test]
+    fn lenient_where_the_intent_is_plain() {
+        let m = parse(r#"{"type":"call.start","call_id":"c"}"#).unwrap();
+        assert!(matches!(m, Inbound::CallStart(s) if s.agent_id == "unassigned"));
+        let m = parse(r#"{"type":"segment","call_id":"c","speaker":"customer","text":"hola","start_ms":1200.4,"end_ms":2500}"#).unwrap();
+        match m {
+            Inbound::Segment(s) => {
+                assert_eq!(s.start_ms, 1200);
+                assert_eq!(s.segment_id, "customer@1200");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse(r#"{"type":"tick","call_id":"c","at_ms":-3.5}"#)
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidField
