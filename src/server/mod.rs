@@ -3,6 +3,7 @@
 //! Module map:
 //! - [`http`]: the route handlers (thin: check, then hand over), `/v1/analyze`, `/healthz`, `/metrics`.
 //! - `stream`: one task per platform connection (`/v1/stream`), owning its engine `Session`.
+//! - `echo`: `/v1/echo`, the same WebSocket stack without the engine (the load-test baseline).
 //! - `agent`: one task per agent panel socket (`/v1/agents/{agent_id}/nudges`).
 //! - [`hub`]: fan-out between tasks: agent queues, feedback routing, supervisor broadcast.
 //! - [`ws`]: the bounded, time-limited WebSocket writer.
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod ws;
 
 mod agent;
+mod echo;
 mod stream;
 
 use std::net::SocketAddr;
@@ -150,6 +152,7 @@ pub fn router(app: Arc<AppState>) -> Router {
     let body_limit = app.opts.analyze_body_limit;
     Router::new()
         .route("/v1/stream", get(http::stream))
+        .route("/v1/echo", get(echo::echo))
         .route("/v1/agents/{agent_id}/nudges", get(http::agent))
         .route(
             "/v1/analyze",
