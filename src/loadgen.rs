@@ -707,7 +707,9 @@ async fn phase(
     }
     tokio::time::sleep_until(measure_from).await;
     let (s0, me0) = (server_pid.and_then(proc_sample), proc_sample("self"));
-    tokio::time::sleep_until(stop).await;
+    // Sample just before the end: connections close as soon as sending stops.
+    let sample_at = stop.checked_sub(Duration::from_millis(500)).unwrap_or(stop);
+    tokio::time::sleep_until(sample_at.max(measure_from)).await;
     let (s1, me1) = (server_pid.and_then(proc_sample), proc_sample("self"));
     let fds = server_pid.and_then(fd_count);
     for t in tasks {
