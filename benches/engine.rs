@@ -1,7 +1,9 @@
 //! Engine benchmarks (no I/O): the language layer per segment, the timing model per segment, and
 //! whole labelled calls through `Call`, streamed with partials like a live platform.
 //!
-//! `cargo bench --bench engine`; criterion reports time per iteration and throughput.
+//! `cargo bench --bench engine`; criterion reports time per iteration and throughput
+//! (elements = segments; for the streamed calls, elements = **final** segments, the partials and
+//! ticks that come with them are part of the cost).
 
 use std::hint::black_box;
 
@@ -124,5 +126,97 @@ fn whole_call(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, language, timing, whole_call);
+/// Every final segment of the labelled calls, with its side.
+fn labelled_finals() -> Vec<(String, Side)> {
+    let mut out = Vec::new();
+    for (_, text) in calma::loadgen::CALLS {
+        for v in calma::loadgen::parse_jsonl(text).unwrap() {
+            if v["type"] == "segment" {
+                let side = if v["speaker"] == "agent" {
+                    Side::Agent
+                } else {
+                    Side::Customer
+                };
+                out.push((v["text"].as_str().unwrap().to_string(), side));
+            }
+        }
+    }
+    out
+}
+
+/// The language layer over the real call text (16 labelled calls, ~550 segments).
+fn language_calls(c: &mut Criterion) {
+    let an = Analyzer::load(None).unwrap();
+    let segs = labelled_finals();
+    let mut g = c.benchmark_group("language");
+    g.throughput(Throughput::Elements(segs.len() as u64));
+    g.bench_function("analyze_labelled_call_segments", |b| {
+        b.iter(|| {
+            for (t, side) in &segs {
+                let a = an.analyze(black_box(t), *side);
+                if *side == Side::Customer {
+                    black_box(customer::read(&a));
+                } else {
+                    black_box(calma::language::agent::read(&a));
+                }
+            }
+        })
+    });
+    g.finish();
+}
+
+/// The labelled calls as the engine's events, streamed live (partials every second, ticks).
+fn live_events() -> Vec<(CallStart, Vec<Event>, u64)> {
+    calma::loadgen::embedded_live_calls()
+        .into_iter()
+        .map(|(_, msgs)| {
+            let mut start = None;
+            let mut events = Vec::new();
+            let mut finals = 0;
+            for v in msgs {
+                match parse_inbound(&v.to_string(), &ParseLimits::default()).unwrap() {
+                    Inbound::CallStart(s) => start = Some(s),
+                    Inbound::Segment(s) => {
+                        finals += u64::from(s.is_final);
+                        events.push(Event::Segment(s));
+                    }
+                    Inbound::Tick(t) => events.push(Event::Tick { at_ms: t.at_ms }),
+                    Inbound::CallEnd(_) => events.push(Event::End),
+                    Inbound::Feedback(_) => {}
+                }
+            }
+            (start.unwrap(), events, finals)
+        })
+        .collect()
+}
+
+/// All 16 labelled calls through `Call`, streamed live with partials and ticks: the engine's
+/// real per-call cost. Throughput counts final segments.
+fn live_calls(c: &mut Criterion) {
+    let res = Resources::embedded();
+    let calls = live_events();
+    let finals: u64 = calls.iter().map(|c| c.2).sum();
+    let mut g = c.benchmark_group("call");
+    g.throughput(Throughput::Elements(finals));
+    g.bench_function("labelled_calls_live_with_partials", |b| {
+        b.iter(|| {
+            for (start, events, _) in &calls {
+                let mut call = Call::new(start, res.clone());
+                for e in events {
+                    black_box(call.on_event(e.clone()));
+                }
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    language,
+    language_calls,
+    timing,
+    whole_call,
+    live_calls
+);
 criterion_main!(benches);

@@ -10,11 +10,13 @@
 //! - [`replay`]: drives the engine from protocol messages (CLI replay and `POST /v1/analyze`).
 //! - [`server`]: the thin async shell: WebSocket streams, batch HTTP, agent feeds, metrics.
 //! - [`client`]: a platform-side WebSocket client (`calma replay --live`).
+//! - [`loadgen`]: realistic live traffic and the load generator (`calma loadgen`).
 
 pub mod client;
 pub mod config;
 pub mod engine;
 pub mod language;
+pub mod loadgen;
 pub mod nudges;
 pub mod protocol;
 pub mod replay;

@@ -1,4 +1,4 @@
-//! The `calma` command: `serve` (default), `replay`.
+//! The `calma` command: `serve` (default), `replay`, `loadgen`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +46,11 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
     },
+    /// Load-test a running calma (loopback only): N connections carrying M concurrent labelled
+    /// Spanish calls with partials, at real-time pace or faster; reports final-segment → state
+    /// latency percentiles, throughput, errors, and the server's CPU and memory. With --echo,
+    /// the same load against /v1/echo as the baseline.
+    Loadgen(calma::loadgen::LoadgenArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +70,17 @@ fn main() -> ExitCode {
             ..
         }) => replay(file, lexicons, config),
         Some(Command::Serve(args)) => calma::server::run(args),
+        Some(Command::Loadgen(args)) => match calma::loadgen::run(args) {
+            Ok(results) if results.iter().all(|r| r.errors == 0) => ExitCode::SUCCESS,
+            Ok(_) => {
+                eprintln!("calma loadgen: errors occurred (see above)");
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("calma loadgen: {e}");
+                ExitCode::from(2)
+            }
+        },
         None => calma::server::run(cli.serve),
     }
 }

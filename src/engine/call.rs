@@ -1,6 +1,6 @@
 //! One call's state machine: events in, protocol outputs out, on media time only.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::rules::{ev, Conversation, Outcome};
@@ -8,13 +8,13 @@ use super::{Event, Resources};
 use crate::config::CampaignConfig;
 use crate::language::detect::LanguageGate;
 use crate::language::frustration::Frustration;
-use crate::language::{agent, customer, Analysis, Side};
+use crate::language::{agent, customer, Analysis, PartialReading, Side};
 use crate::nudges::policy::{Decision, Policy};
 use crate::protocol::{
     CallStart, FeedbackCounts, InterruptionCounts, Nudge, NudgeClear, Outbound, Segment, Speaker,
     State, Summary, TalkShare, TimingSummary,
 };
-use crate::timing::{syllables, SegmentInfo, TimingModel};
+use crate::timing::{id_hash, syllables, SegmentInfo, TimingModel};
 
 /// A first event within this much of 0 means the platform's clock starts at the call's start.
 const ORIGIN_ZERO_WITHIN_MS: u64 = 60_000;
@@ -35,8 +35,8 @@ pub struct Call {
     now_ms: u64,
     ended: bool,
     segments: u64,
-    finals: HashSet<String>,
-    finals_order: VecDeque<String>,
+    /// Hashes of the latest finalised segment ids, oldest first (8 bytes each; see [`id_hash`]).
+    finals: VecDeque<u64>,
     language: LanguageGate,
     frustration: Frustration,
     timing: TimingModel,
@@ -75,8 +75,7 @@ impl Call {
             now_ms: 0,
             ended: false,
             segments: 0,
-            finals: HashSet::new(),
-            finals_order: VecDeque::new(),
+            finals: VecDeque::new(),
             campaign,
             cfg,
             res,
@@ -172,14 +171,20 @@ impl Call {
             Speaker::Customer => Side::Customer,
             Speaker::Agent => Side::Agent,
         };
-        let duplicate_final = seg.is_final && self.finals.contains(&seg.segment_id);
-        let analysis = self.res.analyzer.analyze(&seg.text, side);
-        let backchannel = if spanish {
-            analysis.backchannel_only
-        } else {
-            analysis.words <= FOREIGN_BACKCHANNEL_WORDS
+        let duplicate_final = seg.is_final && self.finals.contains(&id_hash(&seg.segment_id));
+        let new_final = seg.is_final && !duplicate_final;
+        // Only a new final is read in full; partials and repeats feed the timing model alone,
+        // which needs the same few facts (backchannel, hold, cut off) from a lighter pass.
+        let analysis = new_final.then(|| self.res.analyzer.analyze(&seg.text, side));
+        let reading = match &analysis {
+            Some(a) => PartialReading::from(a),
+            None => self.res.analyzer.analyze_partial(&seg.text, side),
         };
-        let agent_reading = (spanish && side == Side::Agent).then(|| agent::read(&analysis));
+        let backchannel = if spanish {
+            reading.backchannel_only
+        } else {
+            reading.words <= FOREIGN_BACKCHANNEL_WORDS
+        };
         let quote = quote_of(&seg.text);
         let info = SegmentInfo {
             segment_id: &seg.segment_id,
@@ -189,13 +194,13 @@ impl Call {
             is_final: seg.is_final,
             quote: &quote,
             backchannel,
-            announces_hold: spanish && analysis.has(crate::language::lexicon::Cat::Hold),
+            announces_hold: spanish && reading.announces_hold,
             syllables: if spanish {
                 syllables::count(&seg.text)
             } else {
                 0
             },
-            ends_cut_off: spanish && analysis.ends_cut_off,
+            ends_cut_off: spanish && reading.ends_cut_off,
         };
         let mut o = Outcome::default();
         let mut tev = self.timing.on_segment(&info);
@@ -211,22 +216,22 @@ impl Call {
             Side::Customer if !backchannel => self.agent_turn_until = 0,
             _ => {}
         }
-        if seg.is_final && !duplicate_final {
+        if let Some(analysis) = &analysis {
             self.remember_final(&seg.segment_id);
             self.language
                 .observe(self.res.analyzer.detector(), &seg.text);
             if self.language.is_spanish() {
                 match side {
-                    Side::Customer => self.on_customer_final(&seg, &analysis, &mut o),
+                    Side::Customer => self.on_customer_final(&seg, analysis, &mut o),
                     Side::Agent => {
-                        let r = agent_reading.unwrap_or_else(|| agent::read(&analysis));
+                        let r = agent::read(analysis);
                         let level = self.frustration.level();
                         let score = self.frustration.score();
                         self.conv.on_agent(
                             &self.cfg,
                             self.now_ms,
                             &seg.segment_id,
-                            &analysis,
+                            analysis,
                             &r,
                             level,
                             score,
@@ -241,7 +246,7 @@ impl Call {
             self.frustration.heat(self.now_ms, h, vec![e]);
         }
         self.apply(o, out);
-        if seg.is_final && !duplicate_final {
+        if new_final {
             self.maybe_state(out);
         }
     }
@@ -324,12 +329,9 @@ impl Call {
     }
 
     fn remember_final(&mut self, id: &str) {
-        self.finals.insert(id.to_string());
-        self.finals_order.push_back(id.to_string());
-        if self.finals_order.len() > FINAL_IDS_KEPT {
-            if let Some(old) = self.finals_order.pop_front() {
-                self.finals.remove(&old);
-            }
+        self.finals.push_back(id_hash(id));
+        if self.finals.len() > FINAL_IDS_KEPT {
+            self.finals.pop_front();
         }
     }
 
@@ -345,7 +347,7 @@ impl Call {
                 self.emit_decision(d, out);
             }
         }
-        let agent_speaking = self.timing.snapshot().agent_speaking || now < self.agent_turn_until;
+        let agent_speaking = self.timing.agent_speaking() || now < self.agent_turn_until;
         for d in self
             .policy
             .propose(&self.cfg.nudges, now, agent_speaking, o.proposals)
@@ -390,7 +392,8 @@ impl Call {
     }
 
     fn current_state(&self) -> State {
-        let snap = self.timing.snapshot();
+        // Talk share and interruption counts only: no need to rebuild turns for them.
+        let snap = self.timing.talk_snapshot();
         State {
             call_id: self.call_id.clone(),
             seq: self.seq,

@@ -328,8 +328,8 @@ pub struct Haystack {
 impl Haystack {
     /// Build from stems, skipping tokens whose `skip` flag is set (fillers).
     pub fn new<'a>(stems: impl Iterator<Item = (usize, &'a str, bool)>) -> Haystack {
-        let mut text = String::with_capacity(64);
-        let mut starts = Vec::new();
+        let mut text = String::with_capacity(128);
+        let mut starts = Vec::with_capacity(stems.size_hint().0);
         for (idx, stem, skip) in stems {
             if skip || stem.is_empty() {
                 continue;

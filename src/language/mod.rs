@@ -93,6 +93,36 @@ impl Analysis {
     }
 }
 
+/// The text ends on a word that cannot end a sentence, with no closing punctuation.
+fn ends_cut_off(nfc: &str, tokens: &[Token]) -> bool {
+    tokens
+        .iter()
+        .rev()
+        .find(|t| !t.folded.is_empty())
+        .is_some_and(|t| CUT_OFF_WORDS.contains(&t.folded.as_str()))
+        && !nfc.trim_end().ends_with(['.', '?', '!'])
+}
+
+/// The part of an [`Analysis`] the timing model reads ([`Analyzer::analyze_partial`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialReading {
+    pub words: usize,
+    pub backchannel_only: bool,
+    pub announces_hold: bool,
+    pub ends_cut_off: bool,
+}
+
+impl From<&Analysis> for PartialReading {
+    fn from(a: &Analysis) -> Self {
+        PartialReading {
+            words: a.words,
+            backchannel_only: a.backchannel_only,
+            announces_hold: a.has(Cat::Hold),
+            ends_cut_off: a.ends_cut_off,
+        }
+    }
+}
+
 /// Whose words these are: each side is read with its own lexicons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -230,12 +260,7 @@ impl Analyzer {
             .count();
         let shouting = caps_words >= 2 && caps_words * 10 >= long_words * 6;
         let exclamations = nfc.chars().filter(|c| *c == '!').count() as u32;
-        let ends_cut_off = tokens
-            .iter()
-            .rev()
-            .find(|t| !t.folded.is_empty())
-            .is_some_and(|t| CUT_OFF_WORDS.contains(&t.folded.as_str()))
-            && !nfc.trim_end().ends_with(['.', '?', '!']);
+        let ends_cut_off = ends_cut_off(&nfc, &tokens);
         let content = tokens
             .iter()
             .enumerate()
@@ -258,6 +283,53 @@ impl Analyzer {
             content,
             question: nfc.contains('?'),
             folded: tokens.into_iter().map(|t| t.folded).collect(),
+        }
+    }
+
+    /// What the timing model needs from a segment revision that is not analysed as a final
+    /// (partials, repeated finals): exactly the `words`, `backchannel_only`, hold and
+    /// `ends_cut_off` that [`Analyzer::analyze`] gives for the same text and side, computed
+    /// with the hold lexicon only (partials are most revisions, and the engine reads nothing
+    /// else from them).
+    pub fn analyze_partial(&self, text: &str, side: Side) -> PartialReading {
+        let (nfc, tokens) = self.tok.tokenize(text);
+        let fillers = self.single_word_set(LexiconFile::Fillers, &tokens);
+        let hay = Haystack::new(
+            tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i, t.folded.as_str(), fillers[i])),
+        );
+        let words = fillers.iter().filter(|f| !**f).count();
+        let backch = self.lex.get(LexiconFile::Backchannels).find(&hay);
+        let covered_by_backchannel = |i: usize| backch.iter().any(|m| m.first <= i && i <= m.last);
+        let backchannel_only = words > 0
+            && words <= 6
+            && tokens
+                .iter()
+                .enumerate()
+                .all(|(i, _)| fillers[i] || covered_by_backchannel(i));
+        let ends_cut_off = ends_cut_off(&nfc, &tokens);
+
+        // `Analysis::has(Cat::Hold)`: an un-negated hit of the hold lexicon (the only one with
+        // that category), found over the same content haystack.
+        let negators = self.lex.get(LexiconFile::Negators).find(&hay);
+        let content_hay = Haystack::new(tokens.iter().enumerate().map(|(i, t)| {
+            let stem = match side {
+                Side::Agent => lexicon::agent_form(&t.stem),
+                Side::Customer => t.stem.as_str(),
+            };
+            (i, stem, fillers[i] || self.lex.is_transparent(&t.folded))
+        }));
+        let lex = self.lex.get(LexiconFile::AgentHold);
+        let announces_hold = lex.find(&content_hay).iter().any(|m| {
+            lex.entry(m).cat == Cat::Hold && self.governing_negator(m, &negators, &tokens).is_none()
+        });
+        PartialReading {
+            words,
+            backchannel_only,
+            announces_hold,
+            ends_cut_off,
         }
     }
 
@@ -395,6 +467,38 @@ mod tests {
         );
         let r = an.analyze("estoy eh harto", Side::Customer);
         assert!(r.has(Cat::Anger), "{:?}", r.hits);
+    }
+
+    #[test]
+    fn partial_reading_matches_the_full_analysis() {
+        let an = a();
+        let mut texts: Vec<String> = crate::loadgen::CALLS
+            .iter()
+            .flat_map(|(_, jsonl)| crate::loadgen::parse_jsonl(jsonl).unwrap())
+            .filter_map(|v| v["text"].as_str().map(str::to_string))
+            .collect();
+        texts.extend(
+            [
+                "un momento por favor",
+                "no, un momento no",
+                "eh ajá vale",
+                "espere un segundo que lo consulto y",
+                "ESPERE UN MOMENTO!!",
+                "",
+            ]
+            .map(String::from),
+        );
+        for t in &texts {
+            // Every prefix, as partials grow word by word.
+            let words: Vec<&str> = t.split_whitespace().collect();
+            for n in 0..=words.len() {
+                let p = words[..n].join(" ");
+                for side in [Side::Customer, Side::Agent] {
+                    let full = PartialReading::from(&an.analyze(&p, side));
+                    assert_eq!(an.analyze_partial(&p, side), full, "{p:?} as {side:?}");
+                }
+            }
+        }
     }
 
     #[test]

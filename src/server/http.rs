@@ -1,5 +1,6 @@
 //! Plain HTTP handlers and the WebSocket upgrade handlers: thin, they check, then hand over.
 
+use super::WS_READ_BUFFER;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -58,7 +59,8 @@ pub async fn stream(
         return error_response(&app, status_of(e.code), e);
     }
     let tracker = app.streams.clone();
-    ws.max_message_size(app.opts.hard_message_limit)
+    ws.read_buffer_size(WS_READ_BUFFER)
+        .max_message_size(app.opts.hard_message_limit)
         .max_frame_size(app.opts.hard_message_limit)
         .on_upgrade(move |socket| tracker.track_future(super::stream::serve(socket, app)))
 }
@@ -83,7 +85,8 @@ pub async fn agent(
         return error_response(&app, status_of(e.code), e);
     }
     let tracker = app.agents.clone();
-    ws.max_message_size(app.opts.hard_message_limit)
+    ws.read_buffer_size(WS_READ_BUFFER)
+        .max_message_size(app.opts.hard_message_limit)
         .max_frame_size(app.opts.hard_message_limit)
         .on_upgrade(move |socket| tracker.track_future(super::agent::serve(socket, app, agent_id)))
 }

@@ -12,6 +12,7 @@
 //! segments' timing and speaker only. The feed gets authentication in a later issue through
 //! [`super::auth::Scope::Supervisor`].
 
+use super::WS_READ_BUFFER;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -669,7 +670,8 @@ pub async fn upgrade(
         return error_response(&app, status_of(e.code), e);
     }
     let tracker = app.agents.clone();
-    ws.max_message_size(app.opts.hard_message_limit)
+    ws.read_buffer_size(WS_READ_BUFFER)
+        .max_message_size(app.opts.hard_message_limit)
         .max_frame_size(app.opts.hard_message_limit)
         .on_upgrade(move |socket| tracker.track_future(serve(socket, app)))
 }

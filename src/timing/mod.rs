@@ -5,6 +5,7 @@
 //! advances. Pure and synchronous like the rest of the engine: no clock, no I/O.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -223,7 +224,7 @@ struct Totals {
     gap_sum: u64,
     gap_n: u64,
     last_end: u64,
-    last_id: String,
+    last_id: Arc<str>,
 }
 
 /// A long turn reported and not yet ended.
@@ -242,10 +243,10 @@ struct View {
     overlap: u64,
     open: [bool; 2],
     last_end: u64,
-    last_id: String,
+    last_id: Arc<str>,
     waiting: bool,
     hold: bool,
-    rate: Option<(f64, Vec<String>)>,
+    rate: Option<f64>,
     agent_syllables: u64,
     agent_speech_ms: u64,
 }
@@ -261,8 +262,8 @@ pub struct TimingModel {
     now: u64,
     /// Latest revision of each segment still able to matter.
     segs: Vec<Seg>,
-    evicted_ids: VecDeque<String>,
-    evicted_set: HashSet<String>,
+    /// Hashes of evicted ids, oldest first ([`id_hash`]: 8 bytes each, whatever the id's length).
+    evicted_ids: VecDeque<u64>,
     /// Talk before this media time is in `committed`; retained segments count only after it.
     talk_frontier: u64,
     /// Segments starting before this arrived after their neighbours were folded away: they count as
@@ -279,7 +280,7 @@ pub struct TimingModel {
     long_turn: [Option<LongTurn>; 2],
     fast: bool,
     /// Start, id and hold flag of the agent's latest non-backchannel segment.
-    last_agent: Option<(u64, String, bool)>,
+    last_agent: Option<(u64, Arc<str>, bool)>,
 }
 
 impl TimingModel {
@@ -289,7 +290,6 @@ impl TimingModel {
             now: 0,
             segs: Vec::new(),
             evicted_ids: VecDeque::new(),
-            evicted_set: HashSet::new(),
             talk_frontier: 0,
             turn_frontier: 0,
             carry: None,
@@ -308,14 +308,14 @@ impl TimingModel {
     /// A new revision of a segment (partial or final). Later revisions replace earlier ones.
     pub fn on_segment(&mut self, seg: &SegmentInfo<'_>) -> Vec<TimingEvent> {
         let end = seg.end_ms.max(seg.start_ms);
-        if self.evicted_set.contains(seg.segment_id) {
+        if self.evicted_ids.contains(&id_hash(seg.segment_id)) {
             // Its neighbours are gone: counting it again would double its talk time.
             return self.advance(end);
         }
         // A revision describes speech that has happened: media time is at least its end.
         self.now = self.now.max(end);
         let mut fresh = Seg {
-            id: seg.segment_id.to_string(),
+            id: Arc::from(seg.segment_id),
             speaker: seg.speaker,
             start: seg.start_ms,
             end,
@@ -363,7 +363,7 @@ impl TimingModel {
                 ev.push(TimingEvent::DeadAirEnd {
                     at_ms: at,
                     silence_ms: at - since,
-                    segment_id: s.id.clone(),
+                    segment_id: s.id.to_string(),
                 });
                 self.dead_air_since = None;
             }
@@ -400,9 +400,51 @@ impl TimingModel {
             dead_air: self.dead_air_since.is_some(),
             agent_fast: self.fast,
             agent_monologue: self.long_turn[0].is_some(),
-            agent_rate: v.rate.map(|(r, _)| r),
+            agent_rate: v.rate,
             last_speech_end_ms: v.last_end,
         }
+    }
+
+    /// The agent's segment is open at the current media time: `snapshot().agent_speaking`
+    /// without building turns (the engine asks on every event).
+    pub fn agent_speaking(&self) -> bool {
+        self.segs
+            .iter()
+            .any(|s| s.speaker == Speaker::Agent && s.open(self.now, &self.cfg))
+    }
+
+    /// Talk and interruption figures of [`TimingModel::snapshot`] (`agent_talk_ms`,
+    /// `customer_talk_ms`, `interruptions_by_*`; the rest default) without building turns: what
+    /// `state` shows after every final segment.
+    pub fn talk_snapshot(&self) -> TimingSnapshot {
+        let talk = self.talk();
+        TimingSnapshot {
+            now_ms: self.now,
+            agent_talk_ms: talk[0],
+            customer_talk_ms: talk[1],
+            interruptions_by_agent: self.interruptions[0],
+            interruptions_by_customer: self.interruptions[1],
+            ..TimingSnapshot::default()
+        }
+    }
+
+    /// Talk per speaker (agent, customer): committed history plus retained segments, overlaps
+    /// within a speaker merged (the same figures as `view().talk`).
+    fn talk(&self) -> [u64; 2] {
+        let spans = |sp: Speaker| {
+            merged(
+                self.segs
+                    .iter()
+                    .filter(|s| s.speaker == sp)
+                    .map(|s| (s.start, s.end)),
+                self.talk_frontier,
+                u64::MAX,
+            )
+        };
+        [
+            self.committed.talk[0].saturating_add(total_len(&spans(Speaker::Agent))),
+            self.committed.talk[1].saturating_add(total_len(&spans(Speaker::Customer))),
+        ]
     }
 
     pub fn summary(&self) -> TimingSummary {
@@ -515,32 +557,44 @@ impl TimingModel {
             last_id: last_id.clone(),
             waiting,
             hold,
-            rate: self.window_rate(&sorted),
+            rate: self.window_rate(&sorted, None),
             agent_syllables,
             agent_speech_ms,
             turns,
         }
     }
 
-    /// Agent syllables per second over finals (and the latest partial) ending inside the window.
-    fn window_rate(&self, sorted: &[&Seg]) -> Option<(f64, Vec<String>)> {
+    /// Segment ids behind the current window rate (wanted only when fast speech starts).
+    fn window_rate_ids(&self) -> Vec<String> {
+        let mut sorted: Vec<&Seg> = self.segs.iter().collect();
+        sorted.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        let mut ids = Vec::new();
+        self.window_rate(&sorted, Some(&mut ids));
+        ids
+    }
+
+    /// Agent syllables per second over finals (and the latest partial) ending inside the window;
+    /// `ids` collects the segments counted.
+    fn window_rate(&self, sorted: &[&Seg], mut ids: Option<&mut Vec<String>>) -> Option<f64> {
         let lo = self.now.saturating_sub(self.cfg.rate_window_ms);
         let latest_partial = sorted
             .iter()
             .filter(|s| s.speaker == Speaker::Agent && !s.is_final)
             .max_by_key(|s| (s.start, &s.id))
-            .map(|s| s.id.as_str());
-        let (mut syllables, mut speech_ms, mut ids) = (0u64, 0u64, Vec::new());
+            .map(|s| &*s.id);
+        let (mut syllables, mut speech_ms) = (0u64, 0u64);
         for s in sorted {
-            let counted = s.is_final || Some(s.id.as_str()) == latest_partial;
+            let counted = s.is_final || Some(&*s.id) == latest_partial;
             if s.speaker == Speaker::Agent && counted && s.end >= lo {
                 syllables = syllables.saturating_add(u64::from(s.syllables));
                 speech_ms = speech_ms.saturating_add(s.dur());
-                ids.push(s.id.clone());
+                if let Some(ids) = ids.as_deref_mut() {
+                    ids.push(s.id.to_string());
+                }
             }
         }
         (speech_ms > 0 && speech_ms >= self.cfg.rate_min_speech_ms)
-            .then(|| (syllables as f64 * 1000.0 / speech_ms as f64, ids))
+            .then(|| syllables as f64 * 1000.0 / speech_ms as f64)
     }
 
     /// Judge interrupter/interrupted pairs involving `trigger`, or (on a tick) pairs whose
@@ -574,8 +628,8 @@ impl TimingModel {
             ev.push(TimingEvent::Interruption {
                 by,
                 at_ms: at,
-                interrupter_segment: x.id.clone(),
-                interrupted_segment: y_id,
+                interrupter_segment: x.id.to_string(),
+                interrupted_segment: y_id.to_string(),
                 overlap_ms: overlap,
                 talk_over,
                 interrupter_quote: x.quote.clone(),
@@ -630,7 +684,7 @@ impl TimingModel {
                     speaker: last.speaker,
                     at_ms: last.start.saturating_add(limit),
                     turn_start_ms: last.start,
-                    segment_ids: last.ids.clone(),
+                    segment_ids: last.ids.iter().map(|i| i.to_string()).collect(),
                 });
                 self.long_turn[k] = Some(LongTurn {
                     turn_start: last.start,
@@ -649,7 +703,7 @@ impl TimingModel {
                 if !t.interrupted {
                     ev.push(TimingEvent::CustomerTurnCompleted {
                         at_ms: t.end,
-                        segment_id: t.last_id.clone(),
+                        segment_id: t.last_id.to_string(),
                         turn_ms: t.dur(),
                     });
                 }
@@ -675,7 +729,7 @@ impl TimingModel {
                     at_ms: v.last_end.saturating_add(limit),
                     silent_since_ms: v.last_end,
                     hold: v.hold,
-                    last_segment: v.last_id.clone(),
+                    last_segment: v.last_id.to_string(),
                 });
                 self.dead_air_since = Some(v.last_end);
                 self.last_dead_air_since = Some(v.last_end);
@@ -683,13 +737,13 @@ impl TimingModel {
             }
         }
 
-        if let Some((rate, ids)) = v.rate {
+        if let Some(rate) = v.rate {
             if !self.fast && rate > self.cfg.fast_syllables_per_s {
                 self.fast = true;
                 ev.push(TimingEvent::FastSpeechStart {
                     at_ms: now,
                     syllables_per_s: rate,
-                    segment_ids: ids,
+                    segment_ids: self.window_rate_ids(),
                 });
             } else if self.fast && rate < self.cfg.fast_clear_syllables_per_s {
                 self.fast = false;
@@ -703,8 +757,8 @@ impl TimingModel {
 
     /// Set a flag on every retained segment of `turn` (and on the carried turn it continues).
     fn mark(&mut self, turn: &Turn, on_seg: impl Fn(&mut Seg), on_carry: impl Fn(&mut Turn)) {
-        let ids: HashSet<&str> = turn.ids.iter().map(String::as_str).collect();
-        for s in self.segs.iter_mut().filter(|s| ids.contains(s.id.as_str())) {
+        let ids: HashSet<&str> = turn.ids.iter().map(|i| &**i).collect();
+        for s in self.segs.iter_mut().filter(|s| ids.contains(&*s.id)) {
             on_seg(s);
         }
         if turn.from_carry {
@@ -792,16 +846,26 @@ impl TimingModel {
         self.turn_frontier = self.turn_frontier.max(self.segs[k - 1].start);
         self.talk_frontier = cutoff;
         for s in self.segs.drain(..k) {
-            if self.evicted_set.insert(s.id.clone()) {
-                self.evicted_ids.push_back(s.id);
+            let h = id_hash(&s.id);
+            if !self.evicted_ids.contains(&h) {
+                self.evicted_ids.push_back(h);
             }
         }
         while self.evicted_ids.len() > MAX_EVICTED_IDS {
-            if let Some(old) = self.evicted_ids.pop_front() {
-                self.evicted_set.remove(&old);
-            }
+            self.evicted_ids.pop_front();
         }
     }
+}
+
+/// A 64-bit hash of a segment id, for the bounded sets of ids that were already seen (evicted
+/// here, finalised in the engine): 8 bytes per id whatever the platform's id length, scanned
+/// linearly (a few hundred compares). SipHash with fixed keys: deterministic across runs; two ids
+/// colliding (about 2^-64 per pair) would make the newer one look already seen.
+pub fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
 /// Does `x` interrupt `y`? Returns (overlap, talk_over, at_ms).

@@ -4,6 +4,8 @@
 //! incrementally: late and reordered revisions then land in the right place for free, and the
 //! window is small (about a minute of speech).
 
+use std::sync::Arc;
+
 use super::TimingConfig;
 use crate::protocol::Speaker;
 
@@ -24,7 +26,8 @@ pub(crate) fn short_quote(q: &str) -> String {
 /// Latest revision of one segment, plus flags that must survive revisions.
 #[derive(Debug, Clone)]
 pub(crate) struct Seg {
-    pub id: String,
+    /// Shared, so turns rebuilt on every update copy a pointer, not the id.
+    pub id: Arc<str>,
     pub speaker: Speaker,
     pub start: u64,
     pub end: u64,
@@ -35,7 +38,7 @@ pub(crate) struct Seg {
     pub syllables: u32,
     pub ends_cut_off: bool,
     /// Segments this one was already counted as interrupting (pairs are counted once).
-    pub interrupted: Vec<String>,
+    pub interrupted: Vec<Arc<str>>,
     /// The agent interrupted this (customer) segment.
     pub interrupted_by_agent: bool,
     /// Part of a turn already reported as long.
@@ -110,9 +113,9 @@ pub(crate) struct Turn {
     pub start: u64,
     pub end: u64,
     /// Retained segments of the turn (segments already evicted are summarised by the flags).
-    pub ids: Vec<String>,
+    pub ids: Vec<Arc<str>>,
     /// The segment that ends last, for evidence.
-    pub last_id: String,
+    pub last_id: Arc<str>,
     /// Every segment is final or stale.
     pub done: bool,
     pub long_reported: bool,
