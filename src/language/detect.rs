@@ -21,6 +21,8 @@ const ALLOWED: [Lang; 6] = [
 const WINDOW_CHARS: usize = 600;
 /// Below this much text a hint wins and detection is provisional.
 const MIN_DECIDE_CHARS: usize = 60;
+/// New text needed before the accumulated text is judged again.
+const REDECIDE_CHARS: usize = 40;
 /// Past this much text the decision is final.
 const LOCK_CHARS: usize = 400;
 
@@ -71,6 +73,9 @@ pub struct LanguageGate {
     chars: usize,
     current: &'static str,
     locked: bool,
+    /// Text length at the last verdict: the accumulated text is judged again only after
+    /// `REDECIDE_CHARS` more (whatlang is the costliest step per segment until the call locks).
+    judged_at: usize,
 }
 
 impl LanguageGate {
@@ -99,6 +104,7 @@ impl LanguageGate {
             hint,
             text: String::new(),
             chars: 0,
+            judged_at: 0,
         }
     }
 
@@ -118,6 +124,10 @@ impl LanguageGate {
             self.text.drain(..cut);
         }
         let hinted_es = self.hint.as_deref() == Some("es");
+        if self.current != "und" && self.chars < self.judged_at + REDECIDE_CHARS {
+            return;
+        }
+        self.judged_at = self.chars;
         let Some((lang, reliable)) = det.detect(&self.text) else {
             return;
         };
