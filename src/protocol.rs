@@ -86,6 +86,15 @@ pub struct Feedback {
     pub useful: bool,
 }
 
+/// `call.resume` (platform) and `resume` (agent panel): send me the outputs of `call_id` with
+/// `seq > after_seq` that I missed, then carry on live. Handled by the server shell, not the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    pub call_id: String,
+    #[serde(default)]
+    pub after_seq: u64,
+}
+
 /// A message from a platform (or agent panel) to calma.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
@@ -94,6 +103,10 @@ pub enum Inbound {
     Tick(Tick),
     CallEnd(CallEnd),
     Feedback(Feedback),
+    /// `call.resume` on a platform connection: re-attach a call of a lost connection.
+    CallResume(Resume),
+    /// `resume` on an agent socket: replay what the panel missed.
+    Resume(Resume),
 }
 
 impl Inbound {
@@ -104,6 +117,7 @@ impl Inbound {
             Inbound::Tick(m) => &m.call_id,
             Inbound::CallEnd(m) => &m.call_id,
             Inbound::Feedback(m) => &m.call_id,
+            Inbound::CallResume(m) | Inbound::Resume(m) => &m.call_id,
         }
     }
 }
@@ -132,6 +146,8 @@ pub enum ErrorCode {
     BinaryFrame,
     /// Too many calls on this connection or in this process.
     TooManyCalls,
+    /// The server holds as many WebSocket connections as it allows (HTTP 503 on upgrade).
+    TooManyConnections,
     /// Segments arrive faster than the per-call limit.
     RateLimited,
     /// Missing or invalid credentials.
@@ -157,6 +173,7 @@ impl ErrorCode {
             ErrorCode::TextTooLong => "text_too_long",
             ErrorCode::BinaryFrame => "binary_frame",
             ErrorCode::TooManyCalls => "too_many_calls",
+            ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
@@ -262,11 +279,13 @@ pub fn parse_value(value: Value, limits: &ParseLimits) -> Result<Inbound, Protoc
         "tick" => Inbound::Tick(shape(value, &kind, &call_id)?),
         "call.end" => Inbound::CallEnd(shape(value, &kind, &call_id)?),
         "feedback" => Inbound::Feedback(shape(value, &kind, &call_id)?),
+        "call.resume" => Inbound::CallResume(shape(value, &kind, &call_id)?),
+        "resume" => Inbound::Resume(shape(value, &kind, &call_id)?),
         other => {
             return Err(ProtocolError::new(
                 ErrorCode::UnknownType,
                 format!(
-                    "unknown message type `{other}` (protocol v1 accepts call.start, segment, tick, call.end, feedback)"
+                    "unknown message type `{other}` (protocol v1 accepts call.start, segment, tick, call.end, feedback, call.resume, resume)"
                 ),
             )
             .for_call(call_id))
@@ -354,6 +373,7 @@ fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
             id_ok("call_id", &f.call_id, true)?;
             id_ok("nudge_id", &f.nudge_id, true)?;
         }
+        Inbound::CallResume(r) | Inbound::Resume(r) => id_ok("call_id", &r.call_id, true)?,
     }
     Ok(())
 }
