@@ -222,11 +222,17 @@ impl ProtocolError {
     }
 }
 
+/// Default [`ParseLimits::max_media_ms`]: 2^40 ms (about 34 years of media).
+pub const MAX_MEDIA_MS: u64 = 1 << 40;
+
 /// Limits applied while parsing, so the engine never sees absurd input.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseLimits {
     pub max_text_chars: usize,
     pub max_id_chars: usize,
+    /// Largest media time accepted (`start_ms`, `end_ms`, `at_ms`), so that media-time
+    /// arithmetic in the engine can never overflow. The default, 2^40 ms, is about 34 years.
+    pub max_media_ms: u64,
 }
 
 impl Default for ParseLimits {
@@ -234,6 +240,7 @@ impl Default for ParseLimits {
         ParseLimits {
             max_text_chars: 4_000,
             max_id_chars: 128,
+            max_media_ms: MAX_MEDIA_MS,
         }
     }
 }
@@ -336,6 +343,18 @@ fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
         }
         Ok(())
     };
+    let time_ok = |field: &str, v: u64| -> Result<(), ProtocolError> {
+        if v > limits.max_media_ms {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidField,
+                format!(
+                    "`{field}` ({v}) is beyond the largest media time, {} ms",
+                    limits.max_media_ms
+                ),
+            ));
+        }
+        Ok(())
+    };
     match msg {
         Inbound::CallStart(m) => {
             id_ok("call_id", &m.call_id, true)?;
@@ -347,6 +366,8 @@ fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
         Inbound::Segment(s) => {
             id_ok("call_id", &s.call_id, false)?;
             id_ok("segment_id", &s.segment_id, true)?;
+            time_ok("start_ms", s.start_ms)?;
+            time_ok("end_ms", s.end_ms)?;
             if s.end_ms < s.start_ms {
                 return Err(ProtocolError::new(
                     ErrorCode::InvalidField,
@@ -367,7 +388,10 @@ fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
                 ));
             }
         }
-        Inbound::Tick(t) => id_ok("call_id", &t.call_id, false)?,
+        Inbound::Tick(t) => {
+            id_ok("call_id", &t.call_id, false)?;
+            time_ok("at_ms", t.at_ms)?;
+        }
         Inbound::CallEnd(m) => id_ok("call_id", &m.call_id, true)?,
         Inbound::Feedback(f) => {
             id_ok("call_id", &f.call_id, true)?;
@@ -643,6 +667,26 @@ mod tests {
                 .code,
             ErrorCode::InvalidField
         );
+    }
+
+    #[test]
+    fn media_times_are_capped() {
+        let seg = |a: u64, b: u64| {
+            format!(
+                r#"{{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"x","start_ms":{a},"end_ms":{b}}}"#
+            )
+        };
+        assert!(parse(&seg(MAX_MEDIA_MS, MAX_MEDIA_MS)).is_ok());
+        assert_eq!(
+            parse(&seg(0, MAX_MEDIA_MS + 1)).unwrap_err().code,
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            parse(&seg(0, u64::MAX)).unwrap_err().code,
+            ErrorCode::InvalidField
+        );
+        let tick = format!(r#"{{"type":"tick","call_id":"c","at_ms":{}}}"#, u64::MAX);
+        assert_eq!(parse(&tick).unwrap_err().code, ErrorCode::InvalidField);
     }
 
     #[test]
