@@ -10,6 +10,7 @@
 //! - [`auth`]: API keys (platforms), HS256 tokens (agents, supervisors), tenants, dev mode.
 //! - [`limits`]: connection slots, calls per process, segment rate per call.
 //! - [`resume`]: per-call replay buffers and parked calls of lost connections.
+//! - [`logging`]: the log filter (no transcript text in logs).
 //!
 //! Start a server in-process with [`start`] (tests bind `127.0.0.1:0`), or run the binary's
 //! `serve` command through [`run`].
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod resume;
 pub mod ws;
@@ -391,11 +393,9 @@ impl ServerHandle {
 
 /// Run the server until SIGINT/SIGTERM.
 pub fn run(args: ServeArgs) -> ExitCode {
+    let spec = std::env::var("RUST_LOG").ok();
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(logging::filter(spec.as_deref(), args.log_transcripts))
         .try_init();
     let auth =
         match auth::AuthConfig::from_values(args.api_keys.as_deref(), args.token_secret.as_deref())
