@@ -301,11 +301,30 @@ async fn unresumed_calls_end_after_the_grace_period_and_clean_closes_end_at_once
         Some(1.0)
     );
     assert_eq!(metric(&text, "calma_parked_calls", &[]), Some(0.0));
-    // Too late to resume.
+    // Too late to re-attach, but what was missed (through the summary) is still replayed.
     let mut c = connect(addr, "/v1/stream").await;
     send(
         &mut c,
         &json!({"type":"call.resume","call_id":"c-lost","after_seq":0}).to_string(),
+    )
+    .await;
+    let mut got = Vec::new();
+    loop {
+        let m = next_json(&mut c).await;
+        if m["type"] == "call.resumed" {
+            break;
+        }
+        got.push(m);
+    }
+    assert_eq!(got.last().unwrap()["type"], "call.summary");
+    let s = seqs(&got);
+    assert_eq!(s, (1..=*s.last().unwrap()).collect::<Vec<_>>());
+    // The call is over: sending to it is an unknown call, and a call never seen cannot resume.
+    send(&mut c, &end_msg("c-lost")).await;
+    assert_eq!(next_error(&mut c).await["code"], "unknown_call");
+    send(
+        &mut c,
+        &json!({"type":"call.resume","call_id":"c-never","after_seq":0}).to_string(),
     )
     .await;
     assert_eq!(next_error(&mut c).await["code"], "unknown_call");

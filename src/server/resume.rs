@@ -233,15 +233,23 @@ impl ResumeStore {
         Ok(Replay { messages, ack })
     }
 
-    /// Outputs of `call_id` after `after` for a platform that re-attached the call.
-    pub fn platform_replay(&self, tenant: &str, call_id: &str, after: u64) -> Replay {
+    /// Outputs of `call_id` after `after` for a platform that re-attached the call (or whose
+    /// call ended while it was away: then the replay ends with the summary). `None` when no
+    /// output of the call is kept.
+    pub fn platform_replay(&self, tenant: &str, call_id: &str, after: u64) -> Option<Replay> {
         let inner = self.lock();
-        let (messages, missed) = match inner.buffers.get(&key(tenant, call_id)) {
-            Some(b) => b.since(after, u64::MAX - 1),
-            None => (Vec::new(), 0),
-        };
+        let b = inner.buffers.get(&key(tenant, call_id))?;
+        let (messages, missed) = b.since(after, u64::MAX - 1);
         let ack = ack("call.resumed", call_id, after, messages.len(), missed);
-        Replay { messages, ack }
+        Some(Replay { messages, ack })
+    }
+
+    /// Whether the call's outputs are kept and the call has ended (its summary is the last).
+    pub fn ended(&self, tenant: &str, call_id: &str) -> bool {
+        self.lock()
+            .buffers
+            .get(&key(tenant, call_id))
+            .is_some_and(|b| b.ended_at.is_some())
     }
 
     /// Park a running call of a lost connection until `deadline`.

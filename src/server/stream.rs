@@ -422,7 +422,8 @@ impl Conn {
     /// carried, then replay the outputs after `after_seq`.
     async fn resume(&mut self, r: Resume) {
         let call_id = r.call_id.clone();
-        if self.session.call(&call_id).is_none() {
+        let ended = self.app.resume.ended(&self.tenant, &call_id);
+        if self.session.call(&call_id).is_none() && !ended {
             let Some(parked) = self.find_call(&call_id).await else {
                 let e = ProtocolError::new(
                     ErrorCode::UnknownCall,
@@ -469,10 +470,16 @@ impl Conn {
             self.app.metrics.resumed("platform");
             tracing::info!(conn = self.id, call = %call_id, after_seq = r.after_seq, "call resumed");
         }
-        let replay = self
+        let Some(replay) = self
             .app
             .resume
-            .platform_replay(&self.tenant, &call_id, r.after_seq);
+            .platform_replay(&self.tenant, &call_id, r.after_seq)
+        else {
+            // Running here, but nothing kept yet: nothing was missed.
+            let ack = serde_json::json!({"type":"call.resumed","call_id":call_id,
+                "after_seq":r.after_seq,"replayed":0,"missed":0});
+            return self.send(Out::Text(ack.to_string())).await;
+        };
         for m in replay.messages {
             self.send(Out::Text(m.to_string())).await;
         }
