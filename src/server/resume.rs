@@ -244,6 +244,15 @@ impl ResumeStore {
         Some(Replay { messages, ack })
     }
 
+    /// Drop the kept outputs of an ended call (its id is being reused by a new call).
+    pub fn forget_ended(&self, tenant: &str, call_id: &str) {
+        let mut inner = self.lock();
+        let k = key(tenant, call_id);
+        if inner.buffers.get(&k).is_some_and(|b| b.ended_at.is_some()) {
+            inner.buffers.remove(&k);
+        }
+    }
+
     /// Whether the call's outputs are kept and the call has ended (its summary is the last).
     pub fn ended(&self, tenant: &str, call_id: &str) -> bool {
         self.lock()

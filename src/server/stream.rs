@@ -307,6 +307,8 @@ impl Conn {
 
     /// A call started here (its process slot is already reserved).
     fn call_started(&mut self, call_id: &str, agent_id: &str) {
+        // The id now names this call: forget the outputs of an earlier call that had it.
+        self.app.resume.forget_ended(&self.tenant, call_id);
         let agent: Arc<str> = Arc::from(agent_id);
         self.calls.insert(
             call_id.to_string(),
@@ -497,10 +499,12 @@ impl Conn {
                 call_id: call_id.to_string(),
                 reply,
             };
-            if owner.send(cmd).await.is_ok() {
-                if let Ok(Ok(Some(p))) = tokio::time::timeout(RELEASE_WAIT, rx).await {
-                    return Some(p);
-                }
+            let ask = async {
+                owner.send(cmd).await.ok()?;
+                rx.await.ok()?
+            };
+            if let Ok(Some(p)) = tokio::time::timeout(RELEASE_WAIT, ask).await {
+                return Some(p);
             }
         }
         // The owner may have parked the call while we asked.
