@@ -351,3 +351,32 @@ async fn shutdown_ends_parked_calls_too() {
         (Some("call.summary"), Some("c-z"))
     );
 }
+
+#[tokio::test]
+async fn starting_a_parked_call_afresh_ends_the_parked_one() {
+    let server = server().await;
+    let addr = server.local_addr();
+    let mut panel = connect(addr, "/v1/agents/a-n/nudges").await;
+    wait_health(addr, "agent_sockets", 1).await;
+    let mut a = connect(addr, "/v1/stream").await;
+    send_all(&mut a, &angry_call("c-n", "a-n")).await;
+    wait_health(addr, "active_calls", 1).await;
+    drop(a);
+    wait_health(addr, "connections", 0).await;
+    let mut b = connect(addr, "/v1/stream").await;
+    send_all(&mut b, &angry_call("c-n", "a-n")[..2]).await;
+    // The old call's summary reaches the panel; the new call starts from seq 1.
+    let old = parse(&until_summary(&mut panel, "c-n").await);
+    assert_eq!(old.last().unwrap()["segments"], 5);
+    assert_eq!(next_json(&mut b).await["seq"], 1);
+    send(&mut b, &end_msg("c-n")).await;
+    let new = parse(&until_summary(&mut b, "c-n").await);
+    assert_eq!(new.last().unwrap()["segments"], 1);
+    wait_health(addr, "active_calls", 0).await;
+    let (_, text) = http(addr, "GET", "/metrics", None).await;
+    assert_eq!(
+        metric(&text, "calma_calls_ended_total", &[("reason", "replaced")]),
+        Some(1.0)
+    );
+    server.shutdown().await;
+}

@@ -80,7 +80,7 @@ impl Metrics {
             );
             describe_counter!(
                 CALLS_ENDED,
-                "Calls ended, by reason (call_end, disconnect, idle, grace_expired, shutdown)."
+                "Calls ended, by reason (call_end, disconnect, idle, grace_expired, shutdown, replaced)."
             );
             describe_counter!(
                 RESUMES,

@@ -222,6 +222,13 @@ impl Conn {
     async fn on_message(&mut self, msg: Inbound) {
         let result = match msg {
             Inbound::CallStart(start) => {
+                // A parked call with this id is superseded: the platform started it afresh
+                // instead of resuming it. End the old one (summary to agents) first.
+                if self.session.call(&start.call_id).is_none() {
+                    if let Some(p) = self.app.resume.unpark(&self.tenant, &start.call_id) {
+                        super::resume::end_unattached(&self.app, &self.tenant, p, "replaced");
+                    }
+                }
                 let max = self.app.opts.max_calls_per_process;
                 if !reserve_call(&self.app.active_calls, max) {
                     let e = ProtocolError::new(
