@@ -41,26 +41,26 @@ pub struct ParkedCall {
 #[derive(Debug)]
 struct Buffer {
     agent_id: Arc<str>,
-    items: VecDeque<(u64, Arc<str>)>,
+    items: VecDeque<(u64, Class, Arc<str>)>,
     ended_at: Option<Instant>,
 }
 
 impl Buffer {
     /// Outputs with `after < seq <= upto`, and how many such seqs were evicted already.
-    fn since(&self, after: u64, upto: u64) -> (Vec<Arc<str>>, u64) {
-        let items: Vec<Arc<str>> = self
+    fn since(&self, after: u64, upto: u64) -> (Vec<(Class, Arc<str>)>, u64) {
+        let items: Vec<(Class, Arc<str>)> = self
             .items
             .iter()
-            .filter(|(s, _)| *s > after && *s <= upto)
-            .map(|(_, j)| j.clone())
+            .filter(|(s, _, _)| *s > after && *s <= upto)
+            .map(|(_, c, j)| (*c, j.clone()))
             .collect();
-        let oldest = self.items.front().map_or(upto + 1, |(s, _)| *s);
+        let oldest = self.items.front().map_or(upto + 1, |(s, _, _)| *s);
         let missed = oldest.min(upto + 1).saturating_sub(after + 1);
         (items, missed)
     }
 
     fn last_seq(&self) -> u64 {
-        self.items.back().map_or(0, |(s, _)| *s)
+        self.items.back().map_or(0, |(s, _, _)| *s)
     }
 }
 
@@ -90,7 +90,8 @@ pub struct Joined {
 /// The answer to a resume request: the missed outputs and an acknowledgement to send after them.
 #[derive(Debug)]
 pub struct Replay {
-    pub messages: Vec<Arc<str>>,
+    /// With their class: a panel short of room drops replayed `state`s first, as live ones.
+    pub messages: Vec<(Class, Arc<str>)>,
     pub ack: String,
 }
 
@@ -161,7 +162,7 @@ impl ResumeStore {
         if buf.items.len() >= self.cap {
             buf.items.pop_front();
         }
-        buf.items.push_back((seq, json.clone()));
+        buf.items.push_back((seq, class, json.clone()));
         if ends_call {
             buf.ended_at = Some(Instant::now());
         }
@@ -304,11 +305,8 @@ impl ResumeStore {
 fn push_replay(queue: &AgentQueue, r: Result<Replay, ProtocolError>) {
     match r {
         Ok(r) => {
-            for m in r.messages {
-                queue.push(AgentMsg {
-                    class: Class::Keep,
-                    json: m,
-                });
+            for (class, json) in r.messages {
+                queue.push(AgentMsg { class, json });
             }
             queue.push(AgentMsg {
                 class: Class::Keep,
@@ -415,7 +413,9 @@ mod tests {
     fn buf(seqs: std::ops::RangeInclusive<u64>) -> Buffer {
         Buffer {
             agent_id: Arc::from("a"),
-            items: seqs.map(|s| (s, Arc::from(format!("m{s}")))).collect(),
+            items: seqs
+                .map(|s| (s, Class::Keep, Arc::from(format!("m{s}"))))
+                .collect(),
             ended_at: None,
         }
     }
@@ -474,5 +474,33 @@ mod tests {
         assert!(store
             .agent_resume("t", "b", "c", 0, &joined.horizon)
             .is_err());
+    }
+
+    #[test]
+    fn a_full_replay_does_not_jam_a_panel_queue() {
+        let hub = Hub::new();
+        let store = ResumeStore::new(256);
+        let t: Arc<str> = Arc::from("t");
+        let a: Arc<str> = Arc::from("a");
+        for seq in 1..=300 {
+            let class = if seq % 50 == 0 {
+                Class::Keep
+            } else {
+                Class::State
+            };
+            let j: Arc<str> = Arc::from(format!("{{\"seq\":{seq}}}"));
+            store.record_and_publish(&hub, &t, "c", &a, seq, class, &j, false);
+        }
+        let q = Arc::new(AgentQueue::new(256));
+        store.join_agent(&hub, "t", "a", &q, &[("c".into(), 0)]);
+        assert!(!q.stuck().is_cancelled());
+        let got: Vec<String> = std::iter::from_fn(|| q.try_pop())
+            .map(|m| m.json.to_string())
+            .collect();
+        // Every kept message (seq 50, 100... within the buffer) and the ack made it.
+        for seq in [100, 150, 200, 250, 300] {
+            assert!(got.contains(&format!("{{\"seq\":{seq}}}")), "{seq}");
+        }
+        assert!(got.last().unwrap().contains("\"missed\":44"));
     }
 }

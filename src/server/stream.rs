@@ -489,7 +489,7 @@ impl Conn {
                 "after_seq":r.after_seq,"replayed":0,"missed":0});
             return self.send(Out::Text(ack.to_string())).await;
         };
-        for m in replay.messages {
+        for (_, m) in replay.messages {
             self.send(Out::Text(m.to_string())).await;
         }
         self.send(Out::Text(replay.ack)).await;
