@@ -143,6 +143,12 @@ impl Metrics {
         self.with(|| counter!(SUPERVISOR_LAGGED).increment(n));
     }
 
+    /// Move recorded histogram samples into their buckets. Samples otherwise pile up (8 bytes
+    /// per segment) until the next scrape; the server calls this every few seconds.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
     /// Render the exposition text, with the gauges set from the live counts.
     pub fn render(&self, connections: i64, agent_sockets: i64, active_calls: i64) -> String {
         self.with(|| {

@@ -375,9 +375,12 @@ pub fn end_unattached(
     tracing::info!(tenant = %tenant, call = %call_id, reason, "call ended");
 }
 
-/// Background task: end parked calls whose grace period passed, drop old replay buffers; on
-/// shutdown end every parked call.
+/// Background task: end parked calls whose grace period passed, drop old replay buffers, drain
+/// histogram samples into buckets (an unscraped `/metrics` must not grow); on shutdown end every
+/// parked call.
 pub async fn reaper(app: Arc<AppState>) {
+    const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+    let mut last_upkeep = Instant::now();
     let period =
         (app.opts.resume_grace / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut tick = tokio::time::interval(period);
@@ -400,6 +403,10 @@ pub async fn reaper(app: Arc<AppState>) {
             _ = tick.tick() => {
                 for (tenant, c) in app.resume.due(Instant::now(), false, app.opts.replay_retention) {
                     end_unattached(&app, &tenant, c, "grace_expired");
+                }
+                if last_upkeep.elapsed() >= METRICS_UPKEEP {
+                    app.metrics.upkeep();
+                    last_upkeep = Instant::now();
                 }
             }
         }
