@@ -1,4 +1,4 @@
-//! The `calma` command: `serve` (default), `replay`, `loadgen`.
+//! The `calma` command: `serve` (default), `replay`, `loadgen`, `token`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +51,22 @@ enum Command {
     /// latency percentiles, throughput, errors, and the server's CPU and memory. With --echo,
     /// the same load against /v1/echo as the baseline.
     Loadgen(calma::loadgen::LoadgenArgs),
+    /// Mint a short-lived HS256 token for an agent panel or a supervisor and print it.
+    Token {
+        /// The server's token secret (prefer the environment variable).
+        #[arg(long, env = "CALMA_TOKEN_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The agent id (for supervisors: who they are).
+        #[arg(long)]
+        sub: String,
+        #[arg(long, value_enum)]
+        role: calma::server::auth::Role,
+        #[arg(long, default_value = calma::server::auth::DEFAULT_TENANT)]
+        tenant: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +97,30 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some(Command::Token {
+            secret,
+            sub,
+            role,
+            tenant,
+            ttl,
+        }) => {
+            use calma::server::auth::{mint_token, unix_now, Claims};
+            if secret.len() < 16 {
+                eprintln!("calma: the token secret must be at least 16 bytes");
+                return ExitCode::from(2);
+            }
+            let now = unix_now();
+            let claims = Claims {
+                tenant,
+                sub,
+                role,
+                exp: now.saturating_add(ttl),
+                nbf: None,
+                iat: Some(now),
+            };
+            println!("{}", mint_token(secret.as_bytes(), &claims));
+            ExitCode::SUCCESS
+        }
         None => calma::server::run(cli.serve),
     }
 }

@@ -116,6 +116,15 @@ pub struct Feedback {
     pub useful: bool,
 }
 
+/// `call.resume` (platform) and `resume` (agent panel): send me the outputs of `call_id` with
+/// `seq > after_seq` that I missed, then carry on live. Handled by the server shell, not the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    pub call_id: String,
+    #[serde(default)]
+    pub after_seq: u64,
+}
+
 /// A message from a platform (or agent panel) to calma.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
@@ -124,6 +133,10 @@ pub enum Inbound {
     Tick(Tick),
     CallEnd(CallEnd),
     Feedback(Feedback),
+    /// `call.resume` on a platform connection: re-attach a call of a lost connection.
+    CallResume(Resume),
+    /// `resume` on an agent socket: replay what the panel missed.
+    Resume(Resume),
 }
 
 impl Inbound {
@@ -134,6 +147,7 @@ impl Inbound {
             Inbound::Tick(m) => &m.call_id,
             Inbound::CallEnd(m) => &m.call_id,
             Inbound::Feedback(m) => &m.call_id,
+            Inbound::CallResume(m) | Inbound::Resume(m) => &m.call_id,
         }
     }
 }
@@ -162,6 +176,8 @@ pub enum ErrorCode {
     BinaryFrame,
     /// Too many calls on this connection or in this process.
     TooManyCalls,
+    /// The server holds as many WebSocket connections as it allows (HTTP 503 on upgrade).
+    TooManyConnections,
     /// Segments arrive faster than the per-call limit.
     RateLimited,
     /// Missing or invalid credentials.
@@ -187,6 +203,7 @@ impl ErrorCode {
             ErrorCode::TextTooLong => "text_too_long",
             ErrorCode::BinaryFrame => "binary_frame",
             ErrorCode::TooManyCalls => "too_many_calls",
+            ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
@@ -242,11 +259,18 @@ impl ProtocolError {
     }
 }
 
+/// Default [`ParseLimits::max_media_ms`]: 2^50 ms (about 35,000 years): room for platforms whose
+/// clocks are epoch milliseconds, far from any u64 overflow in the engine.
+pub const MAX_MEDIA_MS: u64 = 1 << 50;
+
 /// Limits applied while parsing, so the engine never sees absurd input.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseLimits {
     pub max_text_chars: usize,
     pub max_id_chars: usize,
+    /// Largest media time accepted (`start_ms`, `end_ms`, `at_ms`), so that media-time
+    /// arithmetic in the engine can never overflow. The default, 2^40 ms, is about 34 years.
+    pub max_media_ms: u64,
 }
 
 impl Default for ParseLimits {
@@ -254,6 +278,7 @@ impl Default for ParseLimits {
         ParseLimits {
             max_text_chars: 4_000,
             max_id_chars: 128,
+            max_media_ms: MAX_MEDIA_MS,
         }
     }
 }
@@ -305,11 +330,13 @@ pub fn parse_value(value: Value, limits: &ParseLimits) -> Result<Inbound, Protoc
         "tick" => Inbound::Tick(shape(value, &kind, &call_id)?),
         "call.end" => Inbound::CallEnd(shape(value, &kind, &call_id)?),
         "feedback" => Inbound::Feedback(shape(value, &kind, &call_id)?),
+        "call.resume" => Inbound::CallResume(shape(value, &kind, &call_id)?),
+        "resume" => Inbound::Resume(shape(value, &kind, &call_id)?),
         other => {
             return Err(ProtocolError::new(
                 ErrorCode::UnknownType,
                 format!(
-                    "unknown message type `{other}` (protocol v1 accepts call.start, segment, tick, call.end, feedback)"
+                    "unknown message type `{other}` (protocol v1 accepts call.start, segment, tick, call.end, feedback, call.resume, resume)"
                 ),
             )
             .for_call(call_id))
@@ -360,6 +387,18 @@ fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
         }
         Ok(())
     };
+    let time_ok = |field: &str, v: u64| -> Result<(), ProtocolError> {
+        if v > limits.max_media_ms {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidField,
+                format!(
+                    "`{field}` ({v}) is beyond the largest media time, {} ms",
+                    limits.max_media_ms
+                ),
+            ));
+        }
+        Ok(())
+    };
     match msg {
         Inbound::CallStart(m) => {
             id_ok("call_id", &m.call_id, true)?;
@@ -371,6 +410,8 @@ fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
         Inbound::Segment(s) => {
             id_ok("call_id", &s.call_id, false)?;
             id_ok("segment_id", &s.segment_id, true)?;
+            time_ok("start_ms", s.start_ms)?;
+            time_ok("end_ms", s.end_ms)?;
             if s.end_ms < s.start_ms {
                 return Err(ProtocolError::new(
                     ErrorCode::InvalidField,
@@ -391,12 +432,16 @@ fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
                 ));
             }
         }
-        Inbound::Tick(t) => id_ok("call_id", &t.call_id, false)?,
+        Inbound::Tick(t) => {
+            id_ok("call_id", &t.call_id, false)?;
+            time_ok("at_ms", t.at_ms)?;
+        }
         Inbound::CallEnd(m) => id_ok("call_id", &m.call_id, true)?,
         Inbound::Feedback(f) => {
             id_ok("call_id", &f.call_id, true)?;
             id_ok("nudge_id", &f.nudge_id, true)?;
         }
+        Inbound::CallResume(r) | Inbound::Resume(r) => id_ok("call_id", &r.call_id, true)?,
     }
     Ok(())
 }
@@ -686,6 +731,26 @@ mod tests {
                 .code,
             ErrorCode::InvalidField
         );
+    }
+
+    #[test]
+    fn media_times_are_capped() {
+        let seg = |a: u64, b: u64| {
+            format!(
+                r#"{{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"x","start_ms":{a},"end_ms":{b}}}"#
+            )
+        };
+        assert!(parse(&seg(MAX_MEDIA_MS, MAX_MEDIA_MS)).is_ok());
+        assert_eq!(
+            parse(&seg(0, MAX_MEDIA_MS + 1)).unwrap_err().code,
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            parse(&seg(0, u64::MAX)).unwrap_err().code,
+            ErrorCode::InvalidField
+        );
+        let tick = format!(r#"{{"type":"tick","call_id":"c","at_ms":{}}}"#, u64::MAX);
+        assert_eq!(parse(&tick).unwrap_err().code, ErrorCode::InvalidField);
     }
 
     #[test]

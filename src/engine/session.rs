@@ -96,7 +96,46 @@ impl Session {
                     .ok_or_else(|| unknown(&e.call_id))?;
                 Ok(call.on_event(Event::End))
             }
+            Inbound::CallResume(r) | Inbound::Resume(r) => Err(ProtocolError::new(
+                ErrorCode::NotAllowedHere,
+                "resuming is handled by the live server, not by a session",
+            )
+            .for_call(r.call_id)),
         }
+    }
+
+    /// Take a running call out of the session (it goes on elsewhere: parked for a resume, or
+    /// handed to another connection). No output: the call is not ended.
+    pub fn take(&mut self, call_id: &str) -> Option<Call> {
+        self.calls.remove(call_id)
+    }
+
+    /// Whether a running call `call_id` from another session may join this one (not already
+    /// here, under the call limit).
+    pub fn can_adopt(&self, call_id: &str) -> Result<(), ProtocolError> {
+        if self.calls.contains_key(call_id) {
+            return Err(ProtocolError::new(
+                ErrorCode::DuplicateCall,
+                format!("call {call_id} is already running on this connection"),
+            )
+            .for_call(call_id));
+        }
+        if self.calls.len() >= self.max_calls {
+            return Err(ProtocolError::new(
+                ErrorCode::TooManyCalls,
+                format!(
+                    "this connection already carries {} calls (the limit)",
+                    self.max_calls
+                ),
+            )
+            .for_call(call_id));
+        }
+        Ok(())
+    }
+
+    /// Adopt a running call taken from another session (check [`Session::can_adopt`] first).
+    pub fn adopt(&mut self, call: Call) {
+        self.calls.insert(call.call_id().to_string(), call);
     }
 
     /// Feed an event straight to a call (the server's wall-clock ticks).

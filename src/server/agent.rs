@@ -1,10 +1,11 @@
 //! `GET /v1/agents/{agent_id}/nudges`: the feed of one agent's softphone panel.
 //!
 //! Receives `nudge`, `nudge.clear`, `state` and `call.summary` of the calls whose `agent_id`
-//! matches, through a bounded [`AgentQueue`] (slow panels lose `state` messages first and are
-//! disconnected if they stay stuck). Accepts `feedback` only, routed to the connection owning the
-//! call.
+//! matches (in the panel's tenant), through a bounded [`AgentQueue`] (slow panels lose `state`
+//! messages first and are disconnected if they stay stuck). Accepts `feedback`, routed to the
+//! connection owning the call, and `resume` (replay of missed outputs, see `resume.rs`).
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -21,12 +22,33 @@ use crate::protocol::{parse_inbound, ErrorCode, Inbound, ProtocolError};
 /// How long the panel waits for the call's connection to apply a feedback.
 const FEEDBACK_REPLY: Duration = Duration::from_secs(2);
 
+/// Who is on the other end of an agent socket (authenticated by the upgrade handler).
+#[derive(Debug)]
+pub struct Panel {
+    pub tenant: Arc<str>,
+    pub agent_id: String,
+    /// `?resume=<call_id>:<last_seq>` requests, replayed before anything live.
+    pub resume: Vec<(String, u64)>,
+}
+
 /// Serve one agent panel socket until it closes, gets stuck, or the server shuts down.
-pub async fn serve(socket: WebSocket, app: Arc<AppState>, agent_id: String) {
+pub async fn serve(socket: WebSocket, app: Arc<AppState>, panel: Panel) {
+    let Panel {
+        tenant,
+        agent_id,
+        resume,
+    } = panel;
     let queue = Arc::new(AgentQueue::new(app.opts.agent_queue));
-    let reg = app.hub.add_agent(&agent_id, queue.clone());
+    let joined = app
+        .resume
+        .join_agent(&app.hub, &tenant, &agent_id, &queue, &resume);
+    if !resume.is_empty() {
+        app.metrics.resumed("agent");
+    }
+    let reg = joined.reg;
+    let horizon = joined.horizon;
     app.agent_sockets.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(agent = %agent_id, "agent socket opened");
+    tracing::info!(tenant = %tenant, agent = %agent_id, resumes = resume.len(), "agent socket opened");
     let (mut sink, mut stream) = socket.split();
     let mut pings = interval_at(
         Instant::now() + app.opts.ping_interval,
@@ -64,7 +86,10 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, agent_id: String) {
                 };
                 last_seen = Instant::now();
                 match frame {
-                    Message::Text(t) => on_text(&app, &agent_id, &queue, t.as_str()).await,
+                    Message::Text(t) => {
+                        let who = Who { tenant: &tenant, agent_id: &agent_id, horizon: &horizon };
+                        on_text(&app, &who, &queue, t.as_str()).await
+                    }
                     Message::Binary(_) => error(&app, &queue, ProtocolError::new(
                         ErrorCode::BinaryFrame,
                         "binary frames are not part of protocol v1",
@@ -83,7 +108,7 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, agent_id: String) {
             }
         }
     };
-    app.hub.remove_agent(&agent_id, reg);
+    app.hub.remove_agent(&tenant, &agent_id, reg);
     if let Some((code, reason)) = close {
         let frame = Message::Close(Some(CloseFrame {
             code,
@@ -108,7 +133,14 @@ fn error(app: &AppState, queue: &AgentQueue, e: ProtocolError) {
     });
 }
 
-async fn on_text(app: &AppState, agent_id: &str, queue: &AgentQueue, text: &str) {
+/// The panel's identity and the seq each of its calls had reached when it joined.
+struct Who<'a> {
+    tenant: &'a str,
+    agent_id: &'a str,
+    horizon: &'a HashMap<String, u64>,
+}
+
+async fn on_text(app: &AppState, who: &Who<'_>, queue: &AgentQueue, text: &str) {
     if text.len() > app.opts.soft_message_limit {
         return error(
             app,
@@ -121,13 +153,27 @@ async fn on_text(app: &AppState, agent_id: &str, queue: &AgentQueue, text: &str)
     }
     let fb = match parse_inbound(text, &app.opts.parse_limits) {
         Ok(Inbound::Feedback(f)) => f,
+        Ok(Inbound::Resume(r)) => {
+            let replay = app.resume.agent_resume(
+                who.tenant,
+                who.agent_id,
+                &r.call_id,
+                r.after_seq,
+                who.horizon,
+            );
+            match &replay {
+                Ok(_) => app.metrics.resumed("agent"),
+                Err(e) => app.metrics.error(e.code),
+            }
+            return super::resume::queue_replay(queue, replay);
+        }
         Ok(other) => {
             return error(
                 app,
                 queue,
                 ProtocolError::new(
                     ErrorCode::NotAllowedHere,
-                    "the agent socket accepts only `feedback`",
+                    "the agent socket accepts only `feedback` and `resume`",
                 )
                 .for_call(other.call_id()),
             )
@@ -135,7 +181,7 @@ async fn on_text(app: &AppState, agent_id: &str, queue: &AgentQueue, text: &str)
         Err(e) => return error(app, queue, e),
     };
     let call_id = fb.call_id.clone();
-    let reply = match app.hub.route_feedback(agent_id, fb) {
+    let reply = match app.hub.route_feedback(who.tenant, who.agent_id, fb) {
         Ok(rx) => rx,
         Err(e) => return error(app, queue, e),
     };

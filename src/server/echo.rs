@@ -25,7 +25,8 @@ pub async fn echo(
     if app.shutdown.is_cancelled() {
         return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
-    if authorize(&headers, Scope::Stream).is_err() {
+    // The baseline takes the same platform key as `/v1/stream`.
+    if authorize(&app.opts.auth, &headers, &[], Scope::Stream).is_err() {
         return axum::http::StatusCode::UNAUTHORIZED.into_response();
     }
     let tracker = app.streams.clone();

@@ -5,14 +5,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::auth::{authorize, Scope};
+use super::auth::{authorize, Principal, Scope};
 use super::AppState;
 use crate::protocol::{parse_value, ErrorCode, ProtocolError, PROTOCOL_VERSION};
 use crate::replay::{analyze, analyze_response, AnalyzeRequest};
@@ -31,7 +31,7 @@ pub(super) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ShuttingDown | ErrorCode::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -47,28 +47,119 @@ pub(super) fn refuse_if_closing(app: &AppState) -> Option<Response> {
     })
 }
 
+/// Query parameters as pairs (repeatable keys such as `resume`), or a typed 400.
+pub(super) type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// Why a request is refused: the HTTP status and the typed error body.
+type Refusal = (StatusCode, ProtocolError);
+
+pub(super) fn refuse(app: &AppState, (status, e): Refusal) -> Response {
+    error_response(app, status, e)
+}
+
+pub(super) fn query_pairs(q: QueryPairs) -> Result<Vec<(String, String)>, Refusal> {
+    q.map(|Query(v)| v).map_err(|rej| {
+        let e = ProtocolError::new(
+            ErrorCode::InvalidField,
+            format!("bad query string: {}", rej.body_text()),
+        );
+        (StatusCode::BAD_REQUEST, e)
+    })
+}
+
+/// Authenticate a request for `scope`: the principal, or the 401/403 response.
+pub(super) fn check(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    scope: Scope<'_>,
+) -> Result<Principal, Refusal> {
+    authorize(&app.opts.auth, headers, query, scope).map_err(|e| {
+        tracing::info!(reason = %e, "request refused");
+        let e = e.to_protocol();
+        (status_of(e.code), e)
+    })
+}
+
+/// A WebSocket slot, or the 503 response when every slot is taken.
+pub(super) fn socket_slot(app: &AppState) -> Result<super::limits::SocketSlot, Refusal> {
+    app.limits.socket_slot().ok_or_else(|| {
+        let e = ProtocolError::new(
+            ErrorCode::TooManyConnections,
+            format!(
+                "the server holds its maximum of {} connections; retry later or elsewhere",
+                app.limits.max_sockets()
+            ),
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, e)
+    })
+}
+
 pub async fn stream(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
+    query: QueryPairs,
     ws: WebSocketUpgrade,
 ) -> Response {
     if let Some(r) = refuse_if_closing(&app) {
         return r;
     }
-    if let Err(e) = authorize(&headers, Scope::Stream) {
-        return error_response(&app, status_of(e.code), e);
-    }
+    let principal = match query_pairs(query).and_then(|q| check(&app, &headers, &q, Scope::Stream))
+    {
+        Ok(p) => p,
+        Err(r) => return refuse(&app, r),
+    };
+    let slot = match socket_slot(&app) {
+        Ok(s) => s,
+        Err(r) => return refuse(&app, r),
+    };
+    let tenant: Arc<str> = Arc::from(principal.tenant());
     let tracker = app.streams.clone();
     ws.read_buffer_size(WS_READ_BUFFER)
         .max_message_size(app.opts.hard_message_limit)
         .max_frame_size(app.opts.hard_message_limit)
-        .on_upgrade(move |socket| tracker.track_future(super::stream::serve(socket, app)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                let _slot = slot;
+                super::stream::serve(socket, app, tenant).await
+            })
+        })
+}
+
+/// `?resume=<call_id>:<last_seq>` parameters (repeatable; the call id may contain `:`).
+fn resume_params(query: &[(String, String)]) -> Result<Vec<(String, u64)>, ProtocolError> {
+    const MAX_RESUMES: usize = 64;
+    let list: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "resume")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if list.len() > MAX_RESUMES {
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidField,
+            format!("at most {MAX_RESUMES} `resume` parameters"),
+        ));
+    }
+    list.into_iter()
+        .map(|v| {
+            v.rsplit_once(':')
+                .and_then(|(c, s)| Some((c.to_string(), s.parse::<u64>().ok()?)))
+                .filter(|(c, _)| !c.is_empty() && !c.chars().any(char::is_control))
+                .ok_or_else(|| {
+                    ProtocolError::new(
+                        ErrorCode::InvalidField,
+                        "`resume` must be <call_id>:<last_seq>",
+                    )
+                })
+        })
+        .collect()
 }
 
 pub async fn agent(
     State(app): State<Arc<AppState>>,
     Path(agent_id): Path<String>,
     headers: HeaderMap,
+    query: QueryPairs,
     ws: WebSocketUpgrade,
 ) -> Response {
     if let Some(r) = refuse_if_closing(&app) {
@@ -81,14 +172,37 @@ pub async fn agent(
         let e = ProtocolError::new(ErrorCode::InvalidField, "invalid agent_id in the path");
         return error_response(&app, StatusCode::BAD_REQUEST, e);
     }
-    if let Err(e) = authorize(&headers, Scope::Agent(&agent_id)) {
-        return error_response(&app, status_of(e.code), e);
-    }
+    let query = match query_pairs(query) {
+        Ok(q) => q,
+        Err(r) => return refuse(&app, r),
+    };
+    let principal = match check(&app, &headers, &query, Scope::Agent(&agent_id)) {
+        Ok(p) => p,
+        Err(r) => return refuse(&app, r),
+    };
+    let resume = match resume_params(&query) {
+        Ok(r) => r,
+        Err(e) => return error_response(&app, StatusCode::BAD_REQUEST, e),
+    };
+    let slot = match socket_slot(&app) {
+        Ok(s) => s,
+        Err(r) => return refuse(&app, r),
+    };
+    let peer = super::agent::Panel {
+        tenant: Arc::from(principal.tenant()),
+        agent_id,
+        resume,
+    };
     let tracker = app.agents.clone();
     ws.read_buffer_size(WS_READ_BUFFER)
         .max_message_size(app.opts.hard_message_limit)
         .max_frame_size(app.opts.hard_message_limit)
-        .on_upgrade(move |socket| tracker.track_future(super::agent::serve(socket, app, agent_id)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                let _slot = slot;
+                super::agent::serve(socket, app, peer).await
+            })
+        })
 }
 
 pub async fn analyze_handler(
@@ -99,8 +213,8 @@ pub async fn analyze_handler(
     if let Some(r) = refuse_if_closing(&app) {
         return r;
     }
-    if let Err(e) = authorize(&headers, Scope::Analyze) {
-        return error_response(&app, status_of(e.code), e);
+    if let Err(r) = check(&app, &headers, &[], Scope::Analyze) {
+        return refuse(&app, r);
     }
     let body = match body {
         Ok(b) => b,
@@ -186,6 +300,7 @@ pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    app.metrics.parked(app.resume.parked_len());
     let text = app.metrics.render(
         app.connections.load(Ordering::Relaxed),
         app.agent_sockets.load(Ordering::Relaxed),
@@ -205,7 +320,10 @@ pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
 /// `POST /v1/admin/reload`: read lexicons and configuration again from the files the server
 /// started with. New calls use them; calls in progress keep theirs; nothing is dropped. A broken
 /// file is refused with 400 and the running configuration stays.
-pub async fn reload(State(app): State<Arc<AppState>>) -> Response {
+pub async fn reload(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check(&app, &headers, &[], Scope::Admin) {
+        return refuse(&app, r);
+    }
     let a = app.clone();
     match tokio::task::spawn_blocking(move || a.reload()).await {
         Ok(Ok(res)) => {

@@ -1,5 +1,6 @@
-//! Fan-out between connections: agent panels (by `agent_id`), feedback routing (by `call_id` to
-//! the connection that owns the call) and the supervisor broadcast.
+//! Fan-out between connections: agent panels (by tenant and `agent_id`), feedback routing (by
+//! tenant and `call_id` to the connection that owns the call) and the supervisor broadcast.
+//! Tenants never see each other: every key below starts with the tenant.
 //!
 //! Everything here is called synchronously from connection tasks and never blocks: agent sockets
 //! have bounded queues fed with `push` (drop `state` first, disconnect a consumer that stays
@@ -131,6 +132,12 @@ pub enum ConnCmd {
         feedback: Feedback,
         reply: oneshot::Sender<Result<(), ProtocolError>>,
     },
+    /// Another connection of the same tenant resumes this call (`call.resume`): hand it over,
+    /// still running (see `resume.rs`).
+    Release {
+        call_id: String,
+        reply: oneshot::Sender<Option<super::resume::ParkedCall>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -140,12 +147,14 @@ struct CallRoute {
     tx: mpsc::Sender<ConnCmd>,
 }
 
-/// What supervisors see: every event carries its `/v1/supervisor` wire JSON, serialised once
-/// where the event happened (see [`super::supervisor::Feed`], which publishes them).
+/// What supervisors see. Every event carries its `/v1/supervisor` wire JSON, serialised once
+/// where the event happened (see [`super::supervisor::Feed`], which publishes them), and names its
+/// tenant: a subscriber only receives its own tenant's events ([`super::auth::may_see`]).
 #[derive(Debug, Clone)]
 pub enum SupervisorEvent {
     /// `{"type":"call.started",...}`.
     CallStart {
+        tenant: Arc<str>,
         call_id: Arc<str>,
         agent_id: Arc<str>,
         campaign: Arc<str>,
@@ -154,18 +163,21 @@ pub enum SupervisorEvent {
     },
     /// A final segment of the call: `{"type":"segment",...}` (the transcript; personal data).
     Segment {
+        tenant: Arc<str>,
         call_id: Arc<str>,
         agent_id: Arc<str>,
         json: Arc<str>,
     },
     /// Any engine output of a call (`nudge`, `nudge.clear`, `state`, `call.summary`), as sent.
     Output {
+        tenant: Arc<str>,
         call_id: Arc<str>,
         agent_id: Arc<str>,
         json: Arc<str>,
     },
     /// `{"type":"call.ended",...}`, after the call's `call.summary`.
     CallEnd {
+        tenant: Arc<str>,
         call_id: Arc<str>,
         agent_id: Arc<str>,
         json: Arc<str>,
@@ -182,6 +194,24 @@ impl SupervisorEvent {
             | SupervisorEvent::CallEnd { json, .. } => json,
         }
     }
+
+    /// The tenant and agent of the call the event is about.
+    pub fn tenant_and_agent(&self) -> (&str, &str) {
+        match self {
+            SupervisorEvent::CallStart {
+                tenant, agent_id, ..
+            }
+            | SupervisorEvent::Segment {
+                tenant, agent_id, ..
+            }
+            | SupervisorEvent::Output {
+                tenant, agent_id, ..
+            }
+            | SupervisorEvent::CallEnd {
+                tenant, agent_id, ..
+            } => (tenant, agent_id),
+        }
+    }
 }
 
 /// One registered agent socket: its registration id and queue.
@@ -190,8 +220,11 @@ type AgentSlot = (u64, Arc<AgentQueue>);
 /// The hub shared by all connections of one server.
 #[derive(Debug)]
 pub struct Hub {
-    agents: Mutex<HashMap<String, Vec<AgentSlot>>>,
-    calls: Mutex<HashMap<String, CallRoute>>,
+    /// tenant → agent id → sockets.
+    agents: Mutex<HashMap<String, HashMap<String, Vec<AgentSlot>>>>,
+    /// tenant → call id → owning connection.
+    calls: Mutex<HashMap<String, HashMap<String, CallRoute>>>,
+    /// The supervisor feed: board state + broadcast.
     feed: Feed,
     next_id: AtomicU64,
 }
@@ -222,29 +255,38 @@ impl Hub {
     }
 
     /// Register an agent socket; it stays registered until [`Hub::remove_agent`].
-    pub fn add_agent(&self, agent_id: &str, q: Arc<AgentQueue>) -> u64 {
+    pub fn add_agent(&self, tenant: &str, agent_id: &str, q: Arc<AgentQueue>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.agents)
+            .entry(tenant.to_string())
+            .or_default()
             .entry(agent_id.to_string())
             .or_default()
             .push((id, q));
         id
     }
 
-    pub fn remove_agent(&self, agent_id: &str, id: u64) {
+    pub fn remove_agent(&self, tenant: &str, agent_id: &str, id: u64) {
         let mut agents = lock(&self.agents);
-        if let Some(v) = agents.get_mut(agent_id) {
+        let Some(of_tenant) = agents.get_mut(tenant) else {
+            return;
+        };
+        if let Some(v) = of_tenant.get_mut(agent_id) {
             v.retain(|(i, _)| *i != id);
             if v.is_empty() {
-                agents.remove(agent_id);
+                of_tenant.remove(agent_id);
             }
+        }
+        if of_tenant.is_empty() {
+            agents.remove(tenant);
         }
     }
 
-    /// Send a message to every socket of `agent_id`. Never blocks. Returns messages dropped.
-    pub fn publish_agent(&self, agent_id: &str, msg: AgentMsg) -> u64 {
+    /// Send a message to every socket of `agent_id` in `tenant`. Never blocks. Returns messages
+    /// dropped.
+    pub fn publish_agent(&self, tenant: &str, agent_id: &str, msg: AgentMsg) -> u64 {
         let agents = lock(&self.agents);
-        let Some(v) = agents.get(agent_id) else {
+        let Some(v) = agents.get(tenant).and_then(|t| t.get(agent_id)) else {
             return 0;
         };
         let mut dropped = 0;
@@ -258,37 +300,66 @@ impl Hub {
     /// Route feedback for `call_id` to the owning connection (from now on, `conn_id` owns it).
     pub fn register_call(
         &self,
+        tenant: &str,
         call_id: &str,
         agent_id: &str,
         conn_id: u64,
         tx: mpsc::Sender<ConnCmd>,
     ) {
-        lock(&self.calls).insert(
-            call_id.to_string(),
-            CallRoute {
-                conn_id,
-                agent_id: agent_id.to_string(),
-                tx,
-            },
-        );
+        lock(&self.calls)
+            .entry(tenant.to_string())
+            .or_default()
+            .insert(
+                call_id.to_string(),
+                CallRoute {
+                    conn_id,
+                    agent_id: agent_id.to_string(),
+                    tx,
+                },
+            );
     }
 
     /// Forget the route, unless another connection has since taken over the same call id.
-    pub fn unregister_call(&self, call_id: &str, conn_id: u64) {
+    pub fn unregister_call(&self, tenant: &str, call_id: &str, conn_id: u64) {
         let mut calls = lock(&self.calls);
-        if calls.get(call_id).is_some_and(|r| r.conn_id == conn_id) {
-            calls.remove(call_id);
+        let Some(of_tenant) = calls.get_mut(tenant) else {
+            return;
+        };
+        if of_tenant.get(call_id).is_some_and(|r| r.conn_id == conn_id) {
+            of_tenant.remove(call_id);
         }
+        if of_tenant.is_empty() {
+            calls.remove(tenant);
+        }
+    }
+
+    /// The connection (other than `except_conn`) currently carrying `call_id` of `tenant`, to
+    /// ask it to release the call for a `call.resume`.
+    pub fn call_owner(
+        &self,
+        tenant: &str,
+        call_id: &str,
+        except_conn: u64,
+    ) -> Option<mpsc::Sender<ConnCmd>> {
+        lock(&self.calls)
+            .get(tenant)
+            .and_then(|t| t.get(call_id))
+            .filter(|r| r.conn_id != except_conn)
+            .map(|r| r.tx.clone())
     }
 
     /// Hand feedback from `agent_id`'s panel to the connection owning the call. The reply says
     /// whether the session accepted it.
     pub fn route_feedback(
         &self,
+        tenant: &str,
         agent_id: &str,
         feedback: Feedback,
     ) -> Result<oneshot::Receiver<Result<(), ProtocolError>>, ProtocolError> {
-        let route = lock(&self.calls).get(&feedback.call_id).cloned();
+        let route = lock(&self.calls)
+            .get(tenant)
+            .and_then(|t| t.get(&feedback.call_id))
+            .cloned();
         let call_id = feedback.call_id.clone();
         let Some(route) = route else {
             return Err(ProtocolError::new(
@@ -328,7 +399,7 @@ impl Hub {
     }
 
     pub fn open_call_routes(&self) -> usize {
-        lock(&self.calls).len()
+        lock(&self.calls).values().map(HashMap::len).sum()
     }
 }
 
@@ -387,8 +458,11 @@ mod tests {
         let hub = Hub::new();
         let mut rx = hub.subscribe_supervisor();
         for i in 0..(SUPERVISOR_CAPACITY + 10) {
-            hub.feed()
-                .call_end(Arc::from(format!("c{i}")), Arc::from("a"));
+            hub.feed().call_end(
+                Arc::from("default"),
+                Arc::from(format!("c{i}")),
+                Arc::from("a"),
+            );
         }
         let mut lagged = 0;
         let ev = recv_supervisor(&mut rx, |n| lagged += n).await.unwrap();
@@ -403,25 +477,32 @@ mod tests {
     fn feedback_routing_checks_owner() {
         let hub = Hub::new();
         let (tx, mut rx) = mpsc::channel(4);
-        hub.register_call("c1", "a1", 7, tx);
+        hub.register_call("t", "c1", "a1", 7, tx);
         let fb = |call: &str| Feedback {
             call_id: call.into(),
             nudge_id: "n1".into(),
             useful: true,
         };
         assert_eq!(
-            hub.route_feedback("a2", fb("c1")).unwrap_err().code,
+            hub.route_feedback("t", "a2", fb("c1")).unwrap_err().code,
             ErrorCode::Forbidden
         );
         assert_eq!(
-            hub.route_feedback("a1", fb("c9")).unwrap_err().code,
+            hub.route_feedback("t", "a1", fb("c9")).unwrap_err().code,
             ErrorCode::UnknownCall
         );
-        assert!(hub.route_feedback("a1", fb("c1")).is_ok());
+        // Another tenant's agent with the same ids sees no such call.
+        assert_eq!(
+            hub.route_feedback("u", "a1", fb("c1")).unwrap_err().code,
+            ErrorCode::UnknownCall
+        );
+        assert!(hub.route_feedback("t", "a1", fb("c1")).is_ok());
         assert!(matches!(rx.try_recv(), Ok(ConnCmd::Feedback { .. })));
-        hub.unregister_call("c1", 8);
+        assert!(hub.call_owner("t", "c1", 7).is_none());
+        assert!(hub.call_owner("t", "c1", 8).is_some());
+        hub.unregister_call("t", "c1", 8);
         assert_eq!(hub.open_call_routes(), 1);
-        hub.unregister_call("c1", 7);
+        hub.unregister_call("t", "c1", 7);
         assert_eq!(hub.open_call_routes(), 0);
     }
 }

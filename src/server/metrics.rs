@@ -19,6 +19,9 @@ pub const FEEDBACK: &str = "calma_feedback_total";
 pub const SEGMENT_SECONDS: &str = "calma_segment_processing_seconds";
 pub const AGENT_DROPPED: &str = "calma_agent_messages_dropped_total";
 pub const SUPERVISOR_LAGGED: &str = "calma_supervisor_lagged_total";
+pub const CALLS_ENDED: &str = "calma_calls_ended_total";
+pub const RESUMES: &str = "calma_resumes_total";
+pub const PARKED_CALLS: &str = "calma_parked_calls";
 
 /// Buckets for the per-segment engine time: the engine takes microseconds, so resolve those.
 const SEGMENT_BUCKETS: &[f64] = &[
@@ -75,6 +78,18 @@ impl Metrics {
                 SUPERVISOR_LAGGED,
                 "Supervisor broadcast events skipped by lagging subscribers."
             );
+            describe_counter!(
+                CALLS_ENDED,
+                "Calls ended, by reason (call_end, disconnect, idle, grace_expired, shutdown, replaced)."
+            );
+            describe_counter!(
+                RESUMES,
+                "Successful resumes, by side (platform: call re-attached; agent: panel replay)."
+            );
+            describe_gauge!(
+                PARKED_CALLS,
+                "Calls of lost platform connections waiting for call.resume."
+            );
         });
         m
     }
@@ -112,8 +127,26 @@ impl Metrics {
         self.with(|| counter!(AGENT_DROPPED).increment(n));
     }
 
+    pub fn call_ended(&self, reason: &'static str) {
+        self.with(|| counter!(CALLS_ENDED, "reason" => reason).increment(1));
+    }
+
+    pub fn resumed(&self, side: &'static str) {
+        self.with(|| counter!(RESUMES, "side" => side).increment(1));
+    }
+
+    pub fn parked(&self, n: usize) {
+        self.with(|| gauge!(PARKED_CALLS).set(n as f64));
+    }
+
     pub fn supervisor_lagged(&self, n: u64) {
         self.with(|| counter!(SUPERVISOR_LAGGED).increment(n));
+    }
+
+    /// Move recorded histogram samples into their buckets. Samples otherwise pile up (8 bytes
+    /// per segment) until the next scrape; the server calls this every few seconds.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
     }
 
     /// Render the exposition text, with the gauges set from the live counts.

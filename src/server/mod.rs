@@ -11,7 +11,10 @@
 //! - `pages`: the web UI (agent panel, supervisor board, post-call view), embedded HTML.
 //! - [`ws`]: the bounded, time-limited WebSocket writer.
 //! - [`metrics`]: a per-server Prometheus registry.
-//! - [`auth`]: the (dev-mode, allow-all) authentication seam.
+//! - [`auth`]: API keys (platforms), HS256 tokens (agents, supervisors), tenants, dev mode.
+//! - [`limits`]: connection slots, calls per process, segment rate per call.
+//! - [`resume`]: per-call replay buffers and parked calls of lost connections.
+//! - [`logging`]: the log filter (no transcript text in logs).
 //!
 //! Start a server in-process with [`start`] (tests bind `127.0.0.1:0`), or run the binary's
 //! `serve` command through [`run`].
@@ -19,7 +22,10 @@
 pub mod auth;
 pub mod http;
 pub mod hub;
+pub mod limits;
+pub mod logging;
 pub mod metrics;
+pub mod resume;
 pub mod supervisor;
 pub mod ws;
 
@@ -67,6 +73,38 @@ pub struct ServeArgs {
     /// Largest text frame answered normally (bytes); larger ones get `message_too_large`.
     #[arg(long, default_value_t = 64 * 1024, env = "CALMA_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: usize,
+    /// Platform API keys, comma-separated, each `key` (tenant "default") or `tenant:key`.
+    /// Prefer the environment variable: command lines are visible to other users.
+    #[arg(long, env = "CALMA_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+    /// Secret (at least 16 bytes) verifying the HS256 tokens of agent panels and supervisors.
+    /// Prefer the environment variable.
+    #[arg(long, env = "CALMA_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+    /// Run without credentials on a non-loopback address (never in production).
+    #[arg(long)]
+    pub insecure_dev: bool,
+    /// Log transcript text (debug level). Off by default: logs never contain what was said.
+    #[arg(long, env = "CALMA_LOG_TRANSCRIPTS")]
+    pub log_transcripts: bool,
+    /// Calls the whole process may carry at once (parked calls included).
+    #[arg(long, default_value_t = 10_000, env = "CALMA_MAX_PROCESS_CALLS")]
+    pub max_process_calls: usize,
+    /// WebSocket connections (platform, agent and supervisor sockets together).
+    #[arg(long, default_value_t = 10_000, env = "CALMA_MAX_CONNECTIONS")]
+    pub max_connections: usize,
+    /// Segment messages per second per call, averaged over 5 s (0 = no limit).
+    #[arg(long, default_value_t = 20, env = "CALMA_MAX_SEGMENT_RATE")]
+    pub max_segment_rate: u32,
+    /// Minutes without any platform event after which a call is ended (0 = never).
+    #[arg(long, default_value_t = 10, env = "CALMA_IDLE_CALL_MINUTES")]
+    pub idle_call_minutes: u64,
+    /// Seconds the calls of a lost platform connection wait for `call.resume` (0 = end at once).
+    #[arg(long, default_value_t = 30, env = "CALMA_RESUME_GRACE_SECS")]
+    pub resume_grace_secs: u64,
+    /// Outputs kept per call for replay on resume.
+    #[arg(long, default_value_t = 256, env = "CALMA_REPLAY_BUFFER")]
+    pub replay_buffer: usize,
 }
 
 /// Everything tunable about a server instance. `Default` gives the production values.
@@ -101,6 +139,26 @@ pub struct Options {
     pub shutdown_deadline: Duration,
     /// Ended calls kept in memory for `GET /v1/calls/{call_id}` and the post-call view.
     pub recent_calls: usize,
+    /// Credentials; `AuthConfig::open()` (the default) is dev mode.
+    pub auth: auth::AuthConfig,
+    /// Calls the process may carry at once, parked calls included (`too_many_calls` beyond).
+    pub max_calls_per_process: usize,
+    /// WebSocket connections of every kind (HTTP 503 `too_many_connections` beyond).
+    pub max_connections: usize,
+    /// Segment messages per second per call (0 = unlimited); `rate_limited` beyond.
+    pub max_segments_per_sec: u32,
+    /// The rate is averaged over this window (bursts up to rate × window pass).
+    pub segment_rate_window: Duration,
+    /// A call with no platform event for this long is ended (`Duration::ZERO` = never).
+    pub idle_call_timeout: Duration,
+    /// Calls of a lost platform connection wait this long for `call.resume` (zero = end at once).
+    pub resume_grace: Duration,
+    /// Outputs kept per call for replay.
+    pub replay_buffer: usize,
+    /// Replay buffers of ended calls are kept this long (an agent reconnecting gets the summary).
+    pub replay_retention: Duration,
+    /// Log transcript text at debug level.
+    pub log_transcripts: bool,
 }
 
 impl Default for Options {
@@ -121,6 +179,16 @@ impl Default for Options {
             send_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(5),
             recent_calls: supervisor::RECENT_CALLS,
+            auth: auth::AuthConfig::open(),
+            max_calls_per_process: 10_000,
+            max_connections: 10_000,
+            max_segments_per_sec: 20,
+            segment_rate_window: Duration::from_secs(5),
+            idle_call_timeout: Duration::from_secs(10 * 60),
+            resume_grace: Duration::from_secs(30),
+            replay_buffer: 256,
+            replay_retention: Duration::from_secs(60),
+            log_transcripts: false,
         }
     }
 }
@@ -131,6 +199,13 @@ impl Options {
             max_calls_per_connection: args.max_calls.max(1),
             soft_message_limit: args.max_message_bytes,
             hard_message_limit: (1024 * 1024).max(args.max_message_bytes * 2),
+            max_calls_per_process: args.max_process_calls.max(1),
+            max_connections: args.max_connections.max(1),
+            max_segments_per_sec: args.max_segment_rate,
+            idle_call_timeout: Duration::from_secs(args.idle_call_minutes.saturating_mul(60)),
+            resume_grace: Duration::from_secs(args.resume_grace_secs),
+            replay_buffer: args.replay_buffer.max(1),
+            log_transcripts: args.log_transcripts,
             ..Options::default()
         }
     }
@@ -164,6 +239,8 @@ pub struct AppState {
     pub supervisor_sockets: AtomicI64,
     pub active_calls: AtomicI64,
     pub next_conn: AtomicU64,
+    pub limits: limits::Limits,
+    pub resume: resume::ResumeStore,
 }
 
 /// Files the resources were loaded from; a reload reads them again.
@@ -251,6 +328,8 @@ pub async fn start_with_sources(
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let hub = Hub::with_recent_calls(opts.recent_calls);
+    let limits = limits::Limits::new(opts.max_connections);
+    let resume = resume::ResumeStore::new(opts.replay_buffer);
     let app = Arc::new(AppState {
         res: RwLock::new(res),
         res_generation: AtomicU64::new(0),
@@ -267,7 +346,10 @@ pub async fn start_with_sources(
         supervisor_sockets: AtomicI64::new(0),
         active_calls: AtomicI64::new(0),
         next_conn: AtomicU64::new(1),
+        limits,
+        resume,
     });
+    app.streams.spawn(resume::reaper(app.clone()));
     let token = app.shutdown.clone();
     let routes = router(app.clone());
     // Nudges are small frames written back to back on multiplexed sockets: without TCP_NODELAY
@@ -341,12 +423,31 @@ impl ServerHandle {
 
 /// Run the server until SIGINT/SIGTERM.
 pub fn run(args: ServeArgs) -> ExitCode {
+    let spec = std::env::var("RUST_LOG").ok();
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(logging::filter(spec.as_deref(), args.log_transcripts))
         .try_init();
+    let auth =
+        match auth::AuthConfig::from_values(args.api_keys.as_deref(), args.token_secret.as_deref())
+        {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("calma: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    match auth::startup_check(&auth, args.addr, args.insecure_dev) {
+        Ok(warnings) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+                eprintln!("calma: WARNING: {w}");
+            }
+        }
+        Err(e) => {
+            eprintln!("calma: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let res = match Resources::load(args.lexicons.as_deref(), args.config.as_deref()) {
         Ok(r) => r,
         Err(e) => {
@@ -364,7 +465,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let opts = Options::from_args(&args);
+    let opts = Options {
+        auth,
+        ..Options::from_args(&args)
+    };
     rt.block_on(async move {
         let listener = match TcpListener::bind(args.addr).await {
             Ok(l) => l,

@@ -2,7 +2,12 @@
 //!
 //! The task reads frames, runs the engine synchronously (microseconds per segment), and queues
 //! every output for the writer task, the agent panels and the supervisor broadcast. A wall-clock
-//! interval advances idle calls' media time so silence-driven rules work without platform ticks.
+//! interval advances idle calls' media time so silence-driven rules work without platform ticks,
+//! and ends calls that stayed idle too long.
+//!
+//! The connection belongs to one tenant (its API key's); its calls are that tenant's. When the
+//! socket is lost without a Close frame, its calls are parked for `call.resume` (`resume.rs`);
+//! a clean Close ends them at once, as before.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -14,14 +19,20 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{interval, interval_at, Instant, MissedTickBehavior};
 
-use super::hub::{AgentMsg, Class, ConnCmd};
+use super::hub::{Class, ConnCmd};
+use super::limits::{reserve_call, RateLimiter};
+use super::resume::ParkedCall;
 use super::ws::{writer, Out, CLOSE_GOING_AWAY, CLOSE_POLICY};
 use super::AppState;
 use crate::engine::{Event, Session};
-use crate::protocol::{parse_inbound, ErrorCode, Feedback, Inbound, Outbound, ProtocolError};
+use crate::protocol::{
+    parse_inbound, ErrorCode, Feedback, Inbound, Outbound, ProtocolError, Resume,
+};
 
 /// Commands from other tasks (agent feedback) waiting for this connection.
 const CMD_QUEUE: usize = 64;
+/// How long `call.resume` waits for another connection to hand over a call it still carries.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the connection remembers per open call, beside the engine's `Call`.
 struct CallMeta {
@@ -30,20 +41,33 @@ struct CallMeta {
     media_at_event: u64,
     /// When that event arrived.
     event_at: Instant,
+    /// Segment rate limit of the call.
+    limiter: RateLimiter,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EndReason {
+    /// A Close frame: the platform is done; its calls end now.
     PeerClosed,
+    /// The stream ended without a Close frame.
+    PeerGone,
     PeerError,
     PeerSilent,
     WriterGone,
     Shutdown,
 }
 
+impl EndReason {
+    /// The connection was lost rather than closed: its calls wait for a resume.
+    fn lost(self) -> bool {
+        !matches!(self, EndReason::PeerClosed | EndReason::Shutdown)
+    }
+}
+
 struct Conn {
     app: Arc<AppState>,
     id: u64,
+    tenant: Arc<str>,
     session: Session,
     /// Resource generation the session was last given (see `AppState::reload`).
     res_generation: u64,
@@ -54,10 +78,10 @@ struct Conn {
 }
 
 /// Serve one upgraded platform socket until it closes or the server shuts down.
-pub async fn serve(socket: WebSocket, app: Arc<AppState>) {
+pub async fn serve(socket: WebSocket, app: Arc<AppState>, tenant: Arc<str>) {
     let id = app.next_conn.fetch_add(1, Ordering::Relaxed);
     app.connections.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(conn = id, "stream connection opened");
+    tracing::info!(conn = id, tenant = %tenant, "stream connection opened");
     let (sink, mut stream) = socket.split();
     let (out_tx, out_rx) = mpsc::channel(app.opts.platform_queue);
     let writer = app
@@ -69,6 +93,7 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>) {
         res_generation: app.res_generation.load(Ordering::Relaxed),
         app: app.clone(),
         id,
+        tenant,
         calls: HashMap::new(),
         out: out_tx,
         cmd_tx,
@@ -89,7 +114,7 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>) {
             biased;
             _ = app.shutdown.cancelled() => break EndReason::Shutdown,
             frame = stream.next() => {
-                let Some(frame) = frame else { break EndReason::PeerClosed };
+                let Some(frame) = frame else { break EndReason::PeerGone };
                 let frame = match frame {
                     Ok(f) => f,
                     Err(e) => {
@@ -125,10 +150,24 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>) {
         }
     };
 
-    // End every call still open: agents and supervisors get the summaries whatever happened to
-    // the platform socket, and the platform gets them too if it is still there.
-    let outs = conn.session.end_all();
-    conn.route(outs).await;
+    if reason.lost() && !app.opts.resume_grace.is_zero() && !app.shutdown.is_cancelled() {
+        // Lost, not closed: keep the calls for a `call.resume` from another connection.
+        conn.park_all();
+    } else {
+        // End every call still open: agents and supervisors get the summaries whatever happened
+        // to the platform socket, and the platform gets them too if it is still there.
+        let n = conn.session.len();
+        let outs = conn.session.end_all();
+        conn.route(outs).await;
+        let why = if reason == EndReason::Shutdown {
+            "shutdown"
+        } else {
+            "disconnect"
+        };
+        for _ in 0..n {
+            app.metrics.call_ended(why);
+        }
+    }
     match reason {
         EndReason::Shutdown => {
             conn.send(Out::Close(CLOSE_GOING_AWAY, "server shutting down"))
@@ -183,14 +222,51 @@ impl Conn {
     async fn on_message(&mut self, msg: Inbound) {
         let result = match msg {
             Inbound::CallStart(start) => {
+                // A parked call with this id is superseded: the platform started it afresh
+                // instead of resuming it. End the old one (summary to agents) first.
+                if self.session.call(&start.call_id).is_none() {
+                    if let Some(p) = self.app.resume.unpark(&self.tenant, &start.call_id) {
+                        super::resume::end_unattached(&self.app, &self.tenant, p, "replaced");
+                    }
+                }
+                let max = self.app.opts.max_calls_per_process;
+                if !reserve_call(&self.app.active_calls, max) {
+                    let e = ProtocolError::new(
+                        ErrorCode::TooManyCalls,
+                        format!(
+                            "the server carries {max} calls (its limit); retry later or elsewhere"
+                        ),
+                    )
+                    .for_call(&start.call_id);
+                    return self.send_error(e).await;
+                }
                 let r = self.session.handle(Inbound::CallStart(start.clone()));
                 if r.is_ok() {
                     self.call_started(&start.call_id, &start.agent_id);
+                } else {
+                    self.app.active_calls.fetch_sub(1, Ordering::Relaxed);
                 }
                 r
             }
             Inbound::Segment(seg) => {
                 let call_id = seg.call_id.clone();
+                if let Some(meta) = self.calls.get_mut(&call_id) {
+                    if !meta.limiter.allow(Instant::now()) {
+                        let e = ProtocolError::new(
+                            ErrorCode::RateLimited,
+                            format!(
+                                "more than {} segments/s on this call: segment {} dropped",
+                                self.app.opts.max_segments_per_sec, seg.segment_id
+                            ),
+                        )
+                        .for_call(&call_id);
+                        return self.send_error(e).await;
+                    }
+                }
+                if self.app.opts.log_transcripts {
+                    tracing::debug!(conn = self.id, call = %call_id, segment = %seg.segment_id,
+                        speaker = seg.speaker.as_str(), text = %seg.text, "segment");
+                }
                 // Finals go to supervisors (the board's transcript), before their outputs.
                 let fin = seg.is_final.then(|| seg.clone());
                 let t0 = StdInstant::now();
@@ -206,10 +282,12 @@ impl Conn {
                         s
                     });
                     if let (Some(seg), Some(meta)) = (fin, self.calls.get(&call_id)) {
-                        self.app
-                            .hub
-                            .feed()
-                            .segment(&call_id, meta.agent_id.clone(), &seg);
+                        self.app.hub.feed().segment(
+                            self.tenant.clone(),
+                            &call_id,
+                            meta.agent_id.clone(),
+                            &seg,
+                        );
                     }
                 }
                 r
@@ -223,7 +301,19 @@ impl Conn {
                 r
             }
             Inbound::Feedback(f) => self.feedback(f).map(|()| Vec::new()),
-            Inbound::CallEnd(e) => self.session.handle(Inbound::CallEnd(e)),
+            Inbound::CallEnd(e) => {
+                let r = self.session.handle(Inbound::CallEnd(e));
+                if r.is_ok() {
+                    self.app.metrics.call_ended("call_end");
+                }
+                r
+            }
+            Inbound::CallResume(r) => return self.resume(r).await,
+            Inbound::Resume(r) => Err(ProtocolError::new(
+                ErrorCode::NotAllowedHere,
+                "`resume` is for agent sockets; platforms send `call.resume`",
+            )
+            .for_call(r.call_id)),
         };
         match result {
             Ok(outs) => self.route(outs).await,
@@ -231,7 +321,18 @@ impl Conn {
         }
     }
 
+    fn new_limiter(&self) -> RateLimiter {
+        RateLimiter::new(
+            self.app.opts.max_segments_per_sec,
+            self.app.opts.segment_rate_window,
+            Instant::now(),
+        )
+    }
+
+    /// A call started here (its process slot is already reserved).
     fn call_started(&mut self, call_id: &str, agent_id: &str) {
+        // The id now names this call: forget the outputs of an earlier call that had it.
+        self.app.resume.forget_ended(&self.tenant, call_id);
         let agent: Arc<str> = Arc::from(agent_id);
         self.calls.insert(
             call_id.to_string(),
@@ -239,12 +340,16 @@ impl Conn {
                 agent_id: agent.clone(),
                 media_at_event: 0,
                 event_at: Instant::now(),
+                limiter: self.new_limiter(),
             },
         );
-        self.app.active_calls.fetch_add(1, Ordering::Relaxed);
-        self.app
-            .hub
-            .register_call(call_id, agent_id, self.id, self.cmd_tx.clone());
+        self.app.hub.register_call(
+            &self.tenant,
+            call_id,
+            agent_id,
+            self.id,
+            self.cmd_tx.clone(),
+        );
         let campaign = self
             .session
             .call(call_id)
@@ -254,7 +359,7 @@ impl Conn {
         self.app
             .hub
             .feed()
-            .call_start(call_id, agent, &campaign, self.id);
+            .call_start(self.tenant.clone(), call_id, agent, &campaign, self.id);
     }
 
     /// A platform event reached the call: restart its wall clock from the media time it reached.
@@ -291,7 +396,140 @@ impl Conn {
                 }
                 let _ = reply.send(r);
             }
+            ConnCmd::Release { call_id, reply } => {
+                let parked = self.detach(&call_id);
+                if let Some(p) = parked {
+                    tracing::info!(conn = self.id, call = %call_id, "call handed to another connection");
+                    // If the asker gave up meanwhile, park the call rather than lose it.
+                    if let Err(Some(p)) = reply.send(Some(p)) {
+                        let deadline = Instant::now() + self.app.opts.resume_grace;
+                        self.app.resume.park(&self.tenant, p, deadline);
+                    }
+                } else {
+                    let _ = reply.send(None);
+                }
+            }
         }
+    }
+
+    /// Take a call out of this connection, still running.
+    fn detach(&mut self, call_id: &str) -> Option<ParkedCall> {
+        let meta = self.calls.remove(call_id)?;
+        let call = self.session.take(call_id)?;
+        self.app.hub.unregister_call(&self.tenant, call_id, self.id);
+        Some(ParkedCall {
+            call,
+            agent_id: meta.agent_id,
+            media_at_event: meta.media_at_event,
+            event_at: meta.event_at,
+        })
+    }
+
+    /// The connection was lost: park every call for `resume_grace`.
+    fn park_all(&mut self) {
+        let deadline = Instant::now() + self.app.opts.resume_grace;
+        let ids: Vec<String> = self.calls.keys().cloned().collect();
+        for call_id in ids {
+            if let Some(p) = self.detach(&call_id) {
+                self.app.resume.park(&self.tenant, p, deadline);
+            }
+        }
+        tracing::info!(
+            conn = self.id,
+            parked = self.app.resume.parked_len(),
+            "calls parked for resume"
+        );
+    }
+
+    /// `call.resume`: re-attach a call of this tenant that a lost (or still open) connection
+    /// carried, then replay the outputs after `after_seq`.
+    async fn resume(&mut self, r: Resume) {
+        let call_id = r.call_id.clone();
+        let ended = self.app.resume.ended(&self.tenant, &call_id);
+        if self.session.call(&call_id).is_none() && !ended {
+            let Some(parked) = self.find_call(&call_id).await else {
+                let e = ProtocolError::new(
+                    ErrorCode::UnknownCall,
+                    format!("no call `{call_id}` to resume (never started, ended, or its grace period passed): start it again"),
+                )
+                .for_call(&call_id);
+                return self.send_error(e).await;
+            };
+            let ParkedCall {
+                call,
+                agent_id,
+                media_at_event,
+                event_at,
+            } = parked;
+            if let Err(e) = self.session.can_adopt(&call_id) {
+                // Over this connection's limit: leave the call parked for another one.
+                let deadline = Instant::now() + self.app.opts.resume_grace;
+                let p = ParkedCall {
+                    call,
+                    agent_id,
+                    media_at_event,
+                    event_at,
+                };
+                self.app.resume.park(&self.tenant, p, deadline);
+                return self.send_error(e).await;
+            }
+            self.session.adopt(call);
+            self.calls.insert(
+                call_id.clone(),
+                CallMeta {
+                    agent_id: agent_id.clone(),
+                    media_at_event,
+                    event_at,
+                    limiter: self.new_limiter(),
+                },
+            );
+            self.app.hub.register_call(
+                &self.tenant,
+                &call_id,
+                &agent_id,
+                self.id,
+                self.cmd_tx.clone(),
+            );
+            self.app.metrics.resumed("platform");
+            tracing::info!(conn = self.id, call = %call_id, after_seq = r.after_seq, "call resumed");
+        }
+        let Some(replay) = self
+            .app
+            .resume
+            .platform_replay(&self.tenant, &call_id, r.after_seq)
+        else {
+            // Running here, but nothing kept yet: nothing was missed.
+            let ack = serde_json::json!({"type":"call.resumed","call_id":call_id,
+                "after_seq":r.after_seq,"replayed":0,"missed":0});
+            return self.send(Out::Text(ack.to_string())).await;
+        };
+        for (_, m) in replay.messages {
+            self.send(Out::Text(m.to_string())).await;
+        }
+        self.send(Out::Text(replay.ack)).await;
+    }
+
+    /// A running call of this tenant: parked, or released by the connection still holding it.
+    async fn find_call(&mut self, call_id: &str) -> Option<ParkedCall> {
+        if let Some(p) = self.app.resume.unpark(&self.tenant, call_id) {
+            return Some(p);
+        }
+        if let Some(owner) = self.app.hub.call_owner(&self.tenant, call_id, self.id) {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            let cmd = ConnCmd::Release {
+                call_id: call_id.to_string(),
+                reply,
+            };
+            let ask = async {
+                owner.send(cmd).await.ok()?;
+                rx.await.ok()?
+            };
+            if let Ok(Some(p)) = tokio::time::timeout(RELEASE_WAIT, ask).await {
+                return Some(p);
+            }
+        }
+        // The owner may have parked the call while we asked.
+        self.app.resume.unpark(&self.tenant, call_id)
     }
 
     /// Advance idle calls' media time from the wall clock: media time at the call's last event
@@ -300,8 +538,13 @@ impl Conn {
         let now = Instant::now();
         let opts = &self.app.opts;
         let mut due = Vec::new();
+        let mut expired = Vec::new();
         for (call_id, meta) in &self.calls {
             let idle = now.saturating_duration_since(meta.event_at);
+            if !opts.idle_call_timeout.is_zero() && idle >= opts.idle_call_timeout {
+                expired.push(call_id.clone());
+                continue;
+            }
             if idle < opts.tick_idle {
                 continue;
             }
@@ -313,6 +556,13 @@ impl Conn {
         }
         for (call_id, at_ms) in due {
             if let Ok(outs) = self.session.event(&call_id, Event::Tick { at_ms }) {
+                self.route(outs).await;
+            }
+        }
+        for call_id in expired {
+            tracing::info!(conn = self.id, call = %call_id, reason = "idle", "call expired: no platform event");
+            if let Ok(outs) = self.session.event(&call_id, Event::End) {
+                self.app.metrics.call_ended("idle");
                 self.route(outs).await;
             }
         }
@@ -337,26 +587,38 @@ impl Conn {
                 }
                 _ => Class::Keep,
             };
-            let dropped = self.app.hub.publish_agent(
+            let ends = matches!(o, Outbound::Summary(_));
+            let dropped = self.app.resume.record_and_publish(
+                &self.app.hub,
+                &self.tenant,
+                &call_id,
                 &agent_id,
-                AgentMsg {
-                    class,
-                    json: shared.clone(),
-                },
+                o.seq(),
+                class,
+                &shared,
+                ends,
             );
             if dropped > 0 {
                 self.app.metrics.agent_dropped(dropped);
             }
             let call: Arc<str> = Arc::from(call_id.as_str());
-            self.app
-                .hub
-                .feed()
-                .output(call.clone(), agent_id.clone(), &o, shared);
+            self.app.hub.feed().output(
+                self.tenant.clone(),
+                call.clone(),
+                agent_id.clone(),
+                &o,
+                shared,
+            );
             if let Outbound::Summary(_) = &o {
                 self.calls.remove(&call_id);
                 self.app.active_calls.fetch_sub(1, Ordering::Relaxed);
-                self.app.hub.unregister_call(&call_id, self.id);
-                self.app.hub.feed().call_end(call, agent_id);
+                self.app
+                    .hub
+                    .unregister_call(&self.tenant, &call_id, self.id);
+                self.app
+                    .hub
+                    .feed()
+                    .call_end(self.tenant.clone(), call, agent_id);
                 tracing::info!(conn = self.id, call = %call_id, "call ended");
             }
             self.send(Out::Text(json)).await;

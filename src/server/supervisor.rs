@@ -27,8 +27,10 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::time::{interval_at, timeout, Duration, Instant, MissedTickBehavior};
 
-use super::auth::{authorize, Scope};
-use super::http::{error_response, json, refuse_if_closing, status_of};
+use super::auth::{Principal, Scope};
+use super::http::{
+    check, error_response, json, query_pairs, refuse, refuse_if_closing, socket_slot, QueryPairs,
+};
 use super::hub::SupervisorEvent;
 use super::ws::{CLOSE_GOING_AWAY, CLOSE_POLICY};
 use super::AppState;
@@ -91,6 +93,7 @@ struct InterruptionMark {
 /// One active call on the board.
 #[derive(Debug)]
 struct LiveCall {
+    tenant: Arc<str>,
     agent_id: Arc<str>,
     campaign: Arc<str>,
     started: Instant,
@@ -105,8 +108,9 @@ struct LiveCall {
 }
 
 impl LiveCall {
-    fn new(agent_id: Arc<str>, campaign: Arc<str>) -> LiveCall {
+    fn new(tenant: Arc<str>, agent_id: Arc<str>, campaign: Arc<str>) -> LiveCall {
         LiveCall {
+            tenant,
             agent_id,
             campaign,
             started: Instant::now(),
@@ -266,7 +270,8 @@ struct RecentView {
 struct Recent {
     cap: usize,
     next: u64,
-    by_id: HashMap<String, (u64, Arc<str>, RecentView)>,
+    /// Keyed by tenant and call id.
+    by_id: HashMap<String, (u64, Arc<str>, RecentView, Arc<str>)>,
     order: VecDeque<(u64, String)>,
 }
 
@@ -280,35 +285,52 @@ impl Recent {
         }
     }
 
-    fn insert(&mut self, call_id: &str, body: Arc<str>, view: RecentView) {
+    fn key(tenant: &str, call_id: &str) -> String {
+        format!("{tenant}\u{1f}{call_id}")
+    }
+
+    fn insert(&mut self, call_id: &str, tenant: Arc<str>, body: Arc<str>, view: RecentView) {
         self.next += 1;
         let id = self.next;
-        self.by_id.insert(call_id.to_string(), (id, body, view));
-        self.order.push_back((id, call_id.to_string()));
+        let key = Self::key(&tenant, call_id);
+        self.by_id.insert(key.clone(), (id, body, view, tenant));
+        self.order.push_back((id, key));
         // A reused call id leaves a stale entry in `order`: skip those, count only live ones.
         while self.by_id.len() > self.cap || self.order.len() > 2 * self.cap {
             let Some((old, key)) = self.order.pop_front() else {
                 break;
             };
-            if self.by_id.get(&key).is_some_and(|(g, _, _)| *g == old) {
+            if self.by_id.get(&key).is_some_and(|(g, ..)| *g == old) {
                 self.by_id.remove(&key);
             }
         }
     }
 
-    fn get(&self, call_id: &str) -> Option<Arc<str>> {
-        self.by_id.get(call_id).map(|(_, b, _)| b.clone())
+    /// The record of `call_id` in the tenant `scope` (any tenant when `None`: dev mode).
+    fn get(&self, scope: Option<&str>, call_id: &str) -> Option<Arc<str>> {
+        match scope {
+            Some(t) => self
+                .by_id
+                .get(&Self::key(t, call_id))
+                .map(|(_, b, ..)| b.clone()),
+            None => self
+                .by_id
+                .values()
+                .filter(|(_, _, v, _)| v.call_id == call_id)
+                .max_by_key(|(g, ..)| *g)
+                .map(|(_, b, ..)| b.clone()),
+        }
     }
 
-    fn latest(&self, n: usize) -> Vec<&RecentView> {
+    fn latest(&self, scope: Option<&str>, n: usize) -> Vec<&RecentView> {
         self.order
             .iter()
             .rev()
             .filter_map(|(g, k)| {
                 self.by_id
                     .get(k)
-                    .filter(|(id, _, _)| id == g)
-                    .map(|(_, _, v)| v)
+                    .filter(|(id, _, _, t)| id == g && scope.is_none_or(|s| s == &**t))
+                    .map(|(_, _, v, _)| v)
             })
             .take(n)
             .collect()
@@ -393,7 +415,14 @@ impl Feed {
     }
 
     /// A call started.
-    pub fn call_start(&self, call_id: &str, agent_id: Arc<str>, campaign: &str, conn_id: u64) {
+    pub fn call_start(
+        &self,
+        tenant: Arc<str>,
+        call_id: &str,
+        agent_id: Arc<str>,
+        campaign: &str,
+        conn_id: u64,
+    ) {
         let call: Arc<str> = Arc::from(call_id);
         let campaign: Arc<str> = Arc::from(campaign);
         let json = Arc::from(wire(&FeedMsg::CallStarted {
@@ -404,9 +433,10 @@ impl Feed {
         let mut board = self.lock();
         board.live.insert(
             call.clone(),
-            LiveCall::new(agent_id.clone(), campaign.clone()),
+            LiveCall::new(tenant.clone(), agent_id.clone(), campaign.clone()),
         );
         self.send(SupervisorEvent::CallStart {
+            tenant,
             call_id: call,
             agent_id,
             campaign,
@@ -416,7 +446,7 @@ impl Feed {
     }
 
     /// A final segment of a call (partials are not sent to supervisors).
-    pub fn segment(&self, call_id: &str, agent_id: Arc<str>, seg: &Segment) {
+    pub fn segment(&self, tenant: Arc<str>, call_id: &str, agent_id: Arc<str>, seg: &Segment) {
         let json = Arc::from(wire(&FeedMsg::Segment {
             call_id,
             segment_id: &seg.segment_id,
@@ -430,6 +460,7 @@ impl Feed {
             c.segment(seg);
         }
         self.send(SupervisorEvent::Segment {
+            tenant,
             call_id: Arc::from(call_id),
             agent_id,
             json,
@@ -438,7 +469,14 @@ impl Feed {
 
     /// An engine output of a call, `json` being exactly what the platform was sent. A
     /// `call.summary` moves the call from the board to the recent store.
-    pub fn output(&self, call_id: Arc<str>, agent_id: Arc<str>, o: &Outbound, json: Arc<str>) {
+    pub fn output(
+        &self,
+        tenant: Arc<str>,
+        call_id: Arc<str>,
+        agent_id: Arc<str>,
+        o: &Outbound,
+        json: Arc<str>,
+    ) {
         let mut board = self.lock();
         if let Outbound::Summary(s) = o {
             let live = board.live.remove(&*call_id);
@@ -470,11 +508,14 @@ impl Feed {
                 peak_score: s.frustration_peak.score,
                 nudges: s.nudges.len(),
             };
-            board.recent.insert(&call_id, Arc::from(body), view);
+            board
+                .recent
+                .insert(&call_id, tenant.clone(), Arc::from(body), view);
         } else if let Some(c) = board.live.get_mut(&*call_id) {
             c.output(o);
         }
         self.send(SupervisorEvent::Output {
+            tenant,
             call_id,
             agent_id,
             json,
@@ -482,7 +523,7 @@ impl Feed {
     }
 
     /// A call ended (after its `call.summary`).
-    pub fn call_end(&self, call_id: Arc<str>, agent_id: Arc<str>) {
+    pub fn call_end(&self, tenant: Arc<str>, call_id: Arc<str>, agent_id: Arc<str>) {
         let json = Arc::from(wire(&FeedMsg::CallEnded {
             call_id: &call_id,
             agent_id: &agent_id,
@@ -490,6 +531,7 @@ impl Feed {
         let mut board = self.lock();
         board.live.remove(&*call_id);
         self.send(SupervisorEvent::CallEnd {
+            tenant,
             call_id,
             agent_id,
             json,
@@ -501,13 +543,18 @@ impl Feed {
         self.tx.subscribe()
     }
 
-    /// The snapshot of active calls and a receiver of every event after it, taken atomically.
-    pub fn subscribe_with_snapshot(&self) -> (String, broadcast::Receiver<SupervisorEvent>) {
+    /// The snapshot of active calls of the tenant `scope` (every tenant when `None`: dev mode)
+    /// and a receiver of every event after it, taken atomically.
+    pub fn subscribe_with_snapshot(
+        &self,
+        scope: Option<&str>,
+    ) -> (String, broadcast::Receiver<SupervisorEvent>) {
         let board = self.lock();
         let rx = self.tx.subscribe();
         let mut calls: Vec<LiveCallView<'_>> = board
             .live
             .iter()
+            .filter(|(_, c)| scope.is_none_or(|t| t == &*c.tenant))
             .map(|(id, c)| LiveCallView {
                 call_id: id,
                 agent_id: &c.agent_id,
@@ -526,14 +573,15 @@ impl Feed {
         calls.sort_by(|a, b| a.call_id.cmp(b.call_id));
         let snapshot = wire(&FeedMsg::Snapshot {
             calls,
-            recent: board.recent.latest(SNAPSHOT_RECENT),
+            recent: board.recent.latest(scope, SNAPSHOT_RECENT),
         });
         (snapshot, rx)
     }
 
-    /// The post-call record of a recently ended call (`GET /v1/calls/{call_id}`).
-    pub fn recent(&self, call_id: &str) -> Option<Arc<str>> {
-        self.lock().recent.get(call_id)
+    /// The post-call record of a recently ended call (`GET /v1/calls/{call_id}`), within the
+    /// tenant `scope` (any tenant when `None`: dev mode).
+    pub fn recent(&self, scope: Option<&str>, call_id: &str) -> Option<Arc<str>> {
+        self.lock().recent.get(scope, call_id)
     }
 
     /// Calls on the board now.
@@ -553,17 +601,22 @@ enum Next {
 async fn next_frame(
     feed: &Feed,
     rx: &mut broadcast::Receiver<SupervisorEvent>,
+    scope: Option<&str>,
     on_lag: impl FnOnce(u64),
 ) -> Next {
-    match rx.recv().await {
-        Ok(ev) => Next::Frame(ev.json().clone()),
-        Err(broadcast::error::RecvError::Lagged(n)) => {
-            on_lag(n);
-            let (snapshot, fresh) = feed.subscribe_with_snapshot();
-            *rx = fresh;
-            Next::Frame(Arc::from(snapshot))
+    loop {
+        match rx.recv().await {
+            // Other tenants' calls are never shown.
+            Ok(ev) if scope.is_some_and(|t| t != ev.tenant_and_agent().0) => continue,
+            Ok(ev) => return Next::Frame(ev.json().clone()),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                on_lag(n);
+                let (snapshot, fresh) = feed.subscribe_with_snapshot(scope);
+                *rx = fresh;
+                return Next::Frame(Arc::from(snapshot));
+            }
+            Err(broadcast::error::RecvError::Closed) => return Next::Closed,
         }
-        Err(broadcast::error::RecvError::Closed) => Next::Closed,
     }
 }
 
@@ -577,12 +630,13 @@ fn text(s: &str) -> Message {
 
 /// Serve one `/v1/supervisor` socket: snapshot, then live events, until the peer leaves or the
 /// server shuts down (after the platform sockets, so the last `call.ended`s get out first).
-pub async fn serve(socket: WebSocket, app: Arc<AppState>) {
+pub async fn serve(socket: WebSocket, app: Arc<AppState>, scope: Option<String>) {
     let feed = app.hub.feed();
     app.supervisor_sockets.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
     let limit = app.opts.send_timeout;
-    let (snapshot, mut rx) = feed.subscribe_with_snapshot();
+    let scope = scope.as_deref();
+    let (snapshot, mut rx) = feed.subscribe_with_snapshot(scope);
     let mut pings = interval_at(
         Instant::now() + app.opts.ping_interval,
         app.opts.ping_interval,
@@ -598,13 +652,16 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>) {
                 biased;
                 _ = app.agents_close.cancelled() => {
                     while let Ok(ev) = rx.try_recv() {
+                        if scope.is_some_and(|t| t != ev.tenant_and_agent().0) {
+                            continue;
+                        }
                         if !send(&mut sink, text(ev.json()), limit).await {
                             break;
                         }
                     }
                     break Some((CLOSE_GOING_AWAY, "server shutting down"));
                 }
-                next = next_frame(feed, &mut rx, |n| app.metrics.supervisor_lagged(n)) => {
+                next = next_frame(feed, &mut rx, scope, |n| app.metrics.supervisor_lagged(n)) => {
                     match next {
                         Next::Frame(json) => {
                             if !send(&mut sink, text(&json), limit).await {
@@ -661,19 +718,44 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>) {
 pub async fn upgrade(
     AxState(app): AxState<Arc<AppState>>,
     headers: HeaderMap,
+    query: QueryPairs,
     ws: WebSocketUpgrade,
 ) -> Response {
     if let Some(r) = refuse_if_closing(&app) {
         return r;
     }
-    if let Err(e) = authorize(&headers, Scope::Supervisor) {
-        return error_response(&app, status_of(e.code), e);
-    }
+    let scope = match supervisor_scope(&app, &headers, query) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let slot = match socket_slot(&app) {
+        Ok(s) => s,
+        Err(r) => return refuse(&app, r),
+    };
     let tracker = app.agents.clone();
     ws.read_buffer_size(WS_READ_BUFFER)
         .max_message_size(app.opts.hard_message_limit)
         .max_frame_size(app.opts.hard_message_limit)
-        .on_upgrade(move |socket| tracker.track_future(serve(socket, app)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                serve(socket, app, scope).await;
+                drop(slot);
+            })
+        })
+}
+
+/// Who may watch: a supervisor token sees its tenant; dev mode sees every tenant (`None`).
+fn supervisor_scope(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: QueryPairs,
+) -> Result<Option<String>, Response> {
+    let query = query_pairs(query).map_err(|r| refuse(app, r))?;
+    match check(app, headers, &query, Scope::Supervisor).map_err(|r| refuse(app, r))? {
+        Principal::Anonymous => Ok(None),
+        Principal::Platform { tenant } => Ok(Some(tenant)),
+        Principal::Token(claims) => Ok(Some(claims.tenant)),
+    }
 }
 
 /// `GET /v1/calls/{call_id}`: the post-call record of a recently ended call; 404 otherwise.
@@ -681,11 +763,13 @@ pub async fn call_record(
     AxState(app): AxState<Arc<AppState>>,
     Path(call_id): Path<String>,
     headers: HeaderMap,
+    query: QueryPairs,
 ) -> Response {
-    if let Err(e) = authorize(&headers, Scope::Supervisor) {
-        return error_response(&app, status_of(e.code), e);
-    }
-    match app.hub.feed().recent(&call_id) {
+    let scope = match supervisor_scope(&app, &headers, query) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match app.hub.feed().recent(scope.as_deref(), &call_id) {
         Some(body) => json(StatusCode::OK, body.to_string()),
         None => {
             let e = ProtocolError::new(
@@ -704,6 +788,10 @@ pub async fn call_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn t() -> Arc<str> {
+        Arc::from("default")
+    }
     use crate::protocol::{FrustrationView, Level, Nudge, NudgeClear, TalkShare, Trend};
     use serde_json::Value;
 
@@ -740,28 +828,30 @@ mod tests {
     }
 
     fn snapshot(feed: &Feed) -> Value {
-        serde_json::from_str(&feed.subscribe_with_snapshot().0).unwrap()
+        serde_json::from_str(&feed.subscribe_with_snapshot(None).0).unwrap()
     }
 
     #[test]
     fn board_tracks_a_call_and_keeps_no_text_after_it() {
         let feed = Feed::new(64, 10);
         let a: Arc<str> = Arc::from("a1");
-        feed.call_start("c1", a.clone(), "default", 1);
+        feed.call_start(t(), "c1", a.clone(), "default", 1);
         feed.segment(
+            t(),
             "c1",
             a.clone(),
             &seg("s1", Speaker::Customer, "hola", 0, 900),
         );
         // A repeated final replaces the first.
         feed.segment(
+            t(),
             "c1",
             a.clone(),
             &seg("s1", Speaker::Customer, "hola buenas", 0, 1000),
         );
         let c: Arc<str> = Arc::from("c1");
         let o = state(1000, 0.3, 1);
-        feed.output(c.clone(), a.clone(), &o, Arc::from(o.to_json()));
+        feed.output(t(), c.clone(), a.clone(), &o, Arc::from(o.to_json()));
         let n = Outbound::Nudge(Nudge {
             call_id: "c1".into(),
             seq: 2,
@@ -772,7 +862,7 @@ mod tests {
             at_ms: 1000,
             evidence: vec![],
         });
-        feed.output(c.clone(), a.clone(), &n, Arc::from(n.to_json()));
+        feed.output(t(), c.clone(), a.clone(), &n, Arc::from(n.to_json()));
         let snap = snapshot(&feed);
         let call = &snap["calls"][0];
         assert_eq!(call["call_id"], "c1");
@@ -791,12 +881,18 @@ mod tests {
             at_ms: 2000,
             reason: "customer_finished".into(),
         });
-        feed.output(c.clone(), a.clone(), &clear, Arc::from(clear.to_json()));
+        feed.output(
+            t(),
+            c.clone(),
+            a.clone(),
+            &clear,
+            Arc::from(clear.to_json()),
+        );
         assert_eq!(
             snapshot(&feed)["calls"][0]["nudges"][0]["cleared_at_ms"],
             2000
         );
-        assert!(feed.recent("c1").is_none());
+        assert!(feed.recent(None, "c1").is_none());
     }
 
     #[test]
@@ -813,30 +909,34 @@ mod tests {
         };
         for i in 0..5 {
             let id = format!("c{i}");
-            r.insert(&id, Arc::from(format!("{i}")), view(&id));
+            r.insert(&id, t(), Arc::from(format!("{i}")), view(&id));
         }
-        assert!(r.get("c0").is_none() && r.get("c1").is_none());
-        assert_eq!(r.get("c4").as_deref(), Some("4"));
+        assert!(r.get(None, "c0").is_none() && r.get(None, "c1").is_none());
+        assert_eq!(r.get(None, "c4").as_deref(), Some("4"));
         // c2 reused: the new record replaces the old, and its old slot does not evict it.
-        r.insert("c2", Arc::from("2b"), view("c2"));
-        assert_eq!(r.get("c2").as_deref(), Some("2b"));
-        r.insert("c5", Arc::from("5"), view("c5"));
-        assert_eq!(r.get("c2").as_deref(), Some("2b"));
-        assert!(r.get("c3").is_none());
+        r.insert("c2", t(), Arc::from("2b"), view("c2"));
+        assert_eq!(r.get(None, "c2").as_deref(), Some("2b"));
+        r.insert("c5", t(), Arc::from("5"), view("c5"));
+        assert_eq!(r.get(None, "c2").as_deref(), Some("2b"));
+        assert!(r.get(None, "c3").is_none());
         assert_eq!(r.by_id.len(), 3);
-        let latest: Vec<_> = r.latest(10).iter().map(|v| v.call_id.clone()).collect();
+        let latest: Vec<_> = r
+            .latest(None, 10)
+            .iter()
+            .map(|v| v.call_id.clone())
+            .collect();
         assert_eq!(latest, ["c5", "c2", "c4"]);
     }
 
     #[tokio::test]
     async fn a_lagging_subscriber_gets_a_snapshot_instead() {
         let feed = Feed::new(4, 10);
-        let (_, mut rx) = feed.subscribe_with_snapshot();
+        let (_, mut rx) = feed.subscribe_with_snapshot(None);
         for i in 0..10 {
-            feed.call_start(&format!("c{i}"), Arc::from("a"), "default", 1);
+            feed.call_start(t(), &format!("c{i}"), Arc::from("a"), "default", 1);
         }
         let mut lagged = 0;
-        let Next::Frame(json) = next_frame(&feed, &mut rx, |n| lagged = n).await else {
+        let Next::Frame(json) = next_frame(&feed, &mut rx, None, |n| lagged = n).await else {
             panic!("closed")
         };
         assert_eq!(lagged, 6);
@@ -844,8 +944,8 @@ mod tests {
         assert_eq!(v["type"], "snapshot");
         assert_eq!(v["calls"].as_array().unwrap().len(), 10);
         // The fresh receiver starts after the snapshot: the next event is new.
-        feed.call_end(Arc::from("c3"), Arc::from("a"));
-        let Next::Frame(json) = next_frame(&feed, &mut rx, |_| panic!("lag")).await else {
+        feed.call_end(t(), Arc::from("c3"), Arc::from("a"));
+        let Next::Frame(json) = next_frame(&feed, &mut rx, None, |_| panic!("lag")).await else {
             panic!("closed")
         };
         assert!(json.contains(r#""type":"call.ended""#), "{json}");

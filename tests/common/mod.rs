@@ -408,3 +408,134 @@ pub fn check_expectations(expect: &Value, outputs: &[Value]) -> Vec<String> {
     }
     bad
 }
+
+/// Connect a WebSocket with extra request headers (e.g. `Authorization`). `Err` carries the HTTP
+/// status and body of a refused upgrade.
+pub async fn try_connect_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Ws, (u16, String)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    match timeout(T, tokio_tungstenite::connect_async(req))
+        .await
+        .expect("connect in time")
+    {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            let status = resp.status().as_u16();
+            let body = resp
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            Err((status, body))
+        }
+        Err(e) => panic!("connect failed: {e}"),
+    }
+}
+
+pub async fn connect_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Ws {
+    match try_connect_with(addr, path, headers).await {
+        Ok(ws) => ws,
+        Err((status, body)) => panic!("upgrade refused: {status} {body}"),
+    }
+}
+
+/// [`http`] with extra request headers.
+pub async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
+    let fut = async {
+        let mut s = TcpStream::connect(addr).await.expect("tcp connect");
+        let body = body.unwrap_or("");
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.expect("write request");
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.expect("read response");
+        let text = String::from_utf8(buf).expect("utf-8 response");
+        let (head, body) = text.split_once("\r\n\r\n").expect("http response");
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status code");
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        (
+            status,
+            if chunked {
+                dechunk(body)
+            } else {
+                body.to_string()
+            },
+        )
+    };
+    timeout(T, fut).await.expect("http exchange in time")
+}
+
+/// Read until the socket is closed by the server (Close frame, error or end); returns the text
+/// frames seen. Panics if it stays open past `T`.
+pub async fn until_closed(ws: &mut Ws) -> Vec<String> {
+    let mut texts = Vec::new();
+    loop {
+        match timeout(T, ws.next()).await.expect("closed in time") {
+            Some(Ok(Message::Text(t))) => texts.push(t.to_string()),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return texts,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+pub fn start_msg(call_id: &str, agent_id: &str) -> String {
+    json!({"type":"call.start","call_id":call_id,"agent_id":agent_id,"language":"es"}).to_string()
+}
+
+pub fn end_msg(call_id: &str) -> String {
+    json!({"type":"call.end","call_id":call_id}).to_string()
+}
+
+/// A final segment message.
+pub fn final_seg(
+    call_id: &str,
+    id: &str,
+    speaker: &str,
+    text: &str,
+    start: u64,
+    end: u64,
+) -> String {
+    json!({"type":"segment","call_id":call_id,"segment_id":id,"speaker":speaker,"text":text,
+           "start_ms":start,"end_ms":end,"final":true})
+    .to_string()
+}
+
+/// A short call whose customer gets angry (states and a nudge or two), without `call.end`.
+pub fn angry_call(call_id: &str, agent_id: &str) -> Vec<String> {
+    vec![
+        start_msg(call_id, agent_id),
+        final_seg(call_id, "s1", "agent", "buenos días le atiende nuria en qué puedo ayudarle", 0, 3000),
+        final_seg(call_id, "s2", "customer", "llevo tres semanas esperando al técnico y no viene nadie es una vergüenza", 3500, 9000),
+        final_seg(call_id, "s3", "agent", "me dice su número de cliente por favor", 9500, 11000),
+        final_seg(call_id, "s4", "customer", "estoy harto de llamar cada vez que llamo me dicen lo mismo quiero hablar con un supervisor", 11500, 18000),
+        final_seg(call_id, "s5", "agent", "entiendo su enfado le mando un técnico mañana entre las nueve y las doce", 18500, 23000),
+    ]
+}
