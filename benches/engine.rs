@@ -182,7 +182,7 @@ fn live_events() -> Vec<(CallStart, Vec<Event>, u64)> {
                     }
                     Inbound::Tick(t) => events.push(Event::Tick { at_ms: t.at_ms }),
                     Inbound::CallEnd(_) => events.push(Event::End),
-                    Inbound::Feedback(_) => {}
+                    _ => {}
                 }
             }
             (start.unwrap(), events, finals)

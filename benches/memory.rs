@@ -78,7 +78,7 @@ fn to_script(msgs: &[Value]) -> Script {
                 events.push(Event::Segment(s));
             }
             Inbound::Tick(t) => events.push(Event::Tick { at_ms: t.at_ms }),
-            Inbound::CallEnd(_) | Inbound::Feedback(_) => {}
+            _ => {}
         }
     }
     Script {

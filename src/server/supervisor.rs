@@ -726,7 +726,7 @@ pub async fn upgrade(
     }
     let scope = match supervisor_scope(&app, &headers, query) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let slot = match socket_slot(&app) {
         Ok(s) => s,
@@ -749,9 +749,9 @@ fn supervisor_scope(
     app: &AppState,
     headers: &HeaderMap,
     query: QueryPairs,
-) -> Result<Option<String>, Response> {
-    let query = query_pairs(query).map_err(|r| refuse(app, r))?;
-    match check(app, headers, &query, Scope::Supervisor).map_err(|r| refuse(app, r))? {
+) -> Result<Option<String>, Box<Response>> {
+    let query = query_pairs(query).map_err(|r| Box::new(refuse(app, r)))?;
+    match check(app, headers, &query, Scope::Supervisor).map_err(|r| Box::new(refuse(app, r)))? {
         Principal::Anonymous => Ok(None),
         Principal::Platform { tenant } => Ok(Some(tenant)),
         Principal::Token(claims) => Ok(Some(claims.tenant)),
@@ -767,7 +767,7 @@ pub async fn call_record(
 ) -> Response {
     let scope = match supervisor_scope(&app, &headers, query) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match app.hub.feed().recent(scope.as_deref(), &call_id) {
         Some(body) => json(StatusCode::OK, body.to_string()),
