@@ -10,6 +10,8 @@ use serde_json::Value;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::loadgen::media_ms;
+
 /// How long to wait for the summaries of the streamed calls once everything was sent.
 const SUMMARY_WAIT: Duration = Duration::from_secs(10);
 
@@ -27,15 +29,6 @@ pub enum ClientError {
     Connection(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
-}
-
-/// Media time a message speaks for: when a platform would send it.
-fn media_ms(v: &Value) -> u64 {
-    match v["type"].as_str() {
-        Some("segment") => v["end_ms"].as_u64().unwrap_or(0),
-        Some("tick") => v["at_ms"].as_u64().unwrap_or(0),
-        _ => 0,
-    }
 }
 
 /// Turn a base URL (`http://127.0.0.1:8080`) or a full WebSocket URL into the stream URL.

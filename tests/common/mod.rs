@@ -112,34 +112,7 @@ pub fn parse(lines: &[String]) -> Vec<Value> {
 
 /// One HTTP/1.1 exchange with `Connection: close`; returns (status, body).
 pub async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    let fut = async {
-        let mut s = TcpStream::connect(addr).await.expect("tcp connect");
-        let body = body.unwrap_or("");
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.expect("write request");
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.expect("read response");
-        let text = String::from_utf8(buf).expect("utf-8 response");
-        let (head, body) = text.split_once("\r\n\r\n").expect("http response");
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status code");
-        let chunked = head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked");
-        let body = if chunked {
-            dechunk(body)
-        } else {
-            body.to_string()
-        };
-        (status, body)
-    };
-    timeout(T, fut).await.expect("http exchange in time")
+    http_with(addr, method, path, &[], body).await
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -255,52 +228,7 @@ fn load_dir(dir: &Path) -> Vec<LabelledCall> {
 /// messages ordered by the media time at which a platform would send them, with ticks every
 /// second of silence. Existing ticks are dropped and regenerated.
 pub fn as_live_stream(messages: &[Value], partial_every_ms: u64) -> Vec<Value> {
-    let mut timed: Vec<(u64, u32, Value)> = Vec::new();
-    let mut start = None;
-    let mut end = None;
-    let mut last_ms = 0;
-    let mut speech: Vec<(u64, u64)> = Vec::new();
-    for m in messages {
-        match m["type"].as_str().unwrap() {
-            "call.start" => start = Some(m.clone()),
-            "call.end" => end = Some(m.clone()),
-            "tick" => {}
-            "segment" => {
-                let s = m["start_ms"].as_u64().unwrap();
-                let e = m["end_ms"].as_u64().unwrap();
-                speech.push((s, e));
-                last_ms = last_ms.max(e);
-                let words: Vec<&str> = m["text"].as_str().unwrap().split_whitespace().collect();
-                let mut t = s + partial_every_ms;
-                while t + 300 < e {
-                    let frac = (t - s) as f64 / (e - s) as f64;
-                    let n = ((words.len() as f64 * frac).floor() as usize).max(1);
-                    let mut p = m.clone();
-                    p["text"] = json!(words[..n.min(words.len())].join(" "));
-                    p["end_ms"] = json!(t);
-                    p["final"] = json!(false);
-                    timed.push((t, 0, p));
-                    t += partial_every_ms;
-                }
-                timed.push((e, 1, m.clone()));
-            }
-            other => panic!("unexpected {other}"),
-        }
-    }
-    // Ticks every second where nobody is speaking.
-    let call_id = start.as_ref().unwrap()["call_id"].clone();
-    let mut t = 1000;
-    while t < last_ms + 3000 {
-        if !speech.iter().any(|(s, e)| *s <= t && t <= *e) {
-            timed.push((t, 2, json!({"type":"tick","call_id":call_id,"at_ms":t})));
-        }
-        t += 1000;
-    }
-    timed.sort_by_key(|(t, k, _)| (*t, *k));
-    let mut out = vec![start.unwrap()];
-    out.extend(timed.into_iter().map(|(_, _, v)| v));
-    out.push(end.unwrap());
-    out
+    calma::loadgen::live_stream(messages, partial_every_ms).expect("a whole call")
 }
 
 pub fn level_rank(l: &str) -> u8 {
