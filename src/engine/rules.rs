@@ -25,6 +25,8 @@ const NEXT_STEP_JOIN_MS: u64 = 15_000;
 const ABUSE_QUIET_MS: u64 = 30_000;
 /// A single segment this hot makes an anger spike (breathe), even before the level is angry.
 const BREATHE_SPIKE_HEAT: f64 = 0.8;
+/// Distress this strong makes empathy owed from *tense* already.
+const DISTRESS_EMPATHY_HEAT: f64 = 0.3;
 /// After the agent showed empathy, the score must rise this much before it is owed again.
 const EMPATHY_AGAIN_RISE: f64 = 0.2;
 /// An answer with empathy or a next step counts as "good" for cooling this long.
@@ -223,8 +225,8 @@ impl Conversation {
         let rose_again = self
             .empathy_shown_at
             .is_none_or(|at| score >= at + EMPATHY_AGAIN_RISE);
-        // Worry and fear call for empathy sooner: from tense.
-        let threshold = if r.distress_only {
+        // Real worry or fear (not "un poco asustado") calls for empathy sooner: from tense.
+        let threshold = if r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT {
             pc.empathy_level.min(Level::Tense)
         } else {
             pc.empathy_level
@@ -232,7 +234,7 @@ impl Conversation {
         if after >= threshold
             && self.empathy_owed.is_none()
             && rose_again
-            && (before < threshold || r.distress_only)
+            && (before < threshold || (r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT))
         {
             self.empathy_owed = heat_ev.first().cloned().or_else(|| {
                 Some(ev(
