@@ -186,12 +186,7 @@ impl Analyzer {
         let (nfc, tokens) = self.tok.tokenize(text);
         let fillers = self.single_word_set(LexiconFile::Fillers, &tokens);
         // Grammar lexicons read folded words; content lexicons read stems.
-        let hay = Haystack::new(
-            tokens
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (i, t.folded.as_str(), fillers[i])),
-        );
+        let hay = grammar_haystack(&tokens, &fillers);
         let words = fillers.iter().filter(|f| !**f).count();
 
         // Grammar lexicons shared by both sides.
@@ -200,20 +195,7 @@ impl Analyzer {
         let backch = self.lex.get(LexiconFile::Backchannels).find(&hay);
         let stop = self.single_word_set(LexiconFile::Stopwords, &tokens);
 
-        // Content lexicons look through fillers, single-word intensifiers and numbers, exactly
-        // as their entries were compiled ("estoy muy harta" meets "estoy harto").
-        let skip: Vec<bool> = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| fillers[i] || self.lex.is_transparent(&t.folded))
-            .collect();
-        let content_hay = Haystack::new(tokens.iter().enumerate().map(|(i, t)| {
-            let stem = match side {
-                Side::Agent => lexicon::agent_form(&t.stem),
-                Side::Customer => t.stem.as_str(),
-            };
-            (i, stem, skip[i])
-        }));
+        let content_hay = self.content_haystack(&tokens, &fillers, side);
 
         let files = match side {
             Side::Customer => CUSTOMER_FILES,
@@ -245,13 +227,7 @@ impl Analyzer {
             }
         }
 
-        let covered_by_backchannel = |i: usize| backch.iter().any(|m| m.first <= i && i <= m.last);
-        let backchannel_only = words > 0
-            && words <= 6
-            && tokens
-                .iter()
-                .enumerate()
-                .all(|(i, _)| fillers[i] || covered_by_backchannel(i));
+        let backchannel_only = backchannel_only(words, &fillers, &backch);
 
         let caps_words = tokens.iter().filter(|t| t.all_caps).count();
         let long_words = tokens
@@ -294,33 +270,16 @@ impl Analyzer {
     pub fn analyze_partial(&self, text: &str, side: Side) -> PartialReading {
         let (nfc, tokens) = self.tok.tokenize(text);
         let fillers = self.single_word_set(LexiconFile::Fillers, &tokens);
-        let hay = Haystack::new(
-            tokens
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (i, t.folded.as_str(), fillers[i])),
-        );
+        let hay = grammar_haystack(&tokens, &fillers);
         let words = fillers.iter().filter(|f| !**f).count();
         let backch = self.lex.get(LexiconFile::Backchannels).find(&hay);
-        let covered_by_backchannel = |i: usize| backch.iter().any(|m| m.first <= i && i <= m.last);
-        let backchannel_only = words > 0
-            && words <= 6
-            && tokens
-                .iter()
-                .enumerate()
-                .all(|(i, _)| fillers[i] || covered_by_backchannel(i));
+        let backchannel_only = backchannel_only(words, &fillers, &backch);
         let ends_cut_off = ends_cut_off(&nfc, &tokens);
 
         // `Analysis::has(Cat::Hold)`: an un-negated hit of the hold lexicon (the only one with
         // that category), found over the same content haystack.
         let negators = self.lex.get(LexiconFile::Negators).find(&hay);
-        let content_hay = Haystack::new(tokens.iter().enumerate().map(|(i, t)| {
-            let stem = match side {
-                Side::Agent => lexicon::agent_form(&t.stem),
-                Side::Customer => t.stem.as_str(),
-            };
-            (i, stem, fillers[i] || self.lex.is_transparent(&t.folded))
-        }));
+        let content_hay = self.content_haystack(&tokens, &fillers, side);
         let lex = self.lex.get(LexiconFile::AgentHold);
         let announces_hold = lex.find(&content_hay).iter().any(|m| {
             lex.entry(m).cat == Cat::Hold && self.governing_negator(m, &negators, &tokens).is_none()
@@ -331,6 +290,19 @@ impl Analyzer {
             announces_hold,
             ends_cut_off,
         }
+    }
+
+    /// The stemmed stream content lexicons read: it looks through fillers, single-word
+    /// intensifiers and numbers, exactly as their entries were compiled ("estoy muy harta" meets
+    /// "estoy harto"); agents' tú forms read as usted forms.
+    fn content_haystack(&self, tokens: &[Token], fillers: &[bool], side: Side) -> Haystack {
+        Haystack::new(tokens.iter().enumerate().map(|(i, t)| {
+            let stem = match side {
+                Side::Agent => lexicon::agent_form(&t.stem),
+                Side::Customer => t.stem.as_str(),
+            };
+            (i, stem, fillers[i] || self.lex.is_transparent(&t.folded))
+        }))
     }
 
     /// Tokens that are single-word entries of `file` (fillers, stopwords).
@@ -418,6 +390,26 @@ impl Analyzer {
         }
         (factor, first, last)
     }
+}
+
+/// The folded-word stream grammar lexicons read (fillers skipped).
+fn grammar_haystack(tokens: &[Token], fillers: &[bool]) -> Haystack {
+    Haystack::new(
+        tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i, t.folded.as_str(), fillers[i])),
+    )
+}
+
+/// Only backchannel words ("ajá", "vale", "sí sí"), fillers aside, and few of them.
+fn backchannel_only(words: usize, fillers: &[bool], backch: &[LexMatch]) -> bool {
+    words > 0
+        && words <= 6
+        && fillers
+            .iter()
+            .enumerate()
+            .all(|(i, f)| *f || backch.iter().any(|m| m.first <= i && i <= m.last))
 }
 
 #[cfg(test)]
