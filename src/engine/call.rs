@@ -280,7 +280,8 @@ impl Call {
             }
             self.frustration.cool(now, keep, evidence.clone());
         }
-        if heat > 0.0 && reading.distress_only && repeated.is_none() {
+        // Distress and firm requests may make a customer frustrated, not angry on their own.
+        if heat > 0.0 && (reading.distress_only || reading.demand_only) && repeated.is_none() {
             let ceiling = self.cfg.frustration.angry - 0.01;
             self.frustration.heat_below(now, heat, ceiling, evidence);
         } else if heat > 0.0 {

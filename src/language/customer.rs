@@ -1,6 +1,7 @@
 //! The customer's side of one segment: how much heat it carries, whether it abuses the agent,
 //! demands escalation, says it already explained, or asks what happens next.
 
+use super::constructions::Kind;
 use super::lexicon::Cat;
 use super::{Analysis, Hit};
 
@@ -61,6 +62,115 @@ fn third_party(a: &Analysis, h: &Hit) -> bool {
             .any(|w| THIRD_PARTIES.contains(&w.as_str()))
 }
 
+/// Whom an insult or a swear word is aimed at: it decides what it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The agent on the line: abuse (`abuse_boundary`), anger.
+    Agent,
+    /// The company or its staff ("son unos ladrones", "ustedes son unos incompetentes"): anger.
+    Company,
+    /// The situation or a thing ("esto es una mierda", "el router es una porquería"): frustration.
+    Situation,
+    /// Someone else, or a story ("me robaron unos ladrones", "mi jefe es un idiota"): context only.
+    ThirdParty,
+    /// The customer themself ("qué tonta soy"): nothing.
+    Oneself,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Agent => "agent",
+            Target::Company => "company",
+            Target::Situation => "situation",
+            Target::ThirdParty => "third_party",
+            Target::Oneself => "self",
+        }
+    }
+}
+
+/// First-person words that turn an insult on the speaker ("qué tonta soy", "soy un idiota").
+const SELF_MARKERS: &[&str] = &[
+    "soy", "fui", "era", "siento", "sentí", "senti", "yo", "estuve",
+];
+/// Words that make the company (its people, as a body) the target.
+const COMPANY_MARKERS: &[&str] = &[
+    "ustedes",
+    "sois",
+    "vosotros",
+    "son",
+    "empresa",
+    "compania",
+    "companía",
+    "banco",
+    "operador",
+    "operadora",
+    "aseguradora",
+    "gente",
+    "servicio",
+    "atencion",
+    "tecnicos",
+    "tecnico",
+    "asesores",
+    "ejecutivos",
+    "ejecutivo",
+    "agentes",
+    "uds",
+];
+/// Things or situations a customer can curse without insulting anyone.
+const SITUATION_MARKERS: &[&str] = &[
+    "esto",
+    "eso",
+    "esta",
+    "este",
+    "sistema",
+    "router",
+    "modem",
+    "aplicacion",
+    "app",
+    "pagina",
+    "web",
+    "linea",
+    "internet",
+    "factura",
+    "telefono",
+    "celular",
+    "movil",
+    "cosa",
+    "situacion",
+    "servicio",
+    "senal",
+    "señal",
+    "wifi",
+    "tarjeta",
+    "equipo",
+    "maquina",
+    "contrato",
+];
+/// Story verbs before an insult: the customer tells what happened to them ("me robaron unos
+/// ladrones", "entraron unos ladrones").
+const STORY_VERBS: &[&str] = &[
+    "robaron",
+    "robo",
+    "entraron",
+    "entro",
+    "asaltaron",
+    "asalto",
+    "atracaron",
+    "atraco",
+    "llevaron",
+    "llevo",
+    "quitaron",
+    "estafaron",
+    "engañaron",
+    "enganaron",
+    "pillaron",
+];
+/// Determiners before an insult that make it a noun about someone ("unos ladrones").
+const DETERMINERS: &[&str] = &[
+    "unos", "unas", "los", "las", "esos", "esas", "aquellos", "un", "una", "el", "la", "ese", "esa",
+];
+
 /// Second-person words that aim an insult at the listener ("eres un inútil", "vos sos un boludo").
 const SECOND_PERSON: &[&str] = &[
     "eres", "sos", "sois", "seas", "seais", "usted", "ustedes", "tu", "vos", "te", "ti", "contigo",
@@ -96,7 +206,8 @@ pub struct CustomerReading {
     pub cool: f64,
     /// The hits that made up heat or cool, with their rule names.
     pub evidence: Vec<(String, String)>,
-    /// An insult or abusive phrase aimed at the agent.
+    /// An insult or abusive phrase aimed at the agent (never at the company, a thing, someone
+    /// else or the customer themself): what `abuse_boundary` answers.
     pub abuse: Option<Hit>,
     /// Asks for a supervisor, threatens to leave or to complain formally.
     pub escalation: Option<Hit>,
@@ -109,19 +220,121 @@ pub struct CustomerReading {
     pub shouting: bool,
     /// All the heat is distress (worry, fear, helplessness): it calls for empathy, not "breathe".
     pub distress_only: bool,
+    /// All the heat is a firm request (a supervisor, a cancellation): it may make a customer
+    /// frustrated, never angry on its own.
+    pub demand_only: bool,
+    /// Whom the first insult or swear word was aimed at.
+    pub insult_target: Option<Target>,
 }
 
-fn aimed_at_listener(a: &Analysis, hit: &Hit) -> bool {
-    let folded = &a.folded;
+/// Whom an insult, abusive phrase or swear word is aimed at.
+pub fn target(a: &Analysis, hit: &Hit) -> Target {
+    let w = &a.folded;
+    let near = |from: usize, to: usize, list: &[&str]| {
+        w[from.min(w.len())..to.min(w.len())]
+            .iter()
+            .any(|x| list.contains(&x.as_str()))
+    };
+    if quoted(a, hit) {
+        return Target::ThirdParty;
+    }
     if hit.cat == Cat::Directed {
-        return true;
+        return Target::Agent;
     }
-    // A vocative: the insult is (nearly) all that was said, or closes the sentence.
-    if a.words <= 4 || hit.last + 1 >= folded.len() {
-        return true;
+    let before = hit.first.saturating_sub(3);
+    // "qué tonta soy", "soy un idiota", "me siento estúpida"
+    if near(before, hit.first, SELF_MARKERS) || near(hit.last + 1, hit.last + 3, &["soy", "fui"]) {
+        return Target::Oneself;
     }
-    folded.iter().any(|w| SECOND_PERSON.contains(&w.as_str()))
+    // A third party named before it ("mi jefe es un idiota", "el vecino, qué imbécil").
+    let third = w[..hit.first]
+        .iter()
+        .any(|x| THIRD_PARTIES.contains(&x.as_str()));
+    let story = near(hit.first.saturating_sub(6), hit.first, STORY_VERBS);
+    let second = w.iter().any(|x| SECOND_PERSON.contains(&x.as_str()));
+    let singular_you = near(
+        before,
+        hit.last + 3,
+        &[
+            "eres", "sos", "tu", "vos", "te", "ti", "contigo", "usted", "oiga", "oye", "mira",
+            "mire",
+        ],
+    );
+    if hit.cat == Cat::Profanity {
+        // Swearing about things: "esto es una mierda", "qué mierda de servicio".
+        let evaluative = hit.first > 0
+            && matches!(
+                w[hit.first - 1].as_str(),
+                "una" | "un" | "es" | "de" | "que" | "la" | "el"
+            );
+        return if singular_you && !evaluative {
+            Target::Agent
+        } else if evaluative || near(before, hit.last + 4, SITUATION_MARKERS) {
+            Target::Situation
+        } else {
+            // An interjection ("joder, otra vez"): emphasis of whatever else was said.
+            Target::Situation
+        };
+    }
+    if singular_you && !third {
+        return Target::Agent;
+    }
+    if (third || story) && !near(before, hit.first, &["ustedes", "sois", "vosotros"]) {
+        return Target::ThirdParty;
+    }
+    if near(before, hit.last + 4, COMPANY_MARKERS)
+        || near(0, w.len(), &["ustedes", "sois", "vosotros"])
+    {
+        return Target::Company;
+    }
+    let determiner = hit.first > 0 && DETERMINERS.contains(&w[hit.first - 1].as_str());
+    if determiner && !second {
+        // "es un desastre de gente" aside, a noun phrase about someone not addressed.
+        return if near(before, hit.first, &["es", "son", "eran", "era"]) {
+            Target::Company
+        } else {
+            Target::ThirdParty
+        };
+    }
+    if near(before, hit.first, &["esto", "eso", "sistema", "router"]) {
+        return Target::Situation;
+    }
+    // A vocative: the insult is (nearly) all that was said, opens it or closes it.
+    if a.words <= 4 || hit.last + 1 >= w.len() || hit.first == 0 || second {
+        return Target::Agent;
+    }
+    Target::Company
 }
+
+/// Heat of each construction (see [`constructions`]).
+fn construction_heat(kind: Kind) -> f64 {
+    match kind {
+        Kind::Ultimatum => ULTIMATUM_HEAT,
+        Kind::CountedContact(n) if n <= 2 => 0.25,
+        Kind::CountedContact(n) if n <= 3 => 0.4,
+        Kind::CountedContact(_) => 0.5,
+        Kind::CountedWait(m) if m < 60 => 0.2,
+        Kind::CountedWait(m) if m < 1440 => 0.3,
+        Kind::CountedWait(m) if m < 10_080 => 0.4,
+        Kind::CountedWait(_) => 0.45,
+        Kind::Rhetorical => 0.45,
+    }
+}
+
+/// An ultimatum is hostility: it may make one utterance angry.
+const ULTIMATUM_HEAT: f64 = 0.75;
+/// Hostility (an insult at the company, an ultimatum, a strong command) is at least this hot.
+const HOSTILE_HEAT: f64 = 0.72;
+/// Praise next to an adverse fact is irony: at least this hot.
+const SARCASM_HEAT: f64 = 0.45;
+/// Insults aimed at the company are hostility when at least this strong.
+const HOSTILE_INSULT_WEIGHT: f64 = 0.6;
+/// Commands to the agent ("no me vengas con…") are hostility when at least this strong.
+const HOSTILE_COMMAND_WEIGHT: f64 = 0.6;
+/// Weight kept by an insult aimed at the company rather than at the agent.
+const COMPANY_FACTOR: f64 = 0.9;
+/// Weight kept by an insult word used about a thing or the situation ("el router es un inútil").
+const SITUATION_FACTOR: f64 = 0.6;
 
 /// Read a customer segment.
 pub fn read(a: &Analysis) -> CustomerReading {
@@ -132,8 +345,10 @@ pub fn read(a: &Analysis) -> CustomerReading {
     let mut keep_cold = 1.0;
     let mut profanity: f64 = 0.0;
     let mut fury = false;
-    let (mut distress, mut other_heat) = (false, false);
+    let mut hostile = false;
+    let (mut distress, mut other_heat, mut demand) = (false, false, false);
     let mut cool_parts = Vec::new();
+    let mut spans: Vec<(usize, usize, f64)> = Vec::new();
     // A calm word inside a grievance phrase ("gracias por nada") belongs to the grievance.
     let heat_spans: Vec<(usize, usize)> = a
         .hits
@@ -159,8 +374,21 @@ pub fn read(a: &Analysis) -> CustomerReading {
             .iter()
             .any(|(f, l)| *f <= h.first && h.last <= *l && (l - f) > (h.last - h.first))
     };
+    // "no me tomes por tonto": the insult inside a command is about the customer, not aimed.
+    let command_spans: Vec<(usize, usize)> = a
+        .hits
+        .iter()
+        .filter(|h| h.cat == Cat::Command && !h.negated)
+        .map(|h| (h.first, h.last + 2))
+        .collect();
+    let inside_command = |h: &Hit| {
+        matches!(h.cat, Cat::Insult | Cat::InsultPeer)
+            && command_spans
+                .iter()
+                .any(|(f, l)| *f <= h.first && h.first <= *l)
+    };
     for h in &a.hits {
-        if h.weight > 0.0 && inside_calm(h) {
+        if (h.weight > 0.0 && inside_calm(h)) || inside_command(h) {
             continue;
         }
         // Entries weighted under 0.1 document a trap ("no manches" is surprise, not anger):
@@ -168,7 +396,8 @@ pub fn read(a: &Analysis) -> CustomerReading {
         if h.weight.abs() < INFORMATIONAL_WEIGHT {
             continue;
         }
-        let w = h.weight.clamp(0.0, 0.95);
+        let mut w = h.weight.clamp(0.0, 0.95);
+        let mut rule = h.rule();
         let contributes = match h.cat {
             // "no me parece nada bien" is one complaint, not a complaint plus a negated "bien".
             Cat::Positive => h.negated && !inside_heat(h),
@@ -178,24 +407,65 @@ pub fn read(a: &Analysis) -> CustomerReading {
                 }
                 false
             }
-            Cat::Insult | Cat::InsultPeer | Cat::Directed => {
-                if h.negated || quoted(a, h) {
-                    false
-                } else {
-                    if r.abuse.is_none() && aimed_at_listener(a, h) {
-                        r.abuse = Some(h.clone());
+            Cat::Insult | Cat::InsultPeer | Cat::Directed | Cat::Profanity if h.negated => false,
+            Cat::Insult | Cat::InsultPeer | Cat::Directed | Cat::Profanity => {
+                let t = target(a, h);
+                r.insult_target.get_or_insert(t);
+                rule = format!("{rule} -> {}", t.as_str());
+                let evaluative = h.first > 0
+                    && matches!(
+                        a.folded[h.first - 1].as_str(),
+                        "una" | "un" | "es" | "de" | "que"
+                    );
+                match (t, h.cat) {
+                    (Target::Agent, Cat::Profanity) if !evaluative => {
+                        profanity = profanity.max(w);
+                        false
                     }
-                    // A peer word ("boludo", "güey") not aimed at anyone is no heat.
-                    h.cat != Cat::InsultPeer || r.abuse.is_some()
+                    (Target::Agent, _) => {
+                        if r.abuse.is_none() {
+                            r.abuse = Some(h.clone());
+                        }
+                        hostile = true;
+                        true
+                    }
+                    (Target::Company, Cat::Profanity) => true,
+                    (Target::Company, _) => {
+                        let peer = h.cat == Cat::InsultPeer;
+                        w *= if peer { 0.5 } else { COMPANY_FACTOR };
+                        hostile |= !peer && w >= HOSTILE_INSULT_WEIGHT;
+                        true
+                    }
+                    (Target::Situation, Cat::Profanity) => {
+                        if evaluative {
+                            // "esto es una mierda", "qué mierda de servicio": a verdict.
+                            true
+                        } else {
+                            profanity = profanity.max(w);
+                            false
+                        }
+                    }
+                    (Target::Situation, Cat::InsultPeer) => false,
+                    (Target::Situation, _) => {
+                        w *= SITUATION_FACTOR;
+                        true
+                    }
+                    // Someone else's insult, a story, or self-deprecation: context, no heat.
+                    (Target::ThirdParty | Target::Oneself, _) => {
+                        r.evidence
+                            .push((h.quote.clone(), format!("{rule} (context)")));
+                        false
+                    }
                 }
             }
             Cat::Anger
             | Cat::Distress
+            | Cat::Distrust
+            | Cat::Command
             | Cat::Complaint
             | Cat::RepeatContact
             | Cat::Sarcasm
             | Cat::NextStepRequest
-            | Cat::Profanity
             | Cat::Supervisor
             | Cat::Churn
             | Cat::Legal
@@ -222,6 +492,7 @@ pub fn read(a: &Analysis) -> CustomerReading {
                 r.next_step_request = Some(h.clone())
             }
             Cat::Sarcasm => r.sarcasm = true,
+            Cat::Command => hostile |= w >= HOSTILE_COMMAND_WEIGHT,
             _ => {}
         }
         let w = if (h.cat == Cat::Anger && third_party(a, h)) || quoted(a, h) {
@@ -229,18 +500,31 @@ pub fn read(a: &Analysis) -> CustomerReading {
         } else {
             w
         };
-        if h.cat == Cat::Distress {
-            distress = true;
-        } else if h.cat != Cat::Profanity {
-            other_heat = true;
+        match h.cat {
+            Cat::Distress => distress = true,
+            Cat::Supervisor | Cat::Churn => demand = true,
+            _ => other_heat = true,
         }
-        if h.cat == Cat::Profanity {
-            profanity = profanity.max(w);
-        } else {
-            fury |= w >= FURY_WEIGHT;
-            keep_cold *= 1.0 - w;
+        fury |= w >= FURY_WEIGHT;
+        keep_cold *= 1.0 - w;
+        spans.push((h.first, h.last, w));
+        r.evidence.push((h.quote.clone(), rule));
+    }
+    // Constructions add what the words inside them did not already say.
+    for c in &a.constructions {
+        let heat = construction_heat(c.kind);
+        let covered = spans
+            .iter()
+            .filter(|(f, l, _)| *f <= c.last && c.first <= *l)
+            .map(|s| s.2)
+            .fold(0.0, f64::max);
+        if covered >= heat {
+            continue;
         }
-        r.evidence.push((h.quote.clone(), h.rule()));
+        keep_cold *= (1.0 - heat) / (1.0 - covered);
+        other_heat = true;
+        hostile |= c.kind == Kind::Ultimatum;
+        r.evidence.push((c.quote.clone(), c.kind.rule()));
     }
     let mut heat = 1.0 - keep_cold;
     // Swearing amplifies a grievance; alone it is emphasis, and next to praise it is delight
@@ -255,12 +539,15 @@ pub fn read(a: &Analysis) -> CustomerReading {
             heat = PROFANITY_ALONE_HEAT.min(profanity);
         }
     }
-    // One utterance says "frustrated" at most; anger is reached over turns, or at once by abuse,
-    // a fury-grade word ("furioso", "hijo de puta") or shouting.
+    // One utterance says "frustrated" at most; anger is reached over turns, or at once by
+    // hostility (abuse, an insult at the company, an ultimatum, a command), a fury-grade word
+    // ("furioso", "hijo de puta") or shouting.
     if r.abuse.is_some() {
         heat = heat.max(ABUSE_HEAT);
         r.evidence
             .push((String::new(), "abuse aimed at the agent".into()));
+    } else if hostile {
+        heat = heat.max(HOSTILE_HEAT);
     } else if !fury && !a.shouting {
         heat = heat.min(SINGLE_UTTERANCE_CAP);
     }
@@ -280,7 +567,8 @@ pub fn read(a: &Analysis) -> CustomerReading {
             .push((String::new(), "shouting (capitals)".into()));
     }
     r.heat = heat.clamp(0.0, 1.0);
-    r.distress_only = distress && !other_heat && r.abuse.is_none();
+    r.distress_only = distress && !other_heat && !demand && r.abuse.is_none();
+    r.demand_only = demand && !other_heat && !distress && profanity == 0.0 && !a.shouting;
     if !cool_parts.is_empty() {
         // Irony uses praise words ("genial", "qué maravilla"); thanks, agreement or an apology
         // next to a grievance are sincere.
@@ -291,8 +579,14 @@ pub fn read(a: &Analysis) -> CustomerReading {
             r.heat = 0.0;
         }
         if !relief && (r.sarcasm || (r.heat >= SARCASM_MIN_HEAT && only_praise)) {
-            // Praise inside a complaint is irony, not relief ("qué maravilla, otra vez sin luz").
+            // Praise next to an adverse fact is irony, not relief ("genial, otra vez sin luz").
+            if !r.sarcasm || r.heat < SARCASM_HEAT {
+                let praise: Vec<&str> = cool_parts.iter().map(|h| h.quote.as_str()).collect();
+                r.evidence
+                    .push((praise.join(" … "), "construction/sarcasm".into()));
+            }
             r.sarcasm = true;
+            r.heat = r.heat.max(SARCASM_HEAT);
         } else {
             // Thanks or an apology next to a grievance ("gracias, perdona, es que ya van tres
             // veces") is a customer coming down while explaining: halve the heat, keep the cool.

@@ -6,12 +6,14 @@
 //! Each entry is normalised with the same pipeline as transcript text (fold, stem) and all entries
 //! of a file go into one Aho-Corasick automaton over the stemmed token stream.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
+use super::morphology;
 use super::normalize::Tokenizer;
+use super::region::Region;
 
 macro_rules! lexicon_files {
     ($( $variant:ident => $name:literal [$($cat:ident),+] ),+ $(,)?) => {
@@ -46,6 +48,17 @@ macro_rules! lexicon_files {
                 )
             }
 
+            /// How this file's terms meet the text (see [`Matching`]).
+            pub fn matching(self) -> Matching {
+                if self.matches_folded() {
+                    Matching::Folded
+                } else if self.is_agent() {
+                    Matching::Stem
+                } else {
+                    Matching::Lemma
+                }
+            }
+
             /// Lexicons of what agents say (read with [`agent_form`]).
             pub fn is_agent(self) -> bool {
                 self.name().starts_with("agent_")
@@ -62,7 +75,7 @@ macro_rules! lexicon_files {
 }
 
 lexicon_files! {
-    Frustration => "frustration" [Anger, Complaint, RepeatContact, Sarcasm, NextStepRequest, Distress],
+    Frustration => "frustration" [Anger, Complaint, RepeatContact, Sarcasm, NextStepRequest, Distress, Distrust, Command],
     Insults => "insults" [Insult, InsultPeer, Directed, Profanity],
     Escalation => "escalation" [Supervisor, Churn, Legal],
     Repetition => "repetition" [AlreadySaid, NotListened],
@@ -80,6 +93,19 @@ lexicon_files! {
     Stopwords => "stopwords" [Stopword],
 }
 
+/// How a file's terms are matched against a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matching {
+    /// Grammar words: the folded word exactly.
+    Folded,
+    /// Agent phrases: Snowball stems (agent lexicons are read for what the agent does, where a
+    /// loose match costs little).
+    Stem,
+    /// Customer content: whole folded words, each entry word expanded by its explicit inflection
+    /// class ([`super::morphology`]); no stem prefixes, so "cabreado" never meets "cabra".
+    Lemma,
+}
+
 /// Every category of every file (snake_case in the TSV).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cat {
@@ -89,6 +115,10 @@ pub enum Cat {
     Sarcasm,
     NextStepRequest,
     Distress,
+    /// "me dijeron otra cosa", "no me cuadra": the customer doubts what they are told.
+    Distrust,
+    /// "no me vengas con…", "no me tome por…": the customer orders the agent about.
+    Command,
     Insult,
     InsultPeer,
     Directed,
@@ -135,6 +165,8 @@ impl Cat {
             Cat::Sarcasm => "sarcasm",
             Cat::NextStepRequest => "next_step_request",
             Cat::Distress => "distress",
+            Cat::Distrust => "distrust",
+            Cat::Command => "command",
             Cat::Insult => "insult",
             Cat::InsultPeer => "insult_peer",
             Cat::Directed => "directed",
@@ -250,10 +282,13 @@ pub fn parse_tsv(file: LexiconFile, origin: &str, text: &str) -> Result<Vec<Entr
         if term.is_empty() {
             return Err(err(n, "empty term".into()));
         }
-        if term
-            .chars()
-            .any(|c| c.is_ascii_punctuation() && c != '-' && c != '\'')
-        {
+        let markers_ok = file.matching() == Matching::Lemma;
+        if term.chars().any(|c| {
+            c.is_ascii_punctuation()
+                && c != '-'
+                && c != '\''
+                && !(markers_ok && (c == '=' || c == ':'))
+        }) {
             return Err(err(n, format!("term `{term}` contains punctuation")));
         }
         let weight: f64 = cols[1]
@@ -279,14 +314,27 @@ pub fn parse_tsv(file: LexiconFile, origin: &str, text: &str) -> Result<Vec<Entr
                     ),
                 )
             })?;
-        if !seen_terms.insert((term.to_lowercase(), cat)) {
+        let variant = cols[3].trim();
+        if !file.is_agent() && !super::region::valid_variant(variant) {
+            return Err(err(
+                n,
+                format!("variant `{variant}`: use all, es-419 or region codes (es-MX,es-AR…)"),
+            ));
+        }
+        if file.matching() == Matching::Lemma {
+            for w in term.split_whitespace() {
+                morphology::parse_word(w).map_err(|m| err(n, m))?;
+            }
+        }
+        // The same term may come once per variant: its regional readings.
+        if !seen_terms.insert((term.to_lowercase(), cat, variant.to_string())) {
             return Err(err(n, format!("duplicate term `{term}`")));
         }
         entries.push(Entry {
             term: term.to_string(),
             weight,
             cat,
-            variant: cols[3].trim().to_string(),
+            variant: variant.to_string(),
             source: cols[4].trim().to_string(),
             line: n,
         });
@@ -364,25 +412,25 @@ impl Haystack {
 impl Lexicon {
     /// Compile entries. Content lexicons drop `transparent` words from their terms exactly as
     /// the analyzer drops them from text, so "muy amable" and "llevo dos semanas" meet
-    /// "muy, muy amable" and "llevo diez semanas".
+    /// "muy, muy amable" and "llevo diez semanas". Lemma-matched files need the `lemmas` of all
+    /// customer files.
     pub fn compile(
         file: LexiconFile,
         entries: Vec<Entry>,
         origin: String,
         tok: &Tokenizer,
         transparent: &HashSet<String>,
+        lemmas: &LemmaMap,
     ) -> Result<Lexicon, LexiconError> {
         let mut patterns = Vec::with_capacity(entries.len());
         let mut pattern_entry = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
-            let stems = if file.matches_folded() {
-                tok.fold_phrase(&e.term)
-            } else {
-                let s = tok.stem_phrase_skipping(&e.term, transparent);
-                if file.is_agent() {
+            let stems = match file.matching() {
+                Matching::Folded => tok.fold_phrase(&e.term),
+                Matching::Lemma => lemmas.pattern(&e.term, transparent),
+                Matching::Stem => {
+                    let s = tok.stem_phrase_skipping(&e.term, transparent);
                     s.split(' ').map(agent_form).collect::<Vec<_>>().join(" ")
-                } else {
-                    s
                 }
             };
             if stems.is_empty() {
@@ -420,6 +468,12 @@ impl Lexicon {
 
     /// Leftmost-longest, non-overlapping matches over the haystack, in token order.
     pub fn find(&self, hay: &Haystack) -> Vec<LexMatch> {
+        self.find_in(hay, None)
+    }
+
+    /// Like [`Lexicon::find`]; where a term has several regional readings, the one for `region`
+    /// wins, then the `all` one.
+    pub fn find_in(&self, hay: &Haystack, region: Option<Region>) -> Vec<LexMatch> {
         let Some(ac) = &self.automaton else {
             return Vec::new();
         };
@@ -435,7 +489,20 @@ impl Lexicon {
                 })
             })
             .collect();
-        all.sort_by(|a, b| a.first.cmp(&b.first).then(b.last.cmp(&a.last)));
+        let fit = |m: &LexMatch| {
+            let v = self.entries[m.entry].variant.as_str();
+            match region {
+                Some(r) if v != "all" && r.covers(v) => 2,
+                _ if v == "all" => 1,
+                _ => 0,
+            }
+        };
+        all.sort_by(|a, b| {
+            a.first
+                .cmp(&b.first)
+                .then(b.last.cmp(&a.last))
+                .then(fit(b).cmp(&fit(a)))
+        });
         let mut out: Vec<LexMatch> = Vec::with_capacity(all.len());
         for m in all {
             if out.last().is_none_or(|p| m.first > p.last) {
@@ -450,6 +517,104 @@ impl Lexicon {
     }
 }
 
+/// Folded word → the key of its inflection family, over every word of the customer lexicons.
+/// Families that share a form are one family (union-find), so an entry and the text always map a
+/// word to the same key, whichever entry listed it.
+#[derive(Debug, Clone, Default)]
+pub struct LemmaMap {
+    keys: HashMap<String, String>,
+}
+
+impl LemmaMap {
+    pub fn build(words: impl IntoIterator<Item = morphology::TermWord>) -> LemmaMap {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut parent: Vec<usize> = Vec::new();
+        let mut citations: Vec<usize> = Vec::new();
+        fn find(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        let mut forms_of = Vec::new();
+        for w in words {
+            let forms = morphology::forms(&w);
+            let ids: Vec<usize> = forms
+                .iter()
+                .map(|f| {
+                    *index.entry(f.clone()).or_insert_with(|| {
+                        parent.push(parent.len());
+                        parent.len() - 1
+                    })
+                })
+                .collect();
+            for pair in ids.windows(2) {
+                let (a, b) = (find(&mut parent, pair[0]), find(&mut parent, pair[1]));
+                if a != b {
+                    parent[b] = a;
+                }
+            }
+            citations.push(ids[0]);
+            forms_of.push(forms);
+        }
+        // The key of a family is the first citation form that joined it (file order).
+        let mut key_of_root: HashMap<usize, String> = HashMap::new();
+        let names: HashMap<usize, &String> = index.iter().map(|(k, v)| (*v, k)).collect();
+        for c in &citations {
+            let root = find(&mut parent, *c);
+            key_of_root
+                .entry(root)
+                .or_insert_with(|| names[c].to_string());
+        }
+        let keys = index
+            .iter()
+            .map(|(form, id)| {
+                let root = find(&mut parent, *id);
+                (form.clone(), key_of_root[&root].clone())
+            })
+            .collect();
+        LemmaMap { keys }
+    }
+
+    /// The family key of a folded word, if any lexicon word inflects to it.
+    pub fn key(&self, folded: &str) -> Option<&str> {
+        self.keys.get(folded).map(String::as_str)
+    }
+
+    /// Every form that reads as `key` (for the collision test and docs).
+    pub fn family(&self, key: &str) -> Vec<&str> {
+        let mut f: Vec<&str> = self
+            .keys
+            .iter()
+            .filter(|(_, k)| k.as_str() == key)
+            .map(|(f, _)| f.as_str())
+            .collect();
+        f.sort_unstable();
+        f
+    }
+
+    /// A term's family keys, leaving out `skip` words (fillers, single-word intensifiers,
+    /// numbers) unless that would shrink a phrase to one word ("mil veces" must not become
+    /// "veces").
+    fn pattern(&self, term: &str, skip: &HashSet<String>) -> String {
+        let words: Vec<morphology::TermWord> = term
+            .split_whitespace()
+            .filter_map(|w| morphology::parse_word(w).ok())
+            .collect();
+        let key = |w: &morphology::TermWord| self.key(&w.text).unwrap_or(&w.text).to_string();
+        let kept: Vec<String> = words
+            .iter()
+            .filter(|w| !skip.contains(&w.text))
+            .map(key)
+            .collect();
+        if kept.len() < 2 && words.len() >= 2 {
+            return words.iter().map(key).collect::<Vec<_>>().join(" ");
+        }
+        kept.join(" ")
+    }
+}
+
 /// All lexicons, compiled once and shared by every call.
 #[derive(Debug, Clone)]
 pub struct Lexicons {
@@ -457,6 +622,8 @@ pub struct Lexicons {
     /// Folded words content matching looks through: fillers, single-word intensifiers (their
     /// effect is applied as intensity), cardinal numbers ("llevo diez días" = "llevo días").
     transparent: HashSet<String>,
+    /// Inflection families of the customer lexicons' words.
+    lemmas: LemmaMap,
 }
 
 /// Intensifiers that are also ordinary content words: never looked through.
@@ -543,21 +710,8 @@ impl Lexicons {
                 }
             }
         }
-        // Grammar lexicons first: they decide which words content matching looks through.
-        let mut compiled: Vec<Option<Lexicon>> = vec![None; LexiconFile::ALL.len()];
-        let mut transparent: HashSet<String> = NUMBER_WORDS.iter().map(|w| w.to_string()).collect();
-        let no_skip = HashSet::new();
-        let grammar_first = LexiconFile::ALL
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.matches_folded())
-            .chain(
-                LexiconFile::ALL
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| !f.matches_folded()),
-            );
-        for (i, &file) in grammar_first {
+        let mut parsed: Vec<(String, Vec<Entry>)> = Vec::with_capacity(LexiconFile::ALL.len());
+        for &file in LexiconFile::ALL {
             let over = dir.map(|d| d.join(format!("{}.tsv", file.name())));
             let (origin, text) = match over.filter(|p| p.is_file()) {
                 Some(path) => {
@@ -574,24 +728,50 @@ impl Lexicons {
                 ),
             };
             let entries = parse_tsv(file, &origin, &text)?;
-            let skip = if file.matches_folded() {
-                &no_skip
-            } else {
-                &transparent
-            };
-            let lex = Lexicon::compile(file, entries, origin, tok, skip)?;
+            parsed.push((origin, entries));
+        }
+        // Grammar lexicons first: they decide which words content matching looks through.
+        let mut transparent: HashSet<String> = NUMBER_WORDS.iter().map(|w| w.to_string()).collect();
+        for (&file, (_, entries)) in LexiconFile::ALL.iter().zip(&parsed) {
             if matches!(file, LexiconFile::Fillers | LexiconFile::Intensifiers) {
-                for e in &lex.entries {
+                for e in entries {
                     let folded = tok.fold_phrase(&e.term);
                     if !folded.contains(' ') && !OPAQUE_INTENSIFIERS.contains(&folded.as_str()) {
                         transparent.insert(folded);
                     }
                 }
             }
-            compiled[i] = Some(lex);
         }
-        let files = compiled.into_iter().flatten().collect();
-        Ok(Lexicons { files, transparent })
+        // Then the inflection families of every customer content word.
+        let lemmas = LemmaMap::build(
+            LexiconFile::ALL
+                .iter()
+                .zip(&parsed)
+                .filter(|(f, _)| f.matching() == Matching::Lemma)
+                .flat_map(|(_, (_, entries))| entries.iter())
+                .flat_map(|e| e.term.split_whitespace())
+                .filter_map(|w| morphology::parse_word(w).ok()),
+        );
+        let no_skip = HashSet::new();
+        let mut files = Vec::with_capacity(parsed.len());
+        for (&file, (origin, entries)) in LexiconFile::ALL.iter().zip(parsed) {
+            let skip = if file.matches_folded() {
+                &no_skip
+            } else {
+                &transparent
+            };
+            files.push(Lexicon::compile(file, entries, origin, tok, skip, &lemmas)?);
+        }
+        Ok(Lexicons {
+            files,
+            transparent,
+            lemmas,
+        })
+    }
+
+    /// Inflection families of the customer lexicons' words.
+    pub fn lemmas(&self) -> &LemmaMap {
+        &self.lemmas
     }
 
     pub fn get(&self, file: LexiconFile) -> &Lexicon {
@@ -624,34 +804,44 @@ mod tests {
 
     const SAMPLE: &str = "# test\nterm\tweight\tcategory\tvariant\tsource\tnote\nestoy harto\t0.6\tanger\tall\tauthored\t\notra vez\t0.2\trepeat_contact\tall\tauthored\t\nharto\t0.4\tanger\tall\tauthored\t\n";
 
-    fn hay(tok: &Tokenizer, text: &str) -> Haystack {
+    fn hay(tok: &Tokenizer, lemmas: &LemmaMap, text: &str) -> Haystack {
         let (_, toks) = tok.tokenize(text);
         Haystack::new(
             toks.iter()
                 .enumerate()
-                .map(|(i, t)| (i, t.stem.as_str(), false)),
+                .map(|(i, t)| (i, lemmas.key(&t.folded).unwrap_or(&t.folded), false)),
         )
     }
 
     #[test]
-    fn matches_stems_longest_first_and_adjacent() {
+    fn matches_inflections_longest_first_and_adjacent() {
         let tok = Tokenizer::default();
         let entries = parse_tsv(LexiconFile::Frustration, "t", SAMPLE).unwrap();
+        let lemmas = LemmaMap::build(
+            entries
+                .iter()
+                .flat_map(|e| e.term.split_whitespace())
+                .filter_map(|w| morphology::parse_word(w).ok()),
+        );
         let lex = Lexicon::compile(
             LexiconFile::Frustration,
             entries,
             "t".into(),
             &tok,
             &HashSet::new(),
+            &lemmas,
         )
         .unwrap();
-        let m = lex.find(&hay(&tok, "ESTOY HARTA otra vez"));
+        let hay = |t: &str| hay(&tok, &lemmas, t);
+        let m = lex.find(&hay("ESTOY HARTA otra vez"));
         let terms: Vec<&str> = m.iter().map(|m| lex.entry(m).term.as_str()).collect();
         assert_eq!(terms, ["estoy harto", "otra vez"]);
         assert_eq!((m[0].first, m[0].last), (0, 1));
         assert_eq!((m[1].first, m[1].last), (2, 3));
         // no partial-word matches
-        assert!(lex.find(&hay(&tok, "chartola")).is_empty());
+        assert!(lex.find(&hay("chartola")).is_empty());
+        // whole words only: "hartazgo" is not an inflection of "harto"
+        assert!(lex.find(&hay("qué hartazgo")).is_empty());
     }
 
     #[test]

@@ -5,17 +5,25 @@
 //! [`Analyzer::analyze`] is pure: one segment's text in, [`Analysis`] out.
 
 pub mod agent;
+pub mod constructions;
 pub mod customer;
 pub mod detect;
 pub mod frustration;
 pub mod lexicon;
+pub mod morphology;
 pub mod normalize;
 pub mod pii;
+pub mod region;
 
 use std::path::Path;
 
-use lexicon::{Cat, Haystack, LexMatch, LexiconError, LexiconFile, Lexicons};
+use lexicon::{Cat, Haystack, LexMatch, LexiconError, LexiconFile, Lexicons, Matching};
 use normalize::{Token, Tokenizer};
+use region::Region;
+
+/// Weight kept by a regional word heard in another region: still understood (customers move,
+/// television travels), but not the local reading.
+pub const FOREIGN_VARIANT_FACTOR: f64 = 0.6;
 
 /// Words after which a Spanish sentence cannot end: a segment ending on one was cut off.
 const CUT_OFF_WORDS: &[&str] = &[
@@ -79,6 +87,18 @@ pub struct Analysis {
     pub question: bool,
     /// Every token, folded (fillers included, so hit indices line up).
     pub folded: Vec<String>,
+    /// Grammar-level cues of a customer turn (ultimatums, counted contacts and waits,
+    /// rhetorical challenges), with the customer's words.
+    pub constructions: Vec<Construction>,
+}
+
+/// A construction found in a customer turn ([`constructions`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Construction {
+    pub kind: constructions::Kind,
+    pub quote: String,
+    pub first: usize,
+    pub last: usize,
 }
 
 impl Analysis {
@@ -181,8 +201,14 @@ impl Analyzer {
         &self.tok
     }
 
-    /// Read one segment's text as `side`.
+    /// Read one segment's text as `side`, with no regional reading (every variant at full weight).
     pub fn analyze(&self, text: &str, side: Side) -> Analysis {
+        self.analyze_in(text, side, None)
+    }
+
+    /// Read one segment's text as `side` spoken in `region`: a term's regional reading for that
+    /// region wins, and words of other regions count at [`FOREIGN_VARIANT_FACTOR`].
+    pub fn analyze_in(&self, text: &str, side: Side, region: Option<Region>) -> Analysis {
         let (nfc, tokens) = self.tok.tokenize(text);
         let fillers = self.single_word_set(LexiconFile::Fillers, &tokens);
         // Grammar lexicons read folded words; content lexicons read stems.
@@ -196,6 +222,10 @@ impl Analyzer {
         let stop = self.single_word_set(LexiconFile::Stopwords, &tokens);
 
         let content_hay = self.content_haystack(&tokens, &fillers, side);
+        let lemma_hay = match side {
+            Side::Customer => self.lemma_haystack(&tokens, &fillers),
+            Side::Agent => Haystack::default(),
+        };
 
         let files = match side {
             Side::Customer => CUSTOMER_FILES,
@@ -204,8 +234,16 @@ impl Analyzer {
         let mut hits = Vec::new();
         for &file in files {
             let lex = self.lex.get(file);
-            for m in lex.find(&content_hay) {
+            let hay = match file.matching() {
+                Matching::Lemma => &lemma_hay,
+                _ => &content_hay,
+            };
+            for m in lex.find_in(hay, region) {
                 let e = lex.entry(&m);
+                let regional = match region {
+                    Some(r) if !r.covers(&e.variant) => FOREIGN_VARIANT_FACTOR,
+                    _ => 1.0,
+                };
                 let negator = self.governing_negator(&m, &negators, &tokens);
                 let (intensity, int_first, int_last) = self.intensity(&m, &intens, &tokens);
                 let start_tok = negator
@@ -217,7 +255,7 @@ impl Analyzer {
                     file,
                     cat: e.cat,
                     term: e.term.clone(),
-                    weight: e.weight * intensity,
+                    weight: e.weight * intensity * regional,
                     intensity,
                     negated: negator.is_some(),
                     quote,
@@ -249,8 +287,14 @@ impl Analyzer {
             .map(|(_, t)| t.stem.clone())
             .collect();
 
+        let constructions = match side {
+            Side::Customer => find_constructions(&nfc, &tokens, &fillers),
+            Side::Agent => Vec::new(),
+        };
+
         Analysis {
             hits,
+            constructions,
             words,
             backchannel_only,
             shouting,
@@ -302,6 +346,19 @@ impl Analyzer {
                 Side::Customer => t.stem.as_str(),
             };
             (i, stem, fillers[i] || self.lex.is_transparent(&t.folded))
+        }))
+    }
+
+    /// The word-family stream customer lexicons read: each word as its inflection family's key
+    /// ([`lexicon::LemmaMap`]), looking through fillers, single-word intensifiers and numbers.
+    fn lemma_haystack(&self, tokens: &[Token], fillers: &[bool]) -> Haystack {
+        let lemmas = self.lex.lemmas();
+        Haystack::new(tokens.iter().enumerate().map(|(i, t)| {
+            let key = lemmas
+                .key(&t.folded)
+                .or_else(|| t.base.as_deref().and_then(|b| lemmas.key(b)))
+                .unwrap_or(&t.folded);
+            (i, key, fillers[i] || self.lex.is_transparent(&t.folded))
         }))
     }
 
@@ -390,6 +447,28 @@ impl Analyzer {
         }
         (factor, first, last)
     }
+}
+
+/// Constructions over the turn's words, fillers left out; indices and quotes refer to the tokens.
+fn find_constructions(nfc: &str, tokens: &[Token], fillers: &[bool]) -> Vec<Construction> {
+    let kept: Vec<usize> = (0..tokens.len()).filter(|i| !fillers[*i]).collect();
+    let words: Vec<String> = kept.iter().map(|i| tokens[*i].folded.clone()).collect();
+    let breaks: Vec<bool> = kept
+        .iter()
+        .map(|i| tokens[*i].clause_break_before)
+        .collect();
+    constructions::find(&words, &breaks)
+        .into_iter()
+        .map(|f| {
+            let (first, last) = (kept[f.first], kept[f.last]);
+            Construction {
+                kind: f.kind,
+                quote: nfc[tokens[first].start..tokens[last].end].to_string(),
+                first,
+                last,
+            }
+        })
+        .collect()
 }
 
 /// The folded-word stream grammar lexicons read (fillers skipped).

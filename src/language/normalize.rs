@@ -19,6 +19,8 @@ pub struct Token {
     pub stem: String,
     /// The word carried the -ísimo/-ísima superlative ("hartísimo"): an intensifier in itself.
     pub superlative: bool,
+    /// The folded word without its superlative ("harto" for "hartísimo"), when it had one.
+    pub base: Option<String>,
     /// Punctuation that ends a clause (, . ; : ? ! …) stands between this token and the previous one.
     pub clause_break_before: bool,
     /// The original word was written in capitals (two letters or more).
@@ -78,6 +80,7 @@ fn is_clause_punct(c: char) -> bool {
 struct Word {
     folded: std::rc::Rc<str>,
     stem: std::rc::Rc<str>,
+    base: Option<std::rc::Rc<str>>,
     superlative: bool,
     all_caps: bool,
 }
@@ -175,6 +178,7 @@ impl Tokenizer {
             folded: w.folded.to_string(),
             stem: w.stem.to_string(),
             superlative: w.superlative,
+            base: w.base.as_deref().map(str::to_string),
             clause_break_before: brk,
             all_caps: w.all_caps,
         }
@@ -190,6 +194,7 @@ impl Tokenizer {
         Word {
             folded: folded.as_str().into(),
             stem: stem.as_str().into(),
+            base: superlative.then(|| base.as_str().into()),
             superlative,
             all_caps,
         }

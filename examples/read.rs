@@ -1,0 +1,44 @@
+//! Read customer utterances as calma does, one per line on standard input (or the arguments):
+//! level, heat, target and every piece of evidence. `--region es-MX` reads them as that region.
+//!
+//! `cargo run --example read -- "qué tonta soy"`
+
+use std::io::BufRead;
+
+use calma::language::customer;
+use calma::language::frustration::FrustrationConfig;
+use calma::language::region::Region;
+use calma::language::{Analyzer, Side};
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut region = None;
+    if let Some(i) = args.iter().position(|a| a == "--region") {
+        region = args.get(i + 1).and_then(|r| Region::parse(r));
+        args.drain(i..(i + 2).min(args.len()));
+    }
+    let an = Analyzer::load(None).expect("embedded lexicons load");
+    let lines: Vec<String> = if args.is_empty() {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .map_while(Result::ok)
+            .collect()
+    } else {
+        args
+    };
+    let cfg = FrustrationConfig::default();
+    for text in lines {
+        let a = an.analyze_in(&text, Side::Customer, region);
+        let r = customer::read(&a);
+        let abuse = if r.abuse.is_some() { " ABUSE" } else { "" };
+        println!(
+            "{:<10} heat {:.2}{abuse}  {text}",
+            cfg.level(r.heat).as_str(),
+            r.heat
+        );
+        for (quote, rule) in &r.evidence {
+            println!("           {rule}  «{quote}»");
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! Grammar-level cues of a customer turn that no single word carries: ultimatums ("o me lo
+//! arreglan hoy o me doy de baja", "si no me lo solucionan, voy a denunciar"), counted contacts
+//! ("es la tercera vez que llamo", "ya van seis llamadas"), counted waits ("llevo tres días sin
+//! línea", "¿cuánto más tengo que esperar?") and rhetorical challenges ("¿usted sabe lo que es…?").
+//! Each found construction is a named rule with the customer's own words as evidence.
+//!
+//! Read over folded words (accents off, fillers kept out), so ASR spellings match.
+
+/// What a construction says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// "o … o …", "si no …, voy a …": a threat tied to a demand.
+    Ultimatum,
+    /// The customer counts their contacts (n ≥ 2).
+    CountedContact(u32),
+    /// The customer counts how long they have waited, in minutes (approximately).
+    CountedWait(u32),
+    /// "¿usted sabe lo que…?", "¿a usted le parece normal?".
+    Rhetorical,
+}
+
+impl Kind {
+    /// Rule name in evidence.
+    pub fn rule(self) -> String {
+        match self {
+            Kind::Ultimatum => "construction/ultimatum".into(),
+            Kind::CountedContact(n) => format!("construction/counted_contact:{n}"),
+            Kind::CountedWait(m) => format!("construction/counted_wait:{}", wait_words(m)),
+            Kind::Rhetorical => "construction/rhetorical_question".into(),
+        }
+    }
+}
+
+fn wait_words(minutes: u32) -> &'static str {
+    match minutes {
+        0..=59 => "minutes",
+        60..=1439 => "hours",
+        1440..=10079 => "days",
+        _ => "weeks_or_more",
+    }
+}
+
+/// One construction found over tokens `first..=last`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub kind: Kind,
+    pub first: usize,
+    pub last: usize,
+}
+
+/// Ordinals as ASR writes them, folded: "segunda vez".
+const ORDINALS: &[(&str, u32)] = &[
+    ("segunda", 2),
+    ("segundo", 2),
+    ("tercera", 3),
+    ("tercer", 3),
+    ("tercero", 3),
+    ("cuarta", 4),
+    ("quinta", 5),
+    ("sexta", 6),
+    ("septima", 7),
+    ("octava", 8),
+    ("decima", 10),
+    ("enesima", 10),
+    ("milesima", 20),
+];
+
+/// Small cardinals (folded) and the vague counts customers use for "many".
+fn count_word(w: &str) -> Option<u32> {
+    let n = match w {
+        "dos" => 2,
+        "tres" => 3,
+        "cuatro" => 4,
+        "cinco" => 5,
+        "seis" => 6,
+        "siete" => 7,
+        "ocho" => 8,
+        "nueve" => 9,
+        "diez" => 10,
+        "once" => 11,
+        "doce" => 12,
+        "quince" => 15,
+        "veinte" => 20,
+        "treinta" => 30,
+        "cuarenta" => 40,
+        "cincuenta" => 50,
+        "cien" => 100,
+        "mil" => 1000,
+        "varias" | "varios" | "muchas" | "muchos" => 4,
+        "un" | "una" | "uno" => 1,
+        "media" | "medio" => 1,
+        _ => return w.parse().ok().filter(|n: &u32| *n < 10_000),
+    };
+    Some(n)
+}
+
+/// Minutes in one unit of a wait ("horas" → 60).
+fn unit_minutes(w: &str) -> Option<u32> {
+    Some(match w {
+        "minuto" | "minutos" | "rato" => 1,
+        "hora" | "horas" => 60,
+        "dia" | "dias" => 1440,
+        "semana" | "semanas" => 10_080,
+        "mes" | "meses" => 43_200,
+        "ano" | "anos" | "año" | "años" => 525_600,
+        _ => return None,
+    })
+}
+
+/// Contact words after a count: "tres veces", "seis llamadas".
+const CONTACT_NOUNS: &[&str] = &[
+    "veces",
+    "vez",
+    "llamadas",
+    "llamada",
+    "reclamos",
+    "reclamaciones",
+    "correos",
+    "mensajes",
+    "tickets",
+    "quejas",
+];
+/// Verbs of contacting that make "N veces" a counted contact ("he llamado tres veces").
+const CONTACT_VERBS: &[&str] = &[
+    "llamo",
+    "llame",
+    "llamado",
+    "llamando",
+    "llamar",
+    "llamamos",
+    "llamando",
+    "escrito",
+    "escribo",
+    "reclamado",
+    "reclame",
+    "reclamo",
+    "pedido",
+    "pedi",
+    "dicho",
+    "dije",
+    "explicado",
+    "explique",
+    "repetido",
+    "repeti",
+    "di",
+    "dado",
+    "mandado",
+    "mande",
+    "enviado",
+    "envie",
+    "hablado",
+    "hable",
+    "marcado",
+    "comunicado",
+    "contacto",
+    "contactado",
+    "vengo",
+    "venido",
+    "vine",
+    "ido",
+    "fui",
+];
+/// Verbs of having waited: "llevo", "llevamos", "lleva", "hace".
+const WAIT_VERBS: &[&str] = &[
+    "llevo", "llevamos", "lleva", "llevan", "llevas", "hace", "hacen", "desde",
+];
+
+/// Threats that close an ultimatum's second half.
+const THREAT_STARTS: &[&[&str]] = &[
+    &["voy", "a"],
+    &["vamos", "a"],
+    &["me", "voy"],
+    &["me", "doy"],
+    &["me", "cambio"],
+    &["me", "paso"],
+    &["los", "denuncio"],
+    &["les", "denuncio"],
+    &["lo", "denuncio"],
+    &["os", "denuncio"],
+    &["te", "denuncio"],
+    &["denuncio"],
+    &["cancelo"],
+    &["cuelgo"],
+    &["doy", "de", "baja"],
+    &["me", "cambio"],
+    &["pienso"],
+    &["ire"],
+    &["llamo", "a"],
+    &["pongo", "una"],
+    &["hablo", "con"],
+    &["me", "llevo"],
+    &["no", "pago"],
+    &["dejo", "de", "pagar"],
+];
+
+fn starts_with(words: &[String], at: usize, seq: &[&str]) -> bool {
+    seq.iter()
+        .enumerate()
+        .all(|(k, w)| words.get(at + k).is_some_and(|x| x == w))
+}
+
+/// Find the constructions of a customer turn. `words` are folded tokens; `breaks[i]` says a
+/// clause break stands before token `i`.
+pub fn find(words: &[String], breaks: &[bool]) -> Vec<Found> {
+    let mut out = Vec::new();
+    ultimatum(words, breaks, &mut out);
+    counted(words, &mut out);
+    rhetorical(words, &mut out);
+    out
+}
+
+fn ultimatum(words: &[String], breaks: &[bool], out: &mut Vec<Found>) {
+    let n = words.len();
+    for i in 0..n {
+        // "o me lo arreglan hoy o me doy de baja": a clause-initial "o", a second "o" two or more
+        // words later.
+        if words[i] == "o" && (i == 0 || breaks[i] || words[i - 1] == "ya" || words[i - 1] == "y") {
+            if let Some(j) = (i + 3..n.min(i + 16)).find(|&j| words[j] == "o") {
+                if j + 1 < n {
+                    out.push(Found {
+                        kind: Kind::Ultimatum,
+                        first: i,
+                        last: (j + 3).min(n - 1),
+                    });
+                    return;
+                }
+            }
+        }
+        // "si no me lo arreglan (hoy), voy a …" / "como no me lo solucionen, me doy de baja".
+        if (words[i] == "si" || words[i] == "como") && words.get(i + 1).is_some_and(|w| w == "no") {
+            for j in i + 3..n.min(i + 18) {
+                if let Some(seq) = THREAT_STARTS.iter().find(|s| starts_with(words, j, s)) {
+                    out.push(Found {
+                        kind: Kind::Ultimatum,
+                        first: i,
+                        last: (j + seq.len()).min(n - 1),
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn counted(words: &[String], out: &mut Vec<Found>) {
+    let n = words.len();
+    let mut contact: Option<Found> = None;
+    let mut wait: Option<Found> = None;
+    let keep = |slot: &mut Option<Found>, f: Found| {
+        let better = match (&slot, f.kind) {
+            (None, _) => true,
+            (
+                Some(Found {
+                    kind: Kind::CountedContact(a),
+                    ..
+                }),
+                Kind::CountedContact(b),
+            ) => b > *a,
+            (
+                Some(Found {
+                    kind: Kind::CountedWait(a),
+                    ..
+                }),
+                Kind::CountedWait(b),
+            ) => b > *a,
+            _ => false,
+        };
+        if better {
+            *slot = Some(f);
+        }
+    };
+    for i in 0..n {
+        let w = words[i].as_str();
+        // "la tercera vez", "por cuarta vez"
+        if let Some(&(_, k)) = ORDINALS.iter().find(|(o, _)| *o == w) {
+            if words.get(i + 1).is_some_and(|x| x == "vez") {
+                keep(
+                    &mut contact,
+                    Found {
+                        kind: Kind::CountedContact(k),
+                        first: i,
+                        last: i + 1,
+                    },
+                );
+            }
+        }
+        // "ya van seis llamadas", "tres veces he llamado", "he llamado tres veces"
+        if let Some(k) = count_word(w).filter(|k| *k >= 2) {
+            if let Some(noun) = words
+                .get(i + 1)
+                .filter(|x| CONTACT_NOUNS.contains(&x.as_str()))
+            {
+                let counted_by_verb = (i.saturating_sub(4)..(i + 5).min(n))
+                    .any(|j| CONTACT_VERBS.contains(&words[j].as_str()));
+                let van = i >= 1 && (words[i - 1] == "van" || words[i - 1] == "llevo");
+                let is_calls = noun.starts_with("llamad")
+                    || noun.starts_with("reclam")
+                    || noun.starts_with("quej");
+                if counted_by_verb || van || is_calls {
+                    keep(
+                        &mut contact,
+                        Found {
+                            kind: Kind::CountedContact(k),
+                            first: i,
+                            last: i + 1,
+                        },
+                    );
+                }
+            }
+            // "llevo tres días", "hace dos semanas que", "desde hace un mes", "dos horas esperando"
+            if let Some(u) = words.get(i + 1).and_then(|x| unit_minutes(x)) {
+                let before =
+                    (i.saturating_sub(3)..i).any(|j| WAIT_VERBS.contains(&words[j].as_str()));
+                let after = words.get(i + 2).is_some_and(|x| {
+                    x.starts_with("esperand") || x == "sin" || x == "con" || x == "que"
+                });
+                if before || after {
+                    keep(
+                        &mut wait,
+                        Found {
+                            kind: Kind::CountedWait(k * u),
+                            first: i.saturating_sub(1),
+                            last: i + 1,
+                        },
+                    );
+                }
+            }
+        }
+        // "llevo horas", "llevo días esperando", "llevo una hora"
+        if WAIT_VERBS[..4].contains(&w) {
+            let mut j = i + 1;
+            while j < n
+                && matches!(
+                    words[j].as_str(),
+                    "ya" | "mas"
+                        | "de"
+                        | "como"
+                        | "casi"
+                        | "unos"
+                        | "unas"
+                        | "toda"
+                        | "todo"
+                        | "el"
+                        | "la"
+                )
+            {
+                j += 1;
+            }
+            let k = words.get(j).and_then(|x| count_word(x));
+            let unit_at = if k.is_some() { j + 1 } else { j };
+            if let Some(u) = words.get(unit_at).and_then(|x| unit_minutes(x)) {
+                let k = k.unwrap_or(3);
+                keep(
+                    &mut wait,
+                    Found {
+                        kind: Kind::CountedWait(k.max(1) * u),
+                        first: i,
+                        last: unit_at,
+                    },
+                );
+            }
+        }
+        // "¿cuánto más tengo que esperar?", "cuánto tiempo más"
+        if w == "cuanto" || w == "cuantos" {
+            let tail: Vec<&str> = words[i + 1..n.min(i + 6)]
+                .iter()
+                .map(String::as_str)
+                .collect();
+            if tail.contains(&"mas") && tail.iter().any(|x| x.starts_with("esper")) {
+                keep(
+                    &mut wait,
+                    Found {
+                        kind: Kind::CountedWait(60),
+                        first: i,
+                        last: (i + tail.len()).min(n - 1),
+                    },
+                );
+            }
+        }
+    }
+    out.extend(contact);
+    out.extend(wait);
+}
+
+/// "¿usted sabe lo que…?", "¿sabe cuánto…?", "¿a usted le parece normal/lógico…?", "¿usted se cree
+/// que…?", "¿tú sabes lo que es…?".
+fn rhetorical(words: &[String], out: &mut Vec<Found>) {
+    let n = words.len();
+    for i in 0..n {
+        let w = words[i].as_str();
+        let you = matches!(w, "usted" | "tu" | "vos" | "ustedes");
+        let next = |k: usize| words.get(i + k).map(String::as_str).unwrap_or("");
+        let sabe = |x: &str| matches!(x, "sabe" | "sabes" | "sabias" | "sabia" | "saben");
+        let hit = (you
+            && sabe(next(1))
+            && matches!(next(2), "lo" | "cuanto" | "cuantas" | "cuantos" | "que"))
+            || (w == "sabe"
+                && i == 0
+                && matches!(next(1), "lo" | "cuanto" | "cuantas" | "cuantos"))
+            || (you
+                && matches!(next(1), "se")
+                && matches!(next(2), "cree" | "creen" | "piensa" | "piensan"))
+            || (matches!(w, "le" | "te" | "les")
+                && matches!(next(1), "parece" | "parecen")
+                && matches!(
+                    next(2),
+                    "normal" | "logico" | "justo" | "bien" | "serio" | "razonable"
+                ))
+            || (you && matches!(next(1), "tiene" | "tienes" | "tenes") && next(2) == "idea");
+        if hit {
+            out.push(Found {
+                kind: Kind::Rhetorical,
+                first: i,
+                last: (i + 3).min(n - 1),
+            });
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<Kind> {
+        let words: Vec<String> = text.split_whitespace().map(String::from).collect();
+        let breaks = vec![false; words.len()];
+        find(&words, &breaks).into_iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn ultimatums() {
+        assert_eq!(
+            kinds("o me lo arreglan hoy o me doy de baja"),
+            [Kind::Ultimatum]
+        );
+        assert_eq!(
+            kinds("si no me lo solucionan hoy voy a poner una denuncia"),
+            [Kind::Ultimatum]
+        );
+        assert!(kinds("no se si es el router o el cable").is_empty());
+    }
+
+    #[test]
+    fn counts_and_waits() {
+        assert_eq!(
+            kinds("es la tercera vez que llamo"),
+            [Kind::CountedContact(3)]
+        );
+        assert_eq!(kinds("ya van seis llamadas"), [Kind::CountedContact(6)]);
+        assert_eq!(
+            kinds("ya le di el numero dos veces"),
+            [Kind::CountedContact(2)]
+        );
+        assert_eq!(
+            kinds("llevo tres dias sin linea"),
+            [Kind::CountedWait(3 * 1440)]
+        );
+        assert_eq!(
+            kinds("cuanto mas tengo que esperar"),
+            [Kind::CountedWait(60)]
+        );
+        assert!(kinds("tome dos pastillas").is_empty());
+        assert!(kinds("a veces pasa").is_empty());
+    }
+
+    #[test]
+    fn rhetorical() {
+        assert_eq!(
+            kinds("usted sabe lo que es estar sin luz"),
+            [Kind::Rhetorical]
+        );
+        assert_eq!(kinds("a usted le parece normal"), [Kind::Rhetorical]);
+    }
+}
