@@ -101,6 +101,7 @@ fn whole_call(c: &mut Criterion) {
             agent_id: "a".into(),
             campaign: None,
             language: None,
+            region: None,
         },
     };
     let segments = msgs

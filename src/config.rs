@@ -25,6 +25,10 @@ use crate::timing::TimingConfig;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CampaignConfig {
+    /// The customers' region (`region = "es-MX"`): which regional reading of a word applies
+    /// (README "How calma reads Spanish"). `call.start.region` overrides it per call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<crate::language::region::Region>,
     pub timing: TimingConfig,
     pub frustration: FrustrationConfig,
     pub nudges: PolicyConfig,

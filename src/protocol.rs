@@ -49,6 +49,10 @@ pub struct CallStart {
     /// BCP-47-ish language hint from the platform ("es", "es-MX", "en"...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// Where the customer speaks from ("es-MX", "es-AR"…): overrides the campaign's `region` for
+    /// the regional reading of words. A code calma has no readings for means none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// `segment`: one revision of a transcript segment. Partials (`final: false`) are replaced by later

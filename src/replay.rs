@@ -45,6 +45,9 @@ pub struct AnalyzeRequest {
     pub campaign: Option<String>,
     #[serde(default)]
     pub language: Option<String>,
+    /// The customer's region, as in `call.start.region`.
+    #[serde(default)]
+    pub region: Option<String>,
     pub events: Vec<Value>,
 }
 
@@ -61,6 +64,7 @@ pub fn analyze(
         agent_id: req.agent_id.unwrap_or_else(|| "batch".to_string()),
         campaign: req.campaign,
         language: req.language,
+        region: req.region,
     };
     let mut outputs = Vec::new();
     session.handle(Inbound::CallStart(start))?;

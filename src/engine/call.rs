@@ -8,6 +8,7 @@ use super::{Event, Resources};
 use crate::config::CampaignConfig;
 use crate::language::detect::LanguageGate;
 use crate::language::frustration::Frustration;
+use crate::language::region::Region;
 use crate::language::{agent, customer, Analysis, PartialReading, Side};
 use crate::nudges::policy::{Decision, Policy};
 use crate::protocol::{
@@ -23,6 +24,9 @@ const FINAL_IDS_KEPT: usize = 512;
 /// Without Spanish lexicons, a short overlap of this many words at most is taken as a backchannel.
 const FOREIGN_BACKCHANNEL_WORDS: usize = 2;
 
+/// How long a turn that showed anger lets later complaints take the customer to angry.
+const ANGER_MEMORY_MS: u64 = 120_000;
+
 /// One call: everything calma knows about it, driven only by [`Event`]s.
 #[derive(Debug)]
 pub struct Call {
@@ -31,6 +35,11 @@ pub struct Call {
     call_id: String,
     agent_id: String,
     campaign: String,
+    /// When the customer last showed anger (see [`ANGER_MEMORY_MS`]).
+    anger_shown_ms: Option<u64>,
+    /// The customer's region for regional word readings (`call.start.region`, else the
+    /// campaign's `region`).
+    region: Option<Region>,
     seq: u64,
     now_ms: u64,
     ended: bool,
@@ -59,7 +68,13 @@ impl Call {
             .clone()
             .unwrap_or_else(|| "default".to_string());
         let cfg = res.config.campaign(&campaign);
+        let region = match start.region.as_deref() {
+            Some(code) => Region::parse(code),
+            None => cfg.region,
+        };
         Call {
+            region,
+            anger_shown_ms: None,
             call_id: start.call_id.clone(),
             agent_id: start.agent_id.clone(),
             language: LanguageGate::new(start.language.as_deref()),
@@ -175,7 +190,8 @@ impl Call {
         let new_final = seg.is_final && !duplicate_final;
         // Only a new final is read in full; partials and repeats feed the timing model alone,
         // which needs the same few facts (backchannel, hold, cut off) from a lighter pass.
-        let analysis = new_final.then(|| self.res.analyzer.analyze(&seg.text, side));
+        let analysis =
+            new_final.then(|| self.res.analyzer.analyze_in(&seg.text, side, self.region));
         let reading = match &analysis {
             Some(a) => PartialReading::from(a),
             None => self.res.analyzer.analyze_partial(&seg.text, side),
@@ -280,8 +296,15 @@ impl Call {
             }
             self.frustration.cool(now, keep, evidence.clone());
         }
-        // Distress and firm requests may make a customer frustrated, not angry on their own.
-        if heat > 0.0 && (reading.distress_only || reading.demand_only) && repeated.is_none() {
+        // Only a customer who has shown anger (this turn or within the last two minutes) gets to
+        // angry: distress, complaints and firm requests pile up to frustrated at most.
+        if reading.can_anger {
+            self.anger_shown_ms = Some(now);
+        }
+        let anger_shown = self
+            .anger_shown_ms
+            .is_some_and(|t| now.saturating_sub(t) <= ANGER_MEMORY_MS);
+        if heat > 0.0 && !anger_shown {
             let ceiling = self.cfg.frustration.angry - 0.01;
             self.frustration.heat_below(now, heat, ceiling, evidence);
         } else if heat > 0.0 {

@@ -160,6 +160,14 @@ const CONTACT_VERBS: &[&str] = &[
     "ido",
     "fui",
 ];
+/// What follows a duration when it is a wait: "llevo tres días sin luz", "dos horas esperando".
+fn waiting_word(w: &str) -> bool {
+    matches!(
+        w,
+        "sin" | "asi" | "igual" | "llamando" | "reclamando" | "intentando" | "pidiendo"
+    ) || w.starts_with("esper")
+}
+
 /// Verbs of having waited: "llevo", "llevamos", "lleva", "hace".
 const WAIT_VERBS: &[&str] = &[
     "llevo", "llevamos", "lleva", "llevan", "llevas", "hace", "hacen", "desde",
@@ -307,57 +315,56 @@ fn counted(words: &[String], out: &mut Vec<Found>) {
                     );
                 }
             }
-            // "llevo tres días", "hace dos semanas que", "desde hace un mes", "dos horas esperando"
+            // "llevo tres días sin línea", "hace dos semanas que espero", "dos horas esperando";
+            // not tenure ("llevamos seis años con ustedes") or a date ("hace tres semanas pedí").
             if let Some(u) = words.get(i + 1).and_then(|x| unit_minutes(x)) {
-                let before =
-                    (i.saturating_sub(3)..i).any(|j| WAIT_VERBS.contains(&words[j].as_str()));
-                let after = words.get(i + 2).is_some_and(|x| {
-                    x.starts_with("esperand") || x == "sin" || x == "con" || x == "que"
-                });
-                if before || after {
+                let verb =
+                    (i.saturating_sub(3)..i).find(|&j| WAIT_VERBS.contains(&words[j].as_str()));
+                let next = words.get(i + 2).map(String::as_str).unwrap_or("");
+                let waiting = waiting_word(next)
+                    || (next == "y"
+                        && words
+                            .get(i + 3)
+                            .is_some_and(|x| x == "nada" || x == "sigo" || x == "sigue"));
+                let hace_que = verb.is_some_and(|j| words[j] == "hace") && next == "que";
+                let llevo = verb.is_some_and(|j| words[j].starts_with("llev"))
+                    && (waiting || i + 2 >= n || next == "que");
+                if waiting || hace_que || llevo {
+                    let first = verb.unwrap_or(i);
                     keep(
                         &mut wait,
                         Found {
                             kind: Kind::CountedWait(k * u),
-                            first: i.saturating_sub(1),
-                            last: i + 1,
+                            first,
+                            last: (i + 2).min(n - 1),
                         },
                     );
                 }
             }
         }
-        // "llevo horas", "llevo días esperando", "llevo una hora"
-        if WAIT_VERBS[..4].contains(&w) {
+        // "llevo horas esperando", "llevo días sin internet"
+        if w.starts_with("llev") && WAIT_VERBS.contains(&w) {
             let mut j = i + 1;
             while j < n
                 && matches!(
                     words[j].as_str(),
-                    "ya" | "mas"
-                        | "de"
-                        | "como"
-                        | "casi"
-                        | "unos"
-                        | "unas"
-                        | "toda"
-                        | "todo"
-                        | "el"
-                        | "la"
+                    "ya" | "mas" | "de" | "como" | "casi" | "toda" | "todo" | "el" | "la"
                 )
             {
                 j += 1;
             }
-            let k = words.get(j).and_then(|x| count_word(x));
-            let unit_at = if k.is_some() { j + 1 } else { j };
-            if let Some(u) = words.get(unit_at).and_then(|x| unit_minutes(x)) {
-                let k = k.unwrap_or(3);
-                keep(
-                    &mut wait,
-                    Found {
-                        kind: Kind::CountedWait(k.max(1) * u),
-                        first: i,
-                        last: unit_at,
-                    },
-                );
+            if let Some(u) = words.get(j).and_then(|x| unit_minutes(x)) {
+                let next = words.get(j + 1).map(String::as_str).unwrap_or("");
+                if waiting_word(next) || j + 1 >= n {
+                    keep(
+                        &mut wait,
+                        Found {
+                            kind: Kind::CountedWait(3 * u),
+                            first: i,
+                            last: j,
+                        },
+                    );
+                }
             }
         }
         // "¿cuánto más tengo que esperar?", "cuánto tiempo más"
@@ -462,6 +469,13 @@ mod tests {
         );
         assert!(kinds("tome dos pastillas").is_empty());
         assert!(kinds("a veces pasa").is_empty());
+        assert!(kinds("ya tenemos como seis anos con ustedes").is_empty());
+        assert!(kinds("llevamos seis anos con ustedes").is_empty());
+        assert!(kinds("yo radique hace como tres semanas una solicitud").is_empty());
+        assert_eq!(
+            kinds("hace tres semanas que espero"),
+            [Kind::CountedWait(3 * 10_080)]
+        );
     }
 
     #[test]

@@ -220,9 +220,10 @@ pub struct CustomerReading {
     pub shouting: bool,
     /// All the heat is distress (worry, fear, helplessness): it calls for empathy, not "breathe".
     pub distress_only: bool,
-    /// All the heat is a firm request (a supervisor, a cancellation): it may make a customer
-    /// frustrated, never angry on its own.
-    pub demand_only: bool,
+    /// The turn shows anger (abuse, hostility, fury, an anger word, a legal threat, shouting):
+    /// only such a turn may take the customer to *angry*; complaints, waits and requests pile up
+    /// to *frustrated* at most.
+    pub can_anger: bool,
     /// Whom the first insult or swear word was aimed at.
     pub insult_target: Option<Target>,
 }
@@ -299,11 +300,12 @@ pub fn target(a: &Analysis, hit: &Hit) -> Target {
     if near(before, hit.first, &["esto", "eso", "sistema", "router"]) {
         return Target::Situation;
     }
-    // A vocative: the insult is (nearly) all that was said, opens it or closes it.
-    if a.words <= 4 || hit.last + 1 >= w.len() || hit.first == 0 || second {
+    // A vocative: the insult is (nearly) all that was said, or closes it.
+    if a.words <= 4 || hit.last + 1 >= w.len() || second {
         return Target::Agent;
     }
-    Target::Company
+    // An exclamation at the situation ("hijueputa, ya se cayó otra vez").
+    Target::Situation
 }
 
 /// Heat of each construction (see [`constructions`]).
@@ -323,16 +325,18 @@ fn construction_heat(kind: Kind) -> f64 {
 
 /// An ultimatum is hostility: it may make one utterance angry.
 const ULTIMATUM_HEAT: f64 = 0.75;
+/// An anger word or legal threat at least this strong lets a turn take the customer to angry.
+const ANGER_GRADE_WEIGHT: f64 = 0.5;
 /// Hostility (an insult at the company, an ultimatum, a strong command) is at least this hot.
 const HOSTILE_HEAT: f64 = 0.72;
 /// Praise next to an adverse fact is irony: at least this hot.
 const SARCASM_HEAT: f64 = 0.45;
 /// Insults aimed at the company are hostility when at least this strong.
-const HOSTILE_INSULT_WEIGHT: f64 = 0.6;
+const HOSTILE_INSULT_WEIGHT: f64 = 0.55;
 /// Commands to the agent ("no me vengas con…") are hostility when at least this strong.
 const HOSTILE_COMMAND_WEIGHT: f64 = 0.6;
 /// Weight kept by an insult aimed at the company rather than at the agent.
-const COMPANY_FACTOR: f64 = 0.9;
+const COMPANY_FACTOR: f64 = 1.0;
 /// Weight kept by an insult word used about a thing or the situation ("el router es un inútil").
 const SITUATION_FACTOR: f64 = 0.6;
 
@@ -346,6 +350,7 @@ pub fn read(a: &Analysis) -> CustomerReading {
     let mut profanity: f64 = 0.0;
     let mut fury = false;
     let mut hostile = false;
+    let mut anger_word = false;
     let (mut distress, mut other_heat, mut demand) = (false, false, false);
     let mut cool_parts = Vec::new();
     let mut spans: Vec<(usize, usize, f64)> = Vec::new();
@@ -506,6 +511,7 @@ pub fn read(a: &Analysis) -> CustomerReading {
             _ => other_heat = true,
         }
         fury |= w >= FURY_WEIGHT;
+        anger_word |= matches!(h.cat, Cat::Anger | Cat::Legal) && w >= ANGER_GRADE_WEIGHT;
         keep_cold *= 1.0 - w;
         spans.push((h.first, h.last, w));
         r.evidence.push((h.quote.clone(), rule));
@@ -567,8 +573,8 @@ pub fn read(a: &Analysis) -> CustomerReading {
             .push((String::new(), "shouting (capitals)".into()));
     }
     r.heat = heat.clamp(0.0, 1.0);
+    r.can_anger = r.abuse.is_some() || hostile || fury || anger_word || a.shouting;
     r.distress_only = distress && !other_heat && !demand && r.abuse.is_none();
-    r.demand_only = demand && !other_heat && !distress && profanity == 0.0 && !a.shouting;
     if !cool_parts.is_empty() {
         // Irony uses praise words ("genial", "qué maravilla"); thanks, agreement or an apology
         // next to a grievance are sincere.

@@ -6,7 +6,7 @@
 //! Each entry is normalised with the same pipeline as transcript text (fold, stem) and all entries
 //! of a file go into one Aho-Corasick automaton over the stemmed token stream.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -412,36 +412,41 @@ impl Haystack {
 impl Lexicon {
     /// Compile entries. Content lexicons drop `transparent` words from their terms exactly as
     /// the analyzer drops them from text, so "muy amable" and "llevo dos semanas" meet
-    /// "muy, muy amable" and "llevo diez semanas". Lemma-matched files need the `lemmas` of all
-    /// customer files.
+    /// "muy, muy amable" and "llevo diez semanas". Customer content terms expand to every
+    /// inflected word sequence they stand for.
     pub fn compile(
         file: LexiconFile,
         entries: Vec<Entry>,
         origin: String,
         tok: &Tokenizer,
         transparent: &HashSet<String>,
-        lemmas: &LemmaMap,
     ) -> Result<Lexicon, LexiconError> {
         let mut patterns = Vec::with_capacity(entries.len());
         let mut pattern_entry = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
-            let stems = match file.matching() {
-                Matching::Folded => tok.fold_phrase(&e.term),
-                Matching::Lemma => lemmas.pattern(&e.term, transparent),
+            let sequences = match file.matching() {
+                Matching::Folded => vec![tok.fold_phrase(&e.term)],
+                Matching::Lemma => term_forms(&e.term, transparent).map_err(|m| LexiconError {
+                    file: origin.clone(),
+                    line: e.line,
+                    message: m,
+                })?,
                 Matching::Stem => {
                     let s = tok.stem_phrase_skipping(&e.term, transparent);
-                    s.split(' ').map(agent_form).collect::<Vec<_>>().join(" ")
+                    vec![s.split(' ').map(agent_form).collect::<Vec<_>>().join(" ")]
                 }
             };
-            if stems.is_empty() {
+            if sequences.iter().any(|s| s.is_empty()) {
                 return Err(LexiconError {
                     file: origin.clone(),
                     line: e.line,
                     message: format!("term `{}` has no words", e.term),
                 });
             }
-            patterns.push(format!(" {stems} "));
-            pattern_entry.push(i);
+            for seq in sequences {
+                patterns.push(format!(" {seq} "));
+                pattern_entry.push(i);
+            }
         }
         let automaton = if patterns.is_empty() {
             None
@@ -517,102 +522,46 @@ impl Lexicon {
     }
 }
 
-/// Folded word → the key of its inflection family, over every word of the customer lexicons.
-/// Families that share a form are one family (union-find), so an entry and the text always map a
-/// word to the same key, whichever entry listed it.
-#[derive(Debug, Clone, Default)]
-pub struct LemmaMap {
-    keys: HashMap<String, String>,
-}
+/// Most surface sequences one entry may expand to (a phrase with two verbs would explode).
+const MAX_FORMS_PER_ENTRY: usize = 20_000;
 
-impl LemmaMap {
-    pub fn build(words: impl IntoIterator<Item = morphology::TermWord>) -> LemmaMap {
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut parent: Vec<usize> = Vec::new();
-        let mut citations: Vec<usize> = Vec::new();
-        fn find(parent: &mut [usize], mut i: usize) -> usize {
-            while parent[i] != i {
-                parent[i] = parent[parent[i]];
-                i = parent[i];
-            }
-            i
+/// The surface word sequences a customer-lexicon term matches: each word's inflections
+/// ([`morphology::forms`]), leaving out `skip` words (fillers, single-word intensifiers, numbers)
+/// unless that would shrink a phrase to one word ("mil veces" must not become "veces").
+pub fn term_forms(term: &str, skip: &HashSet<String>) -> Result<Vec<String>, String> {
+    let words: Vec<morphology::TermWord> = term
+        .split_whitespace()
+        .map(morphology::parse_word)
+        .collect::<Result<_, _>>()?;
+    let kept: Vec<&morphology::TermWord> =
+        words.iter().filter(|w| !skip.contains(&w.text)).collect();
+    let kept = if kept.len() < 2 && words.len() >= 2 {
+        words.iter().collect()
+    } else {
+        kept
+    };
+    let mut seqs = vec![String::new()];
+    for w in kept {
+        let forms = morphology::forms(w);
+        if seqs.len() * forms.len() > MAX_FORMS_PER_ENTRY {
+            return Err(format!(
+                "`{term}` expands to too many forms; mark fewer words as inflecting"
+            ));
         }
-        let mut forms_of = Vec::new();
-        for w in words {
-            let forms = morphology::forms(&w);
-            let ids: Vec<usize> = forms
-                .iter()
-                .map(|f| {
-                    *index.entry(f.clone()).or_insert_with(|| {
-                        parent.push(parent.len());
-                        parent.len() - 1
-                    })
-                })
-                .collect();
-            for pair in ids.windows(2) {
-                let (a, b) = (find(&mut parent, pair[0]), find(&mut parent, pair[1]));
-                if a != b {
-                    parent[b] = a;
-                }
-            }
-            citations.push(ids[0]);
-            forms_of.push(forms);
-        }
-        // The key of a family is the first citation form that joined it (file order).
-        let mut key_of_root: HashMap<usize, String> = HashMap::new();
-        let names: HashMap<usize, &String> = index.iter().map(|(k, v)| (*v, k)).collect();
-        for c in &citations {
-            let root = find(&mut parent, *c);
-            key_of_root
-                .entry(root)
-                .or_insert_with(|| names[c].to_string());
-        }
-        let keys = index
+        seqs = seqs
             .iter()
-            .map(|(form, id)| {
-                let root = find(&mut parent, *id);
-                (form.clone(), key_of_root[&root].clone())
+            .flat_map(|s| {
+                forms.iter().map(move |f| {
+                    if s.is_empty() {
+                        f.clone()
+                    } else {
+                        format!("{s} {f}")
+                    }
+                })
             })
             .collect();
-        LemmaMap { keys }
     }
-
-    /// The family key of a folded word, if any lexicon word inflects to it.
-    pub fn key(&self, folded: &str) -> Option<&str> {
-        self.keys.get(folded).map(String::as_str)
-    }
-
-    /// Every form that reads as `key` (for the collision test and docs).
-    pub fn family(&self, key: &str) -> Vec<&str> {
-        let mut f: Vec<&str> = self
-            .keys
-            .iter()
-            .filter(|(_, k)| k.as_str() == key)
-            .map(|(f, _)| f.as_str())
-            .collect();
-        f.sort_unstable();
-        f
-    }
-
-    /// A term's family keys, leaving out `skip` words (fillers, single-word intensifiers,
-    /// numbers) unless that would shrink a phrase to one word ("mil veces" must not become
-    /// "veces").
-    fn pattern(&self, term: &str, skip: &HashSet<String>) -> String {
-        let words: Vec<morphology::TermWord> = term
-            .split_whitespace()
-            .filter_map(|w| morphology::parse_word(w).ok())
-            .collect();
-        let key = |w: &morphology::TermWord| self.key(&w.text).unwrap_or(&w.text).to_string();
-        let kept: Vec<String> = words
-            .iter()
-            .filter(|w| !skip.contains(&w.text))
-            .map(key)
-            .collect();
-        if kept.len() < 2 && words.len() >= 2 {
-            return words.iter().map(key).collect::<Vec<_>>().join(" ");
-        }
-        kept.join(" ")
-    }
+    Ok(seqs)
 }
 
 /// All lexicons, compiled once and shared by every call.
@@ -622,8 +571,6 @@ pub struct Lexicons {
     /// Folded words content matching looks through: fillers, single-word intensifiers (their
     /// effect is applied as intensity), cardinal numbers ("llevo diez días" = "llevo días").
     transparent: HashSet<String>,
-    /// Inflection families of the customer lexicons' words.
-    lemmas: LemmaMap,
 }
 
 /// Intensifiers that are also ordinary content words: never looked through.
@@ -742,16 +689,6 @@ impl Lexicons {
                 }
             }
         }
-        // Then the inflection families of every customer content word.
-        let lemmas = LemmaMap::build(
-            LexiconFile::ALL
-                .iter()
-                .zip(&parsed)
-                .filter(|(f, _)| f.matching() == Matching::Lemma)
-                .flat_map(|(_, (_, entries))| entries.iter())
-                .flat_map(|e| e.term.split_whitespace())
-                .filter_map(|w| morphology::parse_word(w).ok()),
-        );
         let no_skip = HashSet::new();
         let mut files = Vec::with_capacity(parsed.len());
         for (&file, (origin, entries)) in LexiconFile::ALL.iter().zip(parsed) {
@@ -760,18 +697,9 @@ impl Lexicons {
             } else {
                 &transparent
             };
-            files.push(Lexicon::compile(file, entries, origin, tok, skip, &lemmas)?);
+            files.push(Lexicon::compile(file, entries, origin, tok, skip)?);
         }
-        Ok(Lexicons {
-            files,
-            transparent,
-            lemmas,
-        })
-    }
-
-    /// Inflection families of the customer lexicons' words.
-    pub fn lemmas(&self) -> &LemmaMap {
-        &self.lemmas
+        Ok(Lexicons { files, transparent })
     }
 
     pub fn get(&self, file: LexiconFile) -> &Lexicon {
@@ -804,12 +732,12 @@ mod tests {
 
     const SAMPLE: &str = "# test\nterm\tweight\tcategory\tvariant\tsource\tnote\nestoy harto\t0.6\tanger\tall\tauthored\t\notra vez\t0.2\trepeat_contact\tall\tauthored\t\nharto\t0.4\tanger\tall\tauthored\t\n";
 
-    fn hay(tok: &Tokenizer, lemmas: &LemmaMap, text: &str) -> Haystack {
+    fn hay(tok: &Tokenizer, text: &str) -> Haystack {
         let (_, toks) = tok.tokenize(text);
         Haystack::new(
             toks.iter()
                 .enumerate()
-                .map(|(i, t)| (i, lemmas.key(&t.folded).unwrap_or(&t.folded), false)),
+                .map(|(i, t)| (i, t.folded.as_str(), false)),
         )
     }
 
@@ -817,22 +745,15 @@ mod tests {
     fn matches_inflections_longest_first_and_adjacent() {
         let tok = Tokenizer::default();
         let entries = parse_tsv(LexiconFile::Frustration, "t", SAMPLE).unwrap();
-        let lemmas = LemmaMap::build(
-            entries
-                .iter()
-                .flat_map(|e| e.term.split_whitespace())
-                .filter_map(|w| morphology::parse_word(w).ok()),
-        );
         let lex = Lexicon::compile(
             LexiconFile::Frustration,
             entries,
             "t".into(),
             &tok,
             &HashSet::new(),
-            &lemmas,
         )
         .unwrap();
-        let hay = |t: &str| hay(&tok, &lemmas, t);
+        let hay = |t: &str| hay(&tok, t);
         let m = lex.find(&hay("ESTOY HARTA otra vez"));
         let terms: Vec<&str> = m.iter().map(|m| lex.entry(m).term.as_str()).collect();
         assert_eq!(terms, ["estoy harto", "otra vez"]);

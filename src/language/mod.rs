@@ -223,7 +223,7 @@ impl Analyzer {
 
         let content_hay = self.content_haystack(&tokens, &fillers, side);
         let lemma_hay = match side {
-            Side::Customer => self.lemma_haystack(&tokens, &fillers),
+            Side::Customer => self.word_haystack(&tokens, &fillers),
             Side::Agent => Haystack::default(),
         };
 
@@ -349,16 +349,13 @@ impl Analyzer {
         }))
     }
 
-    /// The word-family stream customer lexicons read: each word as its inflection family's key
-    /// ([`lexicon::LemmaMap`]), looking through fillers, single-word intensifiers and numbers.
-    fn lemma_haystack(&self, tokens: &[Token], fillers: &[bool]) -> Haystack {
-        let lemmas = self.lex.lemmas();
+    /// The whole-word stream customer lexicons read (their terms are expanded to every inflected
+    /// form): folded words, a superlative read as its base ("hartísimo" → "harto"), looking
+    /// through fillers, single-word intensifiers and numbers.
+    fn word_haystack(&self, tokens: &[Token], fillers: &[bool]) -> Haystack {
         Haystack::new(tokens.iter().enumerate().map(|(i, t)| {
-            let key = lemmas
-                .key(&t.folded)
-                .or_else(|| t.base.as_deref().and_then(|b| lemmas.key(b)))
-                .unwrap_or(&t.folded);
-            (i, key, fillers[i] || self.lex.is_transparent(&t.folded))
+            let word = t.base.as_deref().unwrap_or(&t.folded);
+            (i, word, fillers[i] || self.lex.is_transparent(&t.folded))
         }))
     }
 

@@ -5,7 +5,7 @@
 //!
 //! Term syntax, word by word (README "How to add a lexicon entry safely"):
 //! - `harto`: a noun or adjective, inflected by its ending: -o → o/a/os/as, -a → a/as, -e → e/es,
-//!   -ón/-or → +a/+es/+as, -z → -ces, other consonants → +es. Words of three letters or fewer,
+//!   -ón/-or → +a/+es/+as (-ión → +es), -z → -ces, other consonants → +es. Words of three letters or fewer,
 //!   words ending in -s or -y, infinitives (-ar/-er/-ir) and words ending in an accented vowel
 //!   (verb forms: "denunciaré", "colgó") are taken as written.
 //! - `dicho=`: exactly as written (folded), nothing else.
@@ -97,6 +97,9 @@ fn nominal(w: &str) -> Vec<String> {
         }
     } else if w.ends_with('a') || w.ends_with('e') || w.ends_with('i') || w.ends_with('u') {
         add(&mut out, format!("{w}s"));
+    } else if w.ends_with("ion") {
+        // -ión nouns have no feminine: "solución" → "soluciones" ("soluciona" is a verb).
+        add(&mut out, format!("{w}es"));
     } else if w.ends_with("on") || w.ends_with("or") {
         for e in ["a", "es", "as"] {
             add(&mut out, format!("{w}{e}"));
@@ -493,7 +496,13 @@ fn verb(lemma: &str) -> Vec<String> {
         hosts.push(format!("{r}{conj}"));
     }
     if let Some(i) = irregular {
-        for f in i.extra.iter().filter(|f| f.len() <= 5) {
+        // Short irregular imperatives take pronouns ("dime", "hazlo", "ponlo"); "ten" and "sal"
+        // would make "tense" and "salte", other verbs' forms.
+        for f in i
+            .extra
+            .iter()
+            .filter(|f| f.len() <= 5 && !matches!(**f, "ten" | "sal"))
+        {
             hosts.push(f.to_string());
         }
     }
