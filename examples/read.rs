@@ -1,5 +1,6 @@
 //! Read customer utterances as calma does, one per line on standard input (or the arguments):
-//! level, heat, target and every piece of evidence. `--region es-MX` reads them as that region.
+//! level, heat, target and every piece of evidence. `--region es-MX` reads them as that region;
+//! with `READ_TSV=1` each line is `region<TAB>text`.
 //!
 //! `cargo run --example read -- "qué tonta soy"`
 
@@ -28,13 +29,25 @@ fn main() {
         args
     };
     let cfg = FrustrationConfig::default();
-    for text in lines {
-        let a = an.analyze_in(&text, Side::Customer, region);
+    let tsv = std::env::var_os("READ_TSV").is_some();
+    for line in lines {
+        // READ_TSV=1: each line is `region<TAB>text`.
+        let (line_region, text) = match line.split_once('\t') {
+            Some((r, t)) if tsv => (Region::parse(r), t.to_string()),
+            _ => (region, line),
+        };
+        let a = an.analyze_in(&text, Side::Customer, line_region);
         let r = customer::read(&a);
         let abuse = if r.abuse.is_some() { " ABUSE" } else { "" };
+        // As a call of one segment reads it: only a turn that shows anger reaches angry.
+        let score = if r.can_anger {
+            r.heat
+        } else {
+            r.heat.min(cfg.angry - 0.01)
+        };
         println!(
             "{:<10} heat {:.2}{abuse}  {text}",
-            cfg.level(r.heat).as_str(),
+            cfg.level(score).as_str(),
             r.heat
         );
         for (quote, rule) in &r.evidence {

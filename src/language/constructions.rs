@@ -9,8 +9,12 @@
 /// What a construction says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// "o … o …", "si no …, voy a …": a threat tied to a demand.
+    /// "o me lo arreglan hoy o me doy de baja", "me cancelan ya o no respondo", a sworn threat
+    /// ("le juro que si me cortan la luz otra vez les hago juicio"): hostility.
     Ultimatum,
+    /// "si no me mejoran la oferta, me cambio", "si no se soluciona, iré a Consumo": a calm
+    /// conditional threat, often said politely: an early signal, not anger.
+    Condition,
     /// The customer counts their contacts (n ≥ 2).
     CountedContact(u32),
     /// The customer counts how long they have waited, in minutes (approximately).
@@ -24,6 +28,7 @@ impl Kind {
     pub fn rule(self) -> String {
         match self {
             Kind::Ultimatum => "construction/ultimatum".into(),
+            Kind::Condition => "construction/conditional_threat".into(),
             Kind::CountedContact(n) => format!("construction/counted_contact:{n}"),
             Kind::CountedWait(m) => format!("construction/counted_wait:{}", wait_words(m)),
             Kind::Rhetorical => "construction/rhetorical_question".into(),
@@ -102,11 +107,39 @@ fn unit_minutes(w: &str) -> Option<u32> {
         "dia" | "dias" => 1440,
         "semana" | "semanas" => 10_080,
         "mes" | "meses" => 43_200,
+        "mañana" | "tarde" | "noche" | "jornada" => 240,
         "ano" | "anos" | "año" | "años" => 525_600,
         _ => return None,
     })
 }
 
+/// Things that go wrong again and again: "tercer apagón", "segunda visita del técnico".
+const EVENT_NOUNS: &[&str] = &[
+    "apagon",
+    "corte",
+    "caida",
+    "visita",
+    "llamada",
+    "reclamo",
+    "reclamacion",
+    "queja",
+    "ticket",
+    "tecnico",
+    "intento",
+    "cargo",
+    "cobro",
+    "factura",
+    "mes",
+    "semana",
+    "dia",
+    "envio",
+    "pedido",
+    "cita",
+    "incidencia",
+    "averia",
+    "falla",
+    "fallo",
+];
 /// Contact words after a count: "tres veces", "seis llamadas".
 const CONTACT_NOUNS: &[&str] = &[
     "veces",
@@ -173,6 +206,20 @@ const WAIT_VERBS: &[&str] = &[
     "llevo", "llevamos", "lleva", "llevan", "llevas", "hace", "hacen", "desde",
 ];
 
+/// Words of a threat said in rage rather than as a calm condition.
+const RAGE_THREATS: &[&str] = &[
+    "hundo",
+    "fundo",
+    "lio",
+    "armo",
+    "escandalo",
+    "respondo",
+    "escracho",
+    "expongo",
+    "mato",
+    "rompo",
+];
+
 /// Threats that close an ultimatum's second half.
 const THREAT_STARTS: &[&[&str]] = &[
     &["voy", "a"],
@@ -199,6 +246,18 @@ const THREAT_STARTS: &[&[&str]] = &[
     &["me", "llevo"],
     &["no", "pago"],
     &["dejo", "de", "pagar"],
+    &["les", "hago"],
+    &["los", "hundo"],
+    &["los", "fundo"],
+    &["la", "lio"],
+    &["armo"],
+    &["voy", "hasta"],
+    &["os", "juro"],
+    &["no", "respondo"],
+    &["los", "demando"],
+    &["les", "pongo"],
+    &["los", "escracho"],
+    &["los", "expongo"],
 ];
 
 fn starts_with(words: &[String], at: usize, seq: &[&str]) -> bool {
@@ -219,6 +278,15 @@ pub fn find(words: &[String], breaks: &[bool]) -> Vec<Found> {
 
 fn ultimatum(words: &[String], breaks: &[bool], out: &mut Vec<Found>) {
     let n = words.len();
+    let sworn = words.iter().any(|w| w == "juro");
+    let threat_after = |from: usize, to: usize| {
+        (from..to.min(n)).find_map(|j| {
+            THREAT_STARTS
+                .iter()
+                .find(|s| starts_with(words, j, s))
+                .map(|s| j + s.len())
+        })
+    };
     for i in 0..n {
         // "o me lo arreglan hoy o me doy de baja": a clause-initial "o", a second "o" two or more
         // words later.
@@ -234,17 +302,49 @@ fn ultimatum(words: &[String], breaks: &[bool], out: &mut Vec<Found>) {
                 }
             }
         }
-        // "si no me lo arreglan (hoy), voy a …" / "como no me lo solucionen, me doy de baja".
-        if (words[i] == "si" || words[i] == "como") && words.get(i + 1).is_some_and(|w| w == "no") {
-            for j in i + 3..n.min(i + 18) {
-                if let Some(seq) = THREAT_STARTS.iter().find(|s| starts_with(words, j, s)) {
-                    out.push(Found {
-                        kind: Kind::Ultimatum,
-                        first: i,
-                        last: (j + seq.len()).min(n - 1),
-                    });
-                    return;
-                }
+        // "me cancelan ya o no respondo", "o me paso con otro", "o los denuncio".
+        if words[i] == "o" && i >= 2 {
+            let closing = starts_with(words, i + 1, &["no", "respondo"])
+                || starts_with(words, i + 1, &["no", "me", "hago", "responsable"]);
+            if closing || (THREAT_STARTS.iter().any(|s| starts_with(words, i + 1, s)) && sworn) {
+                out.push(Found {
+                    kind: Kind::Ultimatum,
+                    first: i.saturating_sub(3),
+                    last: (i + 2).min(n - 1),
+                });
+                return;
+            }
+        }
+        // "si no me lo arreglan (hoy), voy a …", "como no me lo solucionen, me doy de baja",
+        // "como mañana no tenga luz, voy a la oficina", "si a las cinco no tengo luz voy hasta allá".
+        let conditional = words[i] == "si" || words[i] == "como";
+        let negated = conditional && (i + 1..n.min(i + 6)).any(|j| words[j] == "no");
+        if negated {
+            if let Some(end) = threat_after(i + 3, i + 18) {
+                // Rage words or an oath make it an ultimatum; otherwise a calm condition.
+                let rage = sworn
+                    || (i..=end.min(n - 1)).any(|j| RAGE_THREATS.contains(&words[j].as_str()));
+                out.push(Found {
+                    kind: if rage {
+                        Kind::Ultimatum
+                    } else {
+                        Kind::Condition
+                    },
+                    first: i,
+                    last: end.min(n - 1),
+                });
+                return;
+            }
+        }
+        // "te juro que si me cortan la luz otra vez les hago juicio": a sworn conditional threat.
+        if words[i] == "si" && sworn {
+            if let Some(end) = threat_after(i + 2, i + 14) {
+                out.push(Found {
+                    kind: Kind::Ultimatum,
+                    first: i,
+                    last: end.min(n - 1),
+                });
+                return;
             }
         }
     }
@@ -279,9 +379,12 @@ fn counted(words: &[String], out: &mut Vec<Found>) {
     };
     for i in 0..n {
         let w = words[i].as_str();
-        // "la tercera vez", "por cuarta vez"
+        // "la tercera vez", "por cuarta vez", "tercer apagón de la semana", "segunda visita"
         if let Some(&(_, k)) = ORDINALS.iter().find(|(o, _)| *o == w) {
-            if words.get(i + 1).is_some_and(|x| x == "vez") {
+            let event = words
+                .get(i + 1)
+                .is_some_and(|x| x == "vez" || EVENT_NOUNS.contains(&x.as_str()));
+            if event {
                 keep(
                     &mut contact,
                     Found {
@@ -298,7 +401,7 @@ fn counted(words: &[String], out: &mut Vec<Found>) {
                 .get(i + 1)
                 .filter(|x| CONTACT_NOUNS.contains(&x.as_str()))
             {
-                let counted_by_verb = (i.saturating_sub(4)..(i + 5).min(n))
+                let counted_by_verb = (i.saturating_sub(7)..(i + 5).min(n))
                     .any(|j| CONTACT_VERBS.contains(&words[j].as_str()));
                 let van = i >= 1 && (words[i - 1] == "van" || words[i - 1] == "llevo");
                 let is_calls = noun.starts_with("llamad")
@@ -327,9 +430,35 @@ fn counted(words: &[String], out: &mut Vec<Found>) {
                             .get(i + 3)
                             .is_some_and(|x| x == "nada" || x == "sigo" || x == "sigue"));
                 let hace_que = verb.is_some_and(|j| words[j] == "hace") && next == "que";
+                let on_hold = matches!(
+                    next,
+                    "llevo"
+                        | "llevamos"
+                        | "colgado"
+                        | "colgada"
+                        | "pegado"
+                        | "pegada"
+                        | "parado"
+                        | "parada"
+                        | "sentado"
+                        | "sentada"
+                ) || (next == "al"
+                    && words.get(i + 3).is_some_and(|x| x == "telefono"))
+                    || (next == "en"
+                        && words.get(i + 3).is_some_and(|x| {
+                            x == "espera" || x == "linea" || x == "fila" || x == "cola"
+                        }))
+                    || (next == "y"
+                        && words
+                            .get(i + 3)
+                            .is_some_and(|x| matches!(x.as_str(), "media" | "cuarto"))
+                        && words.get(i + 4).is_some_and(|x| {
+                            x == "al" || x == "en" || x == "esperando" || x == "llevo"
+                        }))
+                    || (next == "on" && words.get(i + 3).is_some_and(|x| x == "hold"));
                 let llevo = verb.is_some_and(|j| words[j].starts_with("llev"))
                     && (waiting || i + 2 >= n || next == "que");
-                if waiting || hace_que || llevo {
+                if waiting || hace_que || llevo || on_hold {
                     let first = verb.unwrap_or(i);
                     keep(
                         &mut wait,
@@ -382,6 +511,47 @@ fn counted(words: &[String], out: &mut Vec<Found>) {
                         last: (i + tail.len()).min(n - 1),
                     },
                 );
+            }
+        }
+    }
+    // Lateness against a promised time: "dijo que venía a las dos y ya son las cuatro".
+    if wait.is_none() {
+        let promised = (0..n.saturating_sub(2)).find(|&i| {
+            matches!(words[i].as_str(), "a" | "para")
+                && words[i + 1] == "las"
+                && count_word(&words[i + 2]).is_some()
+        });
+        if let Some(p) = promised {
+            if let Some(j) =
+                (p + 3..n.saturating_sub(2)).find(|&j| words[j] == "son" && words[j + 1] == "las")
+            {
+                wait = Some(Found {
+                    kind: Kind::CountedWait(60),
+                    first: p,
+                    last: (j + 2).min(n - 1),
+                });
+            }
+        }
+    }
+    // Waiting since a day or date: "estoy esperando el reembolso desde el 3 de octubre",
+    // "desde el jueves estoy esperando al técnico", "desde las seis".
+    if wait.is_none() {
+        let since = (0..n.saturating_sub(1)).find(|&i| {
+            words[i] == "desde"
+                && matches!(
+                    words[i + 1].as_str(),
+                    "el" | "la" | "las" | "hace" | "ayer" | "anoche" | "antier" | "anteayer"
+                )
+        });
+        if let Some(d) = since {
+            let waiting = (d.saturating_sub(6)..(d + 8).min(n))
+                .any(|j| waiting_word(&words[j]) || words[j] == "aqui" || words[j] == "nada");
+            if waiting {
+                wait = Some(Found {
+                    kind: Kind::CountedWait(1440),
+                    first: d,
+                    last: (d + 3).min(n - 1),
+                });
             }
         }
     }
@@ -443,8 +613,13 @@ mod tests {
         );
         assert_eq!(
             kinds("si no me lo solucionan hoy voy a poner una denuncia"),
+            [Kind::Condition]
+        );
+        assert_eq!(
+            kinds("le juro que si me cortan la luz otra vez les hago juicio"),
             [Kind::Ultimatum]
         );
+        assert_eq!(kinds("me cancelan ya o no respondo"), [Kind::Ultimatum]);
         assert!(kinds("no se si es el router o el cable").is_empty());
     }
 

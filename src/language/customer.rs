@@ -1,6 +1,7 @@
 //! The customer's side of one segment: how much heat it carries, whether it abuses the agent,
 //! demands escalation, says it already explained, or asks what happens next.
 
+use super::calibration::Calibration;
 use super::constructions::Kind;
 use super::lexicon::Cat;
 use super::{Analysis, Hit};
@@ -26,9 +27,60 @@ const REPORTING: &[&str] = &[
 const REPORTED_WINDOW: usize = 8;
 /// Someone else whose anger the customer reports ("mi marido está furioso").
 const THIRD_PARTIES: &[&str] = &[
-    "marido", "esposo", "esposa", "mujer", "hijo", "hija", "madre", "padre", "mama", "papa",
-    "jefe", "jefa", "vecino", "vecina", "suegra", "suegro", "hermano", "hermana", "novio", "novia",
-    "abuelo", "abuela", "socio", "socia",
+    "marido",
+    "esposo",
+    "esposa",
+    "mujer",
+    "hijo",
+    "hija",
+    "madre",
+    "padre",
+    "mama",
+    "papa",
+    "jefe",
+    "jefa",
+    "vecino",
+    "vecina",
+    "vecinos",
+    "suegra",
+    "suegro",
+    "hermano",
+    "hermana",
+    "novio",
+    "novia",
+    "abuelo",
+    "abuela",
+    "socio",
+    "socia",
+    "cuñado",
+    "cuñada",
+    "primo",
+    "prima",
+    "tio",
+    "tia",
+    "ex",
+    "exmarido",
+    "exmujer",
+    "casero",
+    "casera",
+    "landlord",
+    "dueño",
+    "dueña",
+    "patron",
+    "patrona",
+    "compañero",
+    "compañera",
+    "amigo",
+    "amiga",
+    "vecindario",
+    "nieto",
+    "nieta",
+    "sobrino",
+    "sobrina",
+    "yerno",
+    "nuera",
+    "roommate",
+    "boss",
 ];
 /// Third-person copulas that attach an emotion to that someone.
 const THIRD_PERSON_COPULA: &[&str] = &["esta", "estan", "anda", "andan", "quedo", "se"];
@@ -117,36 +169,6 @@ const COMPANY_MARKERS: &[&str] = &[
     "agentes",
     "uds",
 ];
-/// Things or situations a customer can curse without insulting anyone.
-const SITUATION_MARKERS: &[&str] = &[
-    "esto",
-    "eso",
-    "esta",
-    "este",
-    "sistema",
-    "router",
-    "modem",
-    "aplicacion",
-    "app",
-    "pagina",
-    "web",
-    "linea",
-    "internet",
-    "factura",
-    "telefono",
-    "celular",
-    "movil",
-    "cosa",
-    "situacion",
-    "servicio",
-    "senal",
-    "señal",
-    "wifi",
-    "tarjeta",
-    "equipo",
-    "maquina",
-    "contrato",
-];
 /// Story verbs before an insult: the customer tells what happened to them ("me robaron unos
 /// ladrones", "entraron unos ladrones").
 const STORY_VERBS: &[&str] = &[
@@ -171,14 +193,6 @@ const DETERMINERS: &[&str] = &[
     "unos", "unas", "los", "las", "esos", "esas", "aquellos", "un", "una", "el", "la", "ese", "esa",
 ];
 
-/// Second-person words that aim an insult at the listener ("eres un inútil", "vos sos un boludo").
-const SECOND_PERSON: &[&str] = &[
-    "eres", "sos", "sois", "seas", "seais", "usted", "ustedes", "tu", "vos", "te", "ti", "contigo",
-    "tus", "os", "vosotros", "estas",
-];
-
-/// Heat one utterance can carry without abuse, fury or shouting.
-const SINGLE_UTTERANCE_CAP: f64 = 0.65;
 /// A cue this strong is fury on its own.
 const FURY_WEIGHT: f64 = 0.8;
 /// Abuse aimed at the agent is at least this hot.
@@ -194,8 +208,10 @@ const INFORMATIONAL_WEIGHT: f64 = 0.1;
 /// Shouting (capitals) and repeated '!' multiply the heat of what was said.
 const SHOUT_FACTOR: f64 = 1.3;
 const EXCLAMATION_FACTOR: f64 = 1.15;
-/// Shouting with no lexicon words still shows some heat.
-const SHOUT_ALONE_HEAT: f64 = 0.2;
+/// How much of a swear word's weight adds to a grievance it comes with.
+const PROFANITY_BLEND: f64 = 0.6;
+/// Legal threats at least this strong are hostility.
+const HOSTILE_LEGAL_WEIGHT: f64 = 0.5;
 
 /// What one customer segment says about their state.
 #[derive(Debug, Clone, Default)]
@@ -231,10 +247,15 @@ pub struct CustomerReading {
 /// Whom an insult, abusive phrase or swear word is aimed at.
 pub fn target(a: &Analysis, hit: &Hit) -> Target {
     let w = &a.folded;
-    let near = |from: usize, to: usize, list: &[&str]| {
-        w[from.min(w.len())..to.min(w.len())]
+    let n = w.len();
+    let has = |from: usize, to: usize, list: &[&str]| {
+        w[from.min(n)..to.min(n)]
             .iter()
             .any(|x| list.contains(&x.as_str()))
+    };
+    let phrase = |p: &[&str]| {
+        w.windows(p.len())
+            .any(|win| win.iter().zip(p).all(|(x, y)| x == y))
     };
     if quoted(a, hit) {
         return Target::ThirdParty;
@@ -243,94 +264,105 @@ pub fn target(a: &Analysis, hit: &Hit) -> Target {
         return Target::Agent;
     }
     let before = hit.first.saturating_sub(3);
-    // "qué tonta soy", "soy un idiota", "me siento estúpida"
-    if near(before, hit.first, SELF_MARKERS) || near(hit.last + 1, hit.last + 3, &["soy", "fui"]) {
+    let after = hit.last + 1;
+    // "qué tonta soy", "soy un idiota", "me siento estúpida", "fue mi culpa"
+    if has(before, hit.first, SELF_MARKERS) || has(after, after + 2, &["soy", "fui"]) {
         return Target::Oneself;
     }
-    // A third party named before it ("mi jefe es un idiota", "el vecino, qué imbécil").
-    let third = w[..hit.first]
-        .iter()
-        .any(|x| THIRD_PARTIES.contains(&x.as_str()));
-    let story = near(hit.first.saturating_sub(6), hit.first, STORY_VERBS);
-    let second = w.iter().any(|x| SECOND_PERSON.contains(&x.as_str()));
-    let singular_you = near(
-        before,
-        hit.last + 3,
-        &[
-            "eres", "sos", "tu", "vos", "te", "ti", "contigo", "usted", "oiga", "oye", "mira",
-            "mire",
-        ],
-    );
+    // The customer says it is not about the company ("pero eso no es con ustedes").
+    let exonerated = phrase(&["no", "es", "con", "ustedes"])
+        || phrase(&["no", "es", "con", "usted"])
+        || phrase(&["no", "es", "culpa", "de", "ustedes"])
+        || phrase(&["no", "es", "culpa", "suya"])
+        || phrase(&["no", "es", "su", "culpa"]);
+    // Someone else: named before it ("mi jefe es un idiota"), after it ("el weón de mi
+    // cuñado"), or in a story ("me robaron unos ladrones").
+    let named = has(hit.first.saturating_sub(6), hit.first, THIRD_PARTIES)
+        || (has(after, after + 1, &["de"]) && has(after + 1, after + 4, THIRD_PARTIES));
+    let story = has(hit.first.saturating_sub(6), hit.first, STORY_VERBS);
+    let you_near = has(before, after + 3, SINGULAR_YOU) || after_no_sea(a, hit);
+    let company_near = has(hit.first.saturating_sub(4), after + 4, COMPANY_MARKERS);
     if hit.cat == Cat::Profanity {
-        // Swearing about things: "esto es una mierda", "qué mierda de servicio".
-        let evaluative = hit.first > 0
-            && matches!(
-                w[hit.first - 1].as_str(),
-                "una" | "un" | "es" | "de" | "que" | "la" | "el"
-            );
-        return if singular_you && !evaluative {
+        return if you_near && !named && !exonerated {
             Target::Agent
-        } else if evaluative || near(before, hit.last + 4, SITUATION_MARKERS) {
-            Target::Situation
+        } else if company_near && !exonerated {
+            Target::Company
         } else {
-            // An interjection ("joder, otra vez"): emphasis of whatever else was said.
+            // Swearing about things ("esto es una mierda") or an interjection ("joder, otra vez").
             Target::Situation
         };
     }
-    if singular_you && !third {
-        return Target::Agent;
-    }
-    if (third || story) && !near(before, hit.first, &["ustedes", "sois", "vosotros"]) {
+    if named || story || exonerated {
         return Target::ThirdParty;
     }
-    if near(before, hit.last + 4, COMPANY_MARKERS)
-        || near(0, w.len(), &["ustedes", "sois", "vosotros"])
-    {
+    if you_near {
+        return Target::Agent;
+    }
+    // A vocative: the insult is (nearly) all that was said, closes it, or opens it before a
+    // pause or an order ("malparido, deje de leerme el guion", "pelotudo dejame hablar").
+    let opens = hit.first == 0
+        && (a.breaks.get(after).copied().unwrap_or(true)
+            || w.get(after).is_some_and(|x| imperative_like(x)));
+    if a.words <= 3 || after >= n || opens {
+        return Target::Agent;
+    }
+    if company_near {
         return Target::Company;
     }
-    let determiner = hit.first > 0 && DETERMINERS.contains(&w[hit.first - 1].as_str());
-    if determiner && !second {
-        // "es un desastre de gente" aside, a noun phrase about someone not addressed.
-        return if near(before, hit.first, &["es", "son", "eran", "era"]) {
+    if hit.first > 0 && DETERMINERS.contains(&w[hit.first - 1].as_str()) {
+        // "es un inútil": a predicate about someone; "unos ladrones entraron": a story.
+        return if has(
+            before,
+            hit.first,
+            &["es", "son", "eran", "era", "sos", "eres"],
+        ) {
             Target::Company
         } else {
             Target::ThirdParty
         };
     }
-    if near(before, hit.first, &["esto", "eso", "sistema", "router"]) {
-        return Target::Situation;
-    }
-    // A vocative: the insult is (nearly) all that was said, or closes it.
-    if a.words <= 4 || hit.last + 1 >= w.len() || second {
-        return Target::Agent;
-    }
     // An exclamation at the situation ("hijueputa, ya se cayó otra vez").
     Target::Situation
 }
 
-/// Heat of each construction (see [`constructions`]).
-fn construction_heat(kind: Kind) -> f64 {
-    match kind {
-        Kind::Ultimatum => ULTIMATUM_HEAT,
-        Kind::CountedContact(n) if n <= 2 => 0.25,
-        Kind::CountedContact(n) if n <= 3 => 0.4,
-        Kind::CountedContact(_) => 0.5,
-        Kind::CountedWait(m) if m < 60 => 0.2,
-        Kind::CountedWait(m) if m < 1440 => 0.3,
-        Kind::CountedWait(m) if m < 10_080 => 0.4,
-        Kind::CountedWait(_) => 0.45,
-        Kind::Rhetorical => 0.45,
-    }
+/// Second-person-singular words near an insult aim it at the agent.
+const SINGULAR_YOU: &[&str] = &[
+    "eres", "sos", "tu", "vos", "te", "ti", "contigo", "usted", "oiga", "oye", "mira", "mire",
+    "estas", "seas",
+];
+
+/// An order to the listener right after a vocative: "dejame", "escúcheme", "páseme", "deje".
+fn imperative_like(w: &str) -> bool {
+    (w.len() > 4 && (w.ends_with("me") || w.ends_with("nos")))
+        || matches!(
+            w,
+            "deje"
+                | "deja"
+                | "mire"
+                | "mira"
+                | "oiga"
+                | "oye"
+                | "callate"
+                | "escuche"
+                | "escucha"
+                | "entienda"
+                | "aprenda"
+                | "haga"
+                | "hace"
+        )
 }
 
-/// An ultimatum is hostility: it may make one utterance angry.
-const ULTIMATUM_HEAT: f64 = 0.75;
+/// "no seas idiota", "no sea guevón": a negative imperative of *ser* before the insult.
+fn after_no_sea(a: &Analysis, h: &Hit) -> bool {
+    h.first >= 1
+        && matches!(
+            a.folded[h.first - 1].as_str(),
+            "sea" | "seas" | "sean" | "seais"
+        )
+}
+
 /// An anger word or legal threat at least this strong lets a turn take the customer to angry.
 const ANGER_GRADE_WEIGHT: f64 = 0.5;
-/// Hostility (an insult at the company, an ultimatum, a strong command) is at least this hot.
-const HOSTILE_HEAT: f64 = 0.72;
-/// Praise next to an adverse fact is irony: at least this hot.
-const SARCASM_HEAT: f64 = 0.45;
 /// Insults aimed at the company are hostility when at least this strong.
 const HOSTILE_INSULT_WEIGHT: f64 = 0.55;
 /// Commands to the agent ("no me vengas con…") are hostility when at least this strong.
@@ -340,8 +372,13 @@ const COMPANY_FACTOR: f64 = 1.0;
 /// Weight kept by an insult word used about a thing or the situation ("el router es un inútil").
 const SITUATION_FACTOR: f64 = 0.6;
 
-/// Read a customer segment.
+/// Read a customer segment with the shipped calibration.
 pub fn read(a: &Analysis) -> CustomerReading {
+    read_with(a, Calibration::embedded())
+}
+
+/// Read a customer segment with calibration `cal` (the fitting tool tries others).
+pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
     let mut r = CustomerReading {
         shouting: a.shouting,
         ..Default::default()
@@ -402,6 +439,9 @@ pub fn read(a: &Analysis) -> CustomerReading {
             continue;
         }
         let mut w = h.weight.clamp(0.0, 0.95);
+        if h.weight > 0.0 {
+            w = (w * cal.scale(h.cat)).clamp(0.0, 0.95);
+        }
         let mut rule = h.rule();
         let contributes = match h.cat {
             // "no me parece nada bien" is one complaint, not a complaint plus a negated "bien".
@@ -412,7 +452,12 @@ pub fn read(a: &Analysis) -> CustomerReading {
                 }
                 false
             }
-            Cat::Insult | Cat::InsultPeer | Cat::Directed | Cat::Profanity if h.negated => false,
+            // "no seas idiota" orders, it does not negate.
+            Cat::Insult | Cat::InsultPeer | Cat::Directed | Cat::Profanity
+                if h.negated && !after_no_sea(a, h) =>
+            {
+                false
+            }
             Cat::Insult | Cat::InsultPeer | Cat::Directed | Cat::Profanity => {
                 let t = target(a, h);
                 r.insult_target.get_or_insert(t);
@@ -498,6 +543,8 @@ pub fn read(a: &Analysis) -> CustomerReading {
             }
             Cat::Sarcasm => r.sarcasm = true,
             Cat::Command => hostile |= w >= HOSTILE_COMMAND_WEIGHT,
+            // "les va a llover una demanda", "mi abogado va a tener noticias suyas".
+            Cat::Legal => hostile |= w >= HOSTILE_LEGAL_WEIGHT,
             _ => {}
         }
         let w = if (h.cat == Cat::Anger && third_party(a, h)) || quoted(a, h) {
@@ -518,7 +565,7 @@ pub fn read(a: &Analysis) -> CustomerReading {
     }
     // Constructions add what the words inside them did not already say.
     for c in &a.constructions {
-        let heat = construction_heat(c.kind);
+        let heat = cal.construction(c.kind).clamp(0.0, 0.95);
         let covered = spans
             .iter()
             .filter(|(f, l, _)| *f <= c.last && c.first <= *l)
@@ -540,7 +587,8 @@ pub fn read(a: &Analysis) -> CustomerReading {
         .any(|h| h.cat == Cat::Satisfaction || h.cat == Cat::Thanks);
     if profanity > 0.0 {
         if heat > 0.0 {
-            heat = (heat * 1.2).min(1.0);
+            // "carajo, se me ponchó la llanta y la asistencia no llega": the grievance, louder.
+            heat = 1.0 - (1.0 - heat) * (1.0 - PROFANITY_BLEND * profanity);
         } else if !praise {
             heat = PROFANITY_ALONE_HEAT.min(profanity);
         }
@@ -552,25 +600,21 @@ pub fn read(a: &Analysis) -> CustomerReading {
         heat = heat.max(ABUSE_HEAT);
         r.evidence
             .push((String::new(), "abuse aimed at the agent".into()));
-    } else if hostile {
-        heat = heat.max(HOSTILE_HEAT);
-    } else if !fury && !a.shouting {
-        heat = heat.min(SINGLE_UTTERANCE_CAP);
-    }
-    if heat > 0.0 {
-        if a.shouting {
-            heat *= SHOUT_FACTOR;
-            r.evidence
-                .push((String::new(), "shouting (capitals)".into()));
-        }
-        if a.exclamations >= 2 {
-            heat *= EXCLAMATION_FACTOR;
-            r.evidence.push((String::new(), "exclamations".into()));
-        }
+    } else if hostile || (a.shouting && a.exclamations > 0) {
+        heat = heat.max(cal.heat_hostile);
     } else if a.shouting {
-        heat = SHOUT_ALONE_HEAT;
+        heat = heat.max(cal.heat_shout);
+    } else if !fury {
+        heat = heat.min(cal.cap_single_utterance);
+    }
+    if a.shouting {
+        heat *= SHOUT_FACTOR;
         r.evidence
             .push((String::new(), "shouting (capitals)".into()));
+    }
+    if heat > 0.0 && a.exclamations >= 2 {
+        heat *= EXCLAMATION_FACTOR;
+        r.evidence.push((String::new(), "exclamations".into()));
     }
     r.heat = heat.clamp(0.0, 1.0);
     r.can_anger = r.abuse.is_some() || hostile || fury || anger_word || a.shouting;
@@ -586,18 +630,23 @@ pub fn read(a: &Analysis) -> CustomerReading {
         }
         if !relief && (r.sarcasm || (r.heat >= SARCASM_MIN_HEAT && only_praise)) {
             // Praise next to an adverse fact is irony, not relief ("genial, otra vez sin luz").
-            if !r.sarcasm || r.heat < SARCASM_HEAT {
+            if !r.sarcasm || r.heat < cal.heat_sarcasm {
                 let praise: Vec<&str> = cool_parts.iter().map(|h| h.quote.as_str()).collect();
                 r.evidence
                     .push((praise.join(" … "), "construction/sarcasm".into()));
             }
             r.sarcasm = true;
-            r.heat = r.heat.max(SARCASM_HEAT);
+            r.heat = r.heat.max(cal.heat_sarcasm);
         } else {
             // Thanks or an apology next to a grievance ("gracias, perdona, es que ya van tres
             // veces") is a customer coming down while explaining: halve the heat, keep the cool.
+            // A strong apology or self-blame ("fue mi culpa") calms more than thanks do.
+            let strongest = cool_parts
+                .iter()
+                .map(|h| h.weight.abs())
+                .fold(0.0, f64::max);
             if r.heat > 0.0 {
-                r.heat *= MIXED_HEAT_FACTOR;
+                r.heat *= MIXED_HEAT_FACTOR.min(1.0 - strongest.min(0.9));
             }
             let keep = cool_parts
                 .iter()

@@ -5,6 +5,7 @@
 //! [`Analyzer::analyze`] is pure: one segment's text in, [`Analysis`] out.
 
 pub mod agent;
+pub mod calibration;
 pub mod constructions;
 pub mod customer;
 pub mod detect;
@@ -87,6 +88,8 @@ pub struct Analysis {
     pub question: bool,
     /// Every token, folded (fillers included, so hit indices line up).
     pub folded: Vec<String>,
+    /// A clause break (, . ? ! …) stands before token `i`.
+    pub breaks: Vec<bool>,
     /// Grammar-level cues of a customer turn (ultimatums, counted contacts and waits,
     /// rhetorical challenges), with the customer's words.
     pub constructions: Vec<Construction>,
@@ -302,6 +305,7 @@ impl Analyzer {
             ends_cut_off,
             content,
             question: nfc.contains('?'),
+            breaks: tokens.iter().map(|t| t.clause_break_before).collect(),
             folded: tokens.into_iter().map(|t| t.folded).collect(),
         }
     }
