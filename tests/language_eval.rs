@@ -9,6 +9,7 @@ use calma::language::agent;
 use calma::language::customer;
 use calma::language::frustration::{Frustration, FrustrationConfig};
 use calma::language::lexicon::Cat;
+use calma::language::region::Region;
 use calma::language::{Analyzer, Side};
 
 struct Row {
@@ -82,6 +83,9 @@ fn detect(an: &Analyzer, row: &Row) -> (Option<String>, Vec<String>) {
         if r.abuse.is_some() {
             s.push("insult_at_agent");
         }
+        if r.insult_target == Some(customer::Target::Company) {
+            s.push("insult_at_company");
+        }
         if contributing(Cat::Profanity) {
             s.push("profanity");
         }
@@ -107,7 +111,12 @@ fn detect(an: &Analyzer, row: &Row) -> (Option<String>, Vec<String>) {
             s.push("thanks");
         }
         let mut f = Frustration::new(FrustrationConfig::default());
-        f.heat(1_000, r.heat, vec![]);
+        // As the engine does: only a turn that shows anger takes the customer to angry.
+        if r.can_anger {
+            f.heat(1_000, r.heat, vec![]);
+        } else {
+            f.heat_below(1_000, r.heat, f.config().angry - 0.01, vec![]);
+        }
         let level = f.level().as_str().to_string();
         (Some(level), s.into_iter().map(String::from).collect())
     } else {
@@ -233,4 +242,219 @@ fn labelled_utterances() {
     );
     assert!(precision >= 0.85, "signal precision {precision:.2}");
     assert!(recall >= 0.85, "signal recall {recall:.2}");
+}
+
+/// The level one customer turn reads as, as the engine would place it in a fresh call.
+fn level_in(
+    an: &Analyzer,
+    text: &str,
+    region: Option<Region>,
+) -> (String, customer::CustomerReading) {
+    let r = customer::read(&an.analyze_in(text, Side::Customer, region));
+    let mut f = Frustration::new(FrustrationConfig::default());
+    if r.can_anger {
+        f.heat(1_000, r.heat, vec![]);
+    } else {
+        f.heat_below(1_000, r.heat, f.config().angry - 0.01, vec![]);
+    }
+    (f.level().as_str().to_string(), r)
+}
+
+/// Issue 13's probes: what read calm before and should not, and the collisions and misread
+/// targets that should.
+#[test]
+fn issue_probes_read_as_a_person_would() {
+    let an = Analyzer::load(None).unwrap();
+    let upset = [
+        ("esto es una mierda", None),
+        ("qué asco de compañía", None),
+        ("déjenme en paz", None),
+        ("a ver si espabilan", Some(Region::Spain)),
+        ("no me sale de los cojones esperar más", Some(Region::Spain)),
+        ("vaya tela con ustedes", Some(Region::Spain)),
+        ("me vale madre", Some(Region::Mexico)),
+        ("está de la chingada", Some(Region::Mexico)),
+        ("son unos garcas", Some(Region::Argentina)),
+        ("me están cagando", Some(Region::Argentina)),
+        ("qué mamera", Some(Region::Colombia)),
+        ("es una weá", Some(Region::Chile)),
+        ("qué roche", Some(Region::Peru)),
+    ];
+    let mut wrong = Vec::new();
+    for (text, region) in upset {
+        let (level, _) = level_in(&an, text, region);
+        if level != "frustrated" && level != "angry" {
+            wrong.push(format!("{text:?} ({region:?}) read {level}"));
+        }
+    }
+    let calm = [
+        "tengo una cabra en la finca",
+        "la imbecilidad del sistema es que no guarda nada",
+        "lo hizo estúpidamente rápido, ya me funciona",
+        "qué chévere, ya me llegó",
+        "ay qué tonta soy, lo tenía apuntado",
+        "anoche me robaron unos ladrones y se llevaron el teléfono, necesito bloquear la línea",
+        "el weón de mi cuñado me desconfiguró el router pero no es culpa de ustedes",
+    ];
+    for text in calm {
+        let (level, r) = level_in(&an, text, None);
+        if level != "calm" || r.abuse.is_some() {
+            wrong.push(format!(
+                "{text:?} read {level}, abuse {:?}",
+                r.abuse.map(|h| h.term)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// Insults are read by whom they are aimed at; only the agent is abuse.
+#[test]
+fn insults_are_read_by_target() {
+    let an = Analyzer::load(None).unwrap();
+    let read = |t: &str| level_in(&an, t, None).1;
+    assert!(read("eres un idiota").abuse.is_some());
+    assert!(read("malparido, deje de leerme el guion").abuse.is_some());
+    let company = read("ustedes son unos ladrones");
+    assert!(company.abuse.is_none());
+    assert_eq!(company.insult_target, Some(customer::Target::Company));
+    assert_eq!(level_in(&an, "ustedes son unos ladrones", None).0, "angry");
+    assert_eq!(
+        read("mi jefe es un imbécil pero necesito la factura").insult_target,
+        Some(customer::Target::ThirdParty)
+    );
+    assert_eq!(
+        read("qué tonta soy").insult_target,
+        Some(customer::Target::Oneself)
+    );
+    assert!(read("no seas idiota").abuse.is_some());
+}
+
+/// Constructions name their rule and quote the customer.
+#[test]
+fn constructions_carry_evidence() {
+    let an = Analyzer::load(None).unwrap();
+    let rules = |t: &str| -> Vec<String> {
+        level_in(&an, t, None)
+            .1
+            .evidence
+            .into_iter()
+            .map(|(q, r)| format!("{r} «{q}»"))
+            .collect()
+    };
+    let has = |t: &str, rule: &str| {
+        let r = rules(t);
+        assert!(r.iter().any(|x| x.starts_with(rule)), "{t:?}: {r:?}");
+    };
+    has(
+        "o me lo arreglan hoy o me doy de baja",
+        "construction/ultimatum",
+    );
+    has(
+        "si no me lo solucionan voy a ir a consumo",
+        "construction/conditional_threat",
+    );
+    has("ya van seis llamadas", "construction/counted_contact:6");
+    has(
+        "hace tres días que espero al técnico",
+        "construction/counted_wait:days",
+    );
+    has(
+        "¿usted sabe lo que es estar sin luz?",
+        "construction/rhetorical_question",
+    );
+    has("genial, otra vez sin cobertura", "frustration/sarcasm");
+    // An ultimatum is hostility; a calm condition is an early signal.
+    assert_eq!(
+        level_in(&an, "o me lo arreglan hoy o me doy de baja", None).0,
+        "angry"
+    );
+    assert_eq!(
+        level_in(
+            &an,
+            "si no me mejoran la oferta me cambio de compañía",
+            None
+        )
+        .0,
+        "tense"
+    );
+    // Counted contacts and waits are early signals at least.
+    for t in [
+        "es la segunda vez que llamo",
+        "ya le di el número dos veces",
+        "¿cuánto más tengo que esperar?",
+    ] {
+        assert_ne!(level_in(&an, t, None).0, "calm", "{t}");
+    }
+}
+
+/// The campaign's region picks the regional reading of a word.
+#[test]
+fn region_changes_regional_words() {
+    let an = Analyzer::load(None).unwrap();
+    let abuse = |t: &str, r: Region| level_in(&an, t, Some(r)).1.abuse.map(|h| h.weight);
+    let mx = abuse("no seas pendejo", Region::Mexico).unwrap_or(0.0);
+    let ar = abuse("no seas pendejo", Region::Argentina).unwrap_or(0.0);
+    assert!(mx > ar, "pendejo: es-MX {mx} vs es-AR {ar}");
+    let coger = |r: Region| {
+        level_in(&an, "voy a coger el teléfono de mi madre", Some(r))
+            .1
+            .heat
+    };
+    assert_eq!(coger(Region::Spain), 0.0);
+    // A Rioplatense peer word is weaker outside the Río de la Plata only when it is not the
+    // local insult reading: in Spain "boludo" is an insult at full weight.
+    let boludo = |r: Region| abuse("sos un boludo", r).unwrap_or(0.0);
+    assert!(boludo(Region::Argentina) > 0.0 && boludo(Region::Spain) > 0.0);
+}
+
+/// The peak level of a call made of these customer turns (one every 6 s, agent silent).
+fn call_peak(turns: &[&str], region: Option<&str>) -> String {
+    use calma::engine::Resources;
+    use calma::protocol::ParseLimits;
+    let mut start = serde_json::json!({"type":"call.start","call_id":"p","agent_id":"a"});
+    if let Some(r) = region {
+        start["region"] = serde_json::json!(r);
+    }
+    let mut lines = vec![start.to_string()];
+    for (i, t) in turns.iter().enumerate() {
+        let at = 1_000 + 6_000 * i as u64;
+        lines.push(
+            serde_json::json!({"type":"segment","call_id":"p","segment_id":format!("s{i}"),
+                "speaker":"customer","text":t,"start_ms":at,"end_ms":at + 4_000,"final":true})
+            .to_string(),
+        );
+    }
+    lines.push(serde_json::json!({"type":"call.end","call_id":"p"}).to_string());
+    calma::replay::replay_jsonl(
+        Resources::embedded(),
+        &lines.join("\n"),
+        &ParseLimits::default(),
+    )
+    .iter()
+    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    .find(|o| o["type"] == "call.summary")
+    .and_then(|s| s["frustration_peak"]["level"].as_str().map(String::from))
+    .unwrap()
+}
+
+/// A firm but calm demand does not push a frustrated customer to angry; anger does.
+#[test]
+fn firm_demand_keeps_a_frustrated_customer_frustrated() {
+    let complaint = "llevo una semana sin internet y nadie me da una solución";
+    assert_eq!(call_peak(&[complaint], None), "frustrated");
+    let demand = "quiero cancelar el contrato hoy mismo y hablar con un supervisor";
+    assert_eq!(call_peak(&[complaint, demand], None), "frustrated");
+    assert_eq!(
+        call_peak(&[complaint, "estoy harto, son unos ladrones"], None),
+        "angry"
+    );
+}
+
+/// `call.start.region` reaches the reading: the same words, two regions.
+#[test]
+fn call_start_region_is_honoured() {
+    let t = "no seas pendejo y pásame con alguien";
+    assert_eq!(call_peak(&[t], Some("es-MX")), "angry");
+    assert_ne!(call_peak(&[t], Some("es-AR")), "angry");
 }

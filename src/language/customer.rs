@@ -303,11 +303,11 @@ pub fn target(a: &Analysis, hit: &Hit) -> Target {
     let opens = hit.first == 0
         && (a.breaks.get(after).copied().unwrap_or(true)
             || w.get(after).is_some_and(|x| imperative_like(x)));
-    if a.words <= 3 || after >= n || opens {
-        return Target::Agent;
-    }
     if company_near {
         return Target::Company;
+    }
+    if a.words <= 3 || after >= n || opens {
+        return Target::Agent;
     }
     if hit.first > 0 && DETERMINERS.contains(&w[hit.first - 1].as_str()) {
         // "es un inútil": a predicate about someone; "unos ladrones entraron": a story.
@@ -367,6 +367,8 @@ const ANGER_GRADE_WEIGHT: f64 = 0.5;
 const HOSTILE_INSULT_WEIGHT: f64 = 0.55;
 /// Commands to the agent ("no me vengas con…") are hostility when at least this strong.
 const HOSTILE_COMMAND_WEIGHT: f64 = 0.6;
+/// A peer word ("boludo", "güey") aimed at the agent is abuse from this weight up.
+const PEER_ABUSE_WEIGHT: f64 = 0.5;
 /// Weight kept by an insult aimed at the company rather than at the agent.
 const COMPANY_FACTOR: f64 = 1.0;
 /// Weight kept by an insult word used about a thing or the situation ("el router es un inútil").
@@ -429,6 +431,11 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
                 .iter()
                 .any(|(f, l)| *f <= h.first && h.first <= *l)
     };
+    let inside_condition = |h: &Hit| {
+        a.constructions
+            .iter()
+            .any(|c| c.kind == Kind::Condition && c.first <= h.first && h.first <= c.last + 3)
+    };
     for h in &a.hits {
         if (h.weight > 0.0 && inside_calm(h)) || inside_command(h) {
             continue;
@@ -441,6 +448,11 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
         let mut w = h.weight.clamp(0.0, 0.95);
         if h.weight > 0.0 {
             w = (w * cal.scale(h.cat)).clamp(0.0, 0.95);
+        }
+        // A threat inside a calm condition ("si no me mejoran la oferta, me cambio de compañía")
+        // is the condition's, not a declared one.
+        if matches!(h.cat, Cat::Churn | Cat::Legal | Cat::Supervisor) && inside_condition(h) {
+            w = w.min(cal.heat_condition);
         }
         let mut rule = h.rule();
         let contributes = match h.cat {
@@ -472,6 +484,9 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
                         profanity = profanity.max(w);
                         false
                     }
+                    // A mild peer word at the agent ("no seas pendejo" in Buenos Aires, "güey") is
+                    // familiarity, not abuse.
+                    (Target::Agent, Cat::InsultPeer) if w < PEER_ABUSE_WEIGHT => true,
                     (Target::Agent, _) => {
                         if r.abuse.is_none() {
                             r.abuse = Some(h.clone());
