@@ -327,8 +327,8 @@ pub fn target(a: &Analysis, hit: &Hit) -> Target {
 
 /// Second-person-singular words near an insult aim it at the agent.
 const SINGULAR_YOU: &[&str] = &[
-    "eres", "sos", "tu", "vos", "te", "ti", "contigo", "usted", "oiga", "oye", "mira", "mire",
-    "estas", "seas",
+    "eres", "sos", "eri", "eris", "tu", "vos", "te", "ti", "contigo", "usted", "oiga", "oye",
+    "mira", "mire", "estas", "estai", "seas",
 ];
 
 /// An order to the listener right after a vocative: "dejame", "escúcheme", "páseme", "deje".
