@@ -396,6 +396,57 @@ fn write_batch(conn: &mut Connection, batch: &[Box<CallRecord>]) -> rusqlite::Re
     tx.commit()
 }
 
+/// A kept transcript's segment (text PII-redacted when the campaign redacts).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TranscriptSegment {
+    pub segment_id: String,
+    pub speaker: crate::protocol::Speaker,
+    pub text: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// A stored call as protocol v1 JSONL (call.start, its final segments, call.end), for
+/// `calma replay --db`.
+pub fn transcript_to_jsonl(t: &queries::StoredTranscript) -> Option<String> {
+    let segs: Vec<TranscriptSegment> = serde_json::from_str(&t.transcript_json).ok()?;
+    let mut out = serde_json::json!({"type":"call.start","call_id":t.call_id,
+        "agent_id":t.agent_id,"campaign":t.campaign})
+    .to_string();
+    out.push('\n');
+    for s in segs {
+        out.push_str(
+            &serde_json::json!({"type":"segment","call_id":t.call_id,"segment_id":s.segment_id,
+                "speaker":s.speaker,"text":s.text,"start_ms":s.start_ms,"end_ms":s.end_ms,
+                "final":true})
+            .to_string(),
+        );
+        out.push('\n');
+    }
+    out.push_str(&serde_json::json!({"type":"call.end","call_id":t.call_id}).to_string());
+    out.push('\n');
+    Some(out)
+}
+
+/// A UTC date `YYYY-MM-DD` as unix ms at its midnight.
+pub fn parse_date_ms(s: &str) -> Option<i64> {
+    let mut it = s.splitn(3, '-');
+    let y: i64 = it.next()?.parse().ok()?;
+    let m: i64 = it.next()?.parse().ok()?;
+    let d: i64 = it.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
+        return None;
+    }
+    // days-from-civil (proleptic Gregorian).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * DAY_MS)
+}
+
 /// The default history file of `cargo run --release`.
 pub fn default_path() -> &'static Path {
     Path::new("calma-data/calma.sqlite3")
@@ -603,6 +654,25 @@ mod tests {
             .unwrap();
         assert_eq!(n, 0);
         assert_eq!(store.stats.purged.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn dates_and_stored_transcripts_round_trip() {
+        assert_eq!(parse_date_ms("1970-01-02"), Some(DAY_MS));
+        assert_eq!(parse_date_ms("2026-12-01"), Some(20_788 * DAY_MS));
+        assert_eq!(parse_date_ms("2026-13-01"), None);
+        let t = queries::StoredTranscript {
+            tenant: "acme".into(),
+            call_id: "c-9".into(),
+            agent_id: "a-1".into(),
+            campaign: "ventas".into(),
+            transcript_json: r#"[{"segment_id":"s-1","speaker":"customer","text":"hola [número]","start_ms":0,"end_ms":900}]"#.into(),
+        };
+        let jsonl = transcript_to_jsonl(&t).unwrap();
+        let out =
+            crate::replay::replay_jsonl(Resources::embedded(), &jsonl, &ParseLimits::default());
+        assert!(out.iter().any(|l| l.contains("call.summary")), "{out:?}");
+        assert!(out.iter().all(|l| !l.contains("\"error\"")), "{out:?}");
     }
 
     #[test]
