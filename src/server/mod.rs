@@ -31,6 +31,7 @@ pub mod ws;
 
 mod agent;
 mod echo;
+mod history;
 mod pages;
 mod stream;
 
@@ -105,6 +106,13 @@ pub struct ServeArgs {
     /// Outputs kept per call for replay on resume.
     #[arg(long, default_value_t = 256, env = "CALMA_REPLAY_BUFFER")]
     pub replay_buffer: usize,
+    /// Call history (SQLite file, created with its directory); `:memory:` keeps nothing.
+    #[arg(long, default_value = "calma-data/calma.sqlite3", env = "CALMA_DB")]
+    pub db: String,
+    /// Secret keying the hash under which customer ids are stored (at least 16 bytes). Without
+    /// it, a random secret is created once and kept in the database.
+    #[arg(long, env = "CALMA_CUSTOMER_KEY_SECRET", hide_env_values = true)]
+    pub customer_key_secret: Option<String>,
 }
 
 /// Everything tunable about a server instance. `Default` gives the production values.
@@ -159,6 +167,13 @@ pub struct Options {
     pub replay_retention: Duration,
     /// Log transcript text at debug level.
     pub log_transcripts: bool,
+    /// The call history's SQLite file (`:memory:` keeps nothing: the default for embedded
+    /// servers and tests; `calma serve` defaults to `calma-data/calma.sqlite3`).
+    pub db_path: String,
+    /// Keys the customer-id hash (see [`crate::store::Store::open`]).
+    pub customer_key_secret: Option<Vec<u8>>,
+    /// How often records past their retention are purged.
+    pub history_purge_interval: Duration,
 }
 
 impl Default for Options {
@@ -189,6 +204,9 @@ impl Default for Options {
             replay_buffer: 256,
             replay_retention: Duration::from_secs(60),
             log_transcripts: false,
+            db_path: ":memory:".into(),
+            customer_key_secret: None,
+            history_purge_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -206,6 +224,11 @@ impl Options {
             resume_grace: Duration::from_secs(args.resume_grace_secs),
             replay_buffer: args.replay_buffer.max(1),
             log_transcripts: args.log_transcripts,
+            db_path: args.db.clone(),
+            customer_key_secret: args
+                .customer_key_secret
+                .as_ref()
+                .map(|s| s.as_bytes().to_vec()),
             ..Options::default()
         }
     }
@@ -241,6 +264,8 @@ pub struct AppState {
     pub next_conn: AtomicU64,
     pub limits: limits::Limits,
     pub resume: resume::ResumeStore,
+    /// The call history (SQLite): ended calls' records, reports, customer context.
+    pub store: Arc<crate::store::Store>,
 }
 
 /// Files the resources were loaded from; a reload reads them again.
@@ -293,6 +318,10 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/v1/admin/reload", post(http::reload))
         .route("/v1/supervisor", get(supervisor::upgrade))
         .route("/v1/calls/{call_id}", get(supervisor::call_record))
+        .route("/v1/calls", get(history::list))
+        .route("/v1/calls.csv", get(history::csv))
+        .route("/v1/reports/{campaign}", get(history::report))
+        .route("/reports/{campaign}", get(pages::report))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics))
         .route("/agent/{agent_id}", get(pages::agent))
@@ -327,7 +356,10 @@ pub async fn start_with_sources(
     listener: TcpListener,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
+    let store = crate::store::Store::open(&opts.db_path, opts.customer_key_secret.as_deref())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let hub = Hub::with_recent_calls(opts.recent_calls);
+    hub.feed().set_history(store.clone());
     let limits = limits::Limits::new(opts.max_connections);
     let resume = resume::ResumeStore::new(opts.replay_buffer);
     let app = Arc::new(AppState {
@@ -348,8 +380,10 @@ pub async fn start_with_sources(
         next_conn: AtomicU64::new(1),
         limits,
         resume,
+        store,
     });
     app.streams.spawn(resume::reaper(app.clone()));
+    app.streams.spawn(history::purge_loop(app.clone()));
     let token = app.shutdown.clone();
     let routes = router(app.clone());
     // Nudges are small frames written back to back on multiplexed sockets: without TCP_NODELAY
@@ -413,6 +447,9 @@ impl ServerHandle {
         if !serve_done {
             serve.abort();
         }
+        // Every call has ended (and been queued for the history): write it all before exiting.
+        let store = self.app.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
         let clean = streams_done && agents_done && serve_done;
         if !clean {
             tracing::warn!("shutdown deadline passed with sockets still open");
