@@ -387,8 +387,10 @@ async fn a_returning_customer_brings_context_to_the_agent_and_starts_tense() {
         "the evidence says why: {summary}"
     );
     // The database holds a keyed hash, never the number.
-    let conn = server.state().store.reader();
-    let raw: i64 = conn
+    let raw: i64 = server
+        .state()
+        .store
+        .reader()
         .query_row(
             "SELECT COUNT(*) FROM calls WHERE customer_key LIKE '%600%' OR record_json LIKE '%600 111%'",
             [],
@@ -396,7 +398,6 @@ async fn a_returning_customer_brings_context_to_the_agent_and_starts_tense() {
         )
         .unwrap();
     assert_eq!(raw, 0);
-    drop(conn);
     server.shutdown().await;
 }
 

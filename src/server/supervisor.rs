@@ -840,12 +840,15 @@ fn supervisor_scope(
     supervisor_scope_and_query(app, headers, query).map(|(scope, _)| scope)
 }
 
-/// The tenant a supervisor request is scoped to (`None` in dev mode) and its query parameters.
+/// A supervisor request's tenant scope (`None` in dev mode) and its query parameters.
+pub(super) type ScopedQuery = (Option<String>, Vec<(String, String)>);
+
+/// The tenant a supervisor request is scoped to and its query parameters.
 pub(super) fn supervisor_scope_and_query(
     app: &AppState,
     headers: &HeaderMap,
     query: QueryPairs,
-) -> Result<(Option<String>, Vec<(String, String)>), Box<Response>> {
+) -> Result<ScopedQuery, Box<Response>> {
     let query = query_pairs(query).map_err(|r| Box::new(refuse(app, r)))?;
     let scope = match check(app, headers, &query, Scope::Supervisor)
         .map_err(|r| Box::new(refuse(app, r)))?
