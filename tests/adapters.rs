@@ -410,3 +410,91 @@ async fn an_idle_webhook_call_ends_with_a_summary_to_the_agent() {
     wait_health(addr, "active_calls", 0).await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn agent_feedback_reaches_a_webhook_call_and_lands_in_its_summary() {
+    let (call, agent, campaign) = CALLS[0];
+    let server = server().await;
+    let addr = server.local_addr();
+    let mut panel = connect(addr, &format!("/v1/agents/{agent}/nudges")).await;
+    wait_health(addr, "agent_sockets", 1).await;
+    let path = format!(
+        "/v1/ingest/google-ccai?{}",
+        query(Format::GoogleCcai, call, agent, campaign)
+    );
+    let all = lines("google-ccai", call);
+    let mut sent = 0;
+    let mut nudge = None;
+    while nudge.is_none() {
+        let (status, body) = http(addr, "POST", &path, Some(&all[sent])).await;
+        assert_eq!(status, 200, "{body}");
+        sent += 1;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        nudge = v["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["type"] == "nudge")
+            .cloned();
+    }
+    let nudge = nudge.unwrap();
+    let fb = serde_json::json!({"type":"feedback","call_id":nudge["call_id"],
+        "nudge_id":nudge["nudge_id"],"useful":true});
+    send(&mut panel, &fb.to_string()).await;
+    let kind = nudge["kind"].as_str().unwrap();
+    let counted = async {
+        loop {
+            let (_, text) = http(addr, "GET", "/metrics", None).await;
+            let labels = [("kind", kind), ("campaign", campaign), ("useful", "true")];
+            if metric(&text, "calma_feedback_total", &labels) == Some(1.0) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(T, counted)
+        .await
+        .expect("feedback applied");
+    for l in &all[sent..] {
+        assert_eq!(http(addr, "POST", &path, Some(l)).await.0, 200);
+    }
+    let seen = panel_until_summary(&mut panel).await;
+    let summary = seen.last().unwrap();
+    let rated = summary["nudges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["nudge_id"] == nudge["nudge_id"])
+        .unwrap();
+    assert_eq!(rated["useful"], true, "{summary}");
+    assert_eq!(summary["feedback"]["useful"], 1);
+    server.shutdown().await;
+}
+
+#[test]
+fn the_campaign_config_maps_roles_when_the_request_does_not() {
+    let cfg = calma::config::Config::from_toml(
+        "[campaigns.swapped.adapters]\ncustomer_channel = \"ch_1\"\n",
+    )
+    .unwrap();
+    let frame = r#"{"Transcript":{"Results":[{"ResultId":"r","StartTime":1,"EndTime":2,
+        "IsPartial":false,"ChannelId":"ch_1","Alternatives":[{"Transcript":"no me funciona"}]}]}}"#;
+    let speaker = |settings: Settings| {
+        let mut a = Adapter::new(Format::AwsTranscribe, settings);
+        let msgs = a.translate(frame.as_bytes(), 0).unwrap();
+        match &msgs[1] {
+            calma::protocol::Inbound::Segment(s) => s.speaker,
+            other => panic!("{other:?}"),
+        }
+    };
+    let base = Settings::from_query(&pairs("call_id=c-1&campaign=swapped"));
+    let swapped = base
+        .clone()
+        .with_campaign(&cfg.campaign("swapped").adapters);
+    assert_eq!(speaker(base.clone()), calma::protocol::Speaker::Agent);
+    assert_eq!(speaker(swapped), calma::protocol::Speaker::Customer);
+    // The query wins over the campaign.
+    let q = Settings::from_query(&pairs("call_id=c-1&campaign=swapped&customer_channel=ch_0"));
+    let q = q.with_campaign(&cfg.campaign("swapped").adapters);
+    assert_eq!(speaker(q), calma::protocol::Speaker::Agent);
+}
