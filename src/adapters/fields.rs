@@ -104,7 +104,7 @@ impl<'a> Obj<'a> {
             Some(_) => None,
         };
         match n {
-            Some(f) if f.is_finite() && f >= 0.0 && f < 1e15 => Ok(Some(f)),
+            Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f)),
             _ => Err(self.invalid(k, "must be a non-negative number")),
         }
     }

@@ -51,15 +51,14 @@ fn arrival_ms(epoch: Instant) -> u64 {
     epoch.elapsed().as_millis() as u64
 }
 
-/// The format named in the path, or a 404 naming the formats there are.
-fn format_of(app: &AppState, name: &str) -> Result<Format, Response> {
+/// The format named in the path, or the error (a 404) naming the formats there are.
+fn format_of(name: &str) -> Result<Format, ProtocolError> {
     Format::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-        let e = ProtocolError::new(
+        ProtocolError::new(
             ErrorCode::InvalidField,
             format!("unknown format `{name}`: one of {}", names.join(", ")),
-        );
-        error_response(app, StatusCode::NOT_FOUND, e)
+        )
     })
 }
 
@@ -120,9 +119,9 @@ pub async fn stream(
         Ok(p) => p,
         Err(r) => return refuse(&app, r),
     };
-    let format = match format_of(&app, &format) {
+    let format = match format_of(&format) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return error_response(&app, StatusCode::NOT_FOUND, e),
     };
     let slot = match socket_slot(&app) {
         Ok(s) => s,
@@ -167,9 +166,9 @@ pub async fn ingest(
         Ok(p) => p,
         Err(r) => return refuse(&app, r),
     };
-    let format = match format_of(&app, &format) {
+    let format = match format_of(&format) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return error_response(&app, StatusCode::NOT_FOUND, e),
     };
     let body = match body {
         Ok(b) => b,
