@@ -498,3 +498,22 @@ fn the_campaign_config_maps_roles_when_the_request_does_not() {
     let q = q.with_campaign(&cfg.campaign("swapped").adapters);
     assert_eq!(speaker(q), calma::protocol::Speaker::Agent);
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_webhook_calls_with_summaries_to_the_agent() {
+    let server = server().await;
+    let addr = server.local_addr();
+    let mut panel = connect(addr, "/v1/agents/a-31/nudges").await;
+    wait_health(addr, "agent_sockets", 1).await;
+    let path = "/v1/ingest/contact-lens?agent_id=a-31&campaign=tech-support";
+    for l in &lines("contact-lens", CALLS[0].0)[..40] {
+        assert_eq!(http(addr, "POST", path, Some(l)).await.0, 200);
+    }
+    wait_health(addr, "active_calls", 1).await;
+    let report = tokio::spawn(server.shutdown());
+    let seen = panel_until_summary(&mut panel).await;
+    let summary = seen.last().unwrap();
+    assert_eq!(summary["agent_id"], "a-31");
+    assert!(summary["segments"].as_u64().unwrap() > 0, "{summary}");
+    report.await.unwrap();
+}

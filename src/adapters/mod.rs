@@ -365,7 +365,7 @@ fn v1_call_end(v: &Value, format: Format, s: &Settings) -> Result<Option<Note>, 
     }))
 }
 
-/// Sum of an id-less utterance so far.
+/// An id-less utterance so far.
 #[derive(Debug, Clone)]
 struct OpenUtterance {
     id: String,
@@ -375,6 +375,9 @@ struct OpenUtterance {
     committed: String,
     shown: String,
 }
+
+/// Fragment utterances kept open per call at most (a call has one or two open at a time).
+const MAX_OPEN_FRAGMENTS: usize = 64;
 
 /// Fragments of one utterance so far.
 #[derive(Debug, Clone)]
@@ -469,6 +472,10 @@ impl CallAdapter {
     }
 
     fn speech(&mut self, sp: Speech, arrival_ms: u64) -> Option<Inbound> {
+        if sp.role == Role::Other {
+            // Third parties are not analysed, and leave no state behind.
+            return None;
+        }
         let start = self.media(sp.start);
         let end = self.media(sp.end);
         let seg = match sp.rev.clone() {
@@ -562,6 +569,17 @@ impl CallAdapter {
         end: Option<u64>,
     ) -> Option<Segment> {
         let reached = self.reached_ms;
+        if !self.fragments.contains_key(&id) && self.fragments.len() >= MAX_OPEN_FRAGMENTS {
+            // Utterances whose final never came: forget the oldest.
+            let oldest = self
+                .fragments
+                .iter()
+                .min_by_key(|(_, f)| f.start_ms)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.fragments.remove(&k);
+            }
+        }
         let f = self
             .fragments
             .entry(id.clone())
@@ -821,6 +839,19 @@ mod tests {
         });
         let s = seg(c.apply(s, 0));
         assert_eq!((s.start_ms, s.end_ms), (500, 2000));
+    }
+
+    #[test]
+    fn fragments_of_utterances_never_finalised_are_bounded() {
+        let mut c = CallAdapter::new("c");
+        for i in 0..(MAX_OPEN_FRAGMENTS as u64 + 10) {
+            let rev = Rev::Fragment {
+                id: format!("t{i}"),
+            };
+            seg(c.apply(speech("CUSTOMER", "hola", rev, i * 1000, i * 1000 + 500), 0));
+        }
+        assert_eq!(c.fragments.len(), MAX_OPEN_FRAGMENTS);
+        assert!(!c.fragments.contains_key("t0"));
     }
 
     #[test]

@@ -233,16 +233,6 @@ impl Default for IngestCalls {
 }
 
 impl IngestCalls {
-    /// Live calls of every tenant.
-    pub fn len(&self) -> usize {
-        let tenants: Vec<Arc<TenantCalls>> = lock(&self.tenants).values().cloned().collect();
-        tenants.iter().map(|t| lock(&t.calls).len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The tenant's table, created with its feedback task on first use.
     fn tenant(&self, app: &Arc<AppState>, tenant: &Arc<str>) -> Arc<TenantCalls> {
         let mut tenants = lock(&self.tenants);
