@@ -30,6 +30,8 @@ pub struct CampaignConfig {
     pub nudges: PolicyConfig,
     pub privacy: PrivacyConfig,
     pub history: HistoryConfig,
+    /// Role mapping of platform adapters (`/v1/ingest/{format}`, `/v1/stream/{format}`).
+    pub adapters: crate::adapters::AdapterConfig,
 }
 
 /// `[campaigns.X.history]`: what the call history (SQLite) keeps, and for how long.
