@@ -188,6 +188,10 @@ pub enum ErrorCode {
     NotAllowedHere,
     /// The server is shutting down.
     ShuttingDown,
+    /// The endpoint is at its concurrency limit (HTTP 429); retry shortly.
+    Busy,
+    /// An HTTP request body is larger than the endpoint accepts (HTTP 413).
+    PayloadTooLarge,
 }
 
 impl ErrorCode {
@@ -209,6 +213,8 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotAllowedHere => "not_allowed_here",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Busy => "busy",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
         }
     }
 }

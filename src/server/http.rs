@@ -30,7 +30,8 @@ pub(super) fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::MessageTooLarge | ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Busy => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ShuttingDown | ErrorCode::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -205,26 +206,62 @@ pub async fn agent(
         })
 }
 
-pub async fn analyze_handler(
+fn body_too_large(app: &AppState) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body over {} bytes", app.opts.analyze_body_limit),
+    )
+}
+
+/// In front of `POST /v1/analyze`, before its body is read: credentials (401/403), a declared
+/// `Content-Length` over the limit (413), then one of `max_analyze_concurrency` slots (429
+/// `busy` when all are taken), held while the body is read and analysed. So memory stays
+/// within slots × body limit, and batch work cannot crowd out live calls.
+pub async fn analyze_gate(
     State(app): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
 ) -> Response {
     if let Some(r) = refuse_if_closing(&app) {
         return r;
     }
-    if let Err(r) = check(&app, &headers, &[], Scope::Analyze) {
+    if let Err(r) = check(&app, req.headers(), &[], Scope::Analyze) {
         return refuse(&app, r);
     }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.opts.analyze_body_limit as u64) {
+        return error_response(&app, StatusCode::PAYLOAD_TOO_LARGE, body_too_large(&app));
+    }
+    let Ok(_slot) = app.analyze_slots.clone().try_acquire_owned() else {
+        let e = ProtocolError::new(
+            ErrorCode::Busy,
+            format!(
+                "{} analyses are already running; retry shortly",
+                app.opts.max_analyze_concurrency
+            ),
+        );
+        let mut r = error_response(&app, StatusCode::TOO_MANY_REQUESTS, e);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return r;
+    };
+    next.run(req).await
+}
+
+/// `POST /v1/analyze`, once [`analyze_gate`] let it through.
+pub async fn analyze_handler(
+    State(app): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(rej) => {
             let status = rej.status();
             let e = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ProtocolError::new(
-                    ErrorCode::MessageTooLarge,
-                    format!("request body over {} bytes", app.opts.analyze_body_limit),
-                )
+                body_too_large(&app)
             } else {
                 ProtocolError::new(ErrorCode::BadJson, rej.body_text())
             };
@@ -299,7 +336,18 @@ pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
     json(StatusCode::OK, body.to_string())
 }
 
-pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+/// `GET /metrics`; with `CALMA_METRICS_KEY` set, only for `Authorization: Bearer <that key>`.
+pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &app.opts.metrics_key {
+        let presented = super::auth::credential(&headers, &[]).unwrap_or("");
+        if !super::auth::same_key(expected, presented) {
+            let e = ProtocolError::new(
+                ErrorCode::Unauthorized,
+                "/metrics needs `Authorization: Bearer <CALMA_METRICS_KEY>`",
+            );
+            return error_response(&app, StatusCode::UNAUTHORIZED, e);
+        }
+    }
     app.metrics.parked(app.resume.parked_len());
     let text = app.metrics.render(
         app.connections.load(Ordering::Relaxed),
