@@ -192,6 +192,8 @@ pub enum ErrorCode {
     Busy,
     /// An HTTP request body is larger than the endpoint accepts (HTTP 413).
     PayloadTooLarge,
+    /// An HTTP request body did not arrive in time (HTTP 408).
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -215,6 +217,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Busy => "busy",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
         }
     }
 }

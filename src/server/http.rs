@@ -4,8 +4,7 @@ use super::WS_READ_BUFFER;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -32,6 +31,7 @@ pub(super) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::MessageTooLarge | ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Busy => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::ShuttingDown | ErrorCode::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -213,26 +213,27 @@ fn body_too_large(app: &AppState) -> ProtocolError {
     )
 }
 
-/// In front of `POST /v1/analyze`, before its body is read: credentials (401/403), a declared
+/// `POST /v1/analyze`. Before the body is read: credentials (401/403), a declared
 /// `Content-Length` over the limit (413), then one of `max_analyze_concurrency` slots (429
-/// `busy` when all are taken), held while the body is read and analysed. So memory stays
-/// within slots × body limit, and batch work cannot crowd out live calls.
-pub async fn analyze_gate(
+/// `busy` when all are taken), held while the body is read and analysed. So memory stays within
+/// slots × body limit and batch work cannot crowd out live calls; a body that does not arrive
+/// within `analyze_body_timeout` frees its slot (408).
+pub async fn analyze_handler(
     State(app): State<Arc<AppState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
+    headers: HeaderMap,
+    body: axum::body::Body,
 ) -> Response {
     if let Some(r) = refuse_if_closing(&app) {
         return r;
     }
-    if let Err(r) = check(&app, req.headers(), &[], Scope::Analyze) {
+    if let Err(r) = check(&app, &headers, &[], Scope::Analyze) {
         return refuse(&app, r);
     }
-    let declared = req
-        .headers()
+    let limit = app.opts.analyze_body_limit;
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > app.opts.analyze_body_limit as u64) {
+    if declared.is_some_and(|n| n > limit as u64) {
         return error_response(&app, StatusCode::PAYLOAD_TOO_LARGE, body_too_large(&app));
     }
     let Ok(_slot) = app.analyze_slots.clone().try_acquire_owned() else {
@@ -248,24 +249,26 @@ pub async fn analyze_gate(
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return r;
     };
-    next.run(req).await
-}
-
-/// `POST /v1/analyze`, once [`analyze_gate`] let it through.
-pub async fn analyze_handler(
-    State(app): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(rej) => {
-            let status = rej.status();
-            let e = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                body_too_large(&app)
-            } else {
-                ProtocolError::new(ErrorCode::BadJson, rej.body_text())
-            };
-            return error_response(&app, status, e);
+    let body = match tokio::time::timeout(app.opts.analyze_body_timeout, read_body(body, limit))
+        .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(BodyError::TooLarge)) => {
+            return error_response(&app, StatusCode::PAYLOAD_TOO_LARGE, body_too_large(&app))
+        }
+        Ok(Err(BodyError::Broken(e))) => {
+            let e = ProtocolError::new(ErrorCode::BadJson, format!("cannot read the body: {e}"));
+            return error_response(&app, StatusCode::BAD_REQUEST, e);
+        }
+        Err(_) => {
+            let e = ProtocolError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request body did not arrive within {} s",
+                    app.opts.analyze_body_timeout.as_secs()
+                ),
+            );
+            return error_response(&app, StatusCode::REQUEST_TIMEOUT, e);
         }
     };
     let req = match parse_request(&body, &app) {
@@ -284,6 +287,26 @@ pub async fn analyze_handler(
             r#"{"type":"error","code":"internal","message":"analysis failed"}"#.to_string(),
         ),
     }
+}
+
+enum BodyError {
+    TooLarge,
+    Broken(axum::Error),
+}
+
+/// The whole body, refusing it as soon as it grows past `limit` bytes.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(BodyError::Broken)?;
+        if out.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// Decode the body with the same typed errors as the stream, and validate its ids as a

@@ -150,8 +150,10 @@ pub struct Options {
     pub soft_message_limit: usize,
     /// Frames above this many bytes close the connection (WebSocket protocol error).
     pub hard_message_limit: usize,
-    /// `POST /v1/analyze` body limit (bytes).
+    /// `POST /v1/analyze` body limit (bytes); `payload_too_large` (413) beyond.
     pub analyze_body_limit: usize,
+    /// A `POST /v1/analyze` body must arrive within this (408 `request_timeout`).
+    pub analyze_body_timeout: Duration,
     pub parse_limits: ParseLimits,
     /// How often idle calls are checked for wall-clock ticks.
     pub tick_interval: Duration,
@@ -215,6 +217,7 @@ impl Default for Options {
             soft_message_limit: 64 * 1024,
             hard_message_limit: 1024 * 1024,
             analyze_body_limit: 8 * 1024 * 1024,
+            analyze_body_timeout: Duration::from_secs(30),
             parse_limits: ParseLimits::default(),
             tick_interval: Duration::from_millis(250),
             tick_idle: Duration::from_secs(1),
@@ -344,19 +347,14 @@ impl AppState {
 
 /// The routes of protocol v1.
 pub fn router(app: Arc<AppState>) -> Router {
-    let body_limit = app.opts.analyze_body_limit;
     Router::new()
         .route("/v1/stream", get(http::stream))
         .route("/v1/echo", get(echo::echo))
         .route("/v1/agents/{agent_id}/nudges", get(http::agent))
         .route(
             "/v1/analyze",
-            post(http::analyze_handler)
-                .layer(DefaultBodyLimit::max(body_limit))
-                .layer(axum::middleware::from_fn_with_state(
-                    app.clone(),
-                    http::analyze_gate,
-                )),
+            // The handler enforces its own body limit (before buffering, per slot).
+            post(http::analyze_handler).layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/admin/reload", post(http::reload))
         .route("/v1/supervisor", get(supervisor::upgrade))
