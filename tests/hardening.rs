@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -61,7 +60,9 @@ async fn raw(addr: SocketAddr, request: &str) -> Option<(u16, String)> {
 
 /// A WebSocket upgrade request for `path` with the given `Host` and optional `Origin`.
 fn upgrade_request(path: &str, host: &str, origin: Option<&str>) -> String {
-    let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\n{origin}Connection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
@@ -70,7 +71,12 @@ fn upgrade_request(path: &str, host: &str, origin: Option<&str>) -> String {
 
 /// The status line of an upgrade attempt (101 when the socket opens), and the error code of
 /// a refusal's JSON body.
-async fn try_upgrade(addr: SocketAddr, path: &str, host: &str, origin: Option<&str>) -> (u16, String) {
+async fn try_upgrade(
+    addr: SocketAddr,
+    path: &str,
+    host: &str,
+    origin: Option<&str>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.write_all(upgrade_request(path, host, origin).as_bytes())
         .await
@@ -115,7 +121,7 @@ fn code_of(body: &str) -> String {
 /// Read until the server closes the socket (bounded by `T`): Ok = closed.
 async fn closed_by_server(s: &mut TcpStream) -> bool {
     let mut sink = Vec::new();
-    matches!(timeout(T, s.read_to_end(&mut sink)).await, Ok(_))
+    timeout(T, s.read_to_end(&mut sink)).await.is_ok()
 }
 
 // ---- Finding 3: HTTP timeouts and the cap on HTTP connections --------------------------------
@@ -270,7 +276,10 @@ async fn random_campaign_names_do_not_create_metric_series() {
         "{} feedback series",
         series.len()
     );
-    assert!(series.iter().all(|l| l.contains(r#"campaign="other""#)), "{series:?}");
+    assert!(
+        series.iter().all(|l| l.contains(r#"campaign="other""#)),
+        "{series:?}"
+    );
     let total: f64 = series
         .iter()
         .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
@@ -330,8 +339,16 @@ async fn dev_mode_refuses_cross_site_sockets_posts_and_rebound_host_names() {
         );
     }
     // ...while calma's own pages and platforms (no Origin) can.
-    assert_eq!(try_upgrade(addr, "/v1/supervisor", &host, Some(&own)).await.0, 101);
-    assert_eq!(try_upgrade(addr, "/v1/supervisor", &host, None).await.0, 101);
+    assert_eq!(
+        try_upgrade(addr, "/v1/supervisor", &host, Some(&own))
+            .await
+            .0,
+        101
+    );
+    assert_eq!(
+        try_upgrade(addr, "/v1/supervisor", &host, None).await.0,
+        101
+    );
     // DNS rebinding: evil.example resolving to 127.0.0.1 is same-origin for the browser, but
     // dev mode serves only loopback host names.
     let rebound = upgrade_request(
@@ -358,12 +375,22 @@ async fn dev_mode_refuses_cross_site_sockets_posts_and_rebound_host_names() {
             Some(r#"{"call_id":"x","events":[]}"#),
         )
         .await;
-        assert_eq!((status, code_of(&body).as_str()), (403, "forbidden"), "{path}");
+        assert_eq!(
+            (status, code_of(&body).as_str()),
+            (403, "forbidden"),
+            "{path}"
+        );
     }
     // Reload from loopback with no Origin, or calma's own, still works in dev mode.
     assert_eq!(http(addr, "POST", "/v1/admin/reload", None).await.0, 200);
-    let (status, _) =
-        http_with(addr, "POST", "/v1/admin/reload", &[("Origin", own.as_str())], None).await;
+    let (status, _) = http_with(
+        addr,
+        "POST",
+        "/v1/admin/reload",
+        &[("Origin", own.as_str())],
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     server.shutdown().await;
 }
@@ -388,16 +415,23 @@ async fn authenticated_sockets_check_origin_and_the_allow_list_admits_a_softphon
             (403, "forbidden".to_string())
         );
         assert_eq!(
-            try_upgrade(addr, path, &host, Some("https://softphone.example")).await.0,
+            try_upgrade(addr, path, &host, Some("https://softphone.example"))
+                .await
+                .0,
             101
         );
         assert_eq!(try_upgrade(addr, path, &host, None).await.0, 101);
     }
     // In authenticated mode any Host is fine (a real name behind a proxy).
     assert_eq!(
-        try_upgrade(addr, &panel, "calma.internal.example", Some("https://calma.internal.example"))
-            .await
-            .0,
+        try_upgrade(
+            addr,
+            &panel,
+            "calma.internal.example",
+            Some("https://calma.internal.example")
+        )
+        .await
+        .0,
         101
     );
     // A softphone origin is no admin console.
@@ -411,7 +445,9 @@ async fn authenticated_sockets_check_origin_and_the_allow_list_admits_a_softphon
     .await;
     assert_eq!((status, code_of(&body).as_str()), (403, "forbidden"));
     // A platform with no Origin header streams as before.
-    let mut req = format!("ws://{addr}/v1/stream").into_client_request().unwrap();
+    let mut req = format!("ws://{addr}/v1/stream")
+        .into_client_request()
+        .unwrap();
     req.headers_mut().insert(
         "Authorization",
         HeaderValue::from_str(&format!("Bearer {PLATFORM_KEY}")).unwrap(),
@@ -423,7 +459,7 @@ async fn authenticated_sockets_check_origin_and_the_allow_list_admits_a_softphon
     send(&mut ws, &start_msg("c-1", "a-1")).await;
     send(&mut ws, &end_msg("c-1")).await;
     until_summary(&mut ws, "c-1").await;
-    let _ = ws.next();
+    drop(ws);
     server.shutdown().await;
 }
 
@@ -488,7 +524,8 @@ async fn tokens_living_longer_than_the_maximum_are_refused() {
         let path = format!("/v1/agents/a-1/nudges?access_token={t}");
         let (status, body) = raw(
             addr,
-            &upgrade_request(&path, &host, None).replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"),
+            &upgrade_request(&path, &host, None)
+                .replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"),
         )
         .await
         .unwrap();
@@ -561,18 +598,26 @@ async fn analyze_refuses_beyond_its_concurrency_and_body_limits() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    let resp = timeout(T, busy).await.expect("a 429 while the slot is held");
+    let resp = timeout(T, busy)
+        .await
+        .expect("a 429 while the slot is held");
     assert_eq!(code_of(&resp), "busy");
     // The slow one completes normally and frees the slot.
     slow.write_all(&body.as_bytes()[10..]).await.unwrap();
     let mut out = Vec::new();
-    timeout(T, slow.read_to_end(&mut out)).await.unwrap().unwrap();
+    timeout(T, slow.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
     assert_eq!(http(addr, "POST", "/v1/analyze", Some(&body)).await.0, 200);
     // Over the body limit: 413 with a typed body, declared or chunked.
     let big = "x".repeat(5000);
     let (status, resp) = http(addr, "POST", "/v1/analyze", Some(&big)).await;
-    assert_eq!((status, code_of(&resp).as_str()), (413, "payload_too_large"));
+    assert_eq!(
+        (status, code_of(&resp).as_str()),
+        (413, "payload_too_large")
+    );
     let chunked = format!(
         "POST /v1/analyze HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
         big.len()
@@ -583,6 +628,9 @@ async fn analyze_refuses_beyond_its_concurrency_and_body_limits() {
     } else {
         resp
     };
-    assert_eq!((status, code_of(&resp).as_str()), (413, "payload_too_large"));
+    assert_eq!(
+        (status, code_of(&resp).as_str()),
+        (413, "payload_too_large")
+    );
     server.shutdown().await;
 }

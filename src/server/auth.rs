@@ -14,7 +14,7 @@
 //!   checked (constant time) before the claims are read, `exp` required. The clock checks
 //!   (`exp`, `nbf`, 30 s leeway) and the longest lifetime (`exp - iat`, default 12 h,
 //!   `CALMA_MAX_TOKEN_TTL_SECS`) are done here, against an explicit `now`.
-//! - **Dev mode**: neither variable set. Everything is allowed as tenant `default`; the server
+//! - **Dev mode**: none of the three variables set. Everything is allowed as tenant `default`; the server
 //!   refuses to start on a non-loopback address unless `--insecure-dev` (see `server::run`).
 //!
 //! When only one of the two variables is set, the endpoints that need the other are refused

@@ -70,7 +70,7 @@ fn admit(opts: &Options, req: &Request) -> Result<(), ProtocolError> {
         return Ok(());
     };
     let origin = normalize(origin.to_str().unwrap_or(""));
-    let listed = !admin && opts.allowed_origins.iter().any(|o| *o == origin);
+    let listed = !admin && opts.allowed_origins.contains(&origin);
     if same_origin(&origin, host) || listed {
         return Ok(());
     }
