@@ -219,6 +219,27 @@ async fn half_open_requests_cannot_starve_healthz() {
     server.shutdown().await;
 }
 
+/// The cap counts connections still speaking plain HTTP: upgraded WebSockets give their slot
+/// back (they are counted against `max_connections` instead).
+#[tokio::test]
+async fn upgraded_sockets_do_not_hold_http_slots() {
+    let server = server_with(Options {
+        max_http_connections: 2,
+        ..Options::default()
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        sockets.push(connect(addr, "/v1/stream").await);
+    }
+    wait_health(addr, "connections", 4).await;
+    let (status, _) = http(addr, "GET", "/healthz", None).await;
+    assert_eq!(status, 200);
+    drop(sockets);
+    server.shutdown().await;
+}
+
 // ---- Finding 5: bounded metric labels, metrics key ------------------------------------------
 
 /// 1,000 calls, each with a campaign name of its own and one nudge the platform rates: the

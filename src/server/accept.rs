@@ -57,7 +57,7 @@ pub(super) async fn serve(listener: TcpListener, router: Router, app: Arc<AppSta
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            refuse_connection(&app, &tcp);
+            refuse_connection(&app, tcp);
             continue;
         };
         // Nudges are small frames written back to back on multiplexed sockets: without
@@ -81,10 +81,12 @@ pub(super) async fn serve(listener: TcpListener, router: Router, app: Arc<AppSta
     connections.wait().await;
 }
 
-/// Answer `503 too_many_connections` without reading the request, then close. The write is a
-/// single non-blocking attempt (a fresh socket's send buffer is empty): refusing must cost no
-/// task and no waiting, or the refusals themselves would pile up.
-fn refuse_connection(app: &AppState, tcp: &TcpStream) {
+/// Answer `503 too_many_connections` without parsing the request, then close. Everything is
+/// non-blocking and done here (a fresh socket's send buffer is empty): refusing must cost no
+/// task and no waiting, or the refusals themselves would pile up. What the client already sent
+/// is drained first, so that closing sends FIN after the answer rather than a reset that could
+/// discard it.
+fn refuse_connection(app: &AppState, tcp: TcpStream) {
     app.metrics.error(ErrorCode::TooManyConnections);
     let body = ProtocolError::new(
         ErrorCode::TooManyConnections,
@@ -100,6 +102,16 @@ fn refuse_connection(app: &AppState, tcp: &TcpStream) {
         body.len()
     );
     let _ = tcp.try_write(response.as_bytes());
+    let mut scratch = [0u8; 4096];
+    for _ in 0..16 {
+        match tcp.try_read(&mut scratch) {
+            Ok(n) if n > 0 => continue,
+            _ => break,
+        }
+    }
+    if let Ok(std) = tcp.into_std() {
+        let _ = std.shutdown(std::net::Shutdown::Write);
+    }
 }
 
 /// One accepted connection.
