@@ -160,13 +160,21 @@ impl Connection {
                 _ = self.app.shutdown.cancelled(), if !closing => {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
+                    check_at = Instant::now() + self.app.opts.send_timeout;
                 }
-                _ = tokio::time::sleep_until(check_at), if !closing => {
+                _ = tokio::time::sleep_until(check_at) => {
+                    if closing {
+                        // Still writing a response nobody reads: drop the connection.
+                        tracing::debug!(peer = %self.peer, "HTTP response stalled; closing");
+                        return;
+                    }
                     match activity.idle_since() {
                         Some(since) if since + idle <= Instant::now() => {
-                            // Finishes a response in flight, then closes; idle ones close now.
+                            // Lets a response still being written finish (within
+                            // `send_timeout`), then closes; an idle connection closes now.
                             conn.as_mut().graceful_shutdown();
                             closing = true;
+                            check_at = Instant::now() + self.app.opts.send_timeout;
                         }
                         Some(since) => check_at = since + idle,
                         None => check_at = Instant::now() + idle,
