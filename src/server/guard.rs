@@ -166,6 +166,52 @@ mod tests {
         }
     }
 
+    fn request(method: &str, path: &str, host: &str, peer: Option<&str>) -> Request {
+        let mut r = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, host)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        if let Some(p) = peer {
+            r.extensions_mut()
+                .insert(ConnectInfo(p.parse::<SocketAddr>().unwrap()));
+        }
+        r
+    }
+
+    #[test]
+    fn dev_mode_admin_only_from_loopback_peers() {
+        let dev = Options::default();
+        let admit_from = |peer| {
+            admit(
+                &dev,
+                &request("POST", "/v1/admin/reload", "10.0.0.7:8080", peer),
+            )
+        };
+        assert!(admit_from(Some("127.0.0.1:50000")).is_ok());
+        assert!(admit_from(Some("[::1]:50000")).is_ok());
+        assert!(admit_from(Some("10.0.0.9:50000")).is_err());
+        assert!(admit_from(None).is_err());
+        // Other endpoints do not care about the peer; with credentials configured, nor does admin.
+        assert!(admit(
+            &dev,
+            &request("GET", "/healthz", "10.0.0.7:8080", Some("10.0.0.9:1"))
+        )
+        .is_ok());
+        let secured = Options {
+            auth: crate::server::auth::AuthConfig::open().with_admin_key("admin-key-0123456789"),
+            ..Options::default()
+        };
+        let r = request(
+            "POST",
+            "/v1/admin/reload",
+            "calma.example",
+            Some("10.0.0.9:1"),
+        );
+        assert!(admit(&secured, &r).is_ok());
+    }
+
     #[test]
     fn origins() {
         assert!(same_origin("http://127.0.0.1:8080", "127.0.0.1:8080"));
