@@ -29,6 +29,8 @@ pub struct CampaignConfig {
     pub frustration: FrustrationConfig,
     pub nudges: PolicyConfig,
     pub privacy: PrivacyConfig,
+    /// Role mapping of platform adapters (`/v1/ingest/{format}`, `/v1/stream/{format}`).
+    pub adapters: crate::adapters::AdapterConfig,
 }
 
 /// `[campaigns.X.privacy]`.

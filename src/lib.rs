@@ -1,6 +1,7 @@
 //! calma: real-time agent assist for Spanish-speaking contact centres.
 //!
 //! Module map (the analysis core is sans-IO: no sockets, no clock, no tokio):
+//! - [`adapters`]: vendor transcript messages (Twilio, AWS, Genesys, Deepgram...) → protocol v1.
 //! - [`protocol`]: wire types of protocol v1 and their parsing, with typed errors.
 //! - [`engine`]: per-call state machine, `Call::on_event(event) -> Vec<Outbound>` on media time.
 //! - [`language`]: normalisation, lexicons, frustration and agent-speech analysis of Spanish text.
@@ -13,6 +14,7 @@
 //! - [`client`]: a platform-side WebSocket client (`calma replay --live`).
 //! - [`loadgen`]: realistic live traffic and the load generator (`calma loadgen`).
 
+pub mod adapters;
 pub mod client;
 pub mod config;
 pub mod engine;

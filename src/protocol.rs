@@ -371,7 +371,9 @@ fn shape<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
+/// Check ids, times and text sizes of a message built in-process (platform adapters), as
+/// [`parse_value`] checks parsed ones.
+pub fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
     let id_ok = |field: &str, v: &str, required: bool| -> Result<(), ProtocolError> {
         if required && v.is_empty() {
             return Err(ProtocolError::new(

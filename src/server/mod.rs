@@ -3,6 +3,8 @@
 //! Module map:
 //! - [`http`]: the route handlers (thin: check, then hand over), `/v1/analyze`, `/healthz`, `/metrics`.
 //! - `stream`: one task per platform connection (`/v1/stream`), owning its engine `Session`.
+//! - [`ingest`]: platform adapters: `/v1/ingest/{format}` (webhook calls kept across requests)
+//!   and `/v1/stream/{format}` (a hook in `stream`).
 //! - `echo`: `/v1/echo`, the same WebSocket stack without the engine (the load-test baseline).
 //! - `agent`: one task per agent panel socket (`/v1/agents/{agent_id}/nudges`).
 //! - [`hub`]: fan-out between tasks: agent queues, feedback routing, supervisor broadcast.
@@ -25,6 +27,7 @@ pub mod auth;
 pub mod guard;
 pub mod http;
 pub mod hub;
+pub mod ingest;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
@@ -306,6 +309,8 @@ pub struct AppState {
     pub resume: resume::ResumeStore,
     /// Slots for concurrent `POST /v1/analyze` requests.
     pub analyze_slots: Arc<tokio::sync::Semaphore>,
+    /// Calls fed through `POST /v1/ingest/{format}`.
+    pub ingest: ingest::IngestCalls,
 }
 
 /// Files the resources were loaded from; a reload reads them again.
@@ -347,8 +352,14 @@ impl AppState {
 
 /// The routes of protocol v1.
 pub fn router(app: Arc<AppState>) -> Router {
+    let body_limit = app.opts.analyze_body_limit;
     Router::new()
         .route("/v1/stream", get(http::stream))
+        .route("/v1/stream/{format}", get(ingest::stream))
+        .route(
+            "/v1/ingest/{format}",
+            post(ingest::ingest).layer(DefaultBodyLimit::max(body_limit)),
+        )
         .route("/v1/echo", get(echo::echo))
         .route("/v1/agents/{agent_id}/nudges", get(http::agent))
         .route(
@@ -425,8 +436,10 @@ pub async fn start_with_sources(
         limits,
         resume,
         analyze_slots,
+        ingest: ingest::IngestCalls::default(),
     });
     app.streams.spawn(resume::reaper(app.clone()));
+    app.streams.spawn(ingest::reaper(app.clone()));
     let routes = router(app.clone());
     let serve = tokio::spawn(accept::serve(listener, routes, app.clone()));
     Ok(ServerHandle { addr, app, serve })
