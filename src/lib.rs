@@ -10,6 +10,7 @@
 //! - [`config`]: per-campaign configuration (TOML) with validated defaults.
 //! - [`eval`]: scores labelled calls and utterances against the engine (`calma eval`).
 //! - [`replay`]: drives the engine from protocol messages (CLI replay and `POST /v1/analyze`).
+//! - [`store`]: call history on SQLite (records, reports, customer context), written off the hot path.
 //! - [`server`]: the thin async shell: WebSocket streams, batch HTTP, agent feeds, metrics.
 //! - [`client`]: a platform-side WebSocket client (`calma replay --live`).
 //! - [`loadgen`]: realistic live traffic and the load generator (`calma loadgen`).
@@ -25,4 +26,5 @@ pub mod nudges;
 pub mod protocol;
 pub mod replay;
 pub mod server;
+pub mod store;
 pub mod timing;

@@ -49,6 +49,15 @@ pub struct CallStart {
     /// BCP-47-ish language hint from the platform ("es", "es-MX", "en"...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The platform's id of the customer (ANI, CRM id), for the customer context of the next
+    /// call. Personal data: calma keeps only a keyed hash of it and never echoes it.
+    #[serde(default, skip_serializing)]
+    pub customer_id: Option<String>,
+    /// The customer's earlier contacts in the last 7 days: filled in by calma from its history
+    /// when `customer_id` is known (a platform may send it itself). From the second earlier
+    /// contact on, the call starts *tense*.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_contacts_7d: Option<u32>,
 }
 
 /// `segment`: one revision of a transcript segment. Partials (`final: false`) are replaced by later
@@ -194,6 +203,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// An HTTP request body did not arrive in time (HTTP 408).
     RequestTimeout,
+    /// The call history could not be read or written.
+    StorageError,
 }
 
 impl ErrorCode {
@@ -218,6 +229,7 @@ impl ErrorCode {
             ErrorCode::Busy => "busy",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::StorageError => "storage_error",
         }
     }
 }
@@ -617,6 +629,9 @@ pub struct Summary {
     pub nudges: Vec<NudgeRecord>,
     pub feedback: FeedbackCounts,
     pub segments: u64,
+    /// Concrete next steps the agent promised (action + time or reference), with evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_steps: Vec<Evidence>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -115,6 +115,9 @@ pub struct Settings {
     pub language: Option<String>,
     pub customer_channel: Option<String>,
     pub customer_track: Option<String>,
+    /// The customer's id (ANI, CRM id) for the history's customer context; a vendor payload that
+    /// carries one (Twilio `From`, LCA `CustomerPhoneNumber`…) is not read yet: pass it here.
+    pub customer_id: Option<String>,
 }
 
 impl Settings {
@@ -129,6 +132,7 @@ impl Settings {
                 "language" => &mut s.language,
                 "customer_channel" => &mut s.customer_channel,
                 "customer_track" => &mut s.customer_track,
+                "customer_id" => &mut s.customer_id,
                 _ => continue,
             };
             *slot = Some(v.clone());
@@ -436,6 +440,8 @@ impl CallAdapter {
                 .unwrap_or_else(|| "unassigned".to_string()),
             campaign: s.campaign.clone(),
             language: s.language.clone().or_else(|| note.language.clone()),
+            customer_id: s.customer_id.clone(),
+            prior_contacts_7d: None,
         }
     }
 

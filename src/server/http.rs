@@ -372,6 +372,7 @@ pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Re
         }
     }
     app.metrics.parked(app.resume.parked_len());
+    app.metrics.history(&app.store);
     let text = app.metrics.render(
         app.connections.load(Ordering::Relaxed),
         app.agent_sockets.load(Ordering::Relaxed),

@@ -38,6 +38,7 @@ pub mod ws;
 mod accept;
 mod agent;
 mod echo;
+mod history;
 mod pages;
 mod stream;
 
@@ -142,6 +143,13 @@ pub struct ServeArgs {
     /// `POST /v1/analyze` body limit (bytes); `payload_too_large` (413) beyond.
     #[arg(long, default_value_t = 8 * 1024 * 1024, env = "CALMA_MAX_ANALYZE_BYTES")]
     pub max_analyze_bytes: usize,
+    /// Call history (SQLite file, created with its directory); `:memory:` keeps nothing.
+    #[arg(long, default_value = "calma-data/calma.sqlite3", env = "CALMA_DB")]
+    pub db: String,
+    /// Secret keying the hash under which customer ids are stored (at least 16 bytes). Without
+    /// it, a random secret is created once and kept in the database.
+    #[arg(long, env = "CALMA_CUSTOMER_KEY_SECRET", hide_env_values = true)]
+    pub customer_key_secret: Option<String>,
 }
 
 /// Everything tunable about a server instance. `Default` gives the production values.
@@ -211,6 +219,13 @@ pub struct Options {
     pub allowed_origins: Vec<String>,
     /// `Bearer` key required for `GET /metrics` (`None` = open).
     pub metrics_key: Option<String>,
+    /// The call history's SQLite file (`:memory:` keeps nothing: the default for embedded
+    /// servers and tests; `calma serve` defaults to `calma-data/calma.sqlite3`).
+    pub db_path: String,
+    /// Keys the customer-id hash (see [`crate::store::Store::open`]).
+    pub customer_key_secret: Option<Vec<u8>>,
+    /// How often records past their retention are purged.
+    pub history_purge_interval: Duration,
 }
 
 impl Default for Options {
@@ -248,6 +263,9 @@ impl Default for Options {
             max_analyze_concurrency: 4,
             allowed_origins: Vec::new(),
             metrics_key: None,
+            db_path: ":memory:".into(),
+            customer_key_secret: None,
+            history_purge_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -272,6 +290,11 @@ impl Options {
             max_analyze_concurrency: args.max_analyze_concurrency.max(1),
             allowed_origins: guard::parse_origins(args.allowed_origins.as_deref()),
             metrics_key: args.metrics_key.clone().filter(|k| !k.is_empty()),
+            db_path: args.db.clone(),
+            customer_key_secret: args
+                .customer_key_secret
+                .as_ref()
+                .map(|s| s.as_bytes().to_vec()),
             ..Options::default()
         }
     }
@@ -309,6 +332,8 @@ pub struct AppState {
     pub resume: resume::ResumeStore,
     /// Slots for concurrent `POST /v1/analyze` requests.
     pub analyze_slots: Arc<tokio::sync::Semaphore>,
+    /// The call history (SQLite): ended calls' records, reports, customer context.
+    pub store: Arc<crate::store::Store>,
     /// Calls fed through `POST /v1/ingest/{format}`.
     pub ingest: ingest::IngestCalls,
 }
@@ -370,6 +395,10 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/v1/admin/reload", post(http::reload))
         .route("/v1/supervisor", get(supervisor::upgrade))
         .route("/v1/calls/{call_id}", get(supervisor::call_record))
+        .route("/v1/calls", get(history::list))
+        .route("/v1/calls.csv", get(history::csv))
+        .route("/v1/reports/{campaign}", get(history::report))
+        .route("/reports/{campaign}", get(pages::report))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics))
         .route("/agent/{agent_id}", get(pages::agent))
@@ -408,7 +437,10 @@ pub async fn start_with_sources(
     listener: TcpListener,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
+    let store = crate::store::Store::open(&opts.db_path, opts.customer_key_secret.as_deref())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let hub = Hub::with_recent_calls(opts.recent_calls);
+    hub.feed().set_history(store.clone());
     let limits = limits::Limits::new(opts.max_connections);
     let resume = resume::ResumeStore::new(opts.replay_buffer);
     let analyze_slots = Arc::new(tokio::sync::Semaphore::new(
@@ -436,10 +468,12 @@ pub async fn start_with_sources(
         limits,
         resume,
         analyze_slots,
+        store,
         ingest: ingest::IngestCalls::default(),
     });
     app.streams.spawn(resume::reaper(app.clone()));
     app.streams.spawn(ingest::reaper(app.clone()));
+    app.streams.spawn(history::purge_loop(app.clone()));
     let routes = router(app.clone());
     let serve = tokio::spawn(accept::serve(listener, routes, app.clone()));
     Ok(ServerHandle { addr, app, serve })
@@ -488,6 +522,9 @@ impl ServerHandle {
         if !serve_done {
             serve.abort();
         }
+        // Every call has ended (and been queued for the history): write it all before exiting.
+        let store = self.app.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
         let clean = streams_done && agents_done && serve_done;
         if !clean {
             tracing::warn!("shutdown deadline passed with sockets still open");

@@ -290,9 +290,32 @@ impl Conn {
                     .for_call(&start.call_id);
                     return self.send_error(e).await;
                 }
+                let mut start = start;
+                let ctx = super::history::at_call_start(&self.app, &self.tenant, &mut start).await;
                 let r = self.session.handle(Inbound::CallStart(start.clone()));
                 if r.is_ok() {
                     self.call_started(&start.call_id, &start.agent_id);
+                    self.app
+                        .hub
+                        .feed()
+                        .set_history_meta(&self.tenant, &start.call_id, ctx.meta);
+                    if let Some(json) = ctx.message {
+                        let json: Arc<str> = Arc::from(json);
+                        self.app.hub.publish_agent(
+                            &self.tenant,
+                            &start.agent_id,
+                            super::hub::AgentMsg {
+                                class: Class::Keep,
+                                json: json.clone(),
+                            },
+                        );
+                        self.app.hub.feed().context(
+                            self.tenant.clone(),
+                            &start.call_id,
+                            Arc::from(start.agent_id.as_str()),
+                            json,
+                        );
+                    }
                 } else {
                     self.app.active_calls.fetch_sub(1, Ordering::Relaxed);
                 }
