@@ -197,6 +197,12 @@ pub enum ErrorCode {
     NotAllowedHere,
     /// The server is shutting down.
     ShuttingDown,
+    /// The endpoint is at its concurrency limit (HTTP 429); retry shortly.
+    Busy,
+    /// An HTTP request body is larger than the endpoint accepts (HTTP 413).
+    PayloadTooLarge,
+    /// An HTTP request body did not arrive in time (HTTP 408).
+    RequestTimeout,
     /// The call history could not be read or written.
     StorageError,
 }
@@ -220,6 +226,9 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotAllowedHere => "not_allowed_here",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Busy => "busy",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::StorageError => "storage_error",
         }
     }
