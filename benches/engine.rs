@@ -102,6 +102,8 @@ fn whole_call(c: &mut Criterion) {
             campaign: None,
             language: None,
             region: None,
+            customer_id: None,
+            prior_contacts_7d: None,
         },
     };
     let segments = msgs

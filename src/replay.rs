@@ -65,6 +65,8 @@ pub fn analyze(
         campaign: req.campaign,
         language: req.language,
         region: req.region,
+        customer_id: None,
+        prior_contacts_7d: None,
     };
     let mut outputs = Vec::new();
     session.handle(Inbound::CallStart(start))?;
