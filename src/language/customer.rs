@@ -367,6 +367,8 @@ const ANGER_GRADE_WEIGHT: f64 = 0.5;
 const HOSTILE_INSULT_WEIGHT: f64 = 0.55;
 /// Commands to the agent ("no me vengas con…") are hostility when at least this strong.
 const HOSTILE_COMMAND_WEIGHT: f64 = 0.6;
+/// Heat kept when only agreement ("dale", "vale", "está bien") comes with the grievance.
+const AGREEMENT_HEAT_FACTOR: f64 = 0.75;
 /// A peer word ("boludo", "güey") aimed at the agent is abuse from this weight up.
 const PEER_ABUSE_WEIGHT: f64 = 0.5;
 /// Weight kept by an insult aimed at the company rather than at the agent.
@@ -660,8 +662,14 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
                 .iter()
                 .map(|h| h.weight.abs())
                 .fold(0.0, f64::max);
+            // Agreement alone ("dale, pero apurate") softens less than thanks or an apology.
+            let factor = if cool_parts.iter().all(|h| h.cat == Cat::Agreement) {
+                AGREEMENT_HEAT_FACTOR
+            } else {
+                MIXED_HEAT_FACTOR
+            };
             if r.heat > 0.0 {
-                r.heat *= MIXED_HEAT_FACTOR.min(1.0 - strongest.min(0.9));
+                r.heat *= factor.min(1.0 - strongest.min(0.9));
             }
             let keep = cool_parts
                 .iter()

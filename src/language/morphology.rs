@@ -423,6 +423,15 @@ const IR: &[&str] = &[
     "ireis", "iran", "iria", "irias", "iriamos", "irian", "a", "as", "amos", "ais", "an", "iera",
     "ieras", "ieramos", "ieran", "iese", "iesen", "id",
 ];
+/// Endings stressed on the root: present singular and third plural, present subjunctive
+/// (where a stem-changing verb takes its changed root).
+const STRESSED: &[&str] = &["o", "as", "a", "an", "es", "e", "en"];
+/// Irregular imperatives that take enclitic pronouns.
+const IMPERATIVE_HOSTS: &[&str] = &[
+    "di", "diga", "digan", "haz", "haga", "hagan", "pon", "ponga", "pongan", "ve", "vaya", "ven",
+    "venga", "da", "de", "den", "oye", "oiga", "oigan", "deci", "tene", "sea", "sean", "siga",
+    "sigan", "pida", "repita", "tenga", "tengan", "vuelva", "cuelgue",
+];
 /// Pronouns attached to infinitives, gerunds and imperatives ("llamarme", "dígame", "pasáselo").
 const ENCLITICS: &[&str] = &[
     "me", "te", "le", "lo", "la", "nos", "os", "les", "los", "las", "se", "melo", "mela", "selo",
@@ -471,11 +480,32 @@ fn verb(lemma: &str) -> Vec<String> {
             out.push(s)
         }
     };
-    for r in &roots {
+    // A stem-changing verb takes its changed root where the stress falls on it (present
+    // singular and third plural, present subjunctive) and its plain root elsewhere: "siento",
+    // "sentimos", never "sento" (a form of "sentar").
+    // In -ir verbs the raised vowel also takes "-amos"/"-áis" ("sintamos", never "sentamos").
+    let changes = roots.len() > 1;
+    for (k, r) in roots.iter().enumerate() {
         for e in endings {
-            push(spelled(r, conj, e));
+            let stressed = STRESSED.contains(e) || (conj == 'i' && matches!(*e, "amos" | "ais"));
+            let last = k + 1 == roots.len();
+            let wanted = !changes
+                || (k == 0 && !stressed)
+                || (k > 0 && stressed && (last || STRESSED.contains(e)));
+            if wanted {
+                push(spelled(r, conj, e));
+            }
         }
     }
+    // Voseo present keeps the plain root: "tenés", "contás", "sentís".
+    push(format!(
+        "{root}{}",
+        match conj {
+            'a' => "as",
+            'e' => "es",
+            _ => "is",
+        }
+    ));
     for f in zc.into_iter().flatten() {
         push(f);
     }
@@ -489,20 +519,22 @@ fn verb(lemma: &str) -> Vec<String> {
     // Enclitics on the infinitive, the gerund and the imperatives.
     let gerund = if conj == 'a' { "ando" } else { "iendo" };
     let mut hosts = vec![lemma.to_string(), format!("{root}{gerund}")];
-    for r in &roots {
-        for e in ["a", "e", "en", "ad", "id", "ed"] {
-            hosts.push(spelled(r, conj, e));
-        }
-        hosts.push(format!("{r}{conj}"));
+    // Imperatives of this conjugation: tú / usted / ustedes with the stressed root, vosotros
+    // and vos with the plain one.
+    let (tu, usted, ustedes, vosotros) = match conj {
+        'a' => ("a", "e", "en", "ad"),
+        'e' => ("e", "a", "an", "ed"),
+        _ => ("e", "a", "an", "id"),
+    };
+    let stressed_root = roots.last().unwrap_or(&roots[0]);
+    for e in [tu, usted, ustedes] {
+        hosts.push(spelled(stressed_root, conj, e));
     }
+    hosts.push(spelled(root, conj, vosotros));
+    hosts.push(format!("{root}{conj}"));
     if let Some(i) = irregular {
-        // Short irregular imperatives take pronouns ("dime", "hazlo", "ponlo"); "ten" and "sal"
-        // would make "tense" and "salte", other verbs' forms.
-        for f in i
-            .extra
-            .iter()
-            .filter(|f| f.len() <= 5 && !matches!(**f, "ten" | "sal"))
-        {
+        // Short irregular imperatives take pronouns ("dime", "hazlo", "ponlo", "dígame").
+        for f in i.extra.iter().filter(|f| IMPERATIVE_HOSTS.contains(f)) {
             hosts.push(f.to_string());
         }
     }
