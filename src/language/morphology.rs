@@ -77,10 +77,16 @@ pub fn parse_word(raw: &str) -> Result<TermWord, String> {
 
 /// Every folded form the word takes (the word itself first).
 pub fn forms(w: &TermWord) -> Vec<String> {
+    forms_with(w, true)
+}
+
+/// Like [`forms`]; inside a phrase a verb takes no enclitic pronouns (the phrase's own words
+/// carry them: "me tener:v harto" never meets "tenerme"), which keeps the matcher small.
+pub fn forms_with(w: &TermWord, enclitics: bool) -> Vec<String> {
     match w.class {
         Inflection::Exact => vec![w.text.clone()],
         Inflection::Nominal => nominal(&w.text),
-        Inflection::Verb => verb(&w.text),
+        Inflection::Verb => verb(&w.text, enclitics),
     }
 }
 
@@ -456,7 +462,7 @@ fn spelled(root: &str, conj: char, ending: &str) -> String {
     }
 }
 
-fn verb(lemma: &str) -> Vec<String> {
+fn verb(lemma: &str, enclitics: bool) -> Vec<String> {
     let conj = lemma.chars().rev().nth(1).unwrap_or('a');
     let root = &lemma[..lemma.len() - 2];
     let endings = match conj {
@@ -538,7 +544,7 @@ fn verb(lemma: &str) -> Vec<String> {
             hosts.push(f.to_string());
         }
     }
-    for h in hosts {
+    for h in hosts.into_iter().filter(|_| enclitics) {
         for c in ENCLITICS {
             push(format!("{h}{c}"));
         }
