@@ -215,6 +215,18 @@ enabled = false
     }
 
     #[test]
+    fn campaign_region_is_read_and_checked() {
+        let c = Config::from_toml("[campaigns.mx]\nregion = \"es-MX\"\n").unwrap();
+        assert_eq!(
+            c.campaign("mx").region,
+            Some(crate::language::region::Region::Mexico)
+        );
+        assert_eq!(c.campaign("default").region, None);
+        let e = Config::from_toml("[campaigns.x]\nregion = \"es-XX\"\n").unwrap_err();
+        assert!(e.0.contains("es-XX") || e.0.contains("region"), "{e}");
+    }
+
+    #[test]
     fn errors_are_clear() {
         let e = Config::from_toml("[campaigns.default.timing]\ndead_air = 5\n").unwrap_err();
         assert!(e.0.contains("dead_air"), "{e}");

@@ -1,6 +1,6 @@
 //! Every customer lexicon word, expanded by its inflection class exactly as calma matches it, is
 //! checked against a real Spanish word list: Debian's `hunspell-es` (`/usr/share/hunspell/es_ES.dic`
-//! + `.aff`, installed by `.ci/run`). A form that the dictionary knows, but only as an inflection
+//! and `.aff`, installed by `.ci/run`). A form that the dictionary knows, but only as an inflection
 //! of some *other* word, is a collision ("cabreado" must not match "cabra", an insult must not
 //! match its -idad noun or its -mente adverb). Each accepted exception is documented in
 //! `tests/data/lexicon_collisions_allowed.tsv`.
