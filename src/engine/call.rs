@@ -8,7 +8,7 @@ use super::{Event, Resources};
 use crate::config::CampaignConfig;
 use crate::language::detect::LanguageGate;
 use crate::language::frustration::Frustration;
-use crate::language::{agent, customer, Analysis, PartialReading, Side};
+use crate::language::{agent, cues, customer, Analysis, PartialReading, Side};
 use crate::nudges::policy::{Decision, Policy};
 use crate::protocol::{
     CallStart, FeedbackCounts, InterruptionCounts, Nudge, NudgeClear, Outbound, Segment, Speaker,
@@ -195,6 +195,7 @@ impl Call {
             quote: &quote,
             backchannel,
             announces_hold: spanish && reading.announces_hold,
+            formal_hold: spanish && reading.formal_hold,
             syllables: if spanish {
                 syllables::count(&seg.text)
             } else {
@@ -203,12 +204,17 @@ impl Call {
             ends_cut_off: spanish && reading.ends_cut_off,
         };
         let mut o = Outcome::default();
+        // The silence this segment broke, measured before it joins the timing model.
+        let silence_before = self.timing.silence_before(&seg.segment_id, seg.start_ms);
         let mut tev = self.timing.on_segment(&info);
         tev.extend(self.timing.advance(self.now_ms));
         for e in &tev {
             self.conv.on_timing(&self.cfg, e, &mut o);
         }
 
+        if side == Side::Agent && !backchannel {
+            self.conv.agent_spoke(&mut o);
+        }
         match side {
             Side::Agent if seg.is_final && !backchannel => {
                 self.agent_turn_until = seg.end_ms + self.cfg.timing.turn_join_gap_ms;
@@ -222,8 +228,22 @@ impl Call {
                 .observe(self.res.analyzer.detector(), &seg.text);
             if self.language.is_spanish() {
                 match side {
-                    Side::Customer => self.on_customer_final(&seg, analysis, &mut o),
+                    Side::Customer => {
+                        self.on_customer_final(&seg, analysis, silence_before, &mut o)
+                    }
                     Side::Agent => {
+                        if !backchannel {
+                            self.conv.note_agent_speech(
+                                &self.cfg,
+                                &seg.segment_id,
+                                analysis.words,
+                                info.syllables,
+                                seg.start_ms,
+                                seg.end_ms,
+                                &mut o,
+                            );
+                        }
+                        self.conv.customer_speaking = self.timing.customer_speaking();
                         let r = agent::read(analysis);
                         let level = self.frustration.level();
                         let score = self.frustration.score();
@@ -251,9 +271,16 @@ impl Call {
         }
     }
 
-    fn on_customer_final(&mut self, seg: &Segment, analysis: &Analysis, o: &mut Outcome) {
+    fn on_customer_final(
+        &mut self,
+        seg: &Segment,
+        analysis: &Analysis,
+        silence_before_ms: u64,
+        o: &mut Outcome,
+    ) {
         let now = self.now_ms;
         let reading = customer::read(analysis);
+        let cues = cues::read(analysis);
         let repeated = self.conv.repeated_complaint(
             now,
             &seg.segment_id,
@@ -311,11 +338,14 @@ impl Call {
             &reading,
             &evidence_for_rules,
             repeated,
+            &cues,
+            silence_before_ms,
             before,
             after,
             self.frustration.score(),
             o,
         );
+        self.conv.customer_said(now, analysis);
     }
 
     /// The first media time seen is the call's origin (for warm-up and duration). A platform

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use crate::config::CampaignConfig;
 use crate::language::agent::AgentReading;
+use crate::language::cues::CustomerCues;
 use crate::language::customer::CustomerReading;
 use crate::language::{Analysis, Hit};
 use crate::nudges::policy::Proposal;
@@ -23,8 +24,22 @@ const REPEAT_MIN_GAP_MS: u64 = 12_000;
 const NEXT_STEP_JOIN_MS: u64 = 15_000;
 /// Abuse is over when nothing abusive has been said for this long.
 const ABUSE_QUIET_MS: u64 = 30_000;
-/// A single segment this hot makes an anger spike (breathe), even before the level is angry.
-const BREATHE_SPIKE_HEAT: f64 = 0.8;
+/// Shouting this hot is a shouting-grade outburst (breathe), even before the level is angry.
+const BREATHE_SHOUT_HEAT: f64 = 0.6;
+/// A presence check ("¿hola?, ¿hay alguien?") counts after at least this much silence.
+const PRESENCE_MIN_SILENCE_MS: u64 = 5_000;
+/// "Couldn't follow you" points at the agent's delivery when their turn before it was brisk, or
+/// (for an unambiguous cue) this long...
+const LONG_AGENT_TURN_WORDS: usize = 40;
+/// ...or this fast (syllables per second of speech; conversational Spanish is ~5–6.5).
+const BRISK_AGENT_SYLLABLES_PER_S: f64 = 6.0;
+/// Cue weight from which a cue counts on its own evidence (weaker ones need context).
+const STRONG_CUE: f64 = 0.8;
+/// Customer turns an agent's reflection may echo, and for how long.
+const RECENT_CUSTOMER_TURNS: usize = 4;
+const RECENT_CUSTOMER_MS: u64 = 90_000;
+/// An ownership cue at least this strong ("me encargo yo") shows care; "voy a" does not.
+const OWNERSHIP_EMPATHY_WEIGHT: f64 = 0.8;
 /// Distress this strong makes empathy owed from *tense* already.
 const DISTRESS_EMPATHY_HEAT: f64 = 0.3;
 /// After the agent showed empathy, the score must rise this much before it is owed again.
@@ -50,6 +65,33 @@ fn propose(kind: Kind, evidence: Vec<Evidence>) -> Proposal {
         evidence,
         immediate: false,
         severity: None,
+        timely: false,
+    }
+}
+
+/// The agent's speech since the customer last said something of substance.
+#[derive(Debug, Clone, Default)]
+struct AgentTurn {
+    words: usize,
+    syllables: u32,
+    speech_ms: u64,
+    last_end_ms: u64,
+    last_segment: String,
+}
+
+impl AgentTurn {
+    fn rate(&self) -> Option<f64> {
+        (self.speech_ms >= 1_000)
+            .then(|| f64::from(self.syllables) * 1000.0 / self.speech_ms as f64)
+    }
+    /// Fast (or, for an unambiguous cue, long) enough that a customer who could not follow is
+    /// telling us about the delivery, not about their own situation ("yo no me entero de nada").
+    fn hard_to_follow(&self, strong_cue: bool) -> bool {
+        let long = self.words >= LONG_AGENT_TURN_WORDS;
+        let brisk = self
+            .rate()
+            .is_some_and(|r| r >= BRISK_AGENT_SYLLABLES_PER_S);
+        brisk || (strong_cue && long)
     }
 }
 
@@ -76,6 +118,9 @@ pub(super) struct Conversation {
     pending_next_step_request: Option<Evidence>,
     /// The customer said they already explained (or repeated their complaint); not yet paraphrased.
     pending_repetition: Option<Evidence>,
+    /// ...and the customer said so in words ("usted no me escucha"): the strongest evidence, not
+    /// held back by the rolling budget.
+    understanding_rejected: bool,
     /// The customer reached the empathy level and the agent has not acknowledged it yet.
     empathy_owed: Option<Evidence>,
     /// Since when the customer has been at `next_step_level` with no next step offered.
@@ -97,6 +142,18 @@ pub(super) struct Conversation {
     /// An agent commitment waiting for its time/reference in the next words.
     pending_action: Option<u64>,
     pub last_good_answer_ms: Option<u64>,
+    /// What the agent has said since the customer last spoke (for "no me he enterado").
+    agent_turn: AgentTurn,
+    /// The customer asked the agent to slow down or could not follow: lasts until the agent
+    /// answers.
+    slow_request: Option<Evidence>,
+    /// The silence was broken by the customer (often "¿hola?"): the agent still owes them word of
+    /// what is happening, so `dead_air` stays open until the agent speaks.
+    dead_air_owed: bool,
+    /// Content stems of the customer's recent turns, for recognising an agent who reflects them.
+    recent_customer: VecDeque<(u64, Vec<String>)>,
+    /// The customer is mid-turn: an agent's "entiendo" now is listening, not an answer.
+    pub customer_speaking: bool,
 }
 
 impl Conversation {
@@ -151,6 +208,111 @@ impl Conversation {
         found
     }
 
+    /// After the rules on a customer final: remember what they said (an agent reflecting it shows
+    /// empathy) and, when they said something of substance, start a new agent turn.
+    pub fn customer_said(&mut self, now: u64, a: &Analysis) {
+        if a.backchannel_only || a.words < 2 {
+            return;
+        }
+        self.agent_turn = AgentTurn::default();
+        let mut stems = a.content.clone();
+        stems.sort();
+        stems.dedup();
+        self.recent_customer.push_back((now, stems));
+        while self.recent_customer.len() > RECENT_CUSTOMER_TURNS {
+            self.recent_customer.pop_front();
+        }
+    }
+
+    /// The agent said something (partial or final, not a backchannel): a silence the customer broke
+    /// is now answered.
+    pub fn agent_spoke(&mut self, out: &mut Outcome) {
+        if self.dead_air_owed {
+            self.dead_air_owed = false;
+            self.dead_air = None;
+            out.resolve(Kind::DeadAir, "speech_resumed");
+        }
+    }
+
+    /// A final agent segment's delivery, for judging "no me he enterado" after it. An answer to a
+    /// request to slow down ends that request; said at a normal pace, it clears `slow_down`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn note_agent_speech(
+        &mut self,
+        cfg: &CampaignConfig,
+        seg: &str,
+        words: usize,
+        syllables: u32,
+        start: u64,
+        end: u64,
+        out: &mut Outcome,
+    ) {
+        let dur = end.saturating_sub(start);
+        let asked = self.slow_request.take().is_some();
+        let calm_pace = dur >= 2_000
+            && f64::from(syllables) * 1000.0 / (dur as f64) < cfg.timing.fast_clear_syllables_per_s;
+        if !asked && calm_pace && self.fast_speech.is_none() && self.monologue.is_none() {
+            out.resolve(Kind::SlowDown, "pace_normal");
+        }
+        let t = &mut self.agent_turn;
+        t.words += words;
+        t.syllables = t.syllables.saturating_add(syllables);
+        t.speech_ms += end.saturating_sub(start);
+        t.last_end_ms = t.last_end_ms.max(end);
+        t.last_segment = seg.to_string();
+    }
+
+    /// The customer's own words about the agent's delivery.
+    fn on_cues(&mut self, cues: &CustomerCues, now: u64, seg: &str, silence_before_ms: u64) {
+        // Could not follow / asked to slow down → slow_down, whatever the measured rate.
+        let pace = cues.pace_request.as_ref().map(|h| {
+            let mut e = hit_ev(seg, h);
+            e.rule = format!("{} — the customer asked the agent to slow down", e.rule);
+            e
+        });
+        let lost = cues
+            .not_understood
+            .as_ref()
+            .filter(|h| self.agent_turn.hard_to_follow(h.weight >= STRONG_CUE))
+            .map(|h| {
+                let t = &self.agent_turn;
+                let mut e = hit_ev(seg, h);
+                e.rule = format!(
+                    "{} — the customer could not follow {} words at {:.1} syllables/s",
+                    e.rule,
+                    t.words,
+                    t.rate().unwrap_or(0.0)
+                );
+                e
+            });
+        if let Some(e) = pace.or(lost) {
+            self.slow_request = Some(e);
+        }
+        // "¿Hola? ¿Hay alguien?" after a silence → dead_air, even under the silence threshold.
+        if let Some(h) = cues
+            .presence_check
+            .as_ref()
+            .filter(|_| silence_before_ms >= PRESENCE_MIN_SILENCE_MS)
+        {
+            let mut e = hit_ev(seg, h);
+            e.rule = format!(
+                "{} — the customer checked whether anyone is there after {} s of silence",
+                e.rule,
+                silence_before_ms / 1000
+            );
+            self.dead_air = Some(e);
+            self.dead_air_owed = true;
+        }
+        // "Déjeme terminar" → let_them_finish, until they finish their turn uninterrupted.
+        if let Some(h) = cues.let_me_finish.as_ref().filter(|h| {
+            h.weight >= STRONG_CUE || now.saturating_sub(self.agent_turn.last_end_ms) <= 3_000
+        }) {
+            let mut e = hit_ev(seg, h);
+            e.rule = format!("{} — the customer asked to be let finish", e.rule);
+            self.interrupted = Some(vec![e]);
+        }
+    }
+
     /// Rules on a final customer segment, after the frustration score moved.
     #[allow(clippy::too_many_arguments)]
     pub fn on_customer(
@@ -161,12 +323,15 @@ impl Conversation {
         r: &CustomerReading,
         evidence: &[Evidence],
         repeated: Option<Evidence>,
+        cues: &CustomerCues,
+        silence_before_ms: u64,
         before: Level,
         after: Level,
         score: f64,
         out: &mut Outcome,
     ) {
         let pc = &cfg.nudges;
+        self.on_cues(cues, now, seg, silence_before_ms);
         let heat_ev: Vec<Evidence> = evidence
             .iter()
             .filter(|e| !e.quote.is_empty())
@@ -189,13 +354,28 @@ impl Conversation {
             out.resolve(Kind::AbuseBoundary, "abuse_stopped");
         }
 
-        let spike = r.heat >= BREATHE_SPIKE_HEAT && after >= Level::Frustrated;
-        // Worry and fear call for empathy, not for the agent to calm themselves.
-        if !r.distress_only && ((after == Level::Angry && before < Level::Angry) || spike) {
+        // `breathe` is about the agent's composure under hostility: the customer turning angry
+        // (the reading's level for hostility) or a shouting-grade outburst — not a frustrated
+        // level, one complaint, or a firm demand for a supervisor (that wants `offer_escalation`
+        // first). Abuse is handled above (urgent). Worry and fear call for empathy instead.
+        let entered_angry = after == Level::Angry && before < Level::Angry;
+        let outburst = r.shouting && r.heat >= BREATHE_SHOUT_HEAT && after >= Level::Frustrated;
+        let demand_only = r.escalation.is_some() && !r.shouting;
+        if r.abuse.is_none() && !r.distress_only && !demand_only && (entered_angry || outburst) {
+            let why = if outburst {
+                "hostility: shouting-grade outburst".to_string()
+            } else {
+                format!(
+                    "hostility: customer turned angry (from {})",
+                    before.as_str()
+                )
+            };
+            let mut evidence = vec![ev(seg, "", why)];
+            evidence.extend(heat_ev.iter().take(3).cloned());
             // Breathing helps before the next answer, not twenty seconds later: immediate.
             out.proposals.push(Proposal {
                 immediate: true,
-                ..propose(Kind::Breathe, heat_ev.clone())
+                ..propose(Kind::Breathe, evidence)
             });
         }
         if after < Level::Frustrated {
@@ -206,14 +386,46 @@ impl Conversation {
             self.pending_escalation = Some(hit_ev(seg, h));
         }
         if let Some(e) = &self.pending_escalation {
-            out.proposals
-                .push(propose(Kind::OfferEscalation, vec![e.clone()]));
+            // The demand itself is the moment: not held back by the rolling budget.
+            out.proposals.push(Proposal {
+                timely: r.escalation.is_some(),
+                ..propose(Kind::OfferEscalation, vec![e.clone()])
+            });
         }
 
-        let listening = r.repetition.as_ref().map(|h| hit_ev(seg, h)).or(repeated);
+        // "Déjeme terminar" is about being cut off (`let_them_finish`), not about repeating.
+        let asked_to_finish = |h: &crate::language::Hit| {
+            cues.let_me_finish
+                .as_ref()
+                .is_some_and(|f| h.first <= f.last && f.first <= h.last)
+        };
+        let rejected = cues
+            .misunderstood
+            .as_ref()
+            .filter(|h| h.weight >= STRONG_CUE || after >= Level::Tense)
+            .map(|h| {
+                let mut e = hit_ev(seg, h);
+                e.rule = format!(
+                    "{} — the customer says the agent has not understood",
+                    e.rule
+                );
+                e
+            });
+        let rejected_now = rejected.is_some();
+        let listening = r
+            .repetition
+            .as_ref()
+            .filter(|h| !asked_to_finish(h))
+            .map(|h| hit_ev(seg, h))
+            .or(rejected)
+            .or(repeated);
         if let Some(e) = listening {
+            self.understanding_rejected |= rejected_now;
             self.pending_repetition = Some(e.clone());
-            out.proposals.push(propose(Kind::ActiveListening, vec![e]));
+            out.proposals.push(Proposal {
+                timely: self.understanding_rejected,
+                ..propose(Kind::ActiveListening, vec![e])
+            });
         }
 
         if let Some(h) = &r.next_step_request {
@@ -255,6 +467,7 @@ impl Conversation {
         if after < Level::Tense {
             self.empathy_owed = None;
             self.pending_repetition = None;
+            self.understanding_rejected = false;
             self.stock_phrases.clear();
             out.resolve(Kind::ShowEmpathy, "customer_calm");
             out.resolve(Kind::AvoidEmptyPhrases, "customer_calm");
@@ -289,7 +502,16 @@ impl Conversation {
             self.pending_action = None;
         }
         let paraphrase = r.paraphrase.is_some() || self.echoes_complaint(a);
-        let empathy = r.empathy.is_some();
+        // Empathy in the agent's own words: a stock-free empathy phrase, ownership ("me encargo
+        // yo"), or an evaluative frame about the customer's own situation ("tres semanas sin poder
+        // teletrabajar, eso es muy duro").
+        let owns = r
+            .ownership
+            .as_ref()
+            .is_some_and(|h| h.weight >= OWNERSHIP_EMPATHY_WEIGHT);
+        let reflects = r.validation.is_some() && self.reflects_customer(now, a);
+        let empathy = r.empathy.is_some() || owns || reflects;
+
         if empathy || next_step || paraphrase {
             self.last_good_answer_ms = Some(now);
         }
@@ -311,6 +533,7 @@ impl Conversation {
         }
         if paraphrase {
             self.pending_repetition = None;
+            self.understanding_rejected = false;
             out.resolve(Kind::ActiveListening, "paraphrased");
         }
         if r.boundary.is_some() {
@@ -325,17 +548,39 @@ impl Conversation {
             out.resolve(Kind::OwnTheTransfer, "transfer_explained");
         }
 
-        // Empty stock phrases to a customer who is already tense.
+        // A bare "entiendo" to an upset customer who has finished is an answer too: the empty one.
+        let rote_answer =
+            r.rote_ack.is_some() && level >= pc.empathy_level && !self.customer_speaking;
+        // Empty stock phrases to a customer who is already tense; a bare "entiendo" is one too
+        // when the customer is upset.
         let mut rote = false;
         if level >= pc.stock_phrase_level && !(empathy || paraphrase || next_step) {
+            let before = self.stock_phrases.len();
             for h in &r.stock {
                 self.stock_phrases.push(hit_ev(seg, h));
             }
-            if self.stock_phrases.len() as u32 >= pc.stock_phrase_count {
+            if let Some(h) = r.rote_ack.as_ref().filter(|_| rote_answer) {
+                self.stock_phrases.push(ev(
+                    seg,
+                    &h.quote,
+                    "rote acknowledgement to an upset customer, nothing about their case",
+                ));
+            }
+            let said_now = self.stock_phrases.len() > before;
+            let formula_now = !r.stock.is_empty();
+            // Answering an owed "resume su caso" / "reconoce cómo se siente" with a formula: the
+            // sharper advice is due at once.
+            let owed = self.pending_repetition.is_some() || self.empathy_owed.is_some();
+            let enough = self.stock_phrases.len() as u32 >= pc.stock_phrase_count;
+            if said_now && (enough || owed && formula_now) {
                 let n = self.stock_phrases.len();
                 let recent = self.stock_phrases[n.saturating_sub(3)..].to_vec();
-                out.proposals.push(propose(Kind::AvoidEmptyPhrases, recent));
-                rote = !r.stock.is_empty();
+                out.proposals.push(Proposal {
+                    // About this very answer: the rolling budget must not hide it.
+                    timely: level >= pc.empathy_level || owed,
+                    ..propose(Kind::AvoidEmptyPhrases, recent)
+                });
+                rote = true;
             }
         }
 
@@ -365,7 +610,7 @@ impl Conversation {
         // The agent answered an upset customer without acknowledging how they feel. Not while
         // setting a limit on abuse, and not when this answer is what `avoid_empty_phrases` is
         // proposed for: that is the more precise advice.
-        let substantive = a.words >= 4 && !a.backchannel_only && r.hold.is_none();
+        let substantive = (a.words >= 4 && !a.backchannel_only || rote_answer) && r.hold.is_none();
         let setting_limit = r.boundary.is_some();
         if substantive && !empathy && !setting_limit && !rote {
             if let Some(e) = &self.empathy_owed {
@@ -409,10 +654,21 @@ impl Conversation {
         // The agent answered a customer who had to repeat themselves without showing they heard.
         if substantive && !paraphrase {
             if let Some(e) = &self.pending_repetition {
-                out.proposals
-                    .push(propose(Kind::ActiveListening, vec![e.clone()]));
+                out.proposals.push(Proposal {
+                    timely: self.understanding_rejected,
+                    ..propose(Kind::ActiveListening, vec![e.clone()])
+                });
             }
         }
+    }
+
+    /// The agent's words share a content word with what the customer said recently (their facts,
+    /// duration, impact): an evaluative frame around them is empathy, not small talk.
+    fn reflects_customer(&self, now: u64, a: &Analysis) -> bool {
+        self.recent_customer
+            .iter()
+            .filter(|(t, _)| now.saturating_sub(*t) <= RECENT_CUSTOMER_MS)
+            .any(|(_, theirs)| a.content.iter().any(|w| theirs.contains(w)))
     }
 
     /// The agent's words reuse the content of the customer's last complaint: a paraphrase.
@@ -487,18 +743,29 @@ impl Conversation {
                 at_ms,
                 silent_since_ms,
                 hold,
+                formal_hold,
                 last_segment,
             } => {
                 let secs = at_ms.saturating_sub(*silent_since_ms) / 1000;
-                let rule = if *hold {
+                let rule = if *formal_hold {
                     format!("silence of {secs} s after a hold was announced")
+                } else if *hold {
+                    format!("silence of {secs} s after a quick check was announced, no check-back")
                 } else {
                     format!("silence of {secs} s while the customer waits, no hold announced")
                 };
                 self.dead_air = Some(ev(last_segment, "", rule));
             }
+            TimingEvent::DeadAirEnd {
+                speaker: Speaker::Customer,
+                ..
+            } => {
+                // "¿Hola?" ends the silence but the customer is still waiting for the agent.
+                self.dead_air_owed = true;
+            }
             TimingEvent::DeadAirEnd { .. } => {
                 self.dead_air = None;
+                self.dead_air_owed = false;
                 out.resolve(Kind::DeadAir, "speech_resumed");
             }
             TimingEvent::LongTurnStart {
@@ -555,6 +822,7 @@ impl Conversation {
             evidence,
             immediate: true,
             severity: None,
+            timely: false,
         };
         if let Some(e) = &self.interrupted {
             out.proposals.push(now(Kind::LetThemFinish, e.clone()));
@@ -563,8 +831,9 @@ impl Conversation {
             out.proposals.push(now(Kind::DeadAir, vec![e.clone()]));
         }
         let pace: Vec<Evidence> = self
-            .fast_speech
+            .slow_request
             .iter()
+            .chain(self.fast_speech.iter())
             .chain(self.monologue.iter())
             .cloned()
             .collect();

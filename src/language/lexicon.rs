@@ -72,12 +72,13 @@ lexicon_files! {
     Intensifiers => "intensifiers" [Intensifier, Diminisher],
     Fillers => "fillers" [Filler],
     Backchannels => "backchannels" [Backchannel],
-    AgentEmpathy => "agent_empathy" [Empathy, Ownership, Paraphrase, Boundary, EscalationOffer],
+    AgentEmpathy => "agent_empathy" [Empathy, Ownership, Paraphrase, Boundary, EscalationOffer, Validation],
     AgentStock => "agent_stock" [Stock],
     AgentNextStep => "agent_next_step" [Action, When, Reference],
     AgentTransfer => "agent_transfer" [Transfer, VagueTarget, Target, Reason],
-    AgentHold => "agent_hold" [Hold],
+    AgentHold => "agent_hold" [Hold, FormalHold],
     Stopwords => "stopwords" [Stopword],
+    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood],
 }
 
 /// Every category of every file (snake_case in the TSV).
@@ -123,7 +124,14 @@ pub enum Cat {
     Target,
     Reason,
     Hold,
+    FormalHold,
+    Validation,
     Stopword,
+    PaceRequest,
+    NotUnderstood,
+    PresenceCheck,
+    LetMeFinish,
+    Misunderstood,
 }
 
 impl Cat {
@@ -169,7 +177,14 @@ impl Cat {
             Cat::Target => "target",
             Cat::Reason => "reason",
             Cat::Hold => "hold",
+            Cat::FormalHold => "formal_hold",
+            Cat::Validation => "validation",
             Cat::Stopword => "stopword",
+            Cat::PaceRequest => "pace_request",
+            Cat::NotUnderstood => "not_understood",
+            Cat::PresenceCheck => "presence_check",
+            Cat::LetMeFinish => "let_me_finish",
+            Cat::Misunderstood => "misunderstood",
         }
     }
 }

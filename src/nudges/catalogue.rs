@@ -84,6 +84,16 @@ impl Kind {
         ALL_KINDS.iter().position(|k| *k == self).unwrap_or(0) as u8
     }
 
+    /// Open kinds this kind is a sharper version of: it replaces them instead of competing with
+    /// them. An agent answering "resume su caso" or "reconoce cómo se siente" with a stock phrase
+    /// needs "menos fórmulas" now.
+    pub fn sharpens(self) -> &'static [Kind] {
+        match self {
+            Kind::AvoidEmptyPhrases => &[Kind::ActiveListening, Kind::ShowEmpathy],
+            _ => &[],
+        }
+    }
+
     pub fn default_severity(self) -> Severity {
         match self {
             Kind::AbuseBoundary => Severity::Urgent,

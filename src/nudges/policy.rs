@@ -142,6 +142,10 @@ pub struct Proposal {
     /// Severity for this occurrence, when the moment warrants more than the kind's default
     /// (e.g. `breathe` when abuse starts is urgent).
     pub severity: Option<Severity>,
+    /// Advice about the answer the agent just gave (stock phrases to an upset customer, an
+    /// escalation demand left unanswered): it still waits for the turn boundary, but does not wait
+    /// for the rolling budget, which would show it when it no longer applies.
+    pub timely: bool,
 }
 
 /// What the policy decided to send.
@@ -259,6 +263,24 @@ impl Policy {
                 continue;
             }
             let severity = p.severity.unwrap_or_else(|| cfg.severity(p.kind));
+            // A sharper version of an open nudge replaces it ("menos fórmulas" for an open
+            // "resume su caso" the agent answered with a stock phrase): the panel still shows one
+            // piece of advice, so the budget does not apply; it waits for the turn boundary.
+            let sharpens = p.kind.sharpens().iter().copied().find(|k| self.is_open(*k));
+            if let Some(old) = sharpens.filter(|_| severity != Severity::Urgent) {
+                let warming_up = now_ms.saturating_sub(self.origin_ms) < cfg.warmup_ms;
+                if warming_up || budgeted_done {
+                    continue;
+                }
+                budgeted_done = true;
+                if agent_speaking && !p.immediate {
+                    self.deferred = Some((now_ms, p));
+                    continue;
+                }
+                opened.extend(self.resolve(now_ms, old, "sharpened"));
+                opened.push(self.open(cfg, now_ms, p, severity));
+                continue;
+            }
             if severity != Severity::Urgent {
                 let done = if p.immediate {
                     &mut immediate_done
@@ -268,18 +290,22 @@ impl Policy {
                 if *done {
                     continue;
                 }
-                *done = true;
                 // Immediate nudges need only a short gap after any nudge and do not use up the
                 // rolling budget; the others share the budget.
                 let (last, gap) = if p.immediate {
                     (self.last_immediate_ms, cfg.immediate_gap_ms)
+                } else if p.timely {
+                    (self.last_open_ms, cfg.immediate_gap_ms)
                 } else {
                     (self.last_budgeted_ms, cfg.min_gap_ms)
                 };
                 let warming_up = now_ms.saturating_sub(self.origin_ms) < cfg.warmup_ms;
                 if warming_up || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
+                    // Held back by its gap: a lower-priority proposal outside that gap (a timely
+                    // one, a sharper replacement) may still go.
                     continue;
                 }
+                *done = true;
                 if agent_speaking && !p.immediate {
                     self.deferred = Some((now_ms, p));
                     continue;
@@ -288,6 +314,8 @@ impl Policy {
             if severity != Severity::Urgent {
                 if p.immediate {
                     self.last_immediate_ms = Some(now_ms);
+                } else if p.timely {
+                    // Outside the budget, but what follows still waits its turn.
                 } else {
                     self.last_budgeted_ms = Some(now_ms);
                 }
@@ -396,6 +424,7 @@ mod tests {
             evidence: vec![],
             immediate: false,
             severity: None,
+            timely: false,
         }
     }
 
