@@ -313,7 +313,7 @@ async fn scenario(c: &Client, addr: SocketAddr) {
     );
     assert_eq!(
         js(c, "document.getElementById('more').textContent").await,
-        "Hay 1 aviso más abierto."
+        "Hay 1 aviso urgente más."
     );
     poll("the assertive announcement", || async {
         let t = js(c, "document.getElementById('live-assertive').textContent").await;

@@ -26,6 +26,9 @@ const NEXT_STEP_JOIN_MS: u64 = 15_000;
 const ABUSE_QUIET_MS: u64 = 30_000;
 /// Shouting this hot is a shouting-grade outburst (breathe), even before the level is angry.
 const BREATHE_SHOUT_HEAT: f64 = 0.6;
+/// Entering *angry* is hostility when the segment that tipped it carries at least this much heat
+/// of its own: a drift over the line on a weak cue ("no es normal") is not an outburst.
+const BREATHE_TIPPING_HEAT: f64 = 0.45;
 /// A presence check ("¿hola?, ¿hay alguien?") counts after at least this much silence.
 const PRESENCE_MIN_SILENCE_MS: u64 = 5_000;
 /// "Couldn't follow you" points at the agent's delivery when their turn before it was brisk, or
@@ -66,6 +69,7 @@ fn propose(kind: Kind, evidence: Vec<Evidence>) -> Proposal {
         immediate: false,
         severity: None,
         timely: false,
+        replace_only: false,
     }
 }
 
@@ -154,6 +158,9 @@ pub(super) struct Conversation {
     recent_customer: VecDeque<(u64, Vec<String>)>,
     /// The customer is mid-turn: an agent's "entiendo" now is listening, not an answer.
     pub customer_speaking: bool,
+    /// Highest level the customer reached: a customer upset earlier and calmed by a warm agent
+    /// is still owed a transfer that says who and why.
+    peak_level: Option<Level>,
 }
 
 impl Conversation {
@@ -331,6 +338,7 @@ impl Conversation {
         out: &mut Outcome,
     ) {
         let pc = &cfg.nudges;
+        self.peak_level = self.peak_level.max(Some(after));
         self.on_cues(cues, now, seg, silence_before_ms);
         let heat_ev: Vec<Evidence> = evidence
             .iter()
@@ -358,7 +366,8 @@ impl Conversation {
         // (the reading's level for hostility) or a shouting-grade outburst — not a frustrated
         // level, one complaint, or a firm demand for a supervisor (that wants `offer_escalation`
         // first). Abuse is handled above (urgent). Worry and fear call for empathy instead.
-        let entered_angry = after == Level::Angry && before < Level::Angry;
+        let entered_angry =
+            after == Level::Angry && before < Level::Angry && r.heat >= BREATHE_TIPPING_HEAT;
         let outburst = r.shouting && r.heat >= BREATHE_SHOUT_HEAT && after >= Level::Frustrated;
         let demand_only = r.escalation.is_some() && !r.shouting;
         if r.abuse.is_none() && !r.distress_only && !demand_only && (entered_angry || outburst) {
@@ -577,16 +586,18 @@ impl Conversation {
                 let recent = self.stock_phrases[n.saturating_sub(3)..].to_vec();
                 out.proposals.push(Proposal {
                     // About this very answer: the rolling budget must not hide it.
-                    timely: level >= pc.empathy_level || owed,
+                    timely: level >= pc.empathy_level || !enough,
+                    // One formula is enough only as the sharper form of an open nudge.
+                    replace_only: !enough,
                     ..propose(Kind::AvoidEmptyPhrases, recent)
                 });
-                rote = true;
+                rote = enough;
             }
         }
 
         // A blind transfer of an upset customer.
         if let Some(t) = &r.transfer {
-            if !t.owned() && level >= pc.transfer_level {
+            if !t.owned() && Some(level).max(self.peak_level) >= Some(pc.transfer_level) {
                 // Only useful before the line goes to someone else: show it now.
                 self.unowned_transfer = true;
                 let mut e = vec![hit_ev(seg, &t.hit)];
@@ -823,6 +834,7 @@ impl Conversation {
             immediate: true,
             severity: None,
             timely: false,
+            replace_only: false,
         };
         if let Some(e) = &self.interrupted {
             out.proposals.push(now(Kind::LetThemFinish, e.clone()));

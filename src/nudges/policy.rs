@@ -146,6 +146,9 @@ pub struct Proposal {
     /// escalation demand left unanswered): it still waits for the turn boundary, but does not wait
     /// for the rolling budget, which would show it when it no longer applies.
     pub timely: bool,
+    /// Only as the replacement of an open nudge it sharpens (see [`Kind::sharpens`]); otherwise
+    /// dropped.
+    pub replace_only: bool,
 }
 
 /// What the policy decided to send.
@@ -279,6 +282,9 @@ impl Policy {
                 }
                 opened.extend(self.resolve(now_ms, old, "sharpened"));
                 opened.push(self.open(cfg, now_ms, p, severity));
+                continue;
+            }
+            if p.replace_only {
                 continue;
             }
             if severity != Severity::Urgent {
@@ -425,6 +431,7 @@ mod tests {
             immediate: false,
             severity: None,
             timely: false,
+            replace_only: false,
         }
     }
 
