@@ -26,9 +26,18 @@ const NEXT_STEP_JOIN_MS: u64 = 15_000;
 const ABUSE_QUIET_MS: u64 = 30_000;
 /// Shouting this hot is a shouting-grade outburst (breathe), even before the level is angry.
 const BREATHE_SHOUT_HEAT: f64 = 0.6;
-/// Entering *angry* is hostility when the segment that tipped it carries at least this much heat
-/// of its own: a drift over the line on a weak cue ("no es normal") is not an outburst.
-const BREATHE_TIPPING_HEAT: f64 = 0.45;
+/// Entering *angry* is hostility when the segment that tipped it is hostile in kind (anger,
+/// insults, sarcasm, swearing, shouting, "!!") or carries at least this much heat: a drift over
+/// the line on a weak cue ("no es normal") or a repetition ("ya se lo he dicho") is not.
+const BREATHE_TIPPING_HEAT: f64 = 0.6;
+/// Evidence rules (`lexicon/category:term`, see `Hit::rule`) of hostile kinds of heat.
+const HOSTILE_RULES: &[&str] = &[
+    "frustration/anger:",
+    "frustration/sarcasm:",
+    "insults/",
+    "shouting (capitals)",
+    "exclamations",
+];
 /// A presence check ("¿hola?, ¿hay alguien?") counts after at least this much silence.
 const PRESENCE_MIN_SILENCE_MS: u64 = 5_000;
 /// "Couldn't follow you" points at the agent's delivery when their turn before it was brisk, or
@@ -366,8 +375,13 @@ impl Conversation {
         // (the reading's level for hostility) or a shouting-grade outburst — not a frustrated
         // level, one complaint, or a firm demand for a supervisor (that wants `offer_escalation`
         // first). Abuse is handled above (urgent). Worry and fear call for empathy instead.
-        let entered_angry =
-            after == Level::Angry && before < Level::Angry && r.heat >= BREATHE_TIPPING_HEAT;
+        let hostile_kind = r
+            .evidence
+            .iter()
+            .any(|(_, rule)| HOSTILE_RULES.iter().any(|p| rule.starts_with(p)));
+        let entered_angry = after == Level::Angry
+            && before < Level::Angry
+            && (hostile_kind || r.heat >= BREATHE_TIPPING_HEAT);
         let outburst = r.shouting && r.heat >= BREATHE_SHOUT_HEAT && after >= Level::Frustrated;
         let demand_only = r.escalation.is_some() && !r.shouting;
         if r.abuse.is_none() && !r.distress_only && !demand_only && (entered_angry || outburst) {
