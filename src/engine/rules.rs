@@ -27,8 +27,9 @@ const ABUSE_QUIET_MS: u64 = 30_000;
 /// Shouting this hot is a shouting-grade outburst (breathe), even before the level is angry.
 const BREATHE_SHOUT_HEAT: f64 = 0.6;
 /// Entering *angry* is hostility when the segment that tipped it is hostile in kind (anger,
-/// insults, sarcasm, swearing, shouting, "!!") or carries at least this much heat: a drift over
-/// the line on a weak cue ("no es normal") or a repetition ("ya se lo he dicho") is not.
+/// insults, sarcasm, swearing, shouting, "!!") or a heavy complaint (at least this much heat): a
+/// drift over the line on a weak cue ("no es normal"), a repetition ("ya se lo he dicho", "usted
+/// no me está escuchando": active listening is owed, not composure) or a demand is not.
 const BREATHE_TIPPING_HEAT: f64 = 0.6;
 /// Evidence rules (`lexicon/category:term`, see `Hit::rule`) of hostile kinds of heat.
 const HOSTILE_RULES: &[&str] = &[
@@ -187,8 +188,13 @@ impl Conversation {
         a: &Analysis,
         is_complaint: bool,
     ) -> Option<Evidence> {
+        // Numbers read out (an account, an amount) are data, not the complaint's content.
         let mine: Vec<&String> = {
-            let mut v: Vec<&String> = a.content.iter().collect();
+            let mut v: Vec<&String> = a
+                .content
+                .iter()
+                .filter(|w| !crate::language::lexicon::is_number_word(w))
+                .collect();
             v.sort();
             v.dedup();
             v
@@ -375,13 +381,16 @@ impl Conversation {
         // (the reading's level for hostility) or a shouting-grade outburst — not a frustrated
         // level, one complaint, or a firm demand for a supervisor (that wants `offer_escalation`
         // first). Abuse is handled above (urgent). Worry and fear call for empathy instead.
-        let hostile_kind = r
-            .evidence
-            .iter()
-            .any(|(_, rule)| HOSTILE_RULES.iter().any(|p| rule.starts_with(p)));
-        let entered_angry = after == Level::Angry
-            && before < Level::Angry
-            && (hostile_kind || r.heat >= BREATHE_TIPPING_HEAT);
+        let has_rule = |prefixes: &[&str]| {
+            r.evidence
+                .iter()
+                .any(|(_, rule)| prefixes.iter().any(|p| rule.starts_with(p)))
+        };
+        let hostile_kind = has_rule(HOSTILE_RULES);
+        let heavy_complaint =
+            has_rule(&["frustration/complaint:"]) && r.heat >= BREATHE_TIPPING_HEAT;
+        let entered_angry =
+            after == Level::Angry && before < Level::Angry && (hostile_kind || heavy_complaint);
         let outburst = r.shouting && r.heat >= BREATHE_SHOUT_HEAT && after >= Level::Frustrated;
         let demand_only = r.escalation.is_some() && !r.shouting;
         if r.abuse.is_none() && !r.distress_only && !demand_only && (entered_angry || outburst) {
@@ -425,7 +434,7 @@ impl Conversation {
         let rejected = cues
             .misunderstood
             .as_ref()
-            .filter(|h| h.weight >= STRONG_CUE || after >= Level::Tense)
+            .filter(|h| h.weight >= STRONG_CUE || after >= Level::Frustrated)
             .map(|h| {
                 let mut e = hit_ev(seg, h);
                 e.rule = format!(
@@ -441,14 +450,21 @@ impl Conversation {
             .filter(|h| !asked_to_finish(h))
             .map(|h| hit_ev(seg, h))
             .or(rejected)
-            .or(repeated);
+            // Saying the same thing again calmly is not having to repeat oneself.
+            .or(repeated.filter(|_| after >= Level::Tense));
+        // "Ya se lo he dicho" shows the agent already failed to take it in: due now. "Usted no
+        // me escucha" is due on the agent's next answer if it still does not sum up the case.
+        let told_again = r
+            .repetition
+            .as_ref()
+            .is_some_and(|h| h.cat == crate::language::lexicon::Cat::AlreadySaid);
+        let repeated_complaint = r.repetition.is_none() && !rejected_now && listening.is_some();
         if let Some(e) = listening {
-            self.understanding_rejected |= rejected_now;
+            self.understanding_rejected |= rejected_now || !told_again && !repeated_complaint;
             self.pending_repetition = Some(e.clone());
-            out.proposals.push(Proposal {
-                timely: self.understanding_rejected,
-                ..propose(Kind::ActiveListening, vec![e])
-            });
+            if !self.understanding_rejected {
+                out.proposals.push(propose(Kind::ActiveListening, vec![e]));
+            }
         }
 
         if let Some(h) = &r.next_step_request {
@@ -489,8 +505,15 @@ impl Conversation {
         }
         if after < Level::Tense {
             self.empathy_owed = None;
-            self.pending_repetition = None;
-            self.understanding_rejected = false;
+            // The customer's own words about being unheard count even from a calm level.
+            if self
+                .pending_repetition
+                .as_ref()
+                .is_none_or(|e| e.segment_id != seg)
+            {
+                self.pending_repetition = None;
+                self.understanding_rejected = false;
+            }
             self.stock_phrases.clear();
             out.resolve(Kind::ShowEmpathy, "customer_calm");
             out.resolve(Kind::AvoidEmptyPhrases, "customer_calm");
@@ -582,7 +605,12 @@ impl Conversation {
             for h in &r.stock {
                 self.stock_phrases.push(hit_ev(seg, h));
             }
-            if let Some(h) = r.rote_ack.as_ref().filter(|_| rote_answer) {
+            // A bare acknowledgement counts once per answer: not on top of a stock phrase.
+            if let Some(h) = r
+                .rote_ack
+                .as_ref()
+                .filter(|_| rote_answer && r.stock.is_empty())
+            {
                 self.stock_phrases.push(ev(
                     seg,
                     &h.quote,
@@ -851,7 +879,13 @@ impl Conversation {
             replace_only: false,
         };
         if let Some(e) = &self.interrupted {
-            out.proposals.push(now(Kind::LetThemFinish, e.clone()));
+            // Shown once the interrupting words are over (the agent's turn boundary, or the
+            // customer speaking again), outside the rolling budget: mid-sentence it is noise.
+            out.proposals.push(Proposal {
+                immediate: false,
+                timely: true,
+                ..now(Kind::LetThemFinish, e.clone())
+            });
         }
         if let Some(e) = &self.dead_air {
             out.proposals.push(now(Kind::DeadAir, vec![e.clone()]));

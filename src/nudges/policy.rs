@@ -257,6 +257,14 @@ impl Policy {
                 proposals.push(p);
             }
         }
+        // A sharper proposal wins over the kinds it sharpens, proposed at the same moment
+        // ("menos fórmulas" over "resume su caso" for a formula answering a repetition).
+        let sharpened: Vec<Kind> = proposals
+            .iter()
+            .filter(|p| !p.replace_only && self.eligible(cfg, now_ms, p.kind))
+            .flat_map(|p| p.kind.sharpens().iter().copied())
+            .collect();
+        proposals.retain(|p| !sharpened.contains(&p.kind));
         proposals.sort_by_key(|p| p.kind.priority());
         let mut opened = Vec::new();
         // Per event: every urgent proposal, plus at most one immediate and one budgeted.
