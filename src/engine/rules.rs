@@ -51,6 +51,8 @@ const STRONG_CUE: f64 = 0.8;
 /// Customer turns an agent's reflection may echo, and for how long.
 const RECENT_CUSTOMER_TURNS: usize = 4;
 const RECENT_CUSTOMER_MS: u64 = 90_000;
+/// A transfer announced this soon after its who and why were said is a reminder, not blind.
+const TRANSFER_EXPLAINED_MS: u64 = 120_000;
 /// An ownership cue at least this strong ("me encargo yo") shows care; "voy a" does not.
 const OWNERSHIP_EMPATHY_WEIGHT: f64 = 0.8;
 /// Distress this strong makes empathy owed from *tense* already.
@@ -168,6 +170,11 @@ pub(super) struct Conversation {
     recent_customer: VecDeque<(u64, Vec<String>)>,
     /// The customer is mid-turn: an agent's "entiendo" now is listening, not an answer.
     pub customer_speaking: bool,
+    /// When the agent last said who will take the call and why.
+    transfer_explained_ms: Option<u64>,
+    /// When the agent last named a department or person, and last gave a reason.
+    transfer_who_ms: Option<u64>,
+    transfer_why_ms: Option<u64>,
     /// Highest level the customer reached: a customer upset earlier and calmed by a warm agent
     /// is still owed a transfer that says who and why.
     peak_level: Option<Level>,
@@ -589,7 +596,23 @@ impl Conversation {
             self.stock_phrases.clear();
             out.resolve(Kind::AvoidEmptyPhrases, "said_something_real");
         }
-        if self.unowned_transfer && (transfer_owned || r.reason.is_some() && r.target.is_some()) {
+        // Who and why may be said over several segments ("lo paso con fraudes, con mi compañera"
+        // … "para que revise el cargo").
+        if r.target.is_some() || r.transfer.as_ref().is_some_and(|t| t.target.is_some()) {
+            self.transfer_who_ms = Some(now);
+        }
+        if r.reason.is_some() {
+            self.transfer_why_ms = Some(now);
+        }
+        let recent =
+            |t: Option<u64>| t.is_some_and(|t| now.saturating_sub(t) <= TRANSFER_EXPLAINED_MS);
+        let explained = transfer_owned
+            || r.reason.is_some() && r.target.is_some()
+            || recent(self.transfer_who_ms) && recent(self.transfer_why_ms);
+        if explained {
+            self.transfer_explained_ms = Some(now);
+        }
+        if self.unowned_transfer && explained {
             self.unowned_transfer = false;
             out.resolve(Kind::OwnTheTransfer, "transfer_explained");
         }
@@ -637,9 +660,18 @@ impl Conversation {
             }
         }
 
-        // A blind transfer of an upset customer.
-        if let Some(t) = &r.transfer {
-            if !t.owned() && Some(level).max(self.peak_level) >= Some(pc.transfer_level) {
+        // A blind transfer of an upset customer, or to "otra área" whoever the customer is; not
+        // a reminder ("la transfiero ahora") of a transfer whose who and why were just said.
+        let just_explained = self
+            .transfer_explained_ms
+            .is_some_and(|t| now.saturating_sub(t) <= TRANSFER_EXPLAINED_MS);
+        if let Some(t) = r
+            .transfer
+            .as_ref()
+            .filter(|_| !just_explained && !explained)
+        {
+            let upset = Some(level).max(self.peak_level) >= Some(pc.transfer_level);
+            if !t.owned() && (upset || t.vague.is_some()) {
                 // Only useful before the line goes to someone else: show it now.
                 self.unowned_transfer = true;
                 let mut e = vec![hit_ev(seg, &t.hit)];
