@@ -474,10 +474,13 @@ impl Conversation {
             }
         }
 
-        if let Some(h) = &r.next_step_request {
+        let what_now = cues
+            .what_now
+            .as_ref()
+            .filter(|h| h.weight >= STRONG_CUE || after >= Level::Tense || before >= Level::Tense);
+        // Due on the agent's answer, if it brings no concrete step (see `on_agent`).
+        if let Some(h) = r.next_step_request.as_ref().or(what_now) {
             self.pending_next_step_request = Some(hit_ev(seg, h));
-            out.proposals
-                .push(propose(Kind::OfferNextStep, vec![hit_ev(seg, h)]));
         }
 
         let rose_again = self
@@ -719,6 +722,7 @@ impl Conversation {
                 .frustrated_since
                 .is_some_and(|t| now.saturating_sub(t) >= pc.next_step_after_ms);
             let asked = self.pending_next_step_request.clone();
+            let asked_now = asked.is_some();
             if level >= pc.next_step_level && waited || asked.is_some() {
                 let mut evidence: Vec<Evidence> = asked
                     .into_iter()
@@ -729,7 +733,11 @@ impl Conversation {
                     &first_words(&a.folded, 8),
                     "no concrete next step (action + time or reference) offered yet",
                 ));
-                out.proposals.push(propose(Kind::OfferNextStep, evidence));
+                out.proposals.push(Proposal {
+                    // They asked and this answer has no step: about this very answer.
+                    timely: asked_now,
+                    ..propose(Kind::OfferNextStep, evidence)
+                });
             }
             if let Some(e) = &self.pending_escalation {
                 out.proposals

@@ -34,6 +34,8 @@ pub struct CustomerCues {
     pub let_me_finish: Option<Hit>,
     /// They reject the agent's understanding ("usted no me escucha", "eso no es lo que le pregunto").
     pub misunderstood: Option<Hit>,
+    /// They ask what they should do now ("¿y entonces qué hago?"): no next step was given.
+    pub what_now: Option<Hit>,
 }
 
 impl CustomerCues {
@@ -43,6 +45,7 @@ impl CustomerCues {
             && self.presence_check.is_none()
             && self.let_me_finish.is_none()
             && self.misunderstood.is_none()
+            && self.what_now.is_none()
     }
 }
 
@@ -66,6 +69,7 @@ pub fn read(a: &Analysis) -> CustomerCues {
         presence_check: pick(Cat::PresenceCheck).or_else(|| bare_presence_check(a)),
         let_me_finish: pick(Cat::LetMeFinish),
         misunderstood: pick(Cat::Misunderstood),
+        what_now: pick(Cat::WhatNow),
     }
 }
 

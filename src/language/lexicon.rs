@@ -78,7 +78,7 @@ lexicon_files! {
     AgentTransfer => "agent_transfer" [Transfer, VagueTarget, Target, Reason],
     AgentHold => "agent_hold" [Hold, FormalHold],
     Stopwords => "stopwords" [Stopword],
-    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood],
+    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood, WhatNow],
 }
 
 /// Every category of every file (snake_case in the TSV).
@@ -132,6 +132,7 @@ pub enum Cat {
     PresenceCheck,
     LetMeFinish,
     Misunderstood,
+    WhatNow,
 }
 
 impl Cat {
@@ -185,6 +186,7 @@ impl Cat {
             Cat::PresenceCheck => "presence_check",
             Cat::LetMeFinish => "let_me_finish",
             Cat::Misunderstood => "misunderstood",
+            Cat::WhatNow => "what_now",
         }
     }
 }
