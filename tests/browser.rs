@@ -263,7 +263,7 @@ async fn scenario(c: &Client, addr: SocketAddr) {
                 call,
                 "s2",
                 "customer",
-                "llevo una semana sin internet y nadie me soluciona nada",
+                "LLEVO UNA SEMANA SIN INTERNET Y NADIE ME SOLUCIONA NADA!!",
                 3500,
                 8000,
             ),

@@ -163,7 +163,7 @@ fn clear_reason(out: &[Value], kind: &str) -> Option<String> {
 // ---------------------------------------------------------------- abuse_boundary + breathe
 
 #[test]
-fn abuse_at_the_agent_fires_boundary_and_breathe_at_once_and_a_limit_clears_it() {
+fn abuse_at_the_agent_fires_the_boundary_at_once_and_a_limit_clears_it() {
     let out = Script::new("abuse")
         .a(
             0.5,
@@ -186,7 +186,9 @@ fn abuse_at_the_agent_fires_boundary_and_breathe_at_once_and_a_limit_clears_it()
         .until(30.0)
         .run();
     assert_fires(&out, "abuse_boundary", 17.0, 17.1);
-    assert_fires(&out, "breathe", 17.0, 17.1);
+    // A plain insult gets the limit; `breathe` is for a shouting-grade outburst (below). The
+    // team's first fixture expected both here; the blind labels (issue 14) do not.
+    assert_silent(&out, "breathe");
     let abuse = out
         .iter()
         .find(|o| o["type"] == "nudge" && o["kind"] == "abuse_boundary")
@@ -200,6 +202,36 @@ fn abuse_at_the_agent_fires_boundary_and_breathe_at_once_and_a_limit_clears_it()
         clear_reason(&out, "abuse_boundary").as_deref(),
         Some("limit_set")
     );
+}
+
+#[test]
+fn shouted_abuse_fires_boundary_and_an_urgent_breathe_at_once() {
+    let out = Script::new("shouted")
+        .a(
+            0.5,
+            3.0,
+            "buenas tardes le atiende laura en qué le puedo ayudar",
+        )
+        .c(
+            3.5,
+            8.0,
+            "mire llevo una semana sin internet y nadie me lo arregla",
+        )
+        .a(8.5, 12.0, "vale déjeme revisar su línea un segundo")
+        .c(14.0, 17.0, "ERES UNA INÚTIL NO SABES HACER NADA!!")
+        .until(24.0)
+        .run();
+    assert_fires(&out, "abuse_boundary", 17.0, 17.1);
+    assert_fires(&out, "breathe", 17.0, 17.1);
+    let breathe = out
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "breathe")
+        .unwrap();
+    assert_eq!(breathe["severity"], "urgent");
+    assert!(breathe["evidence"][0]["rule"]
+        .as_str()
+        .unwrap()
+        .starts_with("hostility"));
 }
 
 #[test]

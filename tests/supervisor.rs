@@ -20,14 +20,15 @@ fn seg(call: &str, id: &str, speaker: &str, text: &str, start: u64, end: u64) ->
     .to_string()
 }
 
-/// A short call whose customer insults the agent at s4 (`abuse_boundary` + `breathe`), then the
+/// A short call whose customer shouts at s2 and insults the agent at s4 (`abuse_boundary` +
+/// `breathe`: abuse right after an outburst), then the
 /// agent sets a limit at s5 (clears `abuse_boundary` with `limit_set`).
 fn abusive_call(call: &str, agent: &str) -> Vec<String> {
     vec![
         json!({"type":"call.start","call_id":call,"agent_id":agent,"campaign":"soporte","language":"es"})
             .to_string(),
         seg(call, "s1", "agent", "buenos días le atiende laura en qué puedo ayudarle", 0, 3000),
-        seg(call, "s2", "customer", "llevo una semana sin internet y nadie me soluciona nada", 3500, 8000),
+        seg(call, "s2", "customer", "LLEVO UNA SEMANA SIN INTERNET Y NADIE ME SOLUCIONA NADA!!", 3500, 8000),
         seg(call, "s3", "agent", "vaya lo siento déjeme revisar su línea un momento", 8500, 11000),
         seg(call, "s4", "customer", "eres un inútil no sirves para nada", 11500, 14000),
         seg(call, "s5", "agent", "le pido respeto por favor así no puedo ayudarle", 14500, 18000),

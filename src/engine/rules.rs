@@ -24,8 +24,11 @@ const REPEAT_MIN_GAP_MS: u64 = 12_000;
 const NEXT_STEP_JOIN_MS: u64 = 15_000;
 /// Abuse is over when nothing abusive has been said for this long.
 const ABUSE_QUIET_MS: u64 = 30_000;
-/// Shouting this hot is a shouting-grade outburst (breathe), even before the level is angry.
+/// Shouting this hot (or with "!!") is a shouting-grade outburst (breathe), even before the level
+/// is angry.
 const BREATHE_SHOUT_HEAT: f64 = 0.6;
+/// Abuse this soon after an outburst is part of it (breathe, urgent).
+const OUTBURST_MEMORY_MS: u64 = 30_000;
 /// Entering *angry* is hostility when the segment that tipped it is hostile in kind (anger,
 /// insults, sarcasm, swearing, shouting, "!!") or a heavy complaint (at least this much heat): a
 /// drift over the line on a weak cue ("no es normal"), a repetition ("ya se lo he dicho", "usted
@@ -170,6 +173,8 @@ pub(super) struct Conversation {
     recent_customer: VecDeque<(u64, Vec<String>)>,
     /// The customer is mid-turn: an agent's "entiendo" now is listening, not an answer.
     pub customer_speaking: bool,
+    /// When the customer last had a shouting-grade outburst.
+    last_outburst_ms: Option<u64>,
     /// When the agent last said who will take the call and why.
     transfer_explained_ms: Option<u64>,
     /// When the agent last named a department or person, and last gave a reason.
@@ -368,15 +373,35 @@ impl Conversation {
             .cloned()
             .collect();
 
+        // A shouting-grade outburst: capitals with real heat or with "!!".
+        let outburst = r.shouting
+            && after >= Level::Tense
+            && (r.heat >= BREATHE_SHOUT_HEAT
+                || r.evidence.iter().any(|(_, rule)| rule == "exclamations"));
+        if outburst {
+            self.last_outburst_ms = Some(now);
+        }
+        let fury_recently = self
+            .last_outburst_ms
+            .is_some_and(|t| now.saturating_sub(t) <= OUTBURST_MEMORY_MS);
         if let Some(h) = &r.abuse {
             self.last_abuse_ms = Some(now);
             out.proposals
                 .push(propose(Kind::AbuseBoundary, vec![hit_ev(seg, h)]));
-            // Abuse is the moment to breathe before answering: as urgent as the limit itself.
-            out.proposals.push(Proposal {
-                severity: Some(crate::protocol::Severity::Urgent),
-                ..propose(Kind::Breathe, vec![hit_ev(seg, h)])
-            });
+            // Abuse shouted, or right after an outburst, is the moment to breathe before
+            // answering: as urgent as the limit itself. A plain insult gets the limit alone.
+            if fury_recently {
+                out.proposals.push(Proposal {
+                    severity: Some(crate::protocol::Severity::Urgent),
+                    ..propose(
+                        Kind::Breathe,
+                        vec![
+                            ev(seg, "", "hostility: abuse in a shouting-grade outburst"),
+                            hit_ev(seg, h),
+                        ],
+                    )
+                });
+            }
         } else if self
             .last_abuse_ms
             .is_some_and(|t| now.saturating_sub(t) >= ABUSE_QUIET_MS)
@@ -398,9 +423,9 @@ impl Conversation {
             has_rule(&["frustration/complaint:"]) && r.heat >= BREATHE_TIPPING_HEAT;
         let entered_angry =
             after == Level::Angry && before < Level::Angry && (hostile_kind || heavy_complaint);
-        let outburst = r.shouting && r.heat >= BREATHE_SHOUT_HEAT && after >= Level::Frustrated;
         let demand_only = r.escalation.is_some() && !r.shouting;
-        if r.abuse.is_none() && !r.distress_only && !demand_only && (entered_angry || outburst) {
+        let plain_abuse = r.abuse.is_some() && !fury_recently;
+        if !plain_abuse && !r.distress_only && !demand_only && (entered_angry || outburst) {
             let why = if outburst {
                 "hostility: shouting-grade outburst".to_string()
             } else {
@@ -645,9 +670,9 @@ impl Conversation {
             }
             let said_now = self.stock_phrases.len() > before;
             let formula_now = !r.stock.is_empty();
-            // Answering an owed "resume su caso" / "reconoce cómo se siente" with a formula: the
-            // sharper advice is due at once.
-            let owed = self.pending_repetition.is_some() || self.empathy_owed.is_some();
+            // Answering an owed "resume su caso" with a formula: the sharper advice is due at
+            // once.
+            let owed = self.pending_repetition.is_some();
             let enough = self.stock_phrases.len() as u32 >= pc.stock_phrase_count;
             if said_now && (enough || owed && formula_now) {
                 let n = self.stock_phrases.len();
