@@ -846,7 +846,7 @@ fn personal_numbers_never_leave_the_engine_unless_a_campaign_allows_it() {
         Script::new("pii")
             .campaign(campaign)
             .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
-            .c(3.5, 11.0, "la cuenta seis uno dos tres cuatro cinco seis siete ocho tiene un cargo duplicado en la factura de octubre")
+            .c(3.5, 11.0, "la cuenta seis uno dos tres cuatro cinco seis siete ocho tiene un cargo duplicado en la factura de octubre y es una vergüenza")
             .a(11.5, 15.0, "un momento que lo miro")
             .c(28.0, 35.0, "la cuenta seis uno dos tres cuatro cinco seis siete ocho tiene un cargo duplicado en la factura de octubre")
             .a(35.5, 38.0, "vale dígame")

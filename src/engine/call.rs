@@ -11,8 +11,8 @@ use crate::language::frustration::Frustration;
 use crate::language::{agent, cues, customer, Analysis, PartialReading, Side};
 use crate::nudges::policy::{Decision, Policy};
 use crate::protocol::{
-    CallStart, FeedbackCounts, InterruptionCounts, Nudge, NudgeClear, Outbound, Segment, Speaker,
-    State, Summary, TalkShare, TimingSummary,
+    CallStart, FeedbackCounts, InterruptionCounts, Level, Nudge, NudgeClear, Outbound, Segment,
+    Speaker, State, Summary, TalkShare, TimingSummary,
 };
 use crate::timing::{id_hash, syllables, SegmentInfo, TimingModel};
 
@@ -289,12 +289,16 @@ impl Call {
             reading.heat > 0.0,
         );
         let before = self.frustration.level();
+        let before_level = before;
         let mut evidence: Vec<_> = reading
             .evidence
             .iter()
             .map(|(q, r)| ev(&seg.segment_id, q, r.clone()))
             .collect();
         let mut heat = reading.heat;
+        // Saying the same thing again is frustration when it is heated or the customer already
+        // was tense; a calm customer retelling ("el mes pasado me quedé sin datos") is not.
+        let repeated = repeated.filter(|_| heat > 0.0 || before_level >= Level::Tense);
         if let Some(e) = &repeated {
             heat = 1.0 - (1.0 - heat) * (1.0 - self.cfg.frustration.repeated_complaint_heat);
             evidence.push(e.clone());

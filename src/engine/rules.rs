@@ -483,7 +483,7 @@ impl Conversation {
             .map(|h| hit_ev(seg, h))
             .or(rejected)
             // Saying the same thing again calmly is not having to repeat oneself.
-            .or(repeated.filter(|_| after >= Level::Tense));
+            .or(repeated.filter(|_| before >= Level::Tense));
         // "Ya se lo he dicho" shows the agent already failed to take it in: due now. "Usted no
         // me escucha" is due on the agent's next answer if it still does not sum up the case.
         let told_again = r
