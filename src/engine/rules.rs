@@ -482,8 +482,8 @@ impl Conversation {
             .filter(|h| !asked_to_finish(h))
             .map(|h| hit_ev(seg, h))
             .or(rejected)
-            // Saying the same thing again calmly is not having to repeat oneself.
-            .or(repeated.filter(|_| before >= Level::Tense));
+            // (The engine passes a repeat only when heated or from a tense customer.)
+            .or(repeated);
         // "Ya se lo he dicho" shows the agent already failed to take it in: due now. "Usted no
         // me escucha" is due on the agent's next answer if it still does not sum up the case.
         let told_again = r
