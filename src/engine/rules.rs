@@ -52,8 +52,8 @@ const BRISK_AGENT_SYLLABLES_PER_S: f64 = 6.0;
 /// Cue weight from which a cue counts on its own evidence (weaker ones need context).
 const STRONG_CUE: f64 = 0.8;
 /// Customer turns an agent's reflection may echo, and for how long.
-const RECENT_CUSTOMER_TURNS: usize = 4;
-const RECENT_CUSTOMER_MS: u64 = 90_000;
+const RECENT_CUSTOMER_TURNS: usize = 8;
+const RECENT_CUSTOMER_MS: u64 = 180_000;
 /// A transfer announced this soon after its who and why were said is a reminder, not blind.
 const TRANSFER_EXPLAINED_MS: u64 = 120_000;
 /// An ownership cue at least this strong ("me encargo yo") shows care; "voy a" does not.
