@@ -62,6 +62,9 @@ const OWNERSHIP_EMPATHY_WEIGHT: f64 = 0.8;
 const DISTRESS_EMPATHY_HEAT: f64 = 0.3;
 /// After the agent showed empathy, the score must rise this much before it is owed again.
 const EMPATHY_AGAIN_RISE: f64 = 0.2;
+/// Empathy is due in the answers right after the customer showed how they feel; later the advice
+/// is stale (and the rolling budget must not make it fire then).
+const EMPATHY_MOMENT_MS: u64 = 30_000;
 /// An answer with empathy or a next step counts as "good" for cooling this long.
 const GOOD_ANSWER_MS: u64 = 60_000;
 
@@ -142,6 +145,8 @@ pub(super) struct Conversation {
     understanding_rejected: bool,
     /// The customer reached the empathy level and the agent has not acknowledged it yet.
     empathy_owed: Option<Evidence>,
+    /// Since when: a cold answer long after the moment is no longer the moment.
+    empathy_owed_since: u64,
     /// Since when the customer has been at `next_step_level` with no next step offered.
     frustrated_since: Option<u64>,
     frustration_evidence: Option<Evidence>,
@@ -522,6 +527,7 @@ impl Conversation {
             && rose_again
             && (before < threshold || (r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT))
         {
+            self.empathy_owed_since = now;
             self.empathy_owed = heat_ev.first().cloned().or_else(|| {
                 Some(ev(
                     seg,
@@ -726,7 +732,8 @@ impl Conversation {
         let substantive = (a.words >= 4 && !a.backchannel_only || rote_answer) && r.hold.is_none();
         let setting_limit = r.boundary.is_some();
         if substantive && !empathy && !setting_limit && !rote {
-            if let Some(e) = &self.empathy_owed {
+            let moment = now.saturating_sub(self.empathy_owed_since) <= EMPATHY_MOMENT_MS;
+            if let Some(e) = self.empathy_owed.as_ref().filter(|_| moment) {
                 // Owed since the customer reached `empathy_level`; still owed while they are
                 // at least tense.
                 if level >= Level::Tense {

@@ -173,6 +173,7 @@ struct Open {
     id: String,
     kind: Kind,
     opened_ms: u64,
+    urgent: bool,
 }
 
 /// Per-call policy state.
@@ -222,6 +223,14 @@ impl Policy {
 
     pub fn open_kinds(&self) -> impl Iterator<Item = Kind> + '_ {
         self.open.iter().map(|o| o.kind)
+    }
+
+    /// A non-urgent piece of advice at least as important as `kind` is open (not one about the
+    /// moment — breathing, letting them finish, a silence — which does not compete for the reply).
+    fn open_at_least_as_important(&self, kind: Kind) -> bool {
+        self.open.iter().any(|o| {
+            !o.urgent && !o.kind.about_the_moment() && o.kind.priority() <= kind.priority()
+        })
     }
 
     pub fn records(&self) -> &[NudgeRecord] {
@@ -314,7 +323,10 @@ impl Policy {
                     (self.last_budgeted_ms, cfg.min_gap_ms)
                 };
                 let warming_up = now_ms.saturating_sub(self.origin_ms) < cfg.warmup_ms;
-                if warming_up || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
+                // One piece of general advice at a time: a budgeted nudge waits while a more
+                // important non-urgent one is still open (timely and immediate ones are about now).
+                let busy = !p.immediate && !p.timely && self.open_at_least_as_important(p.kind);
+                if warming_up || busy || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
                     // Held back by its gap: a lower-priority proposal outside that gap (a timely
                     // one, a sharper replacement) may still go.
                     continue;
@@ -352,6 +364,7 @@ impl Policy {
             id: nudge_id.clone(),
             kind: p.kind,
             opened_ms: now_ms,
+            urgent: severity == Severity::Urgent,
         });
         self.last_seen.insert(p.kind, now_ms);
         self.last_open_ms = Some(now_ms);
@@ -505,19 +518,26 @@ mod tests {
             .propose(&cfg, 38_000, false, vec![other.clone()])
             .is_empty());
         assert_eq!(pol.propose(&cfg, 40_500, false, vec![other]).len(), 1);
-        // ... and do not use up the budget either: the next non-urgent waits for 33 s + 20 s
+        // ... and do not use up the budget either: the next non-urgent waits for 33 s + 20 s,
+        // and for the more important advice still open (show_empathy) to clear
         assert!(pol
             .propose(&cfg, 50_000, false, vec![p(Kind::OfferNextStep)])
             .is_empty());
+        assert!(pol
+            .propose(&cfg, 53_000, false, vec![p(Kind::OfferNextStep)])
+            .is_empty());
+        assert!(pol
+            .resolve(53_500, Kind::ShowEmpathy, "empathy_shown")
+            .is_some());
         assert_eq!(
-            pol.propose(&cfg, 53_000, false, vec![p(Kind::OfferNextStep)])
+            pol.propose(&cfg, 54_000, false, vec![p(Kind::OfferNextStep)])
                 .len(),
             1
         );
         // urgent proposals all open, budget or not
         let mut urgent = p(Kind::ActiveListening);
         urgent.severity = Some(Severity::Urgent);
-        assert_eq!(pol.propose(&cfg, 54_000, false, vec![urgent]).len(), 1);
+        assert_eq!(pol.propose(&cfg, 55_000, false, vec![urgent]).len(), 1);
     }
 
     #[test]
