@@ -49,7 +49,15 @@ pub struct Call {
     /// The agent's turn may still go on until this media time (their last final plus the turn
     /// join gap), unless the customer speaks first: advice waits for the turn to end.
     agent_turn_until: u64,
+    /// Earlier contacts of this customer in the last 7 days (from `call.start`).
+    prior_contacts_7d: u32,
 }
+
+/// Earlier contacts in a week from which a call starts tense ("a third call this week").
+const REPEAT_CONTACTS_TENSE: u32 = 2;
+/// Heat of a repeat contact at call start: enough for *tense*, never more.
+const REPEAT_CONTACT_HEAT: f64 = 0.25;
+const REPEAT_CONTACT_CEILING: f64 = 0.3;
 
 impl Call {
     /// Start a call with the campaign settings of `res` at this moment.
@@ -70,6 +78,7 @@ impl Call {
             feedback: FeedbackCounts::default(),
             last_state: None,
             agent_turn_until: 0,
+            prior_contacts_7d: start.prior_contacts_7d.unwrap_or(0),
             origin_ms: None,
             seq: 0,
             now_ms: 0,
@@ -359,6 +368,19 @@ impl Call {
             let origin = if t < ORIGIN_ZERO_WITHIN_MS { 0 } else { t };
             self.origin_ms = Some(origin);
             self.policy.set_origin(origin);
+            if self.prior_contacts_7d >= REPEAT_CONTACTS_TENSE {
+                let n = self.prior_contacts_7d + 1;
+                self.frustration.heat_below(
+                    origin,
+                    REPEAT_CONTACT_HEAT,
+                    REPEAT_CONTACT_CEILING,
+                    vec![ev(
+                        "call.start",
+                        &format!("llamada {n} en 7 días"),
+                        "history/repeat_contact",
+                    )],
+                );
+            }
         }
     }
 
@@ -494,6 +516,7 @@ impl Call {
             nudges: self.policy.records().to_vec(),
             feedback: self.feedback,
             segments: self.segments,
+            next_steps: self.conv.next_steps.clone(),
         }
     }
 }

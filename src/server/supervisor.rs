@@ -105,6 +105,19 @@ struct LiveCall {
     timings: Vec<SegmentView>,
     interruptions: Vec<InterruptionMark>,
     counts: InterruptionCounts,
+    /// Wall-clock unix ms at `call.start`, for the history.
+    started_at_ms: i64,
+    history: HistoryMeta,
+    /// The customer's `context` message, when they called before.
+    context: Option<serde_json::Value>,
+}
+
+/// What the history needs to know about a call beyond its outputs.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryMeta {
+    /// Keyed hash of the customer id, when the platform sent one.
+    pub customer_key: Option<String>,
+    pub config: crate::config::HistoryConfig,
 }
 
 impl LiveCall {
@@ -122,6 +135,9 @@ impl LiveCall {
             timings: Vec::new(),
             interruptions: Vec::new(),
             counts: InterruptionCounts::default(),
+            started_at_ms: super::auth::unix_now_ms(),
+            history: HistoryMeta::default(),
+            context: None,
         }
     }
 
@@ -241,6 +257,8 @@ struct LiveCallView<'a> {
     nudges: &'a [NudgeView],
     interruptions: &'a [InterruptionMark],
     segments: &'a VecDeque<SegmentView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a serde_json::Value>,
 }
 
 /// A `state` with its `type` tag, as the platform got it.
@@ -358,6 +376,8 @@ struct PostCall<'a> {
 pub struct Feed {
     board: Mutex<Board>,
     tx: broadcast::Sender<SupervisorEvent>,
+    /// Where ended calls' records are written (set once at server start).
+    history: std::sync::OnceLock<Arc<crate::store::Store>>,
 }
 
 /// Feed messages other than engine outputs, `type` first like every other message.
@@ -402,6 +422,35 @@ impl Feed {
                 recent: Recent::new(recent),
             }),
             tx,
+            history: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Write every ended call's record to `store` from now on.
+    pub fn set_history(&self, store: Arc<crate::store::Store>) {
+        let _ = self.history.set(store);
+    }
+
+    /// A returning customer's `context` (sent to the agent panel): kept on the board's call and
+    /// broadcast to supervisors.
+    pub fn context(&self, tenant: Arc<str>, call_id: &str, agent_id: Arc<str>, json: Arc<str>) {
+        let mut board = self.lock();
+        if let Some(c) = board.live.get_mut(call_id).filter(|c| c.tenant == tenant) {
+            c.context = serde_json::from_str(&json).ok();
+        }
+        self.send(SupervisorEvent::Output {
+            tenant,
+            call_id: Arc::from(call_id),
+            agent_id,
+            json,
+        });
+    }
+
+    /// Attach the history settings (customer key, retention, transcripts) to a live call.
+    pub fn set_history_meta(&self, tenant: &str, call_id: &str, meta: HistoryMeta) {
+        let mut board = self.lock();
+        if let Some(c) = board.live.get_mut(call_id).filter(|c| &*c.tenant == tenant) {
+            c.history = meta;
         }
     }
 
@@ -488,6 +537,24 @@ impl Feed {
                     n.useful = r.useful;
                 }
             }
+            let record_meta = live.as_ref().map(|c| {
+                let transcript = c.history.config.keep_transcripts.then(|| {
+                    let segs: Vec<crate::store::TranscriptSegment> = c
+                        .segments
+                        .iter()
+                        .map(|v| crate::store::TranscriptSegment {
+                            segment_id: v.segment_id.clone(),
+                            speaker: v.speaker,
+                            text: crate::language::pii::redact(v.text.as_deref().unwrap_or(""))
+                                .into_owned(),
+                            start_ms: v.start_ms,
+                            end_ms: v.end_ms,
+                        })
+                        .collect();
+                    serde_json::to_string(&segs).unwrap_or_else(|_| "[]".into())
+                });
+                (c.started_at_ms, c.history.clone(), transcript)
+            });
             let (segments, interruptions) = live
                 .map(|c| (c.timings, c.interruptions))
                 .unwrap_or_default();
@@ -508,6 +575,25 @@ impl Feed {
                 peak_score: s.frustration_peak.score,
                 nudges: s.nudges.len(),
             };
+            if let (Some(store), Some((started_at_ms, meta, transcript))) =
+                (self.history.get(), record_meta)
+            {
+                store.record(crate::store::CallRecord {
+                    tenant: tenant.to_string(),
+                    call_id: call_id.to_string(),
+                    agent_id: s.agent_id.clone(),
+                    campaign: s.campaign.clone(),
+                    started_at_ms,
+                    ended_at_ms: super::auth::unix_now_ms(),
+                    summary: (**s).clone(),
+                    record_json: body.clone(),
+                    customer_key: meta.customer_key,
+                    next_steps: s.next_steps.iter().map(|e| e.quote.clone()).collect(),
+                    transcript_json: transcript,
+                    retention_days: meta.config.retention_days,
+                    transcript_retention_days: meta.config.transcript_retention_days,
+                });
+            }
             board
                 .recent
                 .insert(&call_id, tenant.clone(), Arc::from(body), view);
@@ -568,6 +654,7 @@ impl Feed {
                 nudges: &c.nudges,
                 interruptions: &c.interruptions,
                 segments: &c.segments,
+                context: c.context.as_ref(),
             })
             .collect();
         calls.sort_by(|a, b| a.call_id.cmp(b.call_id));
@@ -750,12 +837,27 @@ fn supervisor_scope(
     headers: &HeaderMap,
     query: QueryPairs,
 ) -> Result<Option<String>, Box<Response>> {
+    supervisor_scope_and_query(app, headers, query).map(|(scope, _)| scope)
+}
+
+/// A supervisor request's tenant scope (`None` in dev mode) and its query parameters.
+pub(super) type ScopedQuery = (Option<String>, Vec<(String, String)>);
+
+/// The tenant a supervisor request is scoped to and its query parameters.
+pub(super) fn supervisor_scope_and_query(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: QueryPairs,
+) -> Result<ScopedQuery, Box<Response>> {
     let query = query_pairs(query).map_err(|r| Box::new(refuse(app, r)))?;
-    match check(app, headers, &query, Scope::Supervisor).map_err(|r| Box::new(refuse(app, r)))? {
-        Principal::Anonymous => Ok(None),
-        Principal::Platform { tenant } => Ok(Some(tenant)),
-        Principal::Token(claims) => Ok(Some(claims.tenant)),
-    }
+    let scope = match check(app, headers, &query, Scope::Supervisor)
+        .map_err(|r| Box::new(refuse(app, r)))?
+    {
+        Principal::Anonymous => None,
+        Principal::Platform { tenant } => Some(tenant),
+        Principal::Token(claims) => Some(claims.tenant),
+    };
+    Ok((scope, query))
 }
 
 /// `GET /v1/calls/{call_id}`: the post-call record of a recently ended call; 404 otherwise.
@@ -769,13 +871,17 @@ pub async fn call_record(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    match app.hub.feed().recent(scope.as_deref(), &call_id) {
-        Some(body) => json(StatusCode::OK, body.to_string()),
-        None => {
+    if let Some(body) = app.hub.feed().recent(scope.as_deref(), &call_id) {
+        return json(StatusCode::OK, body.to_string());
+    }
+    match super::history::stored_record(&app, scope, call_id.clone()).await {
+        Err(r) => r,
+        Ok(Some(body)) => json(StatusCode::OK, body),
+        Ok(None) => {
             let e = ProtocolError::new(
                 ErrorCode::UnknownCall,
                 format!(
-                    "no ended call `{call_id}` among the last {} (calls appear here once they end)",
+                    "no ended call `{call_id}` in memory (last {}) or in the history (calls appear here once they end)",
                     app.opts.recent_calls
                 ),
             )
