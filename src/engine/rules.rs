@@ -711,7 +711,16 @@ impl Conversation {
                     replace_only: !enough,
                     ..propose(Kind::AvoidEmptyPhrases, recent)
                 });
-                rote = enough;
+                if enough {
+                    // "Menos fórmulas" covers the summary that was owed: one piece of advice.
+                    self.pending_repetition = None;
+                    self.understanding_rejected = false;
+                }
+            }
+            // An answer that is only a formula is `avoid_empty_phrases` business (on the second
+            // one, as the guidance's own "sí claro, le entiendo perfectamente"), not empathy's.
+            if said_now && r.substantive_words < 4 {
+                rote = true;
             }
         }
 

@@ -328,7 +328,11 @@ impl Policy {
                 let busy = !p.immediate && !p.timely && self.open_at_least_as_important(p.kind);
                 if warming_up || busy || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
                     // Held back by its gap: a lower-priority proposal outside that gap (a timely
-                    // one, a sharper replacement) may still go.
+                    // one, a sharper replacement) may still go. Timely advice about the answer
+                    // just given waits a few seconds for its gap instead of being lost.
+                    if p.timely && !warming_up && self.deferred.is_none() {
+                        self.deferred = Some((now_ms, p));
+                    }
                     continue;
                 }
                 *done = true;
