@@ -1205,3 +1205,72 @@ fn empathy_that_reflects_the_customers_situation_or_owns_it_is_recognised() {
         "a rote acknowledgement to an upset customer must be flagged: {n:?}"
     );
 }
+
+#[test]
+fn quick_check_and_hold_thresholds_are_per_campaign() {
+    let config = Config::from_toml(
+        r#"
+[campaigns.banca.timing]
+dead_air_check_ms = 15000
+dead_air_hold_ms = 30000
+"#,
+    )
+    .unwrap();
+    let res = Arc::new(Resources {
+        analyzer: Analyzer::load(None).unwrap(),
+        config,
+    });
+    let call = |campaign, wait: &'static str| {
+        Script::new("check-cfg")
+            .campaign(campaign)
+            .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+            .c(
+                3.5,
+                8.0,
+                "quería saber por qué me han cobrado dos veces la cuota",
+            )
+            .a(8.5, 11.0, wait)
+            .a(50.0, 53.0, "gracias por esperar ya lo tengo")
+            .until(56.0)
+            .run_with(res.clone())
+    };
+    let check = "un momento que lo compruebo";
+    let hold = "le pongo en espera un momento mientras lo consulto";
+    assert_fires(&call("banca", check), "dead_air", 26.0, 27.0);
+    assert_fires(&call("default", check), "dead_air", 36.0, 37.0);
+    assert_fires(&call("banca", hold), "dead_air", 41.0, 42.0);
+    assert_silent(&call("default", hold), "dead_air");
+}
+
+// ---------------------------------------------------------------- churn
+
+#[test]
+fn a_churn_threat_gets_offer_escalation_until_a_concrete_step() {
+    let out = Script::new("churn")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "me han vuelto a cobrar el paquete de canales que di de baja en agosto",
+        )
+        .a(10.5, 14.0, "sí veo el paquete activo en su cuenta")
+        .c(
+            14.5,
+            20.0,
+            "pues si no me lo quitan hoy me doy de baja y me voy a la competencia",
+        )
+        .a(20.5, 24.0, "bueno es decisión suya señor")
+        .a(
+            30.0,
+            38.0,
+            "le quito el paquete ahora mismo y le abono los tres meses en la próxima factura con número de incidencia ocho dos",
+        )
+        .until(44.0)
+        .run();
+    assert_fires(&out, "offer_escalation", 20.0, 26.0);
+    assert_silent(&out, "breathe");
+    assert_eq!(
+        clear_reason(&out, "offer_escalation").as_deref(),
+        Some("escalation_offered")
+    );
+}
