@@ -1088,10 +1088,11 @@ fn a_firm_supervisor_demand_gets_offer_escalation_not_breathe() {
             21.0,
             "quiero hablar con un supervisor ahora mismo por favor",
         )
-        .a(21.5, 24.0, "vale un momento")
+        .a(21.5, 25.0, "vale pero primero revisamos su línea otra vez")
         .until(30.0)
         .run();
-    assert_fires(&out, "offer_escalation", 21.0, 25.5);
+    // Due on the answer that does not offer it (at its turn boundary).
+    assert_fires(&out, "offer_escalation", 25.0, 27.5);
     assert_silent(&out, "breathe");
     assert_silent(&out, "show_empathy");
 }

@@ -459,13 +459,7 @@ impl Conversation {
         if let Some(h) = &r.escalation {
             self.pending_escalation = Some(hit_ev(seg, h));
         }
-        if let Some(e) = &self.pending_escalation {
-            // The demand itself is the moment: not held back by the rolling budget.
-            out.proposals.push(Proposal {
-                timely: r.escalation.is_some(),
-                ..propose(Kind::OfferEscalation, vec![e.clone()])
-            });
-        }
+        // Due on the agent's answer to the demand, if it offers no escalation (see `on_agent`).
 
         // "Déjeme terminar" is about being cut off (`let_them_finish`), not about repeating.
         let asked_to_finish = |h: &crate::language::Hit| {
@@ -801,9 +795,15 @@ impl Conversation {
                     ..propose(Kind::OfferNextStep, evidence)
                 });
             }
+        }
+        // An unanswered demand, whatever else the answer does ("le transfiero, no cuelgue"): not
+        // held back by the rolling budget.
+        if a.words >= 4 && !next_step && !setting_limit {
             if let Some(e) = &self.pending_escalation {
-                out.proposals
-                    .push(propose(Kind::OfferEscalation, vec![e.clone()]));
+                out.proposals.push(Proposal {
+                    timely: true,
+                    ..propose(Kind::OfferEscalation, vec![e.clone()])
+                });
             }
         }
         // The agent answered a customer who had to repeat themselves without showing they heard.
