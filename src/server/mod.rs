@@ -146,6 +146,10 @@ pub struct ServeArgs {
     /// Call history (SQLite file, created with its directory); `:memory:` keeps nothing.
     #[arg(long, default_value = "calma-data/calma.sqlite3", env = "CALMA_DB")]
     pub db: String,
+    /// Cap on the history's size in MiB (0 = none): past it, records are not written (counted
+    /// in `calma_history_write_errors_total`, as on a full disk) and calls go on.
+    #[arg(long, default_value_t = 0, env = "CALMA_DB_MAX_MIB")]
+    pub db_max_mib: u64,
     /// Secret keying the hash under which customer ids are stored (at least 16 bytes). Without
     /// it, a random secret is created once and kept in the database.
     #[arg(long, env = "CALMA_CUSTOMER_KEY_SECRET", hide_env_values = true)]
@@ -224,6 +228,8 @@ pub struct Options {
     pub db_path: String,
     /// Keys the customer-id hash (see [`crate::store::Store::open`]).
     pub customer_key_secret: Option<Vec<u8>>,
+    /// Cap on the history's size in MiB (0 = none).
+    pub db_max_mib: u64,
     /// How often records past their retention are purged.
     pub history_purge_interval: Duration,
 }
@@ -265,6 +271,7 @@ impl Default for Options {
             metrics_key: None,
             db_path: ":memory:".into(),
             customer_key_secret: None,
+            db_max_mib: 0,
             history_purge_interval: Duration::from_secs(3600),
         }
     }
@@ -291,6 +298,7 @@ impl Options {
             allowed_origins: guard::parse_origins(args.allowed_origins.as_deref()),
             metrics_key: args.metrics_key.clone().filter(|k| !k.is_empty()),
             db_path: args.db.clone(),
+            db_max_mib: args.db_max_mib,
             customer_key_secret: args
                 .customer_key_secret
                 .as_ref()
@@ -437,8 +445,12 @@ pub async fn start_with_sources(
     listener: TcpListener,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
-    let store = crate::store::Store::open(&opts.db_path, opts.customer_key_secret.as_deref())
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let store = crate::store::Store::open_capped(
+        &opts.db_path,
+        opts.customer_key_secret.as_deref(),
+        opts.db_max_mib,
+    )
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
     let hub = Hub::with_recent_calls(opts.recent_calls);
     hub.feed().set_history(store.clone());
     let limits = limits::Limits::new(opts.max_connections);
