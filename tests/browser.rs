@@ -263,7 +263,7 @@ async fn scenario(c: &Client, addr: SocketAddr) {
                 call,
                 "s2",
                 "customer",
-                "LLEVO UNA SEMANA SIN INTERNET Y NADIE ME SOLUCIONA NADA!!",
+                "LLEVO UNA SEMANA SIN INTERNET!!",
                 3500,
                 8000,
             ),

@@ -28,7 +28,7 @@ fn abusive_call(call: &str, agent: &str) -> Vec<String> {
         json!({"type":"call.start","call_id":call,"agent_id":agent,"campaign":"soporte","language":"es"})
             .to_string(),
         seg(call, "s1", "agent", "buenos días le atiende laura en qué puedo ayudarle", 0, 3000),
-        seg(call, "s2", "customer", "LLEVO UNA SEMANA SIN INTERNET Y NADIE ME SOLUCIONA NADA!!", 3500, 8000),
+        seg(call, "s2", "customer", "LLEVO UNA SEMANA SIN INTERNET!!", 3500, 8000),
         seg(call, "s3", "agent", "vaya lo siento déjeme revisar su línea un momento", 8500, 11000),
         seg(call, "s4", "customer", "eres un inútil no sirves para nada", 11500, 14000),
         seg(call, "s5", "agent", "le pido respeto por favor así no puedo ayudarle", 14500, 18000),

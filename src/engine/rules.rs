@@ -713,7 +713,11 @@ impl Conversation {
             }
             // An answer that is only a formula is `avoid_empty_phrases` business (on the second
             // one, as the guidance's own "sí claro, le entiendo perfectamente"), not empathy's.
-            if said_now && r.substantive_words < 4 {
+            let acknowledgement = r.rote_ack.is_some()
+                || r.stock
+                    .iter()
+                    .any(|h| h.cat == crate::language::lexicon::Cat::EmptyEmpathy);
+            if said_now && acknowledgement && r.substantive_words < 4 {
                 rote = true;
             }
         }

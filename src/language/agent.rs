@@ -73,6 +73,7 @@ pub struct AgentReading {
     pub paraphrase: Option<Hit>,
     pub boundary: Option<Hit>,
     pub escalation_offer: Option<Hit>,
+    /// Stock phrases: rote acknowledgements (`EmptyEmpathy`), deflections, vague promises.
     pub stock: Vec<Hit>,
     /// A commitment ("le llamo", "le envío").
     pub action: Option<Hit>,
@@ -102,7 +103,12 @@ impl AgentReading {
 
 pub fn read(a: &Analysis) -> AgentReading {
     let pick = |c: Cat| a.first(c).cloned();
-    let stock: Vec<Hit> = a.all(Cat::Stock).filter(|h| !h.negated).cloned().collect();
+    let stock: Vec<Hit> = a
+        .hits
+        .iter()
+        .filter(|h| matches!(h.cat, Cat::Stock | Cat::EmptyEmpathy) && !h.negated)
+        .cloned()
+        .collect();
     let stock_words: usize = stock.iter().map(|h| h.last + 1 - h.first).sum();
     let transfer = pick(Cat::Transfer).map(|hit| Transfer {
         target: a
@@ -154,7 +160,7 @@ fn rote_ack(a: &Analysis) -> Option<Hit> {
     }
     Some(Hit {
         file: LexiconFile::AgentStock,
-        cat: Cat::Stock,
+        cat: Cat::EmptyEmpathy,
         term: head.to_string(),
         weight: 0.5,
         intensity: 1.0,
