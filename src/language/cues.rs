@@ -13,10 +13,27 @@ use super::{Analysis, Hit};
 /// Words that make a presence check when they are all the customer said ("¿hola?", "¿aló?",
 /// "¿bueno?" in Mexico, "¿oiga?"), possibly with a form of address.
 const PRESENCE_WORDS: &[&str] = &["hola", "alo", "halo", "bueno", "oiga", "oigan", "oye"];
-/// Words that may come with them ("¿hola, señorita?", "¿aló, joven?").
+/// Words that may come with them ("¿hola, señorita?", "¿aló, joven?"); folding keeps "ñ", ASR may
+/// drop it.
 const ADDRESS_WORDS: &[&str] = &[
-    "senorita", "senora", "senor", "joven", "disculpe", "perdon", "eh", "mi", "amigo", "amiga",
-    "hay", "alguien", "ahi", "alli", "si",
+    "señorita",
+    "señora",
+    "señor",
+    "senorita",
+    "senora",
+    "senor",
+    "joven",
+    "disculpe",
+    "perdon",
+    "eh",
+    "mi",
+    "amigo",
+    "amiga",
+    "hay",
+    "alguien",
+    "ahi",
+    "alli",
+    "si",
 ];
 /// A single-word presence check is at most this long ("¿hola? ¿hola? ¿señorita?").
 const PRESENCE_MAX_WORDS: usize = 5;
@@ -88,7 +105,18 @@ fn bare_presence_check(a: &Analysis) -> Option<Hit> {
     let greeting = |w: &str| {
         PRESENCE_WORDS.contains(&w) || (w.starts_with("hola") && w.trim_end_matches('a') == "hol")
     };
-    let first = words.iter().position(|w| greeting(w))?;
+    // "¿Señorita?" alone, as a question, calls for someone too.
+    let calls_out = |w: &str| {
+        matches!(
+            w,
+            "señorita" | "señora" | "señor" | "senorita" | "senora" | "senor" | "joven"
+        )
+    };
+    let first = words.iter().position(|w| greeting(w)).or_else(|| {
+        (a.question && words.len() <= 3)
+            .then(|| words.iter().position(|w| calls_out(w)))
+            .flatten()
+    })?;
     let all_fit = words
         .iter()
         .all(|w| greeting(w) || ADDRESS_WORDS.contains(w));
@@ -110,4 +138,81 @@ fn bare_presence_check(a: &Analysis) -> Option<Hit> {
         first: index,
         last: index,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::language::{Analyzer, Side};
+
+    fn cues(text: &str) -> CustomerCues {
+        let analyzer = Analyzer::load(None).unwrap();
+        read(&analyzer.analyze(text, Side::Customer))
+    }
+
+    #[test]
+    fn presence_checks_in_each_region_but_not_greetings() {
+        for t in [
+            "¿hola? ¿hola?",
+            "¿aló?",
+            "¿bueno? ¿bueno?",
+            "¿oiga?",
+            "¿señorita?",
+            "¿hay alguien ahí?",
+            "¿sigue ahí?",
+            "¿seguís ahí?",
+            "¿se cortó?",
+        ] {
+            assert!(cues(t).presence_check.is_some(), "{t}");
+        }
+        for t in [
+            "hola buenas tardes",
+            "bueno, le cuento",
+            "mire señorita el recibo",
+        ] {
+            assert!(cues(t).presence_check.is_none(), "{t}");
+        }
+    }
+
+    #[test]
+    fn the_customer_on_the_agents_delivery_by_region() {
+        for t in [
+            "más despacito por favor",
+            "habla muy rápido",
+            "de a poco, por favor",
+        ] {
+            assert!(cues(t).pace_request.is_some(), "{t}");
+        }
+        for t in [
+            "perdón, no me he enterado de nada",
+            "no te cacho nada",
+            "no le capté",
+            "no le agarré la onda",
+            "me perdí, señorita",
+        ] {
+            assert!(cues(t).not_understood.is_some(), "{t}");
+        }
+        for t in [
+            "déjeme terminar",
+            "dejame terminar chamo",
+            "no me interrumpas",
+            "todavía no termino",
+            "me dejás hablar",
+        ] {
+            assert!(cues(t).let_me_finish.is_some(), "{t}");
+        }
+        for t in [
+            "no, usted no me está escuchando",
+            "eso no es lo que le pregunto",
+            "no me para bolas",
+            "no me pescás",
+            "no me está poniendo atención",
+        ] {
+            assert!(cues(t).misunderstood.is_some(), "{t}");
+        }
+        assert!(cues("¿y entonces qué hago?").what_now.is_some());
+        // Not about the agent: a calm customer about herself, a greeting.
+        let calm = cues("es la tercera vez que hago lo mismo en casa, qué risa");
+        assert!(calm.what_now.is_none() && calm.is_empty());
+    }
 }
