@@ -244,7 +244,6 @@ impl Call {
                         if !backchannel {
                             self.conv.note_agent_speech(
                                 &self.cfg,
-                                &seg.segment_id,
                                 analysis.words,
                                 info.syllables,
                                 seg.start_ms,

@@ -98,7 +98,6 @@ struct AgentTurn {
     syllables: u32,
     speech_ms: u64,
     last_end_ms: u64,
-    last_segment: String,
 }
 
 impl AgentTurn {
@@ -280,11 +279,9 @@ impl Conversation {
 
     /// A final agent segment's delivery, for judging "no me he enterado" after it. An answer to a
     /// request to slow down ends that request; said at a normal pace, it clears `slow_down`.
-    #[allow(clippy::too_many_arguments)]
     pub fn note_agent_speech(
         &mut self,
         cfg: &CampaignConfig,
-        seg: &str,
         words: usize,
         syllables: u32,
         start: u64,
@@ -303,7 +300,6 @@ impl Conversation {
         t.syllables = t.syllables.saturating_add(syllables);
         t.speech_ms += end.saturating_sub(start);
         t.last_end_ms = t.last_end_ms.max(end);
-        t.last_segment = seg.to_string();
     }
 
     /// The customer's own words about the agent's delivery.
