@@ -174,7 +174,7 @@ pub enum ErrorCode {
     TextTooLong,
     /// Binary frames are not part of the protocol.
     BinaryFrame,
-    /// Too many calls on this connection or in this process.
+    /// Too many calls on this connection, for this tenant or in this process (`quota` says which).
     TooManyCalls,
     /// The server holds as many WebSocket connections as it allows (HTTP 503 on upgrade).
     TooManyConnections,
@@ -188,6 +188,8 @@ pub enum ErrorCode {
     NotAllowedHere,
     /// The server is shutting down.
     ShuttingDown,
+    /// `feedback` names a nudge the call never sent.
+    UnknownNudge,
 }
 
 impl ErrorCode {
@@ -209,6 +211,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotAllowedHere => "not_allowed_here",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::UnknownNudge => "unknown_nudge",
         }
     }
 }
@@ -221,6 +224,9 @@ pub struct ProtocolError {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_id: Option<String>,
+    /// The quota that refused the request (`calls_per_tenant`, ...), for `too_many_*` errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
 }
 
 impl ProtocolError {
@@ -229,7 +235,14 @@ impl ProtocolError {
             code,
             message: message.into(),
             call_id: None,
+            quota: None,
         }
+    }
+
+    /// Name the quota that refused the request.
+    pub fn with_quota(mut self, quota: &str) -> Self {
+        self.quota = Some(quota.to_string());
+        self
     }
     pub fn for_call(mut self, call_id: impl Into<String>) -> Self {
         let id = call_id.into();
@@ -238,7 +251,8 @@ impl ProtocolError {
         }
         self
     }
-    /// The wire form: `{"type":"error","code":...,"message":...,"call_id"?:...}`, `type` first.
+    /// The wire form: `{"type":"error","code":...,"message":...,"call_id"?:...,"quota"?:...}`,
+    /// `type` first.
     pub fn to_json(&self) -> String {
         #[derive(Serialize)]
         struct Wire<'a> {
@@ -248,12 +262,15 @@ impl ProtocolError {
             message: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
             call_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            quota: Option<&'a str>,
         }
         serde_json::to_string(&Wire {
             kind: "error",
             code: self.code,
             message: &self.message,
             call_id: self.call_id.as_deref(),
+            quota: self.quota.as_deref(),
         })
         .expect("error messages always serialise")
     }

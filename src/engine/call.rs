@@ -37,6 +37,9 @@ pub struct Call {
     segments: u64,
     /// Hashes of the latest finalised segment ids, oldest first (8 bytes each; see [`id_hash`]).
     finals: VecDeque<u64>,
+    /// Speaker of each recent segment id (partials and finals; bounded like `finals`): a
+    /// revision must keep its speaker.
+    speakers: VecDeque<(u64, Speaker)>,
     language: LanguageGate,
     frustration: Frustration,
     timing: TimingModel,
@@ -76,6 +79,7 @@ impl Call {
             ended: false,
             segments: 0,
             finals: VecDeque::new(),
+            speakers: VecDeque::new(),
             campaign,
             cfg,
             res,
@@ -153,6 +157,17 @@ impl Call {
         out
     }
 
+    /// The speaker an earlier revision of `segment_id` had, if the call still remembers it
+    /// (the last 512 segment ids).
+    pub fn speaker_of(&self, segment_id: &str) -> Option<Speaker> {
+        let h = id_hash(segment_id);
+        self.speakers
+            .iter()
+            .rev()
+            .find(|(id, _)| *id == h)
+            .map(|(_, s)| *s)
+    }
+
     /// Nudge kind of a nudge id this call sent (for feedback metrics).
     pub fn nudge_kind(&self, nudge_id: &str) -> Option<&str> {
         self.policy
@@ -164,6 +179,13 @@ impl Call {
 
     fn on_segment(&mut self, seg: Segment, out: &mut Vec<Outbound>) {
         self.segments += 1;
+        if self.speaker_of(&seg.segment_id).is_none() {
+            self.speakers
+                .push_back((id_hash(&seg.segment_id), seg.speaker));
+            if self.speakers.len() > FINAL_IDS_KEPT {
+                self.speakers.pop_front();
+            }
+        }
         self.set_origin(seg.start_ms);
         self.now_ms = self.now_ms.max(seg.end_ms);
         let spanish = self.language.is_spanish();

@@ -76,6 +76,21 @@ impl Session {
             }
             Inbound::Segment(seg) => {
                 let call = self.get(&seg.call_id)?;
+                // A revision of a segment is the same utterance: another speaker is a mistake,
+                // not a correction.
+                if let Some(was) = call.speaker_of(&seg.segment_id) {
+                    if was != seg.speaker {
+                        return Err(ProtocolError::new(
+                            ErrorCode::InvalidField,
+                            format!(
+                                "segment {} was spoken by the {}; a revision cannot change `speaker`",
+                                seg.segment_id,
+                                was.as_str()
+                            ),
+                        )
+                        .for_call(&seg.call_id));
+                    }
+                }
                 Ok(call.on_event(Event::Segment(seg)))
             }
             Inbound::Tick(t) => {
@@ -84,6 +99,13 @@ impl Session {
             }
             Inbound::Feedback(f) => {
                 let call = self.get(&f.call_id)?;
+                if call.nudge_kind(&f.nudge_id).is_none() {
+                    return Err(ProtocolError::new(
+                        ErrorCode::UnknownNudge,
+                        format!("call {} sent no nudge `{}`", f.call_id, f.nudge_id),
+                    )
+                    .for_call(&f.call_id));
+                }
                 Ok(call.on_event(Event::Feedback {
                     nudge_id: f.nudge_id,
                     useful: f.useful,

@@ -81,6 +81,21 @@ pub(super) fn check(
     })
 }
 
+/// A quota refusal (`too_many_*` with its `quota`): HTTP 429, the client's own share is used up.
+pub(super) fn quota_refusal(app: &AppState, e: ProtocolError) -> Response {
+    error_response(app, StatusCode::TOO_MANY_REQUESTS, e)
+}
+
+/// Whose sockets count together against `sockets_per_principal`: a token's role and subject, a
+/// platform key's tenant; nobody in dev mode.
+pub(super) fn principal_key(p: &Principal) -> Option<String> {
+    match p {
+        Principal::Anonymous => None,
+        Principal::Platform { .. } => Some("platform".to_string()),
+        Principal::Token(c) => Some(format!("{}:{}", c.role.as_str(), c.sub)),
+    }
+}
+
 /// A WebSocket slot, or the 503 response when every slot is taken.
 pub(super) fn socket_slot(app: &AppState) -> Result<super::limits::SocketSlot, Refusal> {
     app.limits.socket_slot().ok_or_else(|| {
@@ -109,18 +124,22 @@ pub async fn stream(
         Ok(p) => p,
         Err(r) => return refuse(&app, r),
     };
+    let tenant: Arc<str> = Arc::from(principal.tenant());
+    let quota = match app.hub.quotas.reserve_connection(&tenant) {
+        Ok(q) => q,
+        Err(e) => return quota_refusal(&app, e),
+    };
     let slot = match socket_slot(&app) {
         Ok(s) => s,
         Err(r) => return refuse(&app, r),
     };
-    let tenant: Arc<str> = Arc::from(principal.tenant());
     let tracker = app.streams.clone();
     ws.read_buffer_size(WS_READ_BUFFER)
         .max_message_size(app.opts.hard_message_limit)
         .max_frame_size(app.opts.hard_message_limit)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
-                let _slot = slot;
+                let _slots = (slot, quota);
                 super::stream::serve(socket, app, tenant).await
             })
         })
@@ -184,12 +203,21 @@ pub async fn agent(
         Ok(r) => r,
         Err(e) => return error_response(&app, StatusCode::BAD_REQUEST, e),
     };
+    let tenant: Arc<str> = Arc::from(principal.tenant());
+    let quota = match app
+        .hub
+        .quotas
+        .reserve_socket(principal_key(&principal).as_deref().map(|k| (&tenant, k)))
+    {
+        Ok(q) => q,
+        Err(e) => return quota_refusal(&app, e),
+    };
     let slot = match socket_slot(&app) {
         Ok(s) => s,
         Err(r) => return refuse(&app, r),
     };
     let peer = super::agent::Panel {
-        tenant: Arc::from(principal.tenant()),
+        tenant,
         agent_id,
         resume,
     };
@@ -199,7 +227,7 @@ pub async fn agent(
         .max_frame_size(app.opts.hard_message_limit)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
-                let _slot = slot;
+                let _slots = (slot, quota);
                 super::agent::serve(socket, app, peer).await
             })
         })
@@ -292,7 +320,7 @@ pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "protocol": PROTOCOL_VERSION,
         "lexicon_entries": app.resources().analyzer.lexicons().entry_count(),
-        "active_calls": app.active_calls.load(Ordering::Relaxed),
+        "active_calls": app.hub.quotas.active_calls(),
         "connections": app.connections.load(Ordering::Relaxed),
         "agent_sockets": app.agent_sockets.load(Ordering::Relaxed),
     });
@@ -300,11 +328,11 @@ pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    app.metrics.parked(app.resume.parked_len());
+    app.metrics.parked(app.hub.resume.parked_len());
     let text = app.metrics.render(
         app.connections.load(Ordering::Relaxed),
         app.agent_sockets.load(Ordering::Relaxed),
-        app.active_calls.load(Ordering::Relaxed),
+        app.hub.quotas.active_calls() as i64,
     );
     (
         StatusCode::OK,

@@ -1,19 +1,25 @@
 //! The async shell around the engine: HTTP + WebSocket endpoints, agent feeds, metrics, shutdown.
 //!
-//! Module map:
+//! Module map (arrows: "uses"; the hub uses no handler):
+//!
+//! ```text
+//! http ──▶ stream, agent ──▶ hub ◀── supervisor, reaper
+//!   └────────────────────────▲
+//! ```
+//!
+//! - [`hub`]: all shared state, keyed by tenant: agent queues, call routes, the supervisor board
+//!   and post-call records, replay buffers and parked calls, quotas.
 //! - [`http`]: the route handlers (thin: check, then hand over), `/v1/analyze`, `/healthz`, `/metrics`.
 //! - `stream`: one task per platform connection (`/v1/stream`), owning its engine `Session`.
 //! - `echo`: `/v1/echo`, the same WebSocket stack without the engine (the load-test baseline).
 //! - `agent`: one task per agent panel socket (`/v1/agents/{agent_id}/nudges`).
-//! - [`hub`]: fan-out between tasks: agent queues, feedback routing, supervisor broadcast.
-//! - [`supervisor`]: the supervisor board state, recent call records, `/v1/supervisor`,
-//!   `/v1/calls/{call_id}`.
+//! - [`supervisor`]: the `/v1/supervisor` socket and `GET /v1/calls/{call_id}`.
+//! - `reaper`: ends parked calls whose grace period passed.
 //! - `pages`: the web UI (agent panel, supervisor board, post-call view), embedded HTML.
 //! - [`ws`]: the bounded, time-limited WebSocket writer.
 //! - [`metrics`]: a per-server Prometheus registry.
 //! - [`auth`]: API keys (platforms), HS256 tokens (agents, supervisors), tenants, dev mode.
-//! - [`limits`]: connection slots, calls per process, segment rate per call.
-//! - [`resume`]: per-call replay buffers and parked calls of lost connections.
+//! - [`limits`]: connection slots, segment rate per call.
 //! - [`logging`]: the log filter (no transcript text in logs).
 //!
 //! Start a server in-process with [`start`] (tests bind `127.0.0.1:0`), or run the binary's
@@ -25,13 +31,13 @@ pub mod hub;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
-pub mod resume;
 pub mod supervisor;
 pub mod ws;
 
 mod agent;
 mod echo;
 mod pages;
+mod reaper;
 mod stream;
 
 use std::net::SocketAddr;
@@ -45,14 +51,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::engine::Resources;
 use crate::protocol::ParseLimits;
-use hub::{Hub, SupervisorEvent};
+use hub::quotas::QuotaLimits;
+use hub::{Hub, HubConfig};
 use metrics::Metrics;
 
 /// `calma serve` options.
@@ -90,6 +96,19 @@ pub struct ServeArgs {
     /// Calls the whole process may carry at once (parked calls included).
     #[arg(long, default_value_t = 10_000, env = "CALMA_MAX_PROCESS_CALLS")]
     pub max_process_calls: usize,
+    /// Calls one tenant may carry at once (parked calls included).
+    #[arg(long, default_value_t = 5_000, env = "CALMA_MAX_CALLS_PER_TENANT")]
+    pub max_calls_per_tenant: usize,
+    /// Platform connections (`/v1/stream`) one tenant may hold at once.
+    #[arg(
+        long,
+        default_value_t = 1_000,
+        env = "CALMA_MAX_CONNECTIONS_PER_TENANT"
+    )]
+    pub max_connections_per_tenant: usize,
+    /// Agent-panel and supervisor sockets one token holder may hold at once.
+    #[arg(long, default_value_t = 8, env = "CALMA_MAX_SOCKETS_PER_PRINCIPAL")]
+    pub max_sockets_per_principal: usize,
     /// WebSocket connections (platform, agent and supervisor sockets together).
     #[arg(long, default_value_t = 10_000, env = "CALMA_MAX_CONNECTIONS")]
     pub max_connections: usize,
@@ -143,6 +162,18 @@ pub struct Options {
     pub auth: auth::AuthConfig,
     /// Calls the process may carry at once, parked calls included (`too_many_calls` beyond).
     pub max_calls_per_process: usize,
+    /// Calls one tenant may carry at once, parked calls included (`too_many_calls`,
+    /// `quota: calls_per_tenant`, beyond).
+    pub max_calls_per_tenant: usize,
+    /// Platform connections one tenant may hold (HTTP 429 `too_many_connections`,
+    /// `quota: connections_per_tenant`, beyond).
+    pub max_connections_per_tenant: usize,
+    /// Agent and supervisor sockets one token holder may hold (HTTP 429
+    /// `too_many_connections`, `quota: sockets_per_principal`, beyond).
+    pub max_sockets_per_principal: usize,
+    /// Messages queued per supervisor socket; one that falls further behind is sent a fresh
+    /// snapshot instead of what it missed.
+    pub supervisor_queue: usize,
     /// WebSocket connections of every kind (HTTP 503 `too_many_connections` beyond).
     pub max_connections: usize,
     /// Segment messages per second per call (0 = unlimited); `rate_limited` beyond.
@@ -178,9 +209,13 @@ impl Default for Options {
             agent_queue: 256,
             send_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(5),
-            recent_calls: supervisor::RECENT_CALLS,
+            recent_calls: hub::board::RECENT_CALLS,
             auth: auth::AuthConfig::open(),
             max_calls_per_process: 10_000,
+            max_calls_per_tenant: 5_000,
+            max_connections_per_tenant: 1_000,
+            max_sockets_per_principal: 8,
+            supervisor_queue: hub::board::SUPERVISOR_QUEUE,
             max_connections: 10_000,
             max_segments_per_sec: 20,
             segment_rate_window: Duration::from_secs(5),
@@ -200,6 +235,9 @@ impl Options {
             soft_message_limit: args.max_message_bytes,
             hard_message_limit: (1024 * 1024).max(args.max_message_bytes * 2),
             max_calls_per_process: args.max_process_calls.max(1),
+            max_calls_per_tenant: args.max_calls_per_tenant.max(1),
+            max_connections_per_tenant: args.max_connections_per_tenant.max(1),
+            max_sockets_per_principal: args.max_sockets_per_principal.max(1),
             max_connections: args.max_connections.max(1),
             max_segments_per_sec: args.max_segment_rate,
             idle_call_timeout: Duration::from_secs(args.idle_call_minutes.saturating_mul(60)),
@@ -237,10 +275,8 @@ pub struct AppState {
     pub connections: AtomicI64,
     pub agent_sockets: AtomicI64,
     pub supervisor_sockets: AtomicI64,
-    pub active_calls: AtomicI64,
     pub next_conn: AtomicU64,
     pub limits: limits::Limits,
-    pub resume: resume::ResumeStore,
 }
 
 /// Files the resources were loaded from; a reload reads them again.
@@ -327,9 +363,18 @@ pub async fn start_with_sources(
     listener: TcpListener,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
-    let hub = Hub::with_recent_calls(opts.recent_calls);
+    let hub = Hub::new(HubConfig {
+        recent_calls: opts.recent_calls,
+        replay_buffer: opts.replay_buffer,
+        supervisor_queue: opts.supervisor_queue,
+        quotas: QuotaLimits {
+            calls_per_process: opts.max_calls_per_process,
+            calls_per_tenant: opts.max_calls_per_tenant,
+            connections_per_tenant: opts.max_connections_per_tenant,
+            sockets_per_principal: opts.max_sockets_per_principal,
+        },
+    });
     let limits = limits::Limits::new(opts.max_connections);
-    let resume = resume::ResumeStore::new(opts.replay_buffer);
     let app = Arc::new(AppState {
         res: RwLock::new(res),
         res_generation: AtomicU64::new(0),
@@ -344,12 +389,10 @@ pub async fn start_with_sources(
         connections: AtomicI64::new(0),
         agent_sockets: AtomicI64::new(0),
         supervisor_sockets: AtomicI64::new(0),
-        active_calls: AtomicI64::new(0),
         next_conn: AtomicU64::new(1),
         limits,
-        resume,
     });
-    app.streams.spawn(resume::reaper(app.clone()));
+    app.streams.spawn(reaper::reaper(app.clone()));
     let token = app.shutdown.clone();
     let routes = router(app.clone());
     // Nudges are small frames written back to back on multiplexed sockets: without TCP_NODELAY
@@ -385,11 +428,6 @@ impl ServerHandle {
     /// The shared state (counters, hub) of this server.
     pub fn state(&self) -> &Arc<AppState> {
         &self.app
-    }
-
-    /// Subscribe to the supervisor feed: call starts, every output, call ends.
-    pub fn subscribe_supervisor(&self) -> broadcast::Receiver<SupervisorEvent> {
-        self.app.hub.subscribe_supervisor()
     }
 
     /// Graceful shutdown: stop accepting; end every call (summaries go to platforms, agents and
