@@ -286,7 +286,8 @@ pub struct ParseLimits {
     pub max_text_chars: usize,
     pub max_id_chars: usize,
     /// Largest media time accepted (`start_ms`, `end_ms`, `at_ms`), so that media-time
-    /// arithmetic in the engine can never overflow. The default, 2^40 ms, is about 34 years.
+    /// arithmetic in the engine can never overflow. The default, [`MAX_MEDIA_MS`] (2^50 ms), is about
+    /// 35,000 years.
     pub max_media_ms: u64,
 }
 

@@ -531,7 +531,8 @@ async fn scenario(c: &Client, addr: SocketAddr) {
     })
     .await;
 
-    // Click a call: its transcript with the evidence highlighted, and its nudge timeline.
+    // Click a call: the board asks for it (`call.open`; the snapshot carried only a summary)
+    // and shows its whole transcript with the evidence highlighted, and its nudge timeline.
     c.find(Locator::Css("#calls tr[data-call-id=\"c-web-1\"] button"))
         .await
         .unwrap()
@@ -549,6 +550,11 @@ async fn scenario(c: &Client, addr: SocketAddr) {
     })
     .await;
     assert!(marks.iter().any(|m| m == "inútil"), "{marks:?}");
+    poll("the call's detail from the server", || async {
+        let d = js(c, "document.getElementById('detail-body').dataset.detail").await;
+        (d == "full").then_some(())
+    })
+    .await;
     let segments = js(c, "document.querySelectorAll('#transcript .seg').length").await;
     assert_eq!(segments, 6);
     let timeline = js(c, "document.getElementById('timeline').innerText").await;

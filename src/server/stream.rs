@@ -24,7 +24,7 @@ use super::hub::resume::ParkedCall;
 use super::hub::ConnCmd;
 use super::limits::RateLimiter;
 use super::reaper::end_unattached;
-use super::ws::{writer, Out, CLOSE_GOING_AWAY, CLOSE_POLICY};
+use super::ws::{writer, Out, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG};
 use super::AppState;
 use crate::engine::{Event, Session};
 use crate::protocol::{
@@ -55,7 +55,11 @@ enum EndReason {
     PeerClosed,
     /// The stream ended without a Close frame.
     PeerGone,
+    /// The transport failed (reset, broken pipe): the connection was lost.
     PeerError,
+    /// The peer broke the WebSocket protocol (a frame over the hard limit, bad framing, bad
+    /// UTF-8): not a lost connection, so its calls end as on a Close.
+    PeerViolation,
     PeerSilent,
     WriterGone,
     Shutdown,
@@ -64,7 +68,10 @@ enum EndReason {
 impl EndReason {
     /// The connection was lost rather than closed: its calls wait for a resume.
     fn lost(self) -> bool {
-        !matches!(self, EndReason::PeerClosed | EndReason::Shutdown)
+        !matches!(
+            self,
+            EndReason::PeerClosed | EndReason::PeerViolation | EndReason::Shutdown
+        )
     }
 }
 
@@ -123,7 +130,11 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, tenant: Arc<str>) {
                     Ok(f) => f,
                     Err(e) => {
                         tracing::info!(conn = id, error = %e, "stream read error");
-                        break EndReason::PeerError;
+                        break if is_transport_error(&e) {
+                            EndReason::PeerError
+                        } else {
+                            EndReason::PeerViolation
+                        };
                     }
                 };
                 last_seen = Instant::now();
@@ -163,10 +174,10 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, tenant: Arc<str>) {
         let n = conn.session.len();
         let outs = conn.session.end_all();
         conn.route(outs).await;
-        let why = if reason == EndReason::Shutdown {
-            "shutdown"
-        } else {
-            "disconnect"
+        let why = match reason {
+            EndReason::Shutdown => "shutdown",
+            EndReason::PeerViolation => "protocol_violation",
+            _ => "disconnect",
         };
         for _ in 0..n {
             app.metrics.call_ended(why);
@@ -178,12 +189,29 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, tenant: Arc<str>) {
                 .await
         }
         EndReason::PeerSilent => conn.send(Out::Close(CLOSE_POLICY, "no pong")).await,
+        EndReason::PeerViolation => {
+            conn.send(Out::Close(CLOSE_TOO_BIG, "message too big or malformed"))
+                .await
+        }
         _ => {}
     }
     drop(conn.out);
     let _ = tokio::time::timeout(app.opts.send_timeout, writer).await;
     app.connections.fetch_sub(1, Ordering::Relaxed);
     tracing::info!(conn = id, ?reason, "stream connection closed");
+}
+
+/// Whether a read error is the transport failing (an I/O error somewhere in its chain) rather
+/// than the peer breaking the protocol.
+fn is_transport_error(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 impl Conn {
