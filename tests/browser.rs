@@ -539,6 +539,11 @@ async fn scenario(c: &Client, addr: SocketAddr) {
         .click()
         .await
         .unwrap();
+    poll("the call's detail from the server", || async {
+        let d = js(c, "document.getElementById('detail-body').dataset.detail").await;
+        (d == "full").then_some(())
+    })
+    .await;
     let marks = poll("highlighted evidence in the transcript", || async {
         let v = js(
             c,
@@ -550,11 +555,6 @@ async fn scenario(c: &Client, addr: SocketAddr) {
     })
     .await;
     assert!(marks.iter().any(|m| m == "inútil"), "{marks:?}");
-    poll("the call's detail from the server", || async {
-        let d = js(c, "document.getElementById('detail-body').dataset.detail").await;
-        (d == "full").then_some(())
-    })
-    .await;
     let segments = js(c, "document.querySelectorAll('#transcript .seg').length").await;
     assert_eq!(segments, 6);
     let timeline = js(c, "document.getElementById('timeline').innerText").await;
