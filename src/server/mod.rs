@@ -1,10 +1,11 @@
 //! The async shell around the engine: HTTP + WebSocket endpoints, agent feeds, metrics, shutdown.
 //!
-//! Module map (arrows: "uses"; the hub uses no handler):
+//! Module map (arrows: "imports"; no cycles, the hub imports no handler):
 //!
 //! ```text
-//! http ──▶ stream, agent ──▶ hub ◀── supervisor, reaper
-//!   └────────────────────────▲
+//! supervisor ──▶ http ──▶ stream ──▶ reaper
+//!                  └────▶ agent
+//! supervisor, stream, agent, reaper ──▶ hub ──▶ engine, protocol
 //! ```
 //!
 //! - [`hub`]: all shared state, keyed by tenant: agent queues, call routes, the supervisor board

@@ -28,11 +28,14 @@ struct TenantUse {
     connections: usize,
 }
 
+/// A principal: its tenant, then role and subject.
+type PrincipalKey = (Arc<str>, String);
+
 #[derive(Debug, Default)]
 struct Usage {
     calls: usize,
     tenants: HashMap<Arc<str>, TenantUse>,
-    principals: HashMap<(Arc<str>, String), usize>,
+    principals: HashMap<PrincipalKey, usize>,
 }
 
 impl Usage {
@@ -86,7 +89,7 @@ impl Drop for ConnectionSlot {
 /// One agent or supervisor socket of a principal (`None` in dev mode: no principals there).
 #[derive(Debug)]
 pub struct PrincipalSlot {
-    held: Option<(Arc<Mutex<Usage>>, (Arc<str>, String))>,
+    held: Option<(Arc<Mutex<Usage>>, PrincipalKey)>,
 }
 
 impl Drop for PrincipalSlot {
