@@ -7,6 +7,7 @@
 //! - [`timing`]: turns, interruptions, talk-over, dead air, monologues, speech rate.
 //! - [`nudges`]: the nudge catalogue and the policy that opens, budgets and clears nudges.
 //! - [`config`]: per-campaign configuration (TOML) with validated defaults.
+//! - [`eval`]: scores labelled calls and utterances against the engine (`calma eval`).
 //! - [`replay`]: drives the engine from protocol messages (CLI replay and `POST /v1/analyze`).
 //! - [`server`]: the thin async shell: WebSocket streams, batch HTTP, agent feeds, metrics.
 //! - [`client`]: a platform-side WebSocket client (`calma replay --live`).
@@ -15,6 +16,7 @@
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod eval;
 pub mod language;
 pub mod loadgen;
 pub mod nudges;

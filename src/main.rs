@@ -1,4 +1,4 @@
-//! The `calma` command: `serve` (default), `replay`, `loadgen`, `token`.
+//! The `calma` command: `serve` (default), `replay`, `eval`, `loadgen`, `token`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +46,29 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
     },
+    /// Score labelled calls (`*.jsonl` + `*.expect.json`) and utterance files (`*.tsv`) under a
+    /// directory: per-kind nudge precision and recall, calls fully right, nudges on calm calls,
+    /// frustration confusion matrices, exact and binary level agreement per region. Calls are
+    /// streamed as a platform would (partials every second, ticks) unless --finals.
+    Eval {
+        /// A directory (searched recursively) or one file.
+        dir: PathBuf,
+        /// Directory of lexicon TSV files overriding the embedded ones, file by file.
+        #[arg(long, env = "CALMA_LEXICONS")]
+        lexicons: Option<PathBuf>,
+        /// Campaign configuration (TOML).
+        #[arg(long, env = "CALMA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Feed final segments only (no partials, no ticks).
+        #[arg(long)]
+        finals: bool,
+        /// Print the whole report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// List every call and every missed utterance.
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Load-test a running calma (loopback only): N connections carrying M concurrent labelled
     /// Spanish calls with partials, at real-time pace or faster; reports final-segment → state
     /// latency percentiles, throughput, errors, and the server's CPU and memory. With --echo,
@@ -85,6 +108,14 @@ fn main() -> ExitCode {
             live: None,
             ..
         }) => replay(file, lexicons, config),
+        Some(Command::Eval {
+            dir,
+            lexicons,
+            config,
+            finals,
+            json,
+            verbose,
+        }) => eval(&dir, lexicons, config, finals, json, verbose),
         Some(Command::Serve(args)) => calma::server::run(args),
         Some(Command::Loadgen(args)) => match calma::loadgen::run(args) {
             Ok(results) if results.iter().all(|r| r.errors == 0) => ExitCode::SUCCESS,
@@ -122,6 +153,54 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         None => calma::server::run(cli.serve),
+    }
+}
+
+fn eval(
+    dir: &std::path::Path,
+    lexicons: Option<PathBuf>,
+    config: Option<PathBuf>,
+    finals: bool,
+    json: bool,
+    verbose: bool,
+) -> ExitCode {
+    let res = match Resources::load(lexicons.as_deref(), config.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("calma: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = calma::eval::EvalOptions {
+        finals_only: finals,
+        ..Default::default()
+    };
+    match calma::eval::evaluate_dir(res, dir, &opts) {
+        Ok(report) if report.calls.is_none() && report.utterances.is_none() => {
+            eprintln!(
+                "calma eval: no labelled calls or utterance files under {}",
+                dir.display()
+            );
+            ExitCode::from(2)
+        }
+        Ok(report) => {
+            if json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("calma eval: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                print!("{}", calma::eval::render(&report, verbose));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("calma eval: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
