@@ -55,10 +55,10 @@ enum EndReason {
     PeerClosed,
     /// The stream ended without a Close frame.
     PeerGone,
-    /// The transport failed (reset, broken pipe): the connection was lost.
+    /// Reading failed otherwise (reset, EOF without a Close frame): the connection was lost.
     PeerError,
-    /// The peer broke the WebSocket protocol (a frame over the hard limit, bad framing, bad
-    /// UTF-8): not a lost connection, so its calls end as on a Close.
+    /// The peer sent a frame over the hard size limit: not a lost connection, so its calls end
+    /// as on a Close.
     PeerViolation,
     PeerSilent,
     WriterGone,
@@ -130,10 +130,10 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, tenant: Arc<str>) {
                     Ok(f) => f,
                     Err(e) => {
                         tracing::info!(conn = id, error = %e, "stream read error");
-                        break if is_transport_error(&e) {
-                            EndReason::PeerError
-                        } else {
+                        break if is_over_the_size_limit(&e) {
                             EndReason::PeerViolation
+                        } else {
+                            EndReason::PeerError
                         };
                     }
                 };
@@ -190,7 +190,7 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, tenant: Arc<str>) {
         }
         EndReason::PeerSilent => conn.send(Out::Close(CLOSE_POLICY, "no pong")).await,
         EndReason::PeerViolation => {
-            conn.send(Out::Close(CLOSE_TOO_BIG, "message too big or malformed"))
+            conn.send(Out::Close(CLOSE_TOO_BIG, "message too big"))
                 .await
         }
         _ => {}
@@ -201,13 +201,15 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, tenant: Arc<str>) {
     tracing::info!(conn = id, ?reason, "stream connection closed");
 }
 
-/// Whether a read error is the transport failing (an I/O error somewhere in its chain) rather
-/// than the peer breaking the protocol.
-fn is_transport_error(e: &axum::Error) -> bool {
+/// Whether a read error is the peer sending a frame or message over the hard size limit (a
+/// protocol violation) rather than the connection being lost (reset, EOF without a Close
+/// frame, broken framing on a dying socket), which parks the calls for a resume.
+fn is_over_the_size_limit(e: &axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error as WsError;
     let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(c) = cause {
-        if c.is::<std::io::Error>() {
-            return true;
+        if let Some(ws) = c.downcast_ref::<WsError>() {
+            return matches!(ws, WsError::Capacity(_));
         }
         cause = c.source();
     }
