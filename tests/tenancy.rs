@@ -260,6 +260,33 @@ async fn two_tenants_with_equal_call_and_agent_ids_never_meet() {
     assert_eq!(replayed[..acme_out.len()], acme_out[..]);
     acme_out = replayed;
 
+    // Feedback is routed by tenant: acme's agent rates a nudge of acme's call; globex's agent,
+    // same agent and call ids, names the same nudge id and is refused (globex's call sent none).
+    let mut acme_panel_seen = Vec::new();
+    let nudge_id = loop {
+        let t = next_text(&mut acme_panel).await;
+        let v: Value = serde_json::from_str(&t).unwrap();
+        acme_panel_seen.push(t);
+        if v["type"] == "nudge" {
+            break v["nudge_id"].as_str().unwrap().to_string();
+        }
+    };
+    let feedback = |useful: bool| {
+        json!({"type":"feedback","call_id":CALL,"nudge_id":nudge_id,"useful":useful}).to_string()
+    };
+    send(&mut acme_panel, &feedback(true)).await;
+    send(&mut globex_panel, &feedback(false)).await;
+    let mut globex_panel_seen = Vec::new();
+    let refusal = loop {
+        let t = next_text(&mut globex_panel).await;
+        let v: Value = serde_json::from_str(&t).unwrap();
+        if v["type"] == "error" {
+            break v;
+        }
+        globex_panel_seen.push(t);
+    };
+    assert_eq!(refusal["code"], "unknown_nudge", "{refusal}");
+
     // Both calls end.
     let mut rest = acme_call()[5..].to_vec();
     rest.push(end_msg(CALL));
@@ -273,6 +300,11 @@ async fn two_tenants_with_equal_call_and_agent_ids_never_meet() {
     let globex_summary: Value = serde_json::from_str(globex_out.last().unwrap()).unwrap();
     assert!(!acme_summary["nudges"].as_array().unwrap().is_empty());
     assert!(globex_summary["nudges"].as_array().unwrap().is_empty());
+    assert_eq!(acme_summary["feedback"], json!({"useful":1,"not_useful":0}));
+    assert_eq!(
+        globex_summary["feedback"],
+        json!({"useful":0,"not_useful":0})
+    );
 
     // Stream outputs: each platform got only its own call's outputs (no error either).
     for (who, out) in [("acme", &acme_out), ("globex", &globex_out)] {
@@ -283,8 +315,10 @@ async fn two_tenants_with_equal_call_and_agent_ids_never_meet() {
     }
 
     // Agent panels: exactly their own platform's outputs, in order.
-    assert_eq!(panel_until_summary(&mut acme_panel).await, acme_out);
-    assert_eq!(panel_until_summary(&mut globex_panel).await, globex_out);
+    acme_panel_seen.extend(panel_until_summary(&mut acme_panel).await);
+    globex_panel_seen.extend(panel_until_summary(&mut globex_panel).await);
+    assert_eq!(acme_panel_seen, acme_out);
+    assert_eq!(globex_panel_seen, globex_out);
 
     // Live supervisor events: own outputs in order, own words only.
     for (who, feed, own_out, own, other) in [

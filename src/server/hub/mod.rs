@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{ErrorCode, Feedback, Outbound, ProtocolError};
-use agents::{AgentMsg, Agents, Class};
+use agents::{Agents, Class};
 use board::Board;
 use quotas::{QuotaLimits, Quotas};
 use resume::{ParkedCall, ResumeStore};
@@ -116,11 +116,6 @@ impl Hub {
         );
         self.board.output(tenant, call_id, agent_id, o, json);
         dropped
-    }
-
-    /// Queue a message for every socket of `agent_id` in `tenant`.
-    pub fn publish_agent(&self, tenant: &str, agent_id: &str, msg: AgentMsg) -> u64 {
-        self.agents.publish(tenant, agent_id, msg)
     }
 
     /// Route feedback for `call_id` to the owning connection (from now on, `conn_id` owns it).
