@@ -101,6 +101,8 @@ fn whole_call(c: &mut Criterion) {
             agent_id: "a".into(),
             campaign: None,
             language: None,
+            customer_id: None,
+            prior_contacts_7d: None,
         },
     };
     let segments = msgs

@@ -29,6 +29,35 @@ pub struct CampaignConfig {
     pub frustration: FrustrationConfig,
     pub nudges: PolicyConfig,
     pub privacy: PrivacyConfig,
+    pub history: HistoryConfig,
+    /// Role mapping of platform adapters (`/v1/ingest/{format}`, `/v1/stream/{format}`).
+    pub adapters: crate::adapters::AdapterConfig,
+}
+
+/// `[campaigns.X.history]`: what the call history (SQLite) keeps, and for how long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Days a call's record (summary, nudges, evidence, feedback, timing) is kept.
+    pub retention_days: u32,
+    /// Keep the call's transcript (final segments, PII-redacted). Off by default.
+    pub keep_transcripts: bool,
+    /// Days a kept transcript survives (never longer than the record).
+    pub transcript_retention_days: u32,
+    /// Look up the customer's earlier calls at call start (from `call.start.customer_id`, stored
+    /// only as a keyed hash) and send the agent a `context` message.
+    pub customer_context: bool,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            retention_days: 90,
+            keep_transcripts: false,
+            transcript_retention_days: 7,
+            customer_context: true,
+        }
+    }
 }
 
 /// `[campaigns.X.privacy]`.
@@ -52,6 +81,9 @@ impl CampaignConfig {
             .validate()
             .map_err(|e| format!("frustration: {e}"))?;
         self.nudges.validate().map_err(|e| format!("nudges: {e}"))?;
+        if self.history.retention_days == 0 {
+            return Err("history: retention_days must be at least 1".into());
+        }
         let t = &self.timing;
         if t.fast_clear_syllables_per_s >= t.fast_syllables_per_s {
             return Err(

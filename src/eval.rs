@@ -790,6 +790,127 @@ pub fn render(report: &Report, verbose: bool) -> String {
     out
 }
 
+/// A nudge as the comparison shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShownNudge {
+    pub kind: String,
+    pub at_ms: u64,
+    /// `rule: "quote"` of each piece of evidence.
+    pub evidence: Vec<String>,
+}
+
+/// How one call's nudges differ between two configurations.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallDiff {
+    pub call_id: String,
+    pub only_a: Vec<ShownNudge>,
+    pub only_b: Vec<ShownNudge>,
+    pub same: usize,
+}
+
+/// Two nudges are the same advice if they are of one kind within this much media time.
+const SAME_NUDGE_MS: u64 = 5_000;
+
+fn nudges_by_call(res: Arc<Resources>, jsonl: &str) -> BTreeMap<String, Vec<ShownNudge>> {
+    let mut out: BTreeMap<String, Vec<ShownNudge>> = BTreeMap::new();
+    for line in replay_jsonl(res, jsonl, &ParseLimits::default()) {
+        let Ok(o) = serde_json::from_str::<crate::protocol::Outbound>(&line) else {
+            continue;
+        };
+        match o {
+            crate::protocol::Outbound::Nudge(n) => {
+                out.entry(n.call_id.clone()).or_default().push(ShownNudge {
+                    kind: n.kind,
+                    at_ms: n.at_ms,
+                    evidence: n
+                        .evidence
+                        .iter()
+                        .map(|e| format!("{}: \"{}\"", e.rule, e.quote))
+                        .collect(),
+                })
+            }
+            crate::protocol::Outbound::Summary(s) => {
+                out.entry(s.call_id.clone()).or_default();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Replay the same protocol messages under configurations `a` and `b` and list, call by call,
+/// the nudges that only one of them shows (`calma replay --config A --compare B`): what a
+/// supervisor checks before changing a campaign.
+pub fn compare(a: Arc<Resources>, b: Arc<Resources>, jsonl: &str) -> Vec<CallDiff> {
+    let na = nudges_by_call(a, jsonl);
+    let mut nb = nudges_by_call(b, jsonl);
+    let mut diffs = Vec::new();
+    for (call_id, list_a) in na {
+        let mut list_b = nb.remove(&call_id).unwrap_or_default();
+        let mut only_a = Vec::new();
+        let mut same = 0;
+        for n in list_a {
+            match list_b
+                .iter()
+                .position(|m| m.kind == n.kind && m.at_ms.abs_diff(n.at_ms) <= SAME_NUDGE_MS)
+            {
+                Some(i) => {
+                    list_b.remove(i);
+                    same += 1;
+                }
+                None => only_a.push(n),
+            }
+        }
+        diffs.push(CallDiff {
+            call_id,
+            only_a,
+            only_b: list_b,
+            same,
+        });
+    }
+    for (call_id, only_b) in nb {
+        diffs.push(CallDiff {
+            call_id,
+            only_a: Vec::new(),
+            only_b,
+            same: 0,
+        });
+    }
+    diffs
+}
+
+/// The comparison as text, one block per call that differs.
+pub fn render_compare(diffs: &[CallDiff], label_a: &str, label_b: &str) -> String {
+    let mut out = String::new();
+    let changed = diffs
+        .iter()
+        .filter(|d| !d.only_a.is_empty() || !d.only_b.is_empty())
+        .count();
+    out.push_str(&format!(
+        "{changed} of {} calls differ ({label_a} vs {label_b})\n",
+        diffs.len()
+    ));
+    for d in diffs
+        .iter()
+        .filter(|d| !d.only_a.is_empty() || !d.only_b.is_empty())
+    {
+        out.push_str(&format!("\n{} ({} nudges in both)\n", d.call_id, d.same));
+        for (tag, list) in [(label_a, &d.only_a), (label_b, &d.only_b)] {
+            for n in list {
+                out.push_str(&format!(
+                    "  only {tag}: {} at {:.1}s\n",
+                    n.kind,
+                    n.at_ms as f64 / 1000.0
+                ));
+                for e in &n.evidence {
+                    out.push_str(&format!("      {e}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -834,6 +955,29 @@ mod tests {
         assert_eq!((k.true_pos, k.false_pos, k.false_neg), (1, 1, 1));
         assert_eq!(k.precision, Some(0.5));
         assert_eq!(report.calls_nudges_right, 1);
+    }
+
+    #[test]
+    fn compare_lists_the_nudges_only_one_configuration_shows() {
+        let base = Resources::embedded();
+        let toml = "[campaigns.default.nudges.kinds.dead_air]\nenabled = false\n";
+        let dir = std::env::temp_dir().join(format!("calma-compare-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("b.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        let b = Resources::load(None, Some(&cfg)).unwrap();
+        let diffs = compare(base, b, DEAD_AIR_CALL);
+        assert_eq!(diffs.len(), 1);
+        let d = &diffs[0];
+        assert_eq!(d.only_a.len(), 1, "{d:?}");
+        assert_eq!(d.only_a[0].kind, "dead_air");
+        assert!(
+            !d.only_a[0].evidence.is_empty(),
+            "the difference carries its evidence"
+        );
+        assert!(d.only_b.is_empty());
+        let text = render_compare(&diffs, "A", "B");
+        assert!(text.starts_with("1 of 1 calls differ"), "{text}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! calma: real-time agent assist for Spanish-speaking contact centres.
 //!
 //! Module map (the analysis core is sans-IO: no sockets, no clock, no tokio):
+//! - [`adapters`]: vendor transcript messages (Twilio, AWS, Genesys, Deepgram...) → protocol v1.
 //! - [`protocol`]: wire types of protocol v1 and their parsing, with typed errors.
 //! - [`engine`]: per-call state machine, `Call::on_event(event) -> Vec<Outbound>` on media time.
 //! - [`language`]: normalisation, lexicons, frustration and agent-speech analysis of Spanish text.
@@ -9,10 +10,12 @@
 //! - [`config`]: per-campaign configuration (TOML) with validated defaults.
 //! - [`eval`]: scores labelled calls and utterances against the engine (`calma eval`).
 //! - [`replay`]: drives the engine from protocol messages (CLI replay and `POST /v1/analyze`).
+//! - [`store`]: call history on SQLite (records, reports, customer context), written off the hot path.
 //! - [`server`]: the thin async shell: WebSocket streams, batch HTTP, agent feeds, metrics.
 //! - [`client`]: a platform-side WebSocket client (`calma replay --live`).
 //! - [`loadgen`]: realistic live traffic and the load generator (`calma loadgen`).
 
+pub mod adapters;
 pub mod client;
 pub mod config;
 pub mod engine;
@@ -23,4 +26,5 @@ pub mod nudges;
 pub mod protocol;
 pub mod replay;
 pub mod server;
+pub mod store;
 pub mod timing;

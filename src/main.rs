@@ -30,8 +30,9 @@ enum Command {
     /// Replay protocol messages (JSONL, one per line) through the engine; print every output as
     /// JSON lines on stdout, on media time only (deterministic).
     Replay {
-        /// The JSONL file ("-" for standard input).
-        file: PathBuf,
+        /// JSONL files ("-" for standard input); not needed with --db.
+        #[arg(required_unless_present = "db")]
+        files: Vec<PathBuf>,
         /// Directory of lexicon TSV files overriding the embedded ones, file by file.
         #[arg(long, env = "CALMA_LEXICONS")]
         lexicons: Option<PathBuf>,
@@ -45,6 +46,20 @@ enum Command {
         /// With --live: how many times faster than real time (0 = as fast as possible).
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
+        /// A second campaign configuration: print, call by call, the nudges that differ between
+        /// --config and this one, with their evidence.
+        #[arg(long, value_name = "B.toml")]
+        compare: Option<PathBuf>,
+        /// Re-run stored calls from this history database (calls of --campaign that kept their
+        /// transcripts) instead of files.
+        #[arg(long, value_name = "PATH", requires = "campaign")]
+        db: Option<PathBuf>,
+        /// With --db: the campaign whose stored calls to re-run.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// With --db: only calls ended at or after this time (unix ms, or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
     },
     /// Score labelled calls (`*.jsonl` + `*.expect.json`) and utterance files (`*.tsv`) under a
     /// directory: per-kind nudge precision and recall, calls fully right, nudges on calm calls,
@@ -96,18 +111,36 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Replay {
-            file,
+            files,
             live: Some(url),
             speed,
             ..
-        }) => replay_live(&file, &url, speed),
+        }) => match files.as_slice() {
+            [file] => replay_live(file, &url, speed),
+            _ => {
+                eprintln!("calma: --live streams exactly one file");
+                ExitCode::from(2)
+            }
+        },
         Some(Command::Replay {
-            file,
+            files,
             lexicons,
             config,
             live: None,
+            compare,
+            db,
+            campaign,
+            since,
             ..
-        }) => replay(file, lexicons, config),
+        }) => replay(ReplayArgs {
+            files,
+            lexicons,
+            config,
+            compare,
+            db,
+            campaign,
+            since,
+        }),
         Some(Command::Eval {
             dir,
             lexicons,
@@ -240,26 +273,104 @@ fn replay_live(file: &PathBuf, url: &str, speed: f64) -> ExitCode {
     }
 }
 
-fn replay(file: PathBuf, lexicons: Option<PathBuf>, config: Option<PathBuf>) -> ExitCode {
-    let res = match Resources::load(lexicons.as_deref(), config.as_deref()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("calma: {e}");
-            return ExitCode::from(2);
-        }
+struct ReplayArgs {
+    files: Vec<PathBuf>,
+    lexicons: Option<PathBuf>,
+    config: Option<PathBuf>,
+    compare: Option<PathBuf>,
+    db: Option<PathBuf>,
+    campaign: Option<String>,
+    since: Option<String>,
+}
+
+/// `--since` as unix ms: a number, or a UTC date `YYYY-MM-DD`.
+fn parse_since(s: &str) -> Option<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Some(ms);
+    }
+    calma::store::parse_date_ms(s)
+}
+
+fn replay(a: ReplayArgs) -> ExitCode {
+    let load =
+        |config: Option<&std::path::Path>| match Resources::load(a.lexicons.as_deref(), config) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("calma: {e}");
+                None
+            }
+        };
+    let Some(res) = load(a.config.as_deref()) else {
+        return ExitCode::from(2);
     };
-    let text = match read_input(&file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("calma: cannot read {}: {e}", file.display());
-            return ExitCode::from(2);
+    let mut inputs: Vec<(String, String)> = Vec::new();
+    if let Some(db) = &a.db {
+        let since = match a.since.as_deref().map(|s| (s, parse_since(s))) {
+            Some((s, None)) => {
+                eprintln!("calma: --since {s:?} is neither unix ms nor YYYY-MM-DD");
+                return ExitCode::from(2);
+            }
+            Some((_, ms)) => ms,
+            None => None,
+        };
+        let campaign = a.campaign.as_deref().unwrap_or("default");
+        match calma::store::Store::open(&db.to_string_lossy(), None).and_then(|store| {
+            let conn = store.reader();
+            calma::store::queries::transcripts(&conn, campaign, since).map_err(Into::into)
+        }) {
+            Ok(calls) => {
+                for t in calls {
+                    match calma::store::transcript_to_jsonl(&t) {
+                        Some(jsonl) => inputs.push((format!("{}/{}", t.tenant, t.call_id), jsonl)),
+                        None => {
+                            eprintln!("calma: stored transcript of {} is unreadable", t.call_id)
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("calma: {e}");
+                return ExitCode::from(2);
+            }
         }
-    };
+    }
+    for file in &a.files {
+        match read_input(file) {
+            Ok(t) => inputs.push((file.display().to_string(), t)),
+            Err(e) => {
+                eprintln!("calma: cannot read {}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    for line in calma::replay::replay_jsonl(res, &text, &ParseLimits::default()) {
-        if writeln!(stdout, "{line}").is_err() {
-            return ExitCode::from(1);
+    if let Some(b) = &a.compare {
+        let Some(res_b) = load(Some(b)) else {
+            return ExitCode::from(2);
+        };
+        let label_a = a
+            .config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "built-in".into());
+        let label_b = b.display().to_string();
+        let mut diffs = Vec::new();
+        for (_, text) in &inputs {
+            diffs.extend(calma::eval::compare(res.clone(), res_b.clone(), text));
+        }
+        let _ = write!(
+            stdout,
+            "{}",
+            calma::eval::render_compare(&diffs, &label_a, &label_b)
+        );
+        return ExitCode::SUCCESS;
+    }
+    for (_, text) in &inputs {
+        for line in calma::replay::replay_jsonl(res.clone(), text, &ParseLimits::default()) {
+            if writeln!(stdout, "{line}").is_err() {
+                return ExitCode::from(1);
+            }
         }
     }
     ExitCode::SUCCESS

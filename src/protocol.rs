@@ -49,6 +49,15 @@ pub struct CallStart {
     /// BCP-47-ish language hint from the platform ("es", "es-MX", "en"...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The platform's id of the customer (ANI, CRM id), for the customer context of the next
+    /// call. Personal data: calma keeps only a keyed hash of it and never echoes it.
+    #[serde(default, skip_serializing)]
+    pub customer_id: Option<String>,
+    /// The customer's earlier contacts in the last 7 days: filled in by calma from its history
+    /// when `customer_id` is known (a platform may send it itself). From the second earlier
+    /// contact on, the call starts *tense*.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_contacts_7d: Option<u32>,
 }
 
 /// `segment`: one revision of a transcript segment. Partials (`final: false`) are replaced by later
@@ -190,6 +199,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// `feedback` names a nudge the call never sent.
     UnknownNudge,
+    /// The call history could not be read or written.
+    StorageError,
 }
 
 impl ErrorCode {
@@ -212,6 +223,7 @@ impl ErrorCode {
             ErrorCode::NotAllowedHere => "not_allowed_here",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::UnknownNudge => "unknown_nudge",
+            ErrorCode::StorageError => "storage_error",
         }
     }
 }
@@ -380,7 +392,9 @@ fn shape<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
+/// Check ids, times and text sizes of a message built in-process (platform adapters), as
+/// [`parse_value`] checks parsed ones.
+pub fn validate(msg: &Inbound, limits: &ParseLimits) -> Result<(), ProtocolError> {
     let id_ok = |field: &str, v: &str, required: bool| -> Result<(), ProtocolError> {
         if required && v.is_empty() {
             return Err(ProtocolError::new(
@@ -624,6 +638,9 @@ pub struct Summary {
     pub nudges: Vec<NudgeRecord>,
     pub feedback: FeedbackCounts,
     pub segments: u64,
+    /// Concrete next steps the agent promised (action + time or reference), with evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_steps: Vec<Evidence>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -61,6 +61,8 @@ pub fn analyze(
         agent_id: req.agent_id.unwrap_or_else(|| "batch".to_string()),
         campaign: req.campaign,
         language: req.language,
+        customer_id: None,
+        prior_contacts_7d: None,
     };
     let mut outputs = Vec::new();
     session.handle(Inbound::CallStart(start))?;

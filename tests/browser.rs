@@ -614,6 +614,32 @@ async fn scenario(c: &Client, addr: SocketAddr) {
     .await;
     screenshot(c, "post-call.png").await;
 
+    // --- Campaign report (from the call history) ----------------------------------------------
+    c.set_window_size(1280, 1400).await.ok();
+    poll("the report's charts", || async {
+        c.goto(&format!("{base}/reports/default")).await.ok()?;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let calls = js(c, "document.getElementById('tiles').textContent").await;
+        let kinds = js(c, "document.querySelectorAll('#kinds rect').length").await;
+        (calls.as_str()?.contains("Llamadas") && kinds.as_u64()? >= 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        js(c, "document.querySelectorAll('#levels rect').length").await,
+        8,
+        "peak and end bars for the four levels"
+    );
+    assert_eq!(
+        js(c, "document.querySelectorAll('#trend path').length").await,
+        2
+    );
+    let useful = js(c, "document.getElementById('useful').textContent").await;
+    assert!(
+        useful.as_str().unwrap().contains('%'),
+        "agent feedback reached the report: {useful}"
+    );
+    screenshot(c, "campaign-report.png").await;
+
     c.goto(&format!("{base}/calls/no-such-call")).await.unwrap();
     poll("the not-found message", || async {
         let t = js(c, "document.getElementById('error').hidden ? '' : document.getElementById('error').textContent").await;

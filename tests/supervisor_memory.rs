@@ -48,7 +48,11 @@ fn words(call: usize, n: usize) -> String {
 }
 
 fn segment(call: &str, n: usize, idx: usize) -> String {
-    let speaker = if n % 2 == 0 { "customer" } else { "agent" };
+    let speaker = if n.is_multiple_of(2) {
+        "customer"
+    } else {
+        "agent"
+    };
     let start = n as u64 * 4000;
     json!({"type":"segment","call_id":call,"segment_id":format!("s{n}"),"speaker":speaker,
            "text":words(idx, n),"start_ms":start,"end_ms":start + 3500,"final":true})

@@ -52,7 +52,15 @@ pub struct Call {
     /// The agent's turn may still go on until this media time (their last final plus the turn
     /// join gap), unless the customer speaks first: advice waits for the turn to end.
     agent_turn_until: u64,
+    /// Earlier contacts of this customer in the last 7 days (from `call.start`).
+    prior_contacts_7d: u32,
 }
+
+/// Earlier contacts in a week from which a call starts tense ("a third call this week").
+const REPEAT_CONTACTS_TENSE: u32 = 2;
+/// Heat of a repeat contact at call start: enough for *tense*, never more.
+const REPEAT_CONTACT_HEAT: f64 = 0.25;
+const REPEAT_CONTACT_CEILING: f64 = 0.3;
 
 impl Call {
     /// Start a call with the campaign settings of `res` at this moment.
@@ -73,6 +81,7 @@ impl Call {
             feedback: FeedbackCounts::default(),
             last_state: None,
             agent_turn_until: 0,
+            prior_contacts_7d: start.prior_contacts_7d.unwrap_or(0),
             origin_ms: None,
             seq: 0,
             now_ms: 0,
@@ -166,6 +175,23 @@ impl Call {
             .rev()
             .find(|(id, _)| *id == h)
             .map(|(_, s)| *s)
+    }
+
+    /// Agent feedback on one of this call's nudges; an id the call never sent is refused with
+    /// `unknown_nudge` (so invented ids cannot inflate feedback counts).
+    pub fn feedback(
+        &mut self,
+        nudge_id: String,
+        useful: bool,
+    ) -> Result<Vec<Outbound>, crate::protocol::ProtocolError> {
+        if self.nudge_kind(&nudge_id).is_none() {
+            return Err(crate::protocol::ProtocolError::new(
+                crate::protocol::ErrorCode::UnknownNudge,
+                format!("call {} sent no nudge `{nudge_id}`", self.call_id),
+            )
+            .for_call(&self.call_id));
+        }
+        Ok(self.on_event(Event::Feedback { nudge_id, useful }))
     }
 
     /// Nudge kind of a nudge id this call sent (for feedback metrics).
@@ -347,6 +373,19 @@ impl Call {
             let origin = if t < ORIGIN_ZERO_WITHIN_MS { 0 } else { t };
             self.origin_ms = Some(origin);
             self.policy.set_origin(origin);
+            if self.prior_contacts_7d >= REPEAT_CONTACTS_TENSE {
+                let n = self.prior_contacts_7d + 1;
+                self.frustration.heat_below(
+                    origin,
+                    REPEAT_CONTACT_HEAT,
+                    REPEAT_CONTACT_CEILING,
+                    vec![ev(
+                        "call.start",
+                        &format!("llamada {n} en 7 días"),
+                        "history/repeat_contact",
+                    )],
+                );
+            }
         }
     }
 
@@ -482,6 +521,7 @@ impl Call {
             nudges: self.policy.records().to_vec(),
             feedback: self.feedback,
             segments: self.segments,
+            next_steps: self.conv.next_steps.clone(),
         }
     }
 }

@@ -97,7 +97,12 @@ pub(super) struct Conversation {
     /// An agent commitment waiting for its time/reference in the next words.
     pending_action: Option<u64>,
     pub last_good_answer_ms: Option<u64>,
+    /// Concrete next steps the agent promised (for the summary and the customer's next call).
+    pub next_steps: Vec<Evidence>,
 }
+
+/// Promised next steps kept per call (the first ones: later ones tend to repeat them).
+const MAX_NEXT_STEPS: usize = 5;
 
 impl Conversation {
     pub fn good_answer_recent(&self, now: u64) -> bool {
@@ -298,6 +303,22 @@ impl Conversation {
             self.empathy_owed = None;
             self.empathy_shown_at = Some(score);
             out.resolve(Kind::ShowEmpathy, "empathy_shown");
+        }
+        if next_step && self.next_steps.len() < MAX_NEXT_STEPS {
+            let quote = match r.next_step() {
+                Some((action, anchor)) if action.first <= anchor.first => {
+                    format!("{} … {}", action.quote, anchor.quote)
+                }
+                Some((action, anchor)) => format!("{} … {}", anchor.quote, action.quote),
+                None => r
+                    .anchor
+                    .as_ref()
+                    .map(|h| h.quote.clone())
+                    .unwrap_or_default(),
+            };
+            if !self.next_steps.iter().any(|e| e.quote == quote) {
+                self.next_steps.push(ev(seg, &quote, "next_step"));
+            }
         }
         if next_step {
             self.pending_next_step_request = None;

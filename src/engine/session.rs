@@ -99,17 +99,7 @@ impl Session {
             }
             Inbound::Feedback(f) => {
                 let call = self.get(&f.call_id)?;
-                if call.nudge_kind(&f.nudge_id).is_none() {
-                    return Err(ProtocolError::new(
-                        ErrorCode::UnknownNudge,
-                        format!("call {} sent no nudge `{}`", f.call_id, f.nudge_id),
-                    )
-                    .for_call(&f.call_id));
-                }
-                Ok(call.on_event(Event::Feedback {
-                    nudge_id: f.nudge_id,
-                    useful: f.useful,
-                }))
+                call.feedback(f.nudge_id, f.useful)
             }
             Inbound::CallEnd(e) => {
                 let mut call = self

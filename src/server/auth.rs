@@ -332,6 +332,14 @@ pub fn startup_check(
 }
 
 /// Seconds since the epoch.
+/// Wall-clock unix milliseconds (history timestamps).
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

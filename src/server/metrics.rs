@@ -56,6 +56,18 @@ impl Metrics {
         let m = Metrics { recorder, handle };
         m.with(|| {
             describe_gauge!(CONNECTIONS, "Open platform stream connections.");
+            describe_gauge!(
+                "calma_history_queue_depth",
+                "Ended calls waiting for the history writer."
+            );
+            describe_counter!(
+                "calma_history_dropped_total",
+                "Ended calls not recorded because the history writer was too far behind."
+            );
+            describe_counter!(
+                "calma_history_write_errors_total",
+                "Ended calls whose history write failed (full disk, I/O error)."
+            );
             describe_gauge!(AGENT_SOCKETS, "Open agent panel sockets.");
             describe_gauge!(ACTIVE_CALLS, "Calls currently open on all connections.");
             describe_counter!(SEGMENTS, "Segment revisions processed on live streams.");
@@ -133,6 +145,19 @@ impl Metrics {
 
     pub fn resumed(&self, side: &'static str) {
         self.with(|| counter!(RESUMES, "side" => side).increment(1));
+    }
+
+    /// The history writer's counters, copied in at each scrape.
+    pub fn history(&self, store: &crate::store::Store) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let st = &store.stats;
+        self.with(|| {
+            gauge!("calma_history_queue_depth").set(store.queue_depth() as f64);
+            counter!("calma_history_written_total").absolute(st.written.load(Relaxed));
+            counter!("calma_history_dropped_total").absolute(st.dropped.load(Relaxed));
+            counter!("calma_history_write_errors_total").absolute(st.write_errors.load(Relaxed));
+            counter!("calma_history_purged_total").absolute(st.purged.load(Relaxed));
+        });
     }
 
     pub fn parked(&self, n: usize) {

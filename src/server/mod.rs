@@ -3,15 +3,21 @@
 //! Module map (arrows: "imports"; no cycles, the hub imports no handler):
 //!
 //! ```text
-//! supervisor ──▶ http ──▶ stream ──▶ reaper
-//!                  └────▶ agent
-//! supervisor, stream, agent, reaper ──▶ hub ──▶ engine, protocol
+//! supervisor ──▶ history         ingest ──▶ stream, vendor
+//! http ──▶ agent, stream        stream ──▶ history, reaper, vendor
+//! agent, stream, supervisor, ingest, history, reaper ──▶ hub ──▶ engine, protocol, store
+//! every handler ──▶ gate (checks and typed refusals; like hub, it imports no handler)
 //! ```
 //!
 //! - [`hub`]: all shared state, keyed by tenant: agent queues, call routes, the supervisor board
 //!   and post-call records, replay buffers and parked calls, quotas.
 //! - [`http`]: the route handlers (thin: check, then hand over), `/v1/analyze`, `/healthz`, `/metrics`.
+//! - `gate`: checks and typed refusals every handler shares (auth, slots, quotas, JSON errors).
+//! - `vendor`: the vendor-frame hook of `/v1/stream/{format}`.
+//! - `history`: the history API and the customer lookup at `call.start`.
 //! - `stream`: one task per platform connection (`/v1/stream`), owning its engine `Session`.
+//! - [`ingest`]: platform adapters: `/v1/ingest/{format}` (webhook calls kept across requests)
+//!   and `/v1/stream/{format}` (a hook in `stream`).
 //! - `echo`: `/v1/echo`, the same WebSocket stack without the engine (the load-test baseline).
 //! - `agent`: one task per agent panel socket (`/v1/agents/{agent_id}/nudges`).
 //! - [`supervisor`]: the `/v1/supervisor` socket and `GET /v1/calls/{call_id}`.
@@ -29,6 +35,7 @@
 pub mod auth;
 pub mod http;
 pub mod hub;
+pub mod ingest;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
@@ -37,9 +44,12 @@ pub mod ws;
 
 mod agent;
 mod echo;
+mod gate;
+mod history;
 mod pages;
 mod reaper;
 mod stream;
+mod vendor;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -125,6 +135,13 @@ pub struct ServeArgs {
     /// Outputs kept per call for replay on resume.
     #[arg(long, default_value_t = 256, env = "CALMA_REPLAY_BUFFER")]
     pub replay_buffer: usize,
+    /// Call history (SQLite file, created with its directory); `:memory:` keeps nothing.
+    #[arg(long, default_value = "calma-data/calma.sqlite3", env = "CALMA_DB")]
+    pub db: String,
+    /// Secret keying the hash under which customer ids are stored (at least 16 bytes). Without
+    /// it, a random secret is created once and kept in the database.
+    #[arg(long, env = "CALMA_CUSTOMER_KEY_SECRET", hide_env_values = true)]
+    pub customer_key_secret: Option<String>,
 }
 
 /// Everything tunable about a server instance. `Default` gives the production values.
@@ -191,6 +208,13 @@ pub struct Options {
     pub replay_retention: Duration,
     /// Log transcript text at debug level.
     pub log_transcripts: bool,
+    /// The call history's SQLite file (`:memory:` keeps nothing: the default for embedded
+    /// servers and tests; `calma serve` defaults to `calma-data/calma.sqlite3`).
+    pub db_path: String,
+    /// Keys the customer-id hash (see [`crate::store::Store::open`]).
+    pub customer_key_secret: Option<Vec<u8>>,
+    /// How often records past their retention are purged.
+    pub history_purge_interval: Duration,
 }
 
 impl Default for Options {
@@ -225,6 +249,9 @@ impl Default for Options {
             replay_buffer: 256,
             replay_retention: Duration::from_secs(60),
             log_transcripts: false,
+            db_path: ":memory:".into(),
+            customer_key_secret: None,
+            history_purge_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -245,6 +272,11 @@ impl Options {
             resume_grace: Duration::from_secs(args.resume_grace_secs),
             replay_buffer: args.replay_buffer.max(1),
             log_transcripts: args.log_transcripts,
+            db_path: args.db.clone(),
+            customer_key_secret: args
+                .customer_key_secret
+                .as_ref()
+                .map(|s| s.as_bytes().to_vec()),
             ..Options::default()
         }
     }
@@ -278,6 +310,10 @@ pub struct AppState {
     pub supervisor_sockets: AtomicI64,
     pub next_conn: AtomicU64,
     pub limits: limits::Limits,
+    /// The call history (SQLite): ended calls' records, reports, customer context.
+    pub store: Arc<crate::store::Store>,
+    /// Calls fed through `POST /v1/ingest/{format}`.
+    pub ingest: ingest::IngestCalls,
 }
 
 /// Files the resources were loaded from; a reload reads them again.
@@ -321,6 +357,11 @@ pub fn router(app: Arc<AppState>) -> Router {
     let body_limit = app.opts.analyze_body_limit;
     Router::new()
         .route("/v1/stream", get(http::stream))
+        .route("/v1/stream/{format}", get(ingest::stream))
+        .route(
+            "/v1/ingest/{format}",
+            post(ingest::ingest).layer(DefaultBodyLimit::max(body_limit)),
+        )
         .route("/v1/echo", get(echo::echo))
         .route("/v1/agents/{agent_id}/nudges", get(http::agent))
         .route(
@@ -330,6 +371,10 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/v1/admin/reload", post(http::reload))
         .route("/v1/supervisor", get(supervisor::upgrade))
         .route("/v1/calls/{call_id}", get(supervisor::call_record))
+        .route("/v1/calls", get(history::list))
+        .route("/v1/calls.csv", get(history::csv))
+        .route("/v1/reports/{campaign}", get(history::report))
+        .route("/reports/{campaign}", get(pages::report))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics))
         .route("/agent/{agent_id}", get(pages::agent))
@@ -364,6 +409,8 @@ pub async fn start_with_sources(
     listener: TcpListener,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
+    let store = crate::store::Store::open(&opts.db_path, opts.customer_key_secret.as_deref())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let hub = Hub::new(HubConfig {
         recent_calls: opts.recent_calls,
         replay_buffer: opts.replay_buffer,
@@ -375,6 +422,7 @@ pub async fn start_with_sources(
             sockets_per_principal: opts.max_sockets_per_principal,
         },
     });
+    hub.board.set_history(store.clone());
     let limits = limits::Limits::new(opts.max_connections);
     let app = Arc::new(AppState {
         res: RwLock::new(res),
@@ -392,8 +440,12 @@ pub async fn start_with_sources(
         supervisor_sockets: AtomicI64::new(0),
         next_conn: AtomicU64::new(1),
         limits,
+        store,
+        ingest: ingest::IngestCalls::default(),
     });
     app.streams.spawn(reaper::reaper(app.clone()));
+    app.streams.spawn(ingest::reaper(app.clone()));
+    app.streams.spawn(history::purge_loop(app.clone()));
     let token = app.shutdown.clone();
     let routes = router(app.clone());
     // Nudges are small frames written back to back on multiplexed sockets: without TCP_NODELAY
@@ -452,6 +504,9 @@ impl ServerHandle {
         if !serve_done {
             serve.abort();
         }
+        // Every call has ended (and been queued for the history): write it all before exiting.
+        let store = self.app.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
         let clean = streams_done && agents_done && serve_done;
         if !clean {
             tracing::warn!("shutdown deadline passed with sockets still open");

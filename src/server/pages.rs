@@ -5,6 +5,7 @@
 //!   `/v1/agents/{agent_id}/nudges` on the same origin).
 //! - `GET /supervisor`: the supervisor board (connects to `/v1/supervisor`).
 //! - `GET /calls/{call_id}`: the post-call view (fetches `/v1/calls/{call_id}`).
+//! - `GET /reports/{campaign}`: the campaign report (fetches `/v1/reports/{campaign}`).
 //!
 //! The pages are static: each reads its id from `location.pathname`, so nothing from the request
 //! is written into the HTML. The content security policy allows only inline code and same-origin
@@ -17,13 +18,14 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::http::error_response;
+use super::gate::error_response;
 use super::AppState;
 use crate::protocol::{ErrorCode, ProtocolError};
 
 pub const AGENT_HTML: &str = include_str!("../../web/agent.html");
 pub const SUPERVISOR_HTML: &str = include_str!("../../web/supervisor.html");
 pub const CALL_HTML: &str = include_str!("../../web/call.html");
+pub const REPORT_HTML: &str = include_str!("../../web/report.html");
 
 const CSP_BASE: &str =
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
@@ -99,4 +101,12 @@ pub async fn call(
     // Static page: the record it fetches (`/v1/calls/{call_id}`) checks the token.
     let _ = headers;
     page(CALL_HTML, false)
+}
+
+pub async fn report(State(app): State<Arc<AppState>>, Path(campaign): Path<String>) -> Response {
+    if let Some(r) = bad_id(&app, &campaign, "campaign") {
+        return r;
+    }
+    // Static page: the report it fetches (`/v1/reports/{campaign}`) checks the token.
+    page(REPORT_HTML, false)
 }

@@ -19,16 +19,18 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{interval, interval_at, Instant, MissedTickBehavior};
 
+use super::hub::agents::{AgentMsg, Class};
 use super::hub::quotas::CallSlot;
 use super::hub::resume::ParkedCall;
 use super::hub::ConnCmd;
 use super::limits::RateLimiter;
 use super::reaper::end_unattached;
+use super::vendor::VendorFeed;
 use super::ws::{writer, Out, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG};
 use super::AppState;
 use crate::engine::{Event, Session};
 use crate::protocol::{
-    parse_inbound, ErrorCode, Feedback, Inbound, Outbound, ProtocolError, Resume,
+    parse_inbound, validate, ErrorCode, Feedback, Inbound, Outbound, ProtocolError, Resume,
 };
 
 /// Commands from other tasks (agent feedback) waiting for this connection.
@@ -86,10 +88,22 @@ struct Conn {
     out: mpsc::Sender<Out>,
     cmd_tx: mpsc::Sender<ConnCmd>,
     writer_alive: bool,
+    /// `/v1/stream/{format}`: frames are vendor messages, translated before the usual handling.
+    vendor: Option<VendorFeed>,
 }
 
 /// Serve one upgraded platform socket until it closes or the server shuts down.
 pub async fn serve(socket: WebSocket, app: Arc<AppState>, tenant: Arc<str>) {
+    serve_vendor(socket, app, tenant, None).await
+}
+
+/// [`serve`], with frames in a vendor's format when `vendor` is given.
+pub(super) async fn serve_vendor(
+    socket: WebSocket,
+    app: Arc<AppState>,
+    tenant: Arc<str>,
+    vendor: Option<VendorFeed>,
+) {
     let id = app.next_conn.fetch_add(1, Ordering::Relaxed);
     app.connections.fetch_add(1, Ordering::Relaxed);
     tracing::info!(conn = id, tenant = %tenant, "stream connection opened");
@@ -109,6 +123,7 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, tenant: Arc<str>) {
         out: out_tx,
         cmd_tx,
         writer_alive: true,
+        vendor,
     };
 
     let mut ticks = interval(app.opts.tick_interval);
@@ -247,9 +262,45 @@ impl Conn {
             );
             return self.send_error(e).await;
         }
+        if self.vendor.is_some() {
+            return self.on_vendor_text(text).await;
+        }
         match parse_inbound(text, &self.app.opts.parse_limits) {
             Ok(msg) => self.on_message(msg).await,
             Err(e) => self.send_error(e).await,
+        }
+    }
+
+    /// A vendor frame: its protocol v1 messages, each handled as if the platform had sent it.
+    async fn on_vendor_text(&mut self, text: &str) {
+        let Some(vendor) = self.vendor.as_mut() else {
+            return;
+        };
+        let msgs = match vendor.translate(text.as_bytes()) {
+            Ok(m) => m,
+            Err(e) => {
+                self.app.metrics.error(e.code());
+                tracing::debug!(conn = self.id, code = e.code().as_str(), field = %e.field, "vendor frame refused");
+                return self.send(Out::Text(e.to_json())).await;
+            }
+        };
+        for msg in msgs {
+            if let Err(e) = validate(&msg, &self.app.opts.parse_limits) {
+                let e = e.for_call(msg.call_id());
+                self.send_error(e).await;
+                continue;
+            }
+            let started = match &msg {
+                Inbound::CallStart(s) => Some(s.call_id.clone()),
+                _ => None,
+            };
+            self.on_message(msg).await;
+            // A refused start (limits): the vendor's next message tries again.
+            if let Some(id) = started.filter(|id| self.session.call(id).is_none()) {
+                if let Some(v) = self.vendor.as_mut() {
+                    v.forget(&id);
+                }
+            }
         }
     }
 
@@ -267,9 +318,30 @@ impl Conn {
                     Ok(s) => s,
                     Err(e) => return self.send_error(e.for_call(&start.call_id)).await,
                 };
+                let mut start = start;
+                let ctx = super::history::at_call_start(&self.app, &self.tenant, &mut start).await;
                 let r = self.session.handle(Inbound::CallStart(start.clone()));
                 if r.is_ok() {
                     self.call_started(&start.call_id, &start.agent_id, slot);
+                    self.app
+                        .hub
+                        .board
+                        .set_history_meta(&self.tenant, &start.call_id, ctx.meta);
+                    if let Some(json) = ctx.message {
+                        let json: Arc<str> = Arc::from(json);
+                        self.app.hub.agents.publish(
+                            &self.tenant,
+                            &start.agent_id,
+                            AgentMsg {
+                                class: Class::Keep,
+                                json: json.clone(),
+                            },
+                        );
+                        self.app
+                            .hub
+                            .board
+                            .context(&self.tenant, &start.call_id, json);
+                    }
                 }
                 r
             }
@@ -616,6 +688,9 @@ impl Conn {
                 self.app.metrics.agent_dropped(dropped);
             }
             if let Outbound::Summary(_) = &o {
+                if let Some(v) = self.vendor.as_mut() {
+                    v.forget(&call);
+                }
                 // Dropping the call's meta gives its quota slot back.
                 self.calls.remove(&*call);
                 self.app.hub.unregister_call(&self.tenant, &call, self.id);

@@ -16,10 +16,10 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::time::{interval_at, timeout, Duration, Instant, MissedTickBehavior};
 
-use super::auth::{Principal, Scope};
-use super::http::{
-    check, error_response, json, query_pairs, quota_refusal, refuse, refuse_if_closing,
-    socket_slot, QueryPairs,
+use super::auth::Principal;
+use super::gate::{
+    error_response, json, quota_refusal, refuse, refuse_if_closing, socket_slot,
+    supervisor_principal, QueryPairs,
 };
 use super::hub::board::{FeedItem, Next, Snapshot, Subscription};
 use super::hub::quotas::PrincipalSlot;
@@ -209,7 +209,7 @@ pub async fn upgrade(
     };
     let tenant: Arc<str> = Arc::from(principal.tenant());
     let quota: PrincipalSlot = match app.hub.quotas.reserve_socket(
-        super::http::principal_key(&principal)
+        super::gate::principal_key(&principal)
             .as_deref()
             .map(|k| (&tenant, k)),
     ) {
@@ -239,8 +239,7 @@ fn supervisor(
     headers: &HeaderMap,
     query: QueryPairs,
 ) -> Result<Principal, Box<Response>> {
-    let query = query_pairs(query).map_err(|r| Box::new(refuse(app, r)))?;
-    check(app, headers, &query, Scope::Supervisor).map_err(|r| Box::new(refuse(app, r)))
+    supervisor_principal(app, headers, query).map(|(who, _)| who)
 }
 
 /// `GET /v1/calls/{call_id}`: the post-call record of a recently ended call; 404 otherwise.
@@ -254,13 +253,18 @@ pub async fn call_record(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    match app.hub.board.record(principal.tenant(), &call_id) {
-        Some(body) => json(StatusCode::OK, body.to_string()),
-        None => {
+    if let Some(body) = app.hub.board.record(principal.tenant(), &call_id) {
+        return json(StatusCode::OK, body.to_string());
+    }
+    let scope = Some(principal.tenant().to_string());
+    match super::history::stored_record(&app, scope, call_id.clone()).await {
+        Err(r) => r,
+        Ok(Some(body)) => json(StatusCode::OK, body),
+        Ok(None) => {
             let e = ProtocolError::new(
                 ErrorCode::UnknownCall,
                 format!(
-                    "no ended call `{call_id}` among the last {} (calls appear here once they end)",
+                    "no ended call `{call_id}` in memory (last {}) or in the history (calls appear here once they end)",
                     app.opts.recent_calls
                 ),
             )

@@ -123,6 +123,19 @@ struct LiveCall {
     timings: Vec<SegmentView>,
     interruptions: Vec<InterruptionMark>,
     counts: InterruptionCounts,
+    /// Wall-clock unix ms at `call.start`, for the history.
+    started_at_ms: i64,
+    history: HistoryMeta,
+    /// The customer's `context` message, when they called before.
+    context: Option<serde_json::Value>,
+}
+
+/// What the history needs to know about a call beyond its outputs.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryMeta {
+    /// Keyed hash of the customer id, when the platform sent one.
+    pub customer_key: Option<String>,
+    pub config: crate::config::HistoryConfig,
 }
 
 impl LiveCall {
@@ -139,6 +152,9 @@ impl LiveCall {
             timings: Vec::new(),
             interruptions: Vec::new(),
             counts: InterruptionCounts::default(),
+            started_at_ms: crate::server::auth::unix_now_ms(),
+            history: HistoryMeta::default(),
+            context: None,
         }
     }
 
@@ -369,6 +385,9 @@ struct CallSummary {
     last_segments: Vec<SegmentView>,
     /// Final segments on the board for this call (`call.open` sends them all).
     segment_count: usize,
+    /// The returning customer's `context` message, when they called before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<serde_json::Value>,
 }
 
 impl CallSummary {
@@ -401,6 +420,7 @@ impl CallSummary {
                 .map(SegmentView::preview)
                 .collect(),
             segment_count: c.segments.len(),
+            context: c.context.clone(),
         }
     }
 }
@@ -497,6 +517,8 @@ pub struct CallDetail {
     interruptions: Vec<InterruptionMark>,
     /// The transcript so far (final segments, bounded per call), oldest first.
     segments: Vec<SegmentView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<serde_json::Value>,
 }
 
 impl CallDetail {
@@ -512,6 +534,7 @@ impl CallDetail {
             nudges: c.nudges.clone(),
             interruptions: c.interruptions.clone(),
             segments: c.segments.iter().cloned().collect(),
+            context: c.context.clone(),
         }
     }
 
@@ -691,6 +714,8 @@ pub struct Board {
     inner: Mutex<Inner>,
     queue_cap: usize,
     next_sub: AtomicU64,
+    /// Where ended calls' records are written (set once at server start).
+    history: std::sync::OnceLock<Arc<crate::store::Store>>,
 }
 
 impl Board {
@@ -704,6 +729,30 @@ impl Board {
             }),
             queue_cap: queue_cap.max(1),
             next_sub: AtomicU64::new(0),
+            history: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Write every ended call's record to `store` from now on.
+    pub fn set_history(&self, store: Arc<crate::store::Store>) {
+        let _ = self.history.set(store);
+    }
+
+    /// A returning customer's `context` (sent to the agent panel): kept on the board's call and
+    /// queued for the tenant's supervisors.
+    pub fn context(&self, tenant: &str, call_id: &str, json: Arc<str>) {
+        let value = serde_json::from_str(&json).ok();
+        let mut inner = lock(&self.inner);
+        if let Some(c) = inner.live_call(tenant, call_id) {
+            c.context = value;
+        }
+        inner.publish(tenant, &json);
+    }
+
+    /// Attach the history settings (customer key, retention, transcripts) to a live call.
+    pub fn set_history_meta(&self, tenant: &str, call_id: &str, meta: HistoryMeta) {
+        if let Some(c) = lock(&self.inner).live_call(tenant, call_id) {
+            c.history = meta;
         }
     }
 
@@ -777,6 +826,24 @@ impl Board {
                 n.useful = r.useful;
             }
         }
+        let record_meta = live.as_ref().map(|c| {
+            let transcript = c.history.config.keep_transcripts.then(|| {
+                let segs: Vec<crate::store::TranscriptSegment> = c
+                    .segments
+                    .iter()
+                    .map(|v| crate::store::TranscriptSegment {
+                        segment_id: v.segment_id.clone(),
+                        speaker: v.speaker,
+                        text: crate::language::pii::redact(v.text.as_deref().unwrap_or(""))
+                            .into_owned(),
+                        start_ms: v.start_ms,
+                        end_ms: v.end_ms,
+                    })
+                    .collect();
+                serde_json::to_string(&segs).unwrap_or_else(|_| "[]".into())
+            });
+            (c.started_at_ms, c.history.clone(), transcript)
+        });
         let (segments, interruptions) = live
             .map(|c| (c.timings, c.interruptions))
             .unwrap_or_default();
@@ -797,6 +864,25 @@ impl Board {
             peak_score: s.frustration_peak.score,
             nudges: s.nudges.len(),
         };
+        if let (Some(store), Some((started_at_ms, meta, transcript))) =
+            (self.history.get(), record_meta)
+        {
+            store.record(crate::store::CallRecord {
+                tenant: tenant.to_string(),
+                call_id: call_id.to_string(),
+                agent_id: s.agent_id.clone(),
+                campaign: s.campaign.clone(),
+                started_at_ms,
+                ended_at_ms: crate::server::auth::unix_now_ms(),
+                summary: (**s).clone(),
+                record_json: body.clone(),
+                customer_key: meta.customer_key,
+                next_steps: s.next_steps.iter().map(|e| e.quote.clone()).collect(),
+                transcript_json: transcript,
+                retention_days: meta.config.retention_days,
+                transcript_retention_days: meta.config.transcript_retention_days,
+            });
+        }
         let mut inner = lock(&self.inner);
         inner
             .recent

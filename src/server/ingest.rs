@@ -1,0 +1,476 @@
+//! Platform adapters over HTTP and WebSocket: `POST /v1/ingest/{format}` (webhooks, batches)
+//! and `GET /v1/stream/{format}` (streamed feeds). The translation itself is sans-IO
+//! ([`crate::adapters`]); this is the shell.
+//!
+//! - The stream endpoint is `/v1/stream` with one hook: each vendor frame is translated to
+//!   protocol v1 messages before the usual handling (`vendor::VendorFeed`, used by `stream.rs`).
+//! - Webhook calls live across requests, so [`IngestCalls`] keeps a table per tenant of live
+//!   adapted calls, each with its engine [`Call`]. A request's outputs are published exactly as
+//!   a stream's (agent panels through the hub, replay buffers, supervisors) and returned in the
+//!   200 body. Calls end on the vendor's end event, a v1 `call.end`, idle expiry or shutdown,
+//!   with a summary either way. Agent feedback reaches them through a per-tenant command queue.
+//!
+//! Webhook calls get no wall-clock ticks: batched feeds (Genesys) arrive long after the speech,
+//! so media time advances only with the vendor's own times.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use tokio::sync::mpsc;
+
+use super::auth::Scope;
+use super::gate::{
+    check, error_response, json, query_pairs, quota_refusal, refuse, refuse_if_closing,
+    socket_slot, QueryPairs,
+};
+use super::hub::quotas::CallSlot;
+use super::hub::ConnCmd;
+use super::vendor::VendorFeed;
+use super::{AppState, WS_READ_BUFFER};
+use crate::adapters::{
+    decode, Adapter, AdapterError, CallAdapter, Fault, Format, Note, Settings, What,
+};
+use crate::engine::{Call, Event};
+use crate::protocol::{validate, ErrorCode, Inbound, Outbound, ProtocolError};
+
+/// Commands (agent feedback) queued for one tenant's webhook calls.
+const CMD_QUEUE: usize = 64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Milliseconds on a monotonic clock, for vendors that give no times (arrival time).
+fn arrival_ms(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
+}
+
+/// The format named in the path, or the error (a 404) naming the formats there are.
+fn format_of(name: &str) -> Result<Format, ProtocolError> {
+    Format::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        ProtocolError::new(
+            ErrorCode::InvalidField,
+            format!("unknown format `{name}`: one of {}", names.join(", ")),
+        )
+    })
+}
+
+/// Query parameters, then the campaign's `[campaigns.X.adapters]`.
+fn settings(app: &AppState, query: &[(String, String)]) -> Settings {
+    let s = Settings::from_query(query);
+    let campaign = app
+        .resources()
+        .config
+        .campaign(s.campaign.as_deref().unwrap_or("default"));
+    s.with_campaign(&campaign.adapters)
+}
+
+fn adapter_error(app: &AppState, e: &AdapterError) -> Response {
+    app.metrics.error(e.code());
+    let status = match e.fault {
+        Fault::Body => StatusCode::BAD_REQUEST,
+        Fault::Missing | Fault::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    json(status, e.to_json())
+}
+
+/// `GET /v1/stream/{format}`: `/v1/stream` with vendor frames.
+pub async fn stream(
+    State(app): State<Arc<AppState>>,
+    Path(format): Path<String>,
+    headers: HeaderMap,
+    query: QueryPairs,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(r) = refuse_if_closing(&app) {
+        return r;
+    }
+    let query = match query_pairs(query) {
+        Ok(q) => q,
+        Err(r) => return refuse(&app, r),
+    };
+    let principal = match check(&app, &headers, &query, Scope::Stream) {
+        Ok(p) => p,
+        Err(r) => return refuse(&app, r),
+    };
+    let format = match format_of(&format) {
+        Ok(f) => f,
+        Err(e) => return error_response(&app, StatusCode::NOT_FOUND, e),
+    };
+    let tenant: Arc<str> = Arc::from(principal.tenant());
+    let quota = match app.hub.quotas.reserve_connection(&tenant) {
+        Ok(q) => q,
+        Err(e) => return quota_refusal(&app, e),
+    };
+    let slot = match socket_slot(&app) {
+        Ok(s) => s,
+        Err(r) => return refuse(&app, r),
+    };
+    let feed = VendorFeed::new(Adapter::new(format, settings(&app, &query)));
+    let tracker = app.streams.clone();
+    ws.read_buffer_size(WS_READ_BUFFER)
+        .max_message_size(app.opts.hard_message_limit)
+        .max_frame_size(app.opts.hard_message_limit)
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                let _slots = (slot, quota);
+                super::stream::serve_vendor(socket, app, tenant, Some(feed)).await
+            })
+        })
+}
+
+/// `POST /v1/ingest/{format}`: one vendor message (or batch); the 200 body carries the outputs
+/// it produced, `{"outputs":[...]}`, the same messages the stream would send (errors about
+/// single messages included). A malformed payload is refused whole: 400 (not JSON / not a
+/// form) or 422 (a field missing or wrong, named in `field`).
+pub async fn ingest(
+    State(app): State<Arc<AppState>>,
+    Path(format): Path<String>,
+    headers: HeaderMap,
+    query: QueryPairs,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Some(r) = refuse_if_closing(&app) {
+        return r;
+    }
+    let query = match query_pairs(query) {
+        Ok(q) => q,
+        Err(r) => return refuse(&app, r),
+    };
+    let principal = match check(&app, &headers, &query, Scope::Stream) {
+        Ok(p) => p,
+        Err(r) => return refuse(&app, r),
+    };
+    let format = match format_of(&format) {
+        Ok(f) => f,
+        Err(e) => return error_response(&app, StatusCode::NOT_FOUND, e),
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(rej) => {
+            let status = rej.status();
+            let e = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ProtocolError::new(
+                    ErrorCode::MessageTooLarge,
+                    format!("request body over {} bytes", app.opts.analyze_body_limit),
+                )
+            } else {
+                ProtocolError::new(ErrorCode::BadJson, rej.body_text())
+            };
+            return error_response(&app, status, e);
+        }
+    };
+    let settings = settings(&app, &query);
+    let notes = match decode(format, &body, &settings) {
+        Ok(n) => n,
+        Err(e) => return adapter_error(&app, &e),
+    };
+    let tenant: Arc<str> = Arc::from(principal.tenant());
+    let outputs = app.ingest.apply(&app, &tenant, format, &settings, notes);
+    let mut body = String::from("{\"outputs\":[");
+    body.push_str(&outputs.join(","));
+    body.push_str("]}");
+    json(StatusCode::OK, body)
+}
+
+/// One webhook call: its engine call and its adapter state.
+#[derive(Debug)]
+struct Live {
+    call: Call,
+    adapter: CallAdapter,
+    agent_id: Arc<str>,
+    last_event: Instant,
+    /// The call's place in its tenant's quota, given back when the call is removed.
+    #[allow(dead_code)]
+    slot: CallSlot,
+}
+
+/// The webhook calls of one tenant.
+#[derive(Debug)]
+struct TenantCalls {
+    calls: Mutex<HashMap<String, Live>>,
+    /// Feedback routing: the hub sends agent feedback on these calls here.
+    cmd_tx: mpsc::Sender<ConnCmd>,
+    conn_id: u64,
+}
+
+/// Webhook calls, keyed by (tenant, call id).
+#[derive(Debug)]
+pub struct IngestCalls {
+    tenants: Mutex<HashMap<Arc<str>, Arc<TenantCalls>>>,
+    epoch: Instant,
+}
+
+impl Default for IngestCalls {
+    fn default() -> Self {
+        IngestCalls {
+            tenants: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl IngestCalls {
+    /// The tenant's table, created with its feedback task on first use.
+    fn tenant(&self, app: &Arc<AppState>, tenant: &Arc<str>) -> Arc<TenantCalls> {
+        let mut tenants = lock(&self.tenants);
+        if let Some(t) = tenants.get(tenant) {
+            return t.clone();
+        }
+        let (cmd_tx, cmd_rx) = mpsc::channel(CMD_QUEUE);
+        let t = Arc::new(TenantCalls {
+            calls: Mutex::new(HashMap::new()),
+            cmd_tx,
+            conn_id: app.next_conn.fetch_add(1, Ordering::Relaxed),
+        });
+        tenants.insert(tenant.clone(), t.clone());
+        tokio::spawn(commands(app.clone(), tenant.clone(), t.clone(), cmd_rx));
+        t
+    }
+
+    /// Apply one request's notes; the JSON of every output (and per-message error), in order.
+    fn apply(
+        &self,
+        app: &Arc<AppState>,
+        tenant: &Arc<str>,
+        format: Format,
+        settings: &Settings,
+        notes: Vec<Note>,
+    ) -> Vec<String> {
+        let tc = self.tenant(app, tenant);
+        let arrival = arrival_ms(self.epoch);
+        let mut calls = lock(&tc.calls);
+        let mut out = Vec::new();
+        for note in notes {
+            let ends = matches!(note.what, What::End);
+            if !calls.contains_key(&note.call_id) {
+                if ends {
+                    continue;
+                }
+                match open(app, tenant, &tc, calls.len(), &note, settings) {
+                    Ok(live) => {
+                        tracing::info!(tenant = %tenant, call = %note.call_id, %format, "webhook call started");
+                        calls.insert(note.call_id.clone(), live);
+                    }
+                    Err(e) => {
+                        app.metrics.error(e.code);
+                        out.push(e.to_json());
+                        continue;
+                    }
+                }
+            }
+            let Some(live) = calls.get_mut(&note.call_id) else {
+                continue;
+            };
+            live.last_event = Instant::now();
+            for msg in live.adapter.apply(note.what, arrival) {
+                if let Err(e) = validate(&msg, &app.opts.parse_limits) {
+                    let e = e.for_call(msg.call_id());
+                    app.metrics.error(e.code);
+                    out.push(e.to_json());
+                    continue;
+                }
+                match msg {
+                    Inbound::Segment(seg) => {
+                        let t0 = Instant::now();
+                        if seg.is_final {
+                            let mut s = seg.clone();
+                            if live.call.redacts_pii() {
+                                s.text = crate::language::pii::redact(&s.text).into_owned();
+                            }
+                            app.hub.board.segment(tenant, &s);
+                        }
+                        let outs = live.call.on_event(Event::Segment(seg));
+                        app.metrics.segment(t0.elapsed().as_secs_f64());
+                        out.extend(publish(app, tenant, tc.conn_id, &live.agent_id, outs));
+                    }
+                    Inbound::CallEnd(_) => {
+                        let outs = live.call.on_event(Event::End);
+                        app.metrics.call_ended("call_end");
+                        out.extend(publish(app, tenant, tc.conn_id, &live.agent_id, outs));
+                    }
+                    _ => {}
+                }
+            }
+            if ends {
+                calls.remove(&note.call_id);
+            }
+        }
+        out
+    }
+
+    /// End calls idle for `idle` (all of them with `all`), with their summaries.
+    fn expire(&self, app: &AppState, idle: Option<Duration>, reason: &'static str) {
+        let tenants: Vec<(Arc<str>, Arc<TenantCalls>)> = lock(&self.tenants)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (tenant, tc) in tenants {
+            let mut calls = lock(&tc.calls);
+            let due: Vec<String> = calls
+                .iter()
+                .filter(|(_, l)| idle.is_none_or(|d| l.last_event.elapsed() >= d))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for call_id in due {
+                if let Some(mut live) = calls.remove(&call_id) {
+                    tracing::info!(tenant = %tenant, call = %call_id, reason, "webhook call ended");
+                    let outs = live.call.on_event(Event::End);
+                    app.metrics.call_ended(reason);
+                    publish(app, &tenant, tc.conn_id, &live.agent_id, outs);
+                }
+            }
+        }
+    }
+}
+
+/// Start a webhook call for its first note.
+fn open(
+    app: &Arc<AppState>,
+    tenant: &Arc<str>,
+    tc: &TenantCalls,
+    open_calls: usize,
+    note: &Note,
+    settings: &Settings,
+) -> Result<Live, ProtocolError> {
+    let start = CallAdapter::start_message(note, settings);
+    validate(&Inbound::CallStart(start.clone()), &app.opts.parse_limits)
+        .map_err(|e| e.for_call(&start.call_id))?;
+    let per_tenant = app.opts.max_calls_per_connection;
+    if open_calls >= per_tenant {
+        return Err(ProtocolError::new(
+            ErrorCode::TooManyCalls,
+            format!("this tenant already has {per_tenant} webhook calls open (the limit)"),
+        )
+        .for_call(&start.call_id));
+    }
+    let slot = app
+        .hub
+        .quotas
+        .reserve_call(tenant)
+        .map_err(|e| e.for_call(&start.call_id))?;
+    app.hub.resume.forget_ended(tenant, &start.call_id);
+    let call = Call::new(&start, app.resources());
+    let agent_id: Arc<str> = Arc::from(start.agent_id.as_str());
+    app.hub.register_call(
+        tenant,
+        &start.call_id,
+        &start.agent_id,
+        tc.conn_id,
+        tc.cmd_tx.clone(),
+    );
+    app.hub
+        .board
+        .call_start(tenant, &start.call_id, &agent_id, call.campaign());
+    Ok(Live {
+        call,
+        adapter: CallAdapter::new(&start.call_id),
+        agent_id,
+        last_event: Instant::now(),
+        slot,
+    })
+}
+
+/// Publish outputs as a stream connection does (replay buffer and agent panels, supervisors);
+/// a summary also closes the call's routes (its quota slot goes with the call's `Live`). Returns
+/// their JSON.
+fn publish(
+    app: &AppState,
+    tenant: &Arc<str>,
+    conn_id: u64,
+    agent_id: &Arc<str>,
+    outs: Vec<Outbound>,
+) -> Vec<String> {
+    let mut jsons = Vec::with_capacity(outs.len());
+    for o in outs {
+        let json = o.to_json();
+        let shared: Arc<str> = Arc::from(json.as_str());
+        let call: Arc<str> = Arc::from(o.call_id());
+        if let Outbound::Nudge(n) = &o {
+            app.metrics.nudge(&n.kind);
+        }
+        let dropped = app.hub.publish_output(tenant, &call, agent_id, &o, shared);
+        if dropped > 0 {
+            app.metrics.agent_dropped(dropped);
+        }
+        if matches!(o, Outbound::Summary(_)) {
+            app.hub.unregister_call(tenant, &call, conn_id);
+            app.hub.board.call_end(tenant, &call, agent_id);
+        }
+        jsons.push(json);
+    }
+    jsons
+}
+
+/// Agent feedback for one tenant's webhook calls, until shutdown.
+async fn commands(
+    app: Arc<AppState>,
+    tenant: Arc<str>,
+    tc: Arc<TenantCalls>,
+    mut rx: mpsc::Receiver<ConnCmd>,
+) {
+    loop {
+        let cmd = tokio::select! {
+            _ = app.shutdown.cancelled() => return,
+            cmd = rx.recv() => match cmd {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        match cmd {
+            ConnCmd::Feedback { feedback, reply } => {
+                let mut calls = lock(&tc.calls);
+                let r = match calls.get_mut(&feedback.call_id) {
+                    Some(live) => {
+                        let useful = feedback.useful;
+                        let nudge_id = feedback.nudge_id;
+                        live.call.feedback(nudge_id.clone(), useful).map(|outs| {
+                            let kind = live.call.nudge_kind(&nudge_id).unwrap_or_default();
+                            app.metrics.feedback(kind, live.call.campaign(), useful);
+                            publish(&app, &tenant, tc.conn_id, &live.agent_id, outs);
+                        })
+                    }
+                    None => Err(ProtocolError::new(
+                        ErrorCode::UnknownCall,
+                        format!("no open call `{}`", feedback.call_id),
+                    )
+                    .for_call(&feedback.call_id)),
+                };
+                let _ = reply.send(r);
+            }
+            // Webhook calls stay in the webhook table: they are not handed to a stream.
+            ConnCmd::Release { reply, .. } => {
+                let _ = reply.send(None);
+            }
+        }
+    }
+}
+
+/// Background task: end idle webhook calls; on shutdown end them all (summaries to agents and
+/// supervisors).
+pub async fn reaper(app: Arc<AppState>) {
+    let idle = app.opts.idle_call_timeout;
+    let period = app.opts.tick_interval.max(Duration::from_millis(50));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = app.shutdown.cancelled() => break,
+            _ = ticks.tick() => {
+                if !idle.is_zero() {
+                    app.ingest.expire(&app, Some(idle), "idle");
+                }
+            }
+        }
+    }
+    app.ingest.expire(&app, None, "shutdown");
+}
