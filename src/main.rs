@@ -101,9 +101,13 @@ enum Command {
         role: calma::server::auth::Role,
         #[arg(long, default_value = calma::server::auth::DEFAULT_TENANT)]
         tenant: String,
-        /// Lifetime in seconds.
+        /// Lifetime in seconds (short: tokens travel in WebSocket URLs).
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
+        /// The server's longest accepted lifetime; a longer `--ttl` is refused here rather
+        /// than by the server later.
+        #[arg(long, default_value_t = calma::server::auth::DEFAULT_MAX_TOKEN_TTL_SECS, env = "CALMA_MAX_TOKEN_TTL_SECS")]
+        max_ttl: u64,
     },
 }
 
@@ -167,10 +171,18 @@ fn main() -> ExitCode {
             role,
             tenant,
             ttl,
+            max_ttl,
         }) => {
             use calma::server::auth::{mint_token, unix_now, Claims};
             if secret.len() < 16 {
                 eprintln!("calma: the token secret must be at least 16 bytes");
+                return ExitCode::from(2);
+            }
+            if ttl == 0 || ttl > max_ttl {
+                eprintln!(
+                    "calma: --ttl must be between 1 and {max_ttl} s (the server refuses longer \
+                     tokens; see CALMA_MAX_TOKEN_TTL_SECS)"
+                );
                 return ExitCode::from(2);
             }
             let now = unix_now();

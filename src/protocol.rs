@@ -199,6 +199,12 @@ pub enum ErrorCode {
     ShuttingDown,
     /// `feedback` names a nudge the call never sent.
     UnknownNudge,
+    /// The endpoint is at its concurrency limit (HTTP 429); retry shortly.
+    Busy,
+    /// An HTTP request body is larger than the endpoint accepts (HTTP 413).
+    PayloadTooLarge,
+    /// An HTTP request body did not arrive in time (HTTP 408).
+    RequestTimeout,
     /// The call history could not be read or written.
     StorageError,
 }
@@ -223,6 +229,9 @@ impl ErrorCode {
             ErrorCode::NotAllowedHere => "not_allowed_here",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::UnknownNudge => "unknown_nudge",
+            ErrorCode::Busy => "busy",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::StorageError => "storage_error",
         }
     }

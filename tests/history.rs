@@ -485,3 +485,40 @@ async fn kept_transcripts_re_run_with_replay_db_and_a_campaign_can_opt_out_of_co
         .unwrap();
     assert!(!rec.contains("history/repeat_contact"));
 }
+
+#[tokio::test]
+async fn a_full_database_is_counted_and_live_analysis_goes_on() {
+    let dir = temp_dir("full");
+    let db = dir.join("calma.sqlite3").to_string_lossy().into_owned();
+    let server = server_with(Options {
+        db_path: db,
+        db_max_mib: 1,
+        ..Options::default()
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut ws = connect(addr, "/v1/stream").await;
+    let mut summaries = 0;
+    for i in 0..600 {
+        let call = format!("f-{i}");
+        send_all(&mut ws, &angry_call(&call, "a-f")).await;
+        send(&mut ws, &end_msg(&call)).await;
+        let out = parse(&until_summary(&mut ws, &call).await);
+        assert!(
+            out.iter().any(|o| o["type"] == "nudge"),
+            "call {i} still nudges"
+        );
+        summaries += 1;
+    }
+    assert_eq!(summaries, 600, "every call ended with its summary");
+    server.state().store.flush();
+    let (_, text) = http(addr, "GET", "/metrics", None).await;
+    let written = metric(&text, "calma_history_written_total", &[]).unwrap();
+    let failed = metric(&text, "calma_history_write_errors_total", &[]).unwrap();
+    assert!(
+        written > 0.0 && failed > 0.0,
+        "written {written}, failed {failed}"
+    );
+    assert_eq!(written + failed, 600.0);
+    server.shutdown().await;
+}

@@ -20,10 +20,13 @@ fn secured() -> Options {
             Some("t1:key-one-0123456789,t2:key-two-0123456789"),
             Some(std::str::from_utf8(SECRET).unwrap()),
         )
-        .unwrap(),
+        .unwrap()
+        .with_admin_key(ADMIN_KEY),
         ..Options::default()
     }
 }
+
+const ADMIN_KEY: &str = "admin-key-0123456789";
 
 const K1: &str = "Bearer key-one-0123456789";
 const K2: &str = "Bearer key-two-0123456789";
@@ -91,11 +94,22 @@ async fn platform_endpoints_need_an_api_key() {
 
     let (status, resp) = http(addr, "POST", "/v1/admin/reload", None).await;
     assert_eq!((status, error_code(&resp).as_str()), (401, "unauthorized"));
-    let (status, _) = http_with(
+    // A tenant's platform key does not reload the whole process; the admin key does.
+    let (status, resp) = http_with(
         addr,
         "POST",
         "/v1/admin/reload",
         &[("Authorization", K1)],
+        None,
+    )
+    .await;
+    assert_eq!((status, error_code(&resp).as_str()), (403, "forbidden"));
+    let bearer = format!("Bearer {ADMIN_KEY}");
+    let (status, _) = http_with(
+        addr,
+        "POST",
+        "/v1/admin/reload",
+        &[("Authorization", &bearer)],
         None,
     )
     .await;

@@ -1,16 +1,20 @@
 //! Authentication and tenancy.
 //!
-//! - **Platforms** (`/v1/stream`, `/v1/analyze`, `/v1/admin/reload`) present an API key:
+//! - **Platforms** (`/v1/stream`, `/v1/analyze`) present an API key:
 //!   `Authorization: Bearer <key>`. Keys come from `CALMA_API_KEYS`, comma-separated, each `key`
 //!   (tenant `default`) or `tenant:key`. Keys are compared in constant time (SHA-256 digests
 //!   compared with `subtle`, every key checked, so neither length nor position leaks).
+//! - **Operators** (`/v1/admin/*`, which acts on the whole process) present `CALMA_ADMIN_KEY`;
+//!   a tenant's platform key gets 403 there.
 //! - **Agent panels and supervisors** present a short-lived HS256 token signed with
 //!   `CALMA_TOKEN_SECRET`, either as `Authorization: Bearer <token>` or as `?access_token=` on the
 //!   WebSocket URL (browsers cannot set headers on a WebSocket). Claims: `tenant`, `sub` (agent
 //!   id), `role` (`agent` | `supervisor`), `exp` (unix seconds, required), optional `nbf`/`iat`.
-//!   The verifier is small and strict: `alg` must be exactly `HS256`, `crit` is refused, the
-//!   signature is checked in constant time before the payload is read.
-//! - **Dev mode**: neither variable set. Everything is allowed as tenant `default`; the server
+//!   Verification is `jsonwebtoken`'s: `alg` pinned to `HS256`, `crit` refused, the signature
+//!   checked (constant time) before the claims are read, `exp` required. The clock checks
+//!   (`exp`, `nbf`, 30 s leeway) and the longest lifetime (`exp - iat`, default 12 h,
+//!   `CALMA_MAX_TOKEN_TTL_SECS`) are done here, against an explicit `now`.
+//! - **Dev mode**: none of the three variables set. Everything is allowed as tenant `default`; the server
 //!   refuses to start on a non-loopback address unless `--insecure-dev` (see `server::run`).
 //!
 //! When only one of the two variables is set, the endpoints that need the other are refused
@@ -25,9 +29,8 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{header, HeaderMap};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -40,8 +43,8 @@ pub const DEFAULT_TENANT: &str = "default";
 pub const LEEWAY_SECS: u64 = 30;
 /// Longest token or key read from a request (bytes); longer ones are refused unread.
 pub const MAX_CREDENTIAL_BYTES: usize = 4096;
-
-type HmacSha256 = Hmac<Sha256>;
+/// Longest token lifetime accepted by default: one shift (tokens travel in URLs).
+pub const DEFAULT_MAX_TOKEN_TTL_SECS: u64 = 12 * 3600;
 
 /// What a request asks to do.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +55,7 @@ pub enum Scope<'a> {
     Agent(&'a str),
     /// Run a batch analysis.
     Analyze,
-    /// Administrative calls (`/v1/admin/reload`).
+    /// Administrative calls (`/v1/admin/reload`): the admin key only.
     Admin,
     /// Watch a tenant's calls: the supervisor feed (`/v1/supervisor`, carries transcripts) and
     /// post-call records (`/v1/calls/{call_id}`).
@@ -122,7 +125,7 @@ pub enum AuthError {
     BadKey,
     #[error("malformed token: {0}")]
     Malformed(&'static str),
-    #[error("token algorithm must be HS256")]
+    #[error("token header must name `alg` HS256")]
     BadAlgorithm,
     #[error("token signature does not verify")]
     BadSignature,
@@ -130,6 +133,13 @@ pub enum AuthError {
     Expired,
     #[error("token not valid yet")]
     NotYetValid,
+    #[error(
+        "token lifetime of {lifetime} s exceeds this server's maximum of {max} s \
+         (CALMA_MAX_TOKEN_TTL_SECS): mint shorter tokens"
+    )]
+    LifetimeTooLong { lifetime: u64, max: u64 },
+    #[error("platform API keys cannot use /v1/admin/*: send CALMA_ADMIN_KEY")]
+    NotAdmin,
     #[error("{0} are not enabled on this server")]
     NotConfigured(&'static str),
     #[error("a `{have}` token cannot do this (needs `{need}`)")]
@@ -144,7 +154,9 @@ pub enum AuthError {
 impl AuthError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            AuthError::WrongRole { .. } | AuthError::WrongAgent { .. } => ErrorCode::Forbidden,
+            AuthError::WrongRole { .. } | AuthError::WrongAgent { .. } | AuthError::NotAdmin => {
+                ErrorCode::Forbidden
+            }
             _ => ErrorCode::Unauthorized,
         }
     }
@@ -169,10 +181,25 @@ struct ApiKey {
 }
 
 /// Credentials the server accepts. `Debug` never prints secrets.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct AuthConfig {
     keys: Vec<ApiKey>,
     secret: Option<Vec<u8>>,
+    /// SHA-256 of `CALMA_ADMIN_KEY`.
+    admin: Option<[u8; 32]>,
+    /// Longest token lifetime accepted (seconds).
+    max_token_ttl: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            keys: Vec::new(),
+            secret: None,
+            admin: None,
+            max_token_ttl: DEFAULT_MAX_TOKEN_TTL_SECS,
+        }
+    }
 }
 
 impl fmt::Debug for AuthConfig {
@@ -180,6 +207,8 @@ impl fmt::Debug for AuthConfig {
         f.debug_struct("AuthConfig")
             .field("api_keys", &self.keys.len())
             .field("token_secret", &self.secret.is_some())
+            .field("admin_key", &self.admin.is_some())
+            .field("max_token_ttl", &self.max_token_ttl)
             .finish()
     }
 }
@@ -253,9 +282,48 @@ impl AuthConfig {
         self
     }
 
+    /// Set the admin key (`CALMA_ADMIN_KEY`).
+    pub fn with_admin_key(mut self, key: &str) -> AuthConfig {
+        self.admin = Some(sha256(key.as_bytes()));
+        self
+    }
+
+    /// The value of `CALMA_ADMIN_KEY` (empty counts as unset); at least 16 bytes.
+    pub fn with_admin_key_value(self, key: Option<&str>) -> Result<AuthConfig, ConfigError> {
+        match key.filter(|k| !k.is_empty()) {
+            None => Ok(self),
+            Some(k) if k.len() < 16 => Err(ConfigError(
+                "CALMA_ADMIN_KEY must be at least 16 bytes (32 random bytes recommended)".into(),
+            )),
+            Some(k) if self.tenant_of_key(k).is_some() => Err(ConfigError(
+                "CALMA_ADMIN_KEY must differ from every platform key".into(),
+            )),
+            Some(k) => Ok(self.with_admin_key(k)),
+        }
+    }
+
+    /// Set the longest token lifetime accepted (seconds, at least 1).
+    pub fn with_max_token_ttl(mut self, secs: u64) -> AuthConfig {
+        self.max_token_ttl = secs.max(1);
+        self
+    }
+
+    pub fn max_token_ttl(&self) -> u64 {
+        self.max_token_ttl
+    }
+
     /// Dev mode: no credential configured at all.
     pub fn is_open(&self) -> bool {
-        self.keys.is_empty() && self.secret.is_none()
+        self.keys.is_empty() && self.secret.is_none() && self.admin.is_none()
+    }
+
+    pub fn has_admin_key(&self) -> bool {
+        self.admin.is_some()
+    }
+
+    fn is_admin_key(&self, key: &str) -> bool {
+        self.admin
+            .is_some_and(|d| bool::from(d.ct_eq(&sha256(key.as_bytes()))))
     }
 
     pub fn has_keys(&self) -> bool {
@@ -278,13 +346,17 @@ impl AuthConfig {
         found
     }
 
-    /// Verify a token against the configured secret at the current time.
+    /// Verify a token against the configured secret at the current time, including the
+    /// longest lifetime.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let secret = self
             .secret
             .as_deref()
             .ok_or(AuthError::NotConfigured("agent and supervisor tokens"))?;
-        verify_token(secret, token, unix_now())
+        let now = unix_now();
+        let claims = verify_token(secret, token, now)?;
+        check_lifetime(&claims, now, self.max_token_ttl)?;
+        Ok(claims)
     }
 }
 
@@ -327,8 +399,21 @@ pub fn startup_check(
                     .into(),
             );
         }
+        if !cfg.has_admin_key() {
+            warnings.push(
+                "CALMA_ADMIN_KEY is not set: /v1/admin/reload refuses every request (SIGHUP \
+                 still reloads)"
+                    .into(),
+            );
+        }
     }
     Ok(warnings)
+}
+
+/// Whether `presented` equals the configured `expected` key, in constant time (digests
+/// compared, so length does not leak either).
+pub fn same_key(expected: &str, presented: &str) -> bool {
+    bool::from(sha256(expected.as_bytes()).ct_eq(&sha256(presented.as_bytes())))
 }
 
 /// Seconds since the epoch.
@@ -347,65 +432,56 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    #[serde(default)]
-    crit: Option<serde_json::Value>,
-}
-
 /// Sign `claims` as a compact HS256 JWT.
 pub fn mint_token(secret: &[u8], claims: &Claims) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialise"));
-    let signing_input = format!("{header}.{payload}");
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(signing_input.as_bytes());
-    let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{signing_input}.{sig}")
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret).expect("HMAC takes any non-empty key"),
+    )
+    .expect("HS256 signs any claims that serialise")
 }
 
-/// Verify a compact HS256 JWT at time `now` (unix seconds): structure, `alg`, signature (constant
-/// time, before the payload is parsed), then claims (`exp` required, `nbf` honoured, ids valid).
+/// Verify a compact HS256 JWT at time `now` (unix seconds): structure, `alg` (HS256 only),
+/// signature, then claims (`exp` required, `nbf` honoured, ids valid). The lifetime cap is the
+/// server's policy: [`AuthConfig::verify`].
 pub fn verify_token(secret: &[u8], token: &str, now: u64) -> Result<Claims, AuthError> {
     if token.len() > MAX_CREDENTIAL_BYTES {
         return Err(AuthError::Malformed("too long"));
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    if token.split('.').count() != 3 {
         return Err(AuthError::Malformed("expected three dot-separated parts"));
-    };
-    let header_bytes = URL_SAFE_NO_PAD
-        .decode(h)
-        .map_err(|_| AuthError::Malformed("header is not base64url"))?;
-    let header: Header = serde_json::from_slice(&header_bytes)
-        .map_err(|_| AuthError::Malformed("header is not a JSON object with `alg`"))?;
-    if header.alg != "HS256" {
-        return Err(AuthError::BadAlgorithm);
     }
-    if header.crit.is_some() {
-        return Err(AuthError::Malformed(
-            "`crit` header extensions are not supported",
-        ));
-    }
-    let sig = URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| AuthError::Malformed("signature is not base64url"))?;
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(h.as_bytes());
-    mac.update(b".");
-    mac.update(p.as_bytes());
-    // `verify_slice` compares in constant time.
-    mac.verify_slice(&sig)
-        .map_err(|_| AuthError::BadSignature)?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(p)
-        .map_err(|_| AuthError::Malformed("payload is not base64url"))?;
-    let claims: Claims = serde_json::from_slice(&payload).map_err(|_| {
-        AuthError::Malformed("claims need tenant, sub, role (agent|supervisor) and exp")
+    let mut v = Validation::new(Algorithm::HS256);
+    // The crate reads the system clock; the clock checks below take `now` (and tests pin it).
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.set_required_spec_claims(&["exp"]);
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(secret).map_err(|_| AuthError::BadSignature)?,
+        &v,
+    )
+    .map_err(|e| match e.kind() {
+        JwtErrorKind::InvalidAlgorithm | JwtErrorKind::InvalidAlgorithmName => {
+            AuthError::BadAlgorithm
+        }
+        JwtErrorKind::InvalidSignature => AuthError::BadSignature,
+        JwtErrorKind::Base64(_) | JwtErrorKind::Utf8(_) => {
+            AuthError::Malformed("a part is not base64url JSON")
+        }
+        JwtErrorKind::InvalidToken => {
+            AuthError::Malformed("unsupported header (`crit`, `b64`) or structure")
+        }
+        // A header whose `alg` names no algorithm fails as JSON before the signature is
+        // checked; claims are parsed only after it verified.
+        JwtErrorKind::Json(_) if jsonwebtoken::decode_header(token).is_err() => {
+            AuthError::BadAlgorithm
+        }
+        _ => AuthError::Malformed("claims need tenant, sub, role (agent|supervisor) and exp"),
     })?;
+    let claims = data.claims;
     if !valid_id(&claims.tenant) || !valid_id(&claims.sub) {
         return Err(AuthError::Malformed("tenant and sub must be valid ids"));
     }
@@ -419,6 +495,17 @@ pub fn verify_token(secret: &[u8], token: &str, now: u64) -> Result<Claims, Auth
         return Err(AuthError::NotYetValid);
     }
     Ok(claims)
+}
+
+/// Refuse tokens that live longer than `max` seconds: `exp - iat`, counted from `now` when
+/// there is no `iat` or it lies in the future (so a forged-late `iat` gains nothing).
+pub fn check_lifetime(claims: &Claims, now: u64, max: u64) -> Result<(), AuthError> {
+    let from = claims.iat.map_or(now, |iat| iat.min(now));
+    let lifetime = claims.exp.saturating_sub(from);
+    if lifetime > max.saturating_add(LEEWAY_SECS) {
+        return Err(AuthError::LifetimeTooLong { lifetime, max });
+    }
+    Ok(())
 }
 
 /// The credential of a request: `Authorization: Bearer X` first, else `?access_token=X`.
@@ -470,7 +557,9 @@ pub fn authorize(
         return Ok(Principal::Anonymous);
     }
     match scope {
-        Scope::Stream | Scope::Analyze | Scope::Admin => {
+        // The operator acts on the process, not as any tenant: no tenant principal.
+        Scope::Admin => authorize_admin(cfg, headers).map(|()| Principal::Anonymous),
+        Scope::Stream | Scope::Analyze => {
             if !cfg.has_keys() {
                 return Err(AuthError::NotConfigured("platform API keys"));
             }
@@ -500,6 +589,29 @@ pub fn authorize(
     }
 }
 
+/// Check an administrative request (`/v1/admin/*`): `Authorization: Bearer <CALMA_ADMIN_KEY>`.
+/// A platform key gets [`AuthError::NotAdmin`] (403). Dev mode allows it (the Origin/Host guard
+/// limits dev-mode admin to loopback peers).
+pub fn authorize_admin(cfg: &AuthConfig, headers: &HeaderMap) -> Result<(), AuthError> {
+    if cfg.is_open() {
+        return Ok(());
+    }
+    let key = credential(headers, &[]).ok_or(AuthError::Missing(""))?;
+    if key.len() > MAX_CREDENTIAL_BYTES {
+        return Err(AuthError::BadKey);
+    }
+    if cfg.is_admin_key(key) {
+        return Ok(());
+    }
+    if cfg.tenant_of_key(key).is_some() {
+        return Err(AuthError::NotAdmin);
+    }
+    if !cfg.has_admin_key() {
+        return Err(AuthError::NotConfigured("admin requests (CALMA_ADMIN_KEY)"));
+    }
+    Err(AuthError::BadKey)
+}
+
 /// Whether `principal` may see the calls of `tenant` handled by `agent_id` (supervisor feed
 /// filter: a supervisor sees its tenant; an agent only its own calls; dev mode sees all).
 pub fn may_see(principal: &Principal, tenant: &str, agent_id: &str) -> bool {
@@ -516,6 +628,11 @@ pub fn may_see(principal: &Principal, tenant: &str, agent_id: &str) -> bool {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+
+    type HmacSha256 = Hmac<Sha256>;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -659,6 +776,33 @@ mod tests {
     }
 
     #[test]
+    fn token_lifetime_is_capped() {
+        let now = 1_700_000_000;
+        let mut c = claims(Role::Agent, now + 3600);
+        assert!(check_lifetime(&c, now, 3600).is_ok());
+        c.exp = now + 7200;
+        assert_eq!(
+            check_lifetime(&c, now, 3600),
+            Err(AuthError::LifetimeTooLong {
+                lifetime: 7200,
+                max: 3600
+            })
+        );
+        // `iat` counts from issue: an old two-hour token is refused even near its end...
+        c.iat = Some(now - 7000);
+        c.exp = now + 200;
+        assert!(check_lifetime(&c, now, 3600).is_err());
+        // ...and an `iat` in the future does not stretch the window.
+        c.iat = Some(now + 10_000);
+        c.exp = now + 10_600;
+        assert!(check_lifetime(&c, now, 3600).is_err());
+        // Year 3000.
+        c.iat = None;
+        c.exp = 32_503_680_000;
+        assert!(check_lifetime(&c, now, DEFAULT_MAX_TOKEN_TTL_SECS).is_err());
+    }
+
+    #[test]
     fn api_keys_map_to_tenants() {
         let cfg = AuthConfig::from_values(Some(" k-plain , t1:k-one,t2:k:two "), None).unwrap();
         assert_eq!(cfg.tenant_of_key("k-plain"), Some(DEFAULT_TENANT));
@@ -693,11 +837,42 @@ mod tests {
                 tenant: "t1".into()
             })
         );
+        // A tenant's platform key is no admin key; the admin key is no platform key.
         assert_eq!(
-            authorize(&cfg, &bearer("bearer key-1"), &[], Scope::Admin)
-                .unwrap()
-                .tenant(),
-            "t1"
+            authorize(&cfg, &bearer("bearer key-1"), &[], Scope::Admin),
+            Err(AuthError::NotAdmin)
+        );
+        assert_eq!(
+            authorize(&cfg, &none, &[], Scope::Admin)
+                .unwrap_err()
+                .code(),
+            ErrorCode::Unauthorized
+        );
+        let admin = cfg.clone().with_admin_key("admin-key-0123456789");
+        assert!(authorize(
+            &admin,
+            &bearer("Bearer admin-key-0123456789"),
+            &[],
+            Scope::Admin
+        )
+        .is_ok());
+        assert_eq!(
+            authorize(
+                &admin,
+                &bearer("Bearer admin-key-0123456789"),
+                &[],
+                Scope::Stream
+            ),
+            Err(AuthError::BadKey)
+        );
+        assert_eq!(
+            authorize(
+                &admin,
+                &bearer("Bearer admin-key-012345678"),
+                &[],
+                Scope::Admin
+            ),
+            Err(AuthError::BadKey)
         );
         assert_eq!(
             authorize(&cfg, &none, &[], Scope::Analyze)

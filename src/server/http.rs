@@ -4,8 +4,6 @@ use super::WS_READ_BUFFER;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -144,10 +142,22 @@ pub async fn agent(
         })
 }
 
+fn body_too_large(app: &AppState) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body over {} bytes", app.opts.analyze_body_limit),
+    )
+}
+
+/// `POST /v1/analyze`. Before the body is read: credentials (401/403), a declared
+/// `Content-Length` over the limit (413), then one of `max_analyze_concurrency` slots (429
+/// `busy` when all are taken), held while the body is read and analysed. So memory stays within
+/// slots × body limit and batch work cannot crowd out live calls; a body that does not arrive
+/// within `analyze_body_timeout` frees its slot (408).
 pub async fn analyze_handler(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     if let Some(r) = refuse_if_closing(&app) {
         return r;
@@ -155,19 +165,46 @@ pub async fn analyze_handler(
     if let Err(r) = check(&app, &headers, &[], Scope::Analyze) {
         return refuse(&app, r);
     }
-    let body = match body {
-        Ok(b) => b,
-        Err(rej) => {
-            let status = rej.status();
-            let e = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ProtocolError::new(
-                    ErrorCode::MessageTooLarge,
-                    format!("request body over {} bytes", app.opts.analyze_body_limit),
-                )
-            } else {
-                ProtocolError::new(ErrorCode::BadJson, rej.body_text())
-            };
-            return error_response(&app, status, e);
+    let limit = app.opts.analyze_body_limit;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return error_response(&app, StatusCode::PAYLOAD_TOO_LARGE, body_too_large(&app));
+    }
+    let Ok(_slot) = app.analyze_slots.clone().try_acquire_owned() else {
+        let e = ProtocolError::new(
+            ErrorCode::Busy,
+            format!(
+                "{} analyses are already running; retry shortly",
+                app.opts.max_analyze_concurrency
+            ),
+        );
+        let mut r = error_response(&app, StatusCode::TOO_MANY_REQUESTS, e);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return r;
+    };
+    let body = match tokio::time::timeout(app.opts.analyze_body_timeout, read_body(body, limit))
+        .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(BodyError::TooLarge)) => {
+            return error_response(&app, StatusCode::PAYLOAD_TOO_LARGE, body_too_large(&app))
+        }
+        Ok(Err(BodyError::Broken(e))) => {
+            let e = ProtocolError::new(ErrorCode::BadJson, format!("cannot read the body: {e}"));
+            return error_response(&app, StatusCode::BAD_REQUEST, e);
+        }
+        Err(_) => {
+            let e = ProtocolError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request body did not arrive within {} s",
+                    app.opts.analyze_body_timeout.as_secs()
+                ),
+            );
+            return error_response(&app, StatusCode::REQUEST_TIMEOUT, e);
         }
     };
     let req = match parse_request(&body, &app) {
@@ -186,6 +223,26 @@ pub async fn analyze_handler(
             r#"{"type":"error","code":"internal","message":"analysis failed"}"#.to_string(),
         ),
     }
+}
+
+enum BodyError {
+    TooLarge,
+    Broken(axum::Error),
+}
+
+/// The whole body, refusing it as soon as it grows past `limit` bytes.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(BodyError::Broken)?;
+        if out.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// Decode the body with the same typed errors as the stream, and validate its ids as a
@@ -238,7 +295,18 @@ pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
     json(StatusCode::OK, body.to_string())
 }
 
-pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+/// `GET /metrics`; with `CALMA_METRICS_KEY` set, only for `Authorization: Bearer <that key>`.
+pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &app.opts.metrics_key {
+        let presented = super::auth::credential(&headers, &[]).unwrap_or("");
+        if !super::auth::same_key(expected, presented) {
+            let e = ProtocolError::new(
+                ErrorCode::Unauthorized,
+                "/metrics needs `Authorization: Bearer <CALMA_METRICS_KEY>`",
+            );
+            return error_response(&app, StatusCode::UNAUTHORIZED, e);
+        }
+    }
     app.metrics.parked(app.hub.resume.parked_len());
     app.metrics.history(&app.store);
     let text = app.metrics.render(

@@ -160,7 +160,7 @@ pub async fn ingest(
             let status = rej.status();
             let e = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 ProtocolError::new(
-                    ErrorCode::MessageTooLarge,
+                    ErrorCode::PayloadTooLarge,
                     format!("request body over {} bytes", app.opts.analyze_body_limit),
                 )
             } else {

@@ -1,6 +1,12 @@
 //! Prometheus metrics, one registry per server instance (so several servers can run in one test
 //! process and each `/metrics` shows its own figures). Recording goes through
 //! [`metrics::with_local_recorder`], never through a global recorder.
+//!
+//! Label values are bounded: a `campaign` label is either a campaign of the configuration or
+//! [`OTHER_CAMPAIGN`], whatever string a client sends, so clients cannot create series at will.
+
+use std::collections::BTreeSet;
+use std::sync::RwLock;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{
@@ -28,10 +34,15 @@ const SEGMENT_BUCKETS: &[f64] = &[
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05,
 ];
 
+/// The `campaign` label of campaigns the configuration does not name.
+pub const OTHER_CAMPAIGN: &str = "other";
+
 /// A per-server metrics registry.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Campaign names allowed as label values (the configuration's, updated on reload).
+    campaigns: RwLock<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -53,7 +64,11 @@ impl Metrics {
             .expect("bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
-        let m = Metrics { recorder, handle };
+        let m = Metrics {
+            recorder,
+            handle,
+            campaigns: RwLock::new(BTreeSet::from(["default".to_string()])),
+        };
         m.with(|| {
             describe_gauge!(CONNECTIONS, "Open platform stream connections.");
             describe_gauge!(
@@ -126,8 +141,24 @@ impl Metrics {
         self.with(|| counter!(ERRORS, "code" => code.as_str()).increment(1));
     }
 
+    /// The campaigns that may appear as label values (call at start and on every reload).
+    pub fn set_campaigns<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let set = names.into_iter().map(str::to_string).collect();
+        *self.campaigns.write().unwrap_or_else(|p| p.into_inner()) = set;
+    }
+
+    /// `campaign` if the configuration names it, else [`OTHER_CAMPAIGN`].
+    pub fn campaign_label(&self, campaign: &str) -> String {
+        let known = self
+            .campaigns
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(campaign);
+        if known { campaign } else { OTHER_CAMPAIGN }.to_string()
+    }
+
     pub fn feedback(&self, kind: &str, campaign: &str, useful: bool) {
-        let (kind, campaign) = (kind.to_string(), campaign.to_string());
+        let (kind, campaign) = (kind.to_string(), self.campaign_label(campaign));
         let useful = if useful { "true" } else { "false" };
         self.with(|| {
             counter!(FEEDBACK, "kind" => kind, "campaign" => campaign, "useful" => useful)

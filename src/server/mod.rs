@@ -28,11 +28,14 @@
 //! - [`auth`]: API keys (platforms), HS256 tokens (agents, supervisors), tenants, dev mode.
 //! - [`limits`]: connection slots, segment rate per call.
 //! - [`logging`]: the log filter (no transcript text in logs).
+//! - `accept`: the accept loop (HTTP/1, header-read and idle timeouts, cap on HTTP connections).
+//! - [`guard`]: checks before routing: Origin allow-list, dev-mode Host names, dev-mode admin.
 //!
 //! Start a server in-process with [`start`] (tests bind `127.0.0.1:0`), or run the binary's
 //! `serve` command through [`run`].
 
 pub mod auth;
+pub mod guard;
 pub mod http;
 pub mod hub;
 pub mod ingest;
@@ -42,6 +45,7 @@ pub mod metrics;
 pub mod supervisor;
 pub mod ws;
 
+mod accept;
 mod agent;
 mod echo;
 mod gate;
@@ -135,9 +139,43 @@ pub struct ServeArgs {
     /// Outputs kept per call for replay on resume.
     #[arg(long, default_value_t = 256, env = "CALMA_REPLAY_BUFFER")]
     pub replay_buffer: usize,
+    /// Key for `/v1/admin/*` (`Authorization: Bearer`); platform keys cannot use it.
+    /// Prefer the environment variable.
+    #[arg(long, env = "CALMA_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Key required for `GET /metrics` (`Authorization: Bearer`); unset = open.
+    #[arg(long, env = "CALMA_METRICS_KEY", hide_env_values = true)]
+    pub metrics_key: Option<String>,
+    /// Browser origins besides calma's own allowed to open agent and supervisor sockets and to
+    /// POST, comma-separated (`https://softphone.example.com`).
+    #[arg(long, env = "CALMA_ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
+    /// Longest token lifetime accepted (`exp - iat`, or `exp - now` without `iat`), seconds.
+    #[arg(long, default_value_t = auth::DEFAULT_MAX_TOKEN_TTL_SECS, env = "CALMA_MAX_TOKEN_TTL_SECS")]
+    pub max_token_ttl_secs: u64,
+    /// Seconds a client has to send a request's headers (also bounds the wait for the next
+    /// request on a keep-alive connection).
+    #[arg(long, default_value_t = 10, env = "CALMA_HTTP_HEADER_TIMEOUT_SECS")]
+    pub http_header_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open after its last response.
+    #[arg(long, default_value_t = 5, env = "CALMA_HTTP_IDLE_TIMEOUT_SECS")]
+    pub http_idle_timeout_secs: u64,
+    /// Plain HTTP connections open at once (not yet upgraded to a WebSocket); 503 beyond.
+    #[arg(long, default_value_t = 512, env = "CALMA_MAX_HTTP_CONNECTIONS")]
+    pub max_http_connections: usize,
+    /// `POST /v1/analyze` requests processed at once; `busy` (429) beyond.
+    #[arg(long, default_value_t = 4, env = "CALMA_MAX_ANALYZE_CONCURRENCY")]
+    pub max_analyze_concurrency: usize,
+    /// `POST /v1/analyze` body limit (bytes); `payload_too_large` (413) beyond.
+    #[arg(long, default_value_t = 8 * 1024 * 1024, env = "CALMA_MAX_ANALYZE_BYTES")]
+    pub max_analyze_bytes: usize,
     /// Call history (SQLite file, created with its directory); `:memory:` keeps nothing.
     #[arg(long, default_value = "calma-data/calma.sqlite3", env = "CALMA_DB")]
     pub db: String,
+    /// Cap on the history's size in MiB (0 = none): past it, records are not written (counted
+    /// in `calma_history_write_errors_total`, as on a full disk) and calls go on.
+    #[arg(long, default_value_t = 0, env = "CALMA_DB_MAX_MIB")]
+    pub db_max_mib: u64,
     /// Secret keying the hash under which customer ids are stored (at least 16 bytes). Without
     /// it, a random secret is created once and kept in the database.
     #[arg(long, env = "CALMA_CUSTOMER_KEY_SECRET", hide_env_values = true)]
@@ -153,8 +191,10 @@ pub struct Options {
     pub soft_message_limit: usize,
     /// Frames above this many bytes close the connection (WebSocket protocol error).
     pub hard_message_limit: usize,
-    /// `POST /v1/analyze` body limit (bytes).
+    /// `POST /v1/analyze` body limit (bytes); `payload_too_large` (413) beyond.
     pub analyze_body_limit: usize,
+    /// A `POST /v1/analyze` body must arrive within this (408 `request_timeout`).
+    pub analyze_body_timeout: Duration,
     pub parse_limits: ParseLimits,
     /// How often idle calls are checked for wall-clock ticks.
     pub tick_interval: Duration,
@@ -208,11 +248,26 @@ pub struct Options {
     pub replay_retention: Duration,
     /// Log transcript text at debug level.
     pub log_transcripts: bool,
+    /// Time a client has to send a request's headers. hyper also starts this clock when a
+    /// keep-alive connection waits for its next request.
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request for this long after its last response is closed.
+    pub http_idle_timeout: Duration,
+    /// Plain HTTP connections (not upgraded) open at once; new ones get 503 beyond.
+    pub max_http_connections: usize,
+    /// Concurrent `POST /v1/analyze` requests; 429 `busy` beyond.
+    pub max_analyze_concurrency: usize,
+    /// Browser origins allowed besides calma's own (exact `scheme://host[:port]`, lowercase).
+    pub allowed_origins: Vec<String>,
+    /// `Bearer` key required for `GET /metrics` (`None` = open).
+    pub metrics_key: Option<String>,
     /// The call history's SQLite file (`:memory:` keeps nothing: the default for embedded
     /// servers and tests; `calma serve` defaults to `calma-data/calma.sqlite3`).
     pub db_path: String,
     /// Keys the customer-id hash (see [`crate::store::Store::open`]).
     pub customer_key_secret: Option<Vec<u8>>,
+    /// Cap on the history's size in MiB (0 = none).
+    pub db_max_mib: u64,
     /// How often records past their retention are purged.
     pub history_purge_interval: Duration,
 }
@@ -224,6 +279,7 @@ impl Default for Options {
             soft_message_limit: 64 * 1024,
             hard_message_limit: 1024 * 1024,
             analyze_body_limit: 8 * 1024 * 1024,
+            analyze_body_timeout: Duration::from_secs(30),
             parse_limits: ParseLimits::default(),
             tick_interval: Duration::from_millis(250),
             tick_idle: Duration::from_secs(1),
@@ -249,8 +305,15 @@ impl Default for Options {
             replay_buffer: 256,
             replay_retention: Duration::from_secs(60),
             log_transcripts: false,
+            header_read_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(5),
+            max_http_connections: 512,
+            max_analyze_concurrency: 4,
+            allowed_origins: Vec::new(),
+            metrics_key: None,
             db_path: ":memory:".into(),
             customer_key_secret: None,
+            db_max_mib: 0,
             history_purge_interval: Duration::from_secs(3600),
         }
     }
@@ -272,7 +335,15 @@ impl Options {
             resume_grace: Duration::from_secs(args.resume_grace_secs),
             replay_buffer: args.replay_buffer.max(1),
             log_transcripts: args.log_transcripts,
+            analyze_body_limit: args.max_analyze_bytes.max(1),
+            header_read_timeout: Duration::from_secs(args.http_header_timeout_secs.max(1)),
+            http_idle_timeout: Duration::from_secs(args.http_idle_timeout_secs.max(1)),
+            max_http_connections: args.max_http_connections.max(1),
+            max_analyze_concurrency: args.max_analyze_concurrency.max(1),
+            allowed_origins: guard::parse_origins(args.allowed_origins.as_deref()),
+            metrics_key: args.metrics_key.clone().filter(|k| !k.is_empty()),
             db_path: args.db.clone(),
+            db_max_mib: args.db_max_mib,
             customer_key_secret: args
                 .customer_key_secret
                 .as_ref()
@@ -310,6 +381,8 @@ pub struct AppState {
     pub supervisor_sockets: AtomicI64,
     pub next_conn: AtomicU64,
     pub limits: limits::Limits,
+    /// Slots for concurrent `POST /v1/analyze` requests.
+    pub analyze_slots: Arc<tokio::sync::Semaphore>,
     /// The call history (SQLite): ended calls' records, reports, customer context.
     pub store: Arc<crate::store::Store>,
     /// Calls fed through `POST /v1/ingest/{format}`.
@@ -344,6 +417,7 @@ impl AppState {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh.clone();
         self.res_generation.fetch_add(1, Ordering::Relaxed);
+        self.metrics.set_campaigns(fresh.config.campaign_names());
         tracing::info!(
             lexicon_entries = fresh.analyzer.lexicons().entry_count(),
             "resources reloaded"
@@ -366,7 +440,8 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/v1/agents/{agent_id}/nudges", get(http::agent))
         .route(
             "/v1/analyze",
-            post(http::analyze_handler).layer(DefaultBodyLimit::max(body_limit)),
+            // The handler enforces its own body limit (before buffering, per slot).
+            post(http::analyze_handler).layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/admin/reload", post(http::reload))
         .route("/v1/supervisor", get(supervisor::upgrade))
@@ -380,6 +455,10 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/agent/{agent_id}", get(pages::agent))
         .route("/supervisor", get(pages::supervisor))
         .route("/calls/{call_id}", get(pages::call))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard::check,
+        ))
         .with_state(app)
 }
 
@@ -409,8 +488,12 @@ pub async fn start_with_sources(
     listener: TcpListener,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
-    let store = crate::store::Store::open(&opts.db_path, opts.customer_key_secret.as_deref())
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let store = crate::store::Store::open_capped(
+        &opts.db_path,
+        opts.customer_key_secret.as_deref(),
+        opts.db_max_mib,
+    )
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
     let hub = Hub::new(HubConfig {
         recent_calls: opts.recent_calls,
         replay_buffer: opts.replay_buffer,
@@ -424,13 +507,19 @@ pub async fn start_with_sources(
     });
     hub.board.set_history(store.clone());
     let limits = limits::Limits::new(opts.max_connections);
+    let analyze_slots = Arc::new(tokio::sync::Semaphore::new(
+        opts.max_analyze_concurrency
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+    ));
+    let metrics = Metrics::new();
+    metrics.set_campaigns(res.config.campaign_names());
     let app = Arc::new(AppState {
         res: RwLock::new(res),
         res_generation: AtomicU64::new(0),
         sources,
         opts,
         hub,
-        metrics: Metrics::new(),
+        metrics,
         shutdown: CancellationToken::new(),
         agents_close: CancellationToken::new(),
         streams: TaskTracker::new(),
@@ -440,29 +529,15 @@ pub async fn start_with_sources(
         supervisor_sockets: AtomicI64::new(0),
         next_conn: AtomicU64::new(1),
         limits,
+        analyze_slots,
         store,
         ingest: ingest::IngestCalls::default(),
     });
     app.streams.spawn(reaper::reaper(app.clone()));
     app.streams.spawn(ingest::reaper(app.clone()));
     app.streams.spawn(history::purge_loop(app.clone()));
-    let token = app.shutdown.clone();
     let routes = router(app.clone());
-    // Nudges are small frames written back to back on multiplexed sockets: without TCP_NODELAY
-    // they wait for the peer's delayed ACK (measured p99 23.8 ms → 0.8 ms, docs/performance.md).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let serve = tokio::spawn(async move {
-        let r = axum::serve(listener, routes)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let serve = tokio::spawn(accept::serve(listener, routes, app.clone()));
     Ok(ServerHandle { addr, app, serve })
 }
 
@@ -523,8 +598,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
         .try_init();
     let auth =
         match auth::AuthConfig::from_values(args.api_keys.as_deref(), args.token_secret.as_deref())
+            .and_then(|a| a.with_admin_key_value(args.admin_key.as_deref()))
         {
-            Ok(a) => a,
+            Ok(a) => a.with_max_token_ttl(args.max_token_ttl_secs),
             Err(e) => {
                 eprintln!("calma: {e}");
                 return ExitCode::from(2);

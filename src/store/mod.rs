@@ -128,6 +128,16 @@ impl Store {
     /// nothing). `secret` keys the customer-id hash; without one, a random secret is created once
     /// and kept in the database, so hashes stay stable across restarts.
     pub fn open(path: &str, secret: Option<&[u8]>) -> Result<Arc<Store>, StoreError> {
+        Store::open_capped(path, secret, 0)
+    }
+
+    /// [`Store::open`] with the database capped at `max_mib` MiB (0 = no cap): past it, writes
+    /// fail as on a full disk (counted in `calma_history_write_errors_total`) and calls go on.
+    pub fn open_capped(
+        path: &str,
+        secret: Option<&[u8]>,
+        max_mib: u64,
+    ) -> Result<Arc<Store>, StoreError> {
         let memory = path == ":memory:";
         let uri = if memory {
             memory_uri()
@@ -156,6 +166,15 @@ impl Store {
         }
         // A write lock proves the file is a database we can use now, not at the first call.
         schema::migrate(&writer).map_err(|e| open_err(describe(&e)))?;
+        if max_mib > 0 {
+            let page: i64 = writer
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(|e| open_err(describe(&e)))?;
+            let pages = (max_mib * 1024 * 1024 / page.max(512) as u64).max(1);
+            writer
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(|e| open_err(describe(&e)))?;
+        }
         let secret = match secret {
             Some(s) => s.to_vec(),
             None => schema::server_secret(&writer).map_err(|e| open_err(describe(&e)))?,
