@@ -662,3 +662,20 @@ async fn analyze_refuses_beyond_its_concurrency_and_body_limits() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn ingest_checks_credentials_before_reading_a_body() {
+    let server = server_with(Options {
+        analyze_body_limit: 4096,
+        ..secured()
+    })
+    .await;
+    let addr = server.local_addr();
+    // No key, a huge declared body that never comes: refused at once with 401, not read.
+    let head = format!(
+        "POST /v1/ingest/twilio HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 9000000\r\n\r\n"
+    );
+    let (status, body) = raw(addr, &head).await.expect("an answer");
+    assert_eq!((status, code_of(&body).as_str()), (401, "unauthorized"));
+    server.shutdown().await;
+}

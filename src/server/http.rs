@@ -185,27 +185,9 @@ pub async fn analyze_handler(
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return r;
     };
-    let body = match tokio::time::timeout(app.opts.analyze_body_timeout, read_body(body, limit))
-        .await
-    {
-        Ok(Ok(b)) => b,
-        Ok(Err(BodyError::TooLarge)) => {
-            return error_response(&app, StatusCode::PAYLOAD_TOO_LARGE, body_too_large(&app))
-        }
-        Ok(Err(BodyError::Broken(e))) => {
-            let e = ProtocolError::new(ErrorCode::BadJson, format!("cannot read the body: {e}"));
-            return error_response(&app, StatusCode::BAD_REQUEST, e);
-        }
-        Err(_) => {
-            let e = ProtocolError::new(
-                ErrorCode::RequestTimeout,
-                format!(
-                    "the request body did not arrive within {} s",
-                    app.opts.analyze_body_timeout.as_secs()
-                ),
-            );
-            return error_response(&app, StatusCode::REQUEST_TIMEOUT, e);
-        }
+    let body = match read_request_body(&app, body).await {
+        Ok(b) => b,
+        Err(r) => return *r,
     };
     let req = match parse_request(&body, &app) {
         Ok(r) => r,
@@ -222,6 +204,41 @@ pub async fn analyze_handler(
             StatusCode::INTERNAL_SERVER_ERROR,
             r#"{"type":"error","code":"internal","message":"analysis failed"}"#.to_string(),
         ),
+    }
+}
+
+/// A POST body, read only after the request was authorised: refused with 413 as soon as it
+/// grows past the body limit, 408 when it has not arrived within the body timeout.
+pub(super) async fn read_request_body(
+    app: &AppState,
+    body: axum::body::Body,
+) -> Result<Vec<u8>, Box<Response>> {
+    let limit = app.opts.analyze_body_limit;
+    match tokio::time::timeout(app.opts.analyze_body_timeout, read_body(body, limit)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(BodyError::TooLarge)) => Err(Box::new(error_response(
+            app,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            body_too_large(app),
+        ))),
+        Ok(Err(BodyError::Broken(e))) => {
+            let e = ProtocolError::new(ErrorCode::BadJson, format!("cannot read the body: {e}"));
+            Err(Box::new(error_response(app, StatusCode::BAD_REQUEST, e)))
+        }
+        Err(_) => {
+            let e = ProtocolError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request body did not arrive within {} s",
+                    app.opts.analyze_body_timeout.as_secs()
+                ),
+            );
+            Err(Box::new(error_response(
+                app,
+                StatusCode::REQUEST_TIMEOUT,
+                e,
+            )))
+        }
     }
 }
 

@@ -18,8 +18,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -137,7 +135,7 @@ pub async fn ingest(
     Path(format): Path<String>,
     headers: HeaderMap,
     query: QueryPairs,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     if let Some(r) = refuse_if_closing(&app) {
         return r;
@@ -154,20 +152,10 @@ pub async fn ingest(
         Ok(f) => f,
         Err(e) => return error_response(&app, StatusCode::NOT_FOUND, e),
     };
-    let body = match body {
+    // Credentials first, then the body (bounded in size and time).
+    let body = match super::http::read_request_body(&app, body).await {
         Ok(b) => b,
-        Err(rej) => {
-            let status = rej.status();
-            let e = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ProtocolError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("request body over {} bytes", app.opts.analyze_body_limit),
-                )
-            } else {
-                ProtocolError::new(ErrorCode::BadJson, rej.body_text())
-            };
-            return error_response(&app, status, e);
-        }
+        Err(r) => return *r,
     };
     let settings = settings(&app, &query);
     let notes = match decode(format, &body, &settings) {
