@@ -69,6 +69,7 @@ fn timing(c: &mut Criterion) {
                     quote: "hola buenas",
                     backchannel: false,
                     announces_hold: false,
+                    formal_hold: false,
                     syllables: 16,
                     ends_cut_off: false,
                 };

@@ -94,8 +94,12 @@ impl CampaignConfig {
                 "timing: fast_clear_syllables_per_s must be below fast_syllables_per_s".into(),
             );
         }
-        if t.dead_air_hold_ms < t.dead_air_ms {
-            return Err("timing: dead_air_hold_ms must be at least dead_air_ms".into());
+        if t.dead_air_check_ms < t.dead_air_ms || t.dead_air_hold_ms < t.dead_air_check_ms {
+            return Err(
+                "timing: need dead_air_ms <= dead_air_check_ms <= dead_air_hold_ms (a quick check \
+                 waits at least as long as plain silence, a formal hold at least as long as a check)"
+                    .into(),
+            );
         }
         if t.rate_min_speech_ms > t.rate_window_ms {
             return Err("timing: rate_min_speech_ms must not exceed rate_window_ms".into());

@@ -163,7 +163,7 @@ fn clear_reason(out: &[Value], kind: &str) -> Option<String> {
 // ---------------------------------------------------------------- abuse_boundary + breathe
 
 #[test]
-fn abuse_at_the_agent_fires_boundary_and_breathe_at_once_and_a_limit_clears_it() {
+fn abuse_at_the_agent_fires_the_boundary_at_once_and_a_limit_clears_it() {
     let out = Script::new("abuse")
         .a(
             0.5,
@@ -186,7 +186,9 @@ fn abuse_at_the_agent_fires_boundary_and_breathe_at_once_and_a_limit_clears_it()
         .until(30.0)
         .run();
     assert_fires(&out, "abuse_boundary", 17.0, 17.1);
-    assert_fires(&out, "breathe", 17.0, 17.1);
+    // A plain insult gets the limit; `breathe` is for a shouting-grade outburst (below). The
+    // team's first fixture expected both here; the blind labels (issue 14) do not.
+    assert_silent(&out, "breathe");
     let abuse = out
         .iter()
         .find(|o| o["type"] == "nudge" && o["kind"] == "abuse_boundary")
@@ -200,6 +202,36 @@ fn abuse_at_the_agent_fires_boundary_and_breathe_at_once_and_a_limit_clears_it()
         clear_reason(&out, "abuse_boundary").as_deref(),
         Some("limit_set")
     );
+}
+
+#[test]
+fn shouted_abuse_fires_boundary_and_an_urgent_breathe_at_once() {
+    let out = Script::new("shouted")
+        .a(
+            0.5,
+            3.0,
+            "buenas tardes le atiende laura en qué le puedo ayudar",
+        )
+        .c(
+            3.5,
+            8.0,
+            "mire llevo una semana sin internet y nadie me lo arregla",
+        )
+        .a(8.5, 12.0, "vale déjeme revisar su línea un segundo")
+        .c(14.0, 17.0, "ERES UNA INÚTIL NO SABES HACER NADA!!")
+        .until(24.0)
+        .run();
+    assert_fires(&out, "abuse_boundary", 17.0, 17.1);
+    assert_fires(&out, "breathe", 17.0, 17.1);
+    let breathe = out
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "breathe")
+        .unwrap();
+    assert_eq!(breathe["severity"], "urgent");
+    assert!(breathe["evidence"][0]["rule"]
+        .as_str()
+        .unwrap()
+        .starts_with("hostility"));
 }
 
 #[test]
@@ -279,7 +311,9 @@ fn agent_cutting_the_customer_off_fires_let_them_finish_and_it_clears_when_they_
         .a(19.6, 23.0, "entendido se corta cada noche lo miro ahora")
         .until(30.0)
         .run();
-    assert_fires(&out, "let_them_finish", 9.0, 12.0);
+    // Shown once the interrupting words are over (here: when the customer speaks again), not
+    // mid-sentence: that is when the blind labellers expect it, and when the agent can read it.
+    assert_fires(&out, "let_them_finish", 12.0, 14.0);
     let ev = &out
         .iter()
         .find(|o| o["type"] == "nudge" && o["kind"] == "let_them_finish")
@@ -519,7 +553,8 @@ fn y_ahora_que_without_a_concrete_step_fires_offer_next_step_until_one_is_offere
         .a(25.0, 31.0, "le abro una incidencia y le llamo mañana antes de las doce con el número de seguimiento")
         .until(35.0)
         .run();
-    assert_fires(&out, "offer_next_step", 14.9, 18.1);
+    // Due once the agent has answered the question without a step (at its turn boundary).
+    assert_fires(&out, "offer_next_step", 18.0, 20.5);
     assert_eq!(
         clear_reason(&out, "offer_next_step").as_deref(),
         Some("next_step_offered")
@@ -592,7 +627,7 @@ fn an_agent_racing_through_conditions_fires_slow_down() {
         .a(16.9, 21.9, "las condiciones generales están publicadas en la página web con cargos adicionales por servicios premium contratados")
         .until(26.0)
         .run();
-    assert_fires(&out, "slow_down", 11.0, 22.0);
+    assert_fires(&out, "slow_down", 9.0, 22.0);
 }
 
 #[test]
@@ -663,14 +698,21 @@ fn a_storm_of_signals_stays_within_budget_and_cooldown() {
     }
     let out = s.until(t + 2.0).run();
     let n = nudges(&out);
-    // Non-urgent, non-immediate nudges: at most one per 20 s.
+    // Non-urgent, non-immediate nudges: at most one per 20 s (advice about the answer just
+    // given — empty phrases, an escalation demand — is outside the budget).
     let budgeted: Vec<u64> = out
         .iter()
         .filter(|o| o["type"] == "nudge" && o["severity"] != "urgent")
         .filter(|o| {
             !matches!(
                 o["kind"].as_str().unwrap(),
-                "let_them_finish" | "dead_air" | "own_the_transfer" | "slow_down" | "breathe"
+                "let_them_finish"
+                    | "dead_air"
+                    | "own_the_transfer"
+                    | "slow_down"
+                    | "breathe"
+                    | "avoid_empty_phrases"
+                    | "offer_escalation"
             )
         })
         .map(|o| o["at_ms"].as_u64().unwrap())
@@ -804,7 +846,7 @@ fn personal_numbers_never_leave_the_engine_unless_a_campaign_allows_it() {
         Script::new("pii")
             .campaign(campaign)
             .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
-            .c(3.5, 11.0, "la cuenta seis uno dos tres cuatro cinco seis siete ocho tiene un cargo duplicado en la factura de octubre")
+            .c(3.5, 11.0, "la cuenta seis uno dos tres cuatro cinco seis siete ocho tiene un cargo duplicado en la factura de octubre y es una vergüenza")
             .a(11.5, 15.0, "un momento que lo miro")
             .c(28.0, 35.0, "la cuenta seis uno dos tres cuatro cinco seis siete ocho tiene un cargo duplicado en la factura de octubre")
             .a(35.5, 38.0, "vale dígame")
@@ -822,4 +864,414 @@ fn personal_numbers_never_leave_the_engine_unless_a_campaign_allows_it() {
     });
     let raw = serde_json::to_string(&script("interno").run_with(res)).unwrap();
     assert!(!raw.contains("[número]"));
+}
+
+// ---------------------------------------------------------------- the customer's own cues
+
+/// Syllables per second of `text` said over `secs` (the engine's own estimate).
+fn rate(text: &str, secs: f64) -> f64 {
+    f64::from(calma::timing::syllables::count(text)) / secs
+}
+
+#[test]
+fn a_customer_who_could_not_follow_a_brisk_turn_gets_slow_down_even_below_the_rate_limit() {
+    let burst = "la tarifa tiene permanencia de doce meses con penalización proporcional y el router se devuelve en diez días";
+    let r = rate(burst, 6.0);
+    assert!(
+        (6.0..7.2).contains(&r),
+        "the burst must be brisk but under the 7.2 limit, got {r:.1}"
+    );
+    let out = Script::new("lost")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 7.0, "quería saber las condiciones de la tarifa nueva")
+        .a(7.5, 13.5, burst)
+        .c(14.0, 17.0, "perdón no me he enterado de nada")
+        .a(17.5, 22.0, "disculpe se lo explico con calma")
+        .until(30.0)
+        .run();
+    assert_fires(&out, "slow_down", 17.0, 17.1);
+    let n = out
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "slow_down")
+        .unwrap();
+    assert!(n["evidence"][0]["rule"]
+        .as_str()
+        .unwrap()
+        .contains("could not follow"));
+
+    // Near miss: "yo no me entero de nada" about herself, after a calm, short answer.
+    let calm = Script::new("herself")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 7.0, "quería saber si la factura llega al correo")
+        .a(7.5, 12.0, "sí le llega al correo el mismo día")
+        .c(
+            12.5,
+            18.0,
+            "ah vale es que mi hijo me lo lleva todo y yo no me entero de nada",
+        )
+        .until(25.0)
+        .run();
+    assert_silent(&calm, "slow_down");
+}
+
+#[test]
+fn an_explicit_request_to_slow_down_fires_slow_down() {
+    let out = Script::new("despacio")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 7.0, "quiero dar de alta una línea nueva")
+        .a(7.5, 12.0, "perfecto necesito su nombre y su documento")
+        .c(12.5, 15.0, "ay señorita más despacio por favor")
+        .until(22.0)
+        .run();
+    assert_fires(&out, "slow_down", 15.0, 15.1);
+}
+
+#[test]
+fn a_ten_second_burst_of_fast_speech_fires_slow_down() {
+    let burst = "el cargo corresponde al prorrateo del ciclo anterior más la cuota de mantenimiento del equipo alquilado y los impuestos indirectos aplicables según la normativa vigente de telecomunicaciones";
+    let r = rate(burst, 9.0);
+    assert!(r > 7.5, "the burst must be fast, got {r:.1}");
+    let out = Script::new("burst")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 7.0, "no entiendo este cargo de la factura")
+        .a(7.5, 12.5, "vale lo miro ahora mismo")
+        .a(13.0, 22.0, burst)
+        .c(22.5, 24.0, "vale vale")
+        .a(24.5, 29.0, "y eso es todo lo que aparece")
+        .until(36.0)
+        .run();
+    assert_fires(&out, "slow_down", 13.0, 22.1);
+}
+
+#[test]
+fn silence_after_a_quick_check_gets_dead_air_within_25_s_but_a_formal_hold_waits_longer() {
+    let out = Script::new("check")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 8.0, "no me ha llegado el reembolso del billete")
+        .a(8.5, 11.0, "un momento que lo compruebo")
+        .c(42.0, 44.0, "hola hay alguien")
+        .a(44.5, 48.0, "sí disculpe ya lo tengo aquí")
+        .until(52.0)
+        .run();
+    assert_fires(&out, "dead_air", 35.5, 36.5);
+    assert_eq!(
+        clear_reason(&out, "dead_air").as_deref(),
+        Some("speech_resumed")
+    );
+    // Cleared by the agent's words, not by the customer's "¿hola?".
+    let cleared = out
+        .iter()
+        .find(|o| o["type"] == "nudge.clear" && o["kind"] == "dead_air")
+        .unwrap();
+    assert!(cleared["at_ms"].as_u64().unwrap() >= 44_500);
+
+    let hold = Script::new("hold")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 8.0, "no me ha llegado el reembolso del billete")
+        .a(
+            8.5,
+            13.0,
+            "le pongo en espera un par de minutos mientras lo consulto con el departamento",
+        )
+        .a(48.0, 52.0, "gracias por esperar ya tengo la respuesta")
+        .until(56.0)
+        .run();
+    assert_silent(&hold, "dead_air");
+}
+
+#[test]
+fn a_presence_check_after_a_silence_fires_dead_air_below_the_threshold() {
+    let out = Script::new("hola")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 8.0, "quería saber el estado de mi pedido")
+        .a(8.5, 11.0, "déjeme ver un segundo")
+        .c(23.0, 24.0, "¿hola? ¿sigue ahí?")
+        .a(27.0, 30.0, "sí perdone estoy revisando su pedido")
+        .until(34.0)
+        .run();
+    assert_fires(&out, "dead_air", 24.0, 24.1);
+    let n = out
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "dead_air")
+        .unwrap();
+    assert!(n["evidence"][0]["rule"]
+        .as_str()
+        .unwrap()
+        .contains("anyone is there"));
+
+    // Near miss: "hola" as a greeting is no presence check.
+    let greeting = Script::new("greeting")
+        .a(0.5, 3.0, "buenas tardes le atiende marta")
+        .c(3.5, 5.0, "hola")
+        .c(5.5, 9.0, "quería preguntar por mi factura")
+        .a(9.5, 13.0, "claro dígame su número de cliente")
+        .until(20.0)
+        .run();
+    assert_silent(&greeting, "dead_air");
+}
+
+#[test]
+fn dejeme_terminar_fires_let_them_finish_not_active_listening() {
+    let out = Script::new("terminar")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "mire le cuento el técnico vino el martes y me dijo que el router",
+        )
+        .a(10.5, 13.0, "sí eso es un fallo conocido")
+        .c(
+            13.5,
+            18.0,
+            "déjeme terminar por favor que no le he contado lo peor",
+        )
+        .c(
+            18.5,
+            24.0,
+            "se llevó el router y desde entonces no tengo conexión",
+        )
+        .a(25.0, 29.0, "perdone siga se lo reviso")
+        .until(34.0)
+        .run();
+    assert_fires(&out, "let_them_finish", 18.0, 18.1);
+    assert_silent(&out, "active_listening");
+    // It clears when they finish a later turn, not at the end of the "déjeme terminar" turn.
+    let cleared = out
+        .iter()
+        .find(|o| o["type"] == "nudge.clear" && o["kind"] == "let_them_finish")
+        .unwrap();
+    assert!(cleared["at_ms"].as_u64().unwrap() >= 24_000);
+}
+
+#[test]
+fn usted_no_me_escucha_after_a_rote_entiendo_owes_active_listening_and_a_stock_reply_sharpens_it() {
+    let out = Script::new("escucha")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "me han cobrado dos veces la cuota y es la segunda vez que llamo por esto",
+        )
+        .a(10.5, 12.0, "entiendo")
+        .c(12.5, 16.0, "no usted no me está escuchando")
+        .a(16.5, 19.0, "vale le revisamos la cuenta")
+        .c(19.5, 23.0, "pues eso dígame qué va a hacer")
+        .a(23.5, 27.0, "le entiendo perfectamente señora")
+        .until(34.0)
+        .run();
+    assert_fires(&out, "active_listening", 16.0, 20.5);
+    assert_fires(&out, "avoid_empty_phrases", 27.0, 29.0);
+    assert_eq!(
+        clear_reason(&out, "active_listening").as_deref(),
+        Some("sharpened")
+    );
+}
+
+// ---------------------------------------------------------------- breathe is for hostility
+
+#[test]
+fn a_firm_supervisor_demand_gets_offer_escalation_not_breathe() {
+    let out = Script::new("supervisor")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "llevo tres semanas sin poder teletrabajar porque no funciona la fibra",
+        )
+        .a(
+            9.5,
+            15.0,
+            "tres semanas sin poder teletrabajar eso es muy duro lo siento",
+        )
+        .c(
+            15.5,
+            21.0,
+            "quiero hablar con un supervisor ahora mismo por favor",
+        )
+        .a(21.5, 25.0, "vale pero primero revisamos su línea otra vez")
+        .until(30.0)
+        .run();
+    // Due on the answer that does not offer it (at its turn boundary).
+    assert_fires(&out, "offer_escalation", 25.0, 27.5);
+    assert_silent(&out, "breathe");
+    assert_silent(&out, "show_empathy");
+}
+
+#[test]
+fn one_estoy_harta_is_not_hostility_but_shouting_is() {
+    let harta = Script::new("harta")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 9.0, "estoy harta de que me llegue la factura tarde")
+        .a(9.5, 14.0, "lo siento mucho lo reviso ahora mismo")
+        .until(20.0)
+        .run();
+    assert_silent(&harta, "breathe");
+
+    let shout = Script::new("shout")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 9.0, "me han cortado la luz otra vez sin avisar")
+        .a(9.5, 12.0, "vale déjeme ver su contrato")
+        .c(12.5, 16.0, "ES UNA VERGÜENZA ESTOY HARTO DE USTEDES!!")
+        .until(24.0)
+        .run();
+    assert_fires(&shout, "breathe", 16.0, 16.1);
+    let n = shout
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "breathe")
+        .unwrap();
+    assert!(n["evidence"][0]["rule"]
+        .as_str()
+        .unwrap()
+        .starts_with("hostility"));
+}
+
+// ---------------------------------------------------------------- the guidance's own example
+
+#[test]
+fn si_claro_le_entiendo_perfectamente_twice_gets_avoid_empty_phrases_despite_the_budget() {
+    let out = Script::new("perfectamente")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es la tercera vez que llamo porque me cobran una permanencia que nunca firmé",
+        )
+        .a(10.5, 14.0, "bueno a ver dígame su número de cliente")
+        .c(
+            14.5,
+            20.0,
+            "ya se lo he dicho tres veces es el cuatro cinco dos ocho",
+        )
+        .a(20.5, 23.0, "sí claro le entiendo perfectamente")
+        .c(
+            23.5,
+            28.0,
+            "pues no parece que me entienda nada es una vergüenza",
+        )
+        .a(28.5, 31.0, "sí claro le entiendo perfectamente")
+        .until(40.0)
+        .run();
+    let n = nudges(&out);
+    assert!(
+        n.iter().filter(|(k, _)| k != "avoid_empty_phrases").count() >= 1,
+        "an earlier nudge used the budget: {n:?}"
+    );
+    assert_fires(&out, "avoid_empty_phrases", 23.0, 33.0);
+}
+
+// ---------------------------------------------------------------- real empathy is recognised
+
+#[test]
+fn empathy_that_reflects_the_customers_situation_or_owns_it_is_recognised() {
+    let reflects = Script::new("reflects")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es una vergüenza llevo tres semanas sin poder teletrabajar y nadie me soluciona nada",
+        )
+        .a(
+            10.5,
+            16.0,
+            "tres semanas sin poder teletrabajar eso es muy duro vamos a mirarlo",
+        )
+        .c(16.5, 20.0, "pues a ver si es verdad porque estoy harta")
+        .a(
+            20.5,
+            25.0,
+            "yo me encargo personalmente ahora reviso la línea",
+        )
+        .until(32.0)
+        .run();
+    assert_silent(&reflects, "show_empathy");
+    assert_silent(&reflects, "avoid_empty_phrases");
+
+    // A rote "entiendo" to the same customer is the empty answer it is.
+    let rote = Script::new("rote")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es una vergüenza llevo tres semanas sin poder teletrabajar y nadie me soluciona nada",
+        )
+        .a(10.5, 12.0, "entiendo")
+        .c(12.5, 17.0, "estoy harta de llamar y que nadie haga nada")
+        .a(17.5, 19.0, "sí comprendo")
+        .until(28.0)
+        .run();
+    let n = nudges(&rote);
+    assert!(
+        n.iter()
+            .any(|(k, _)| k == "avoid_empty_phrases" || k == "show_empathy"),
+        "a rote acknowledgement to an upset customer must be flagged: {n:?}"
+    );
+}
+
+#[test]
+fn quick_check_and_hold_thresholds_are_per_campaign() {
+    let config = Config::from_toml(
+        r#"
+[campaigns.banca.timing]
+dead_air_check_ms = 15000
+dead_air_hold_ms = 30000
+"#,
+    )
+    .unwrap();
+    let res = Arc::new(Resources {
+        analyzer: Analyzer::load(None).unwrap(),
+        config,
+    });
+    let call = |campaign, wait: &'static str| {
+        Script::new("check-cfg")
+            .campaign(campaign)
+            .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+            .c(
+                3.5,
+                8.0,
+                "quería saber por qué me han cobrado dos veces la cuota",
+            )
+            .a(8.5, 11.0, wait)
+            .a(50.0, 53.0, "gracias por esperar ya lo tengo")
+            .until(56.0)
+            .run_with(res.clone())
+    };
+    let check = "un momento que lo compruebo";
+    let hold = "le pongo en espera un momento mientras lo consulto";
+    assert_fires(&call("banca", check), "dead_air", 26.0, 27.0);
+    assert_fires(&call("default", check), "dead_air", 36.0, 37.0);
+    assert_fires(&call("banca", hold), "dead_air", 41.0, 42.0);
+    assert_silent(&call("default", hold), "dead_air");
+}
+
+// ---------------------------------------------------------------- churn
+
+#[test]
+fn a_churn_threat_gets_offer_escalation_until_a_concrete_step() {
+    let out = Script::new("churn")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "me han vuelto a cobrar el paquete de canales que di de baja en agosto",
+        )
+        .a(10.5, 14.0, "sí veo el paquete activo en su cuenta")
+        .c(
+            14.5,
+            20.0,
+            "pues si no me lo quitan hoy me doy de baja y me voy a la competencia",
+        )
+        .a(20.5, 24.0, "bueno es decisión suya señor")
+        .a(
+            30.0,
+            38.0,
+            "le quito el paquete ahora mismo y le abono los tres meses en la próxima factura con número de incidencia ocho dos",
+        )
+        .until(44.0)
+        .run();
+    assert_fires(&out, "offer_escalation", 20.0, 26.0);
+    assert_silent(&out, "breathe");
+    assert_eq!(
+        clear_reason(&out, "offer_escalation").as_deref(),
+        Some("escalation_offered")
+    );
 }

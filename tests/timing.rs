@@ -130,6 +130,7 @@ impl Feeder {
                     quote: "vale pues mire le cuento lo que pasa con la factura",
                     backchannel: g.backchannel,
                     announces_hold: g.hold,
+                    formal_hold: false,
                     syllables: g.syllables,
                     ends_cut_off: g.cut_off,
                 };
@@ -233,6 +234,7 @@ fn shortening_final_replaces_a_longer_partial() {
         quote: "quiero hablar con",
         backchannel: false,
         announces_hold: false,
+        formal_hold: false,
         syllables: 6,
         ends_cut_off: true,
     };

@@ -9,11 +9,11 @@ use crate::config::CampaignConfig;
 use crate::language::detect::LanguageGate;
 use crate::language::frustration::Frustration;
 use crate::language::region::Region;
-use crate::language::{agent, customer, Analysis, PartialReading, Side};
+use crate::language::{agent, cues, customer, Analysis, PartialReading, Side};
 use crate::nudges::policy::{Decision, Policy};
 use crate::protocol::{
-    CallStart, FeedbackCounts, InterruptionCounts, Nudge, NudgeClear, Outbound, Segment, Speaker,
-    State, Summary, TalkShare, TimingSummary,
+    CallStart, FeedbackCounts, InterruptionCounts, Level, Nudge, NudgeClear, Outbound, Segment,
+    Speaker, State, Summary, TalkShare, TimingSummary,
 };
 use crate::timing::{id_hash, syllables, SegmentInfo, TimingModel};
 
@@ -46,6 +46,9 @@ pub struct Call {
     segments: u64,
     /// Hashes of the latest finalised segment ids, oldest first (8 bytes each; see [`id_hash`]).
     finals: VecDeque<u64>,
+    /// Speaker of each recent segment id (partials and finals; bounded like `finals`): a
+    /// revision must keep its speaker.
+    speakers: VecDeque<(u64, Speaker)>,
     language: LanguageGate,
     frustration: Frustration,
     timing: TimingModel,
@@ -100,6 +103,7 @@ impl Call {
             ended: false,
             segments: 0,
             finals: VecDeque::new(),
+            speakers: VecDeque::new(),
             campaign,
             cfg,
             res,
@@ -177,6 +181,34 @@ impl Call {
         out
     }
 
+    /// The speaker an earlier revision of `segment_id` had, if the call still remembers it
+    /// (the last 512 segment ids).
+    pub fn speaker_of(&self, segment_id: &str) -> Option<Speaker> {
+        let h = id_hash(segment_id);
+        self.speakers
+            .iter()
+            .rev()
+            .find(|(id, _)| *id == h)
+            .map(|(_, s)| *s)
+    }
+
+    /// Agent feedback on one of this call's nudges; an id the call never sent is refused with
+    /// `unknown_nudge` (so invented ids cannot inflate feedback counts).
+    pub fn feedback(
+        &mut self,
+        nudge_id: String,
+        useful: bool,
+    ) -> Result<Vec<Outbound>, crate::protocol::ProtocolError> {
+        if self.nudge_kind(&nudge_id).is_none() {
+            return Err(crate::protocol::ProtocolError::new(
+                crate::protocol::ErrorCode::UnknownNudge,
+                format!("call {} sent no nudge `{nudge_id}`", self.call_id),
+            )
+            .for_call(&self.call_id));
+        }
+        Ok(self.on_event(Event::Feedback { nudge_id, useful }))
+    }
+
     /// Nudge kind of a nudge id this call sent (for feedback metrics).
     pub fn nudge_kind(&self, nudge_id: &str) -> Option<&str> {
         self.policy
@@ -188,6 +220,13 @@ impl Call {
 
     fn on_segment(&mut self, seg: Segment, out: &mut Vec<Outbound>) {
         self.segments += 1;
+        if self.speaker_of(&seg.segment_id).is_none() {
+            self.speakers
+                .push_back((id_hash(&seg.segment_id), seg.speaker));
+            if self.speakers.len() > FINAL_IDS_KEPT {
+                self.speakers.pop_front();
+            }
+        }
         self.set_origin(seg.start_ms);
         self.now_ms = self.now_ms.max(seg.end_ms);
         let spanish = self.language.is_spanish();
@@ -220,6 +259,7 @@ impl Call {
             quote: &quote,
             backchannel,
             announces_hold: spanish && reading.announces_hold,
+            formal_hold: spanish && reading.formal_hold,
             syllables: if spanish {
                 syllables::count(&seg.text)
             } else {
@@ -228,12 +268,17 @@ impl Call {
             ends_cut_off: spanish && reading.ends_cut_off,
         };
         let mut o = Outcome::default();
+        // The silence this segment broke, measured before it joins the timing model.
+        let silence_before = self.timing.silence_before(&seg.segment_id, seg.start_ms);
         let mut tev = self.timing.on_segment(&info);
         tev.extend(self.timing.advance(self.now_ms));
         for e in &tev {
             self.conv.on_timing(&self.cfg, e, &mut o);
         }
 
+        if side == Side::Agent && !backchannel {
+            self.conv.agent_spoke(&mut o);
+        }
         match side {
             Side::Agent if seg.is_final && !backchannel => {
                 self.agent_turn_until = seg.end_ms + self.cfg.timing.turn_join_gap_ms;
@@ -247,8 +292,21 @@ impl Call {
                 .observe(self.res.analyzer.detector(), &seg.text);
             if self.language.is_spanish() {
                 match side {
-                    Side::Customer => self.on_customer_final(&seg, analysis, &mut o),
+                    Side::Customer => {
+                        self.on_customer_final(&seg, analysis, silence_before, &mut o)
+                    }
                     Side::Agent => {
+                        if !backchannel {
+                            self.conv.note_agent_speech(
+                                &self.cfg,
+                                analysis.words,
+                                info.syllables,
+                                seg.start_ms,
+                                seg.end_ms,
+                                &mut o,
+                            );
+                        }
+                        self.conv.customer_speaking = self.timing.customer_speaking();
                         let r = agent::read(analysis);
                         let level = self.frustration.level();
                         let score = self.frustration.score();
@@ -276,9 +334,16 @@ impl Call {
         }
     }
 
-    fn on_customer_final(&mut self, seg: &Segment, analysis: &Analysis, o: &mut Outcome) {
+    fn on_customer_final(
+        &mut self,
+        seg: &Segment,
+        analysis: &Analysis,
+        silence_before_ms: u64,
+        o: &mut Outcome,
+    ) {
         let now = self.now_ms;
         let reading = customer::read(analysis);
+        let cues = cues::read(analysis);
         let repeated = self.conv.repeated_complaint(
             now,
             &seg.segment_id,
@@ -287,12 +352,16 @@ impl Call {
             reading.heat > 0.0,
         );
         let before = self.frustration.level();
+        let before_level = before;
         let mut evidence: Vec<_> = reading
             .evidence
             .iter()
             .map(|(q, r)| ev(&seg.segment_id, q, r.clone()))
             .collect();
         let mut heat = reading.heat;
+        // Saying the same thing again is frustration when it is heated or the customer already
+        // was tense; a calm customer retelling ("el mes pasado me quedé sin datos") is not.
+        let repeated = repeated.filter(|_| heat > 0.0 || before_level >= Level::Tense);
         if let Some(e) = &repeated {
             heat = 1.0 - (1.0 - heat) * (1.0 - self.cfg.frustration.repeated_complaint_heat);
             evidence.push(e.clone());
@@ -344,11 +413,14 @@ impl Call {
             &reading,
             &evidence_for_rules,
             repeated,
+            &cues,
+            silence_before_ms,
             before,
             after,
             self.frustration.score(),
             o,
         );
+        self.conv.customer_said(now, analysis);
     }
 
     /// The first media time seen is the call's origin (for warm-up and duration). A platform

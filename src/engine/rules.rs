@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use crate::config::CampaignConfig;
 use crate::language::agent::AgentReading;
+use crate::language::cues::CustomerCues;
 use crate::language::customer::CustomerReading;
 use crate::language::{Analysis, Hit};
 use crate::nudges::policy::Proposal;
@@ -23,12 +24,47 @@ const REPEAT_MIN_GAP_MS: u64 = 12_000;
 const NEXT_STEP_JOIN_MS: u64 = 15_000;
 /// Abuse is over when nothing abusive has been said for this long.
 const ABUSE_QUIET_MS: u64 = 30_000;
-/// A single segment this hot makes an anger spike (breathe), even before the level is angry.
-const BREATHE_SPIKE_HEAT: f64 = 0.8;
+/// Shouting this hot (or with "!!") is a shouting-grade outburst (breathe), even before the level
+/// is angry.
+const BREATHE_SHOUT_HEAT: f64 = 0.6;
+/// Abuse this soon after an outburst is part of it (breathe, urgent).
+const OUTBURST_MEMORY_MS: u64 = 30_000;
+/// Entering *angry* is hostility when the segment that tipped it is hostile in kind (anger,
+/// insults, sarcasm, swearing, shouting, "!!") or a heavy complaint (at least this much heat): a
+/// drift over the line on a weak cue ("no es normal"), a repetition ("ya se lo he dicho", "usted
+/// no me está escuchando": active listening is owed, not composure) or a demand is not.
+const BREATHE_TIPPING_HEAT: f64 = 0.6;
+/// Evidence rules (`lexicon/category:term`, see `Hit::rule`) of hostile kinds of heat.
+const HOSTILE_RULES: &[&str] = &[
+    "frustration/anger:",
+    "frustration/sarcasm:",
+    "insults/",
+    "shouting (capitals)",
+    "exclamations",
+];
+/// A presence check ("¿hola?, ¿hay alguien?") counts after at least this much silence.
+const PRESENCE_MIN_SILENCE_MS: u64 = 5_000;
+/// "Couldn't follow you" points at the agent's delivery when their turn before it was brisk, or
+/// (for an unambiguous cue) this long...
+const LONG_AGENT_TURN_WORDS: usize = 40;
+/// ...or this fast (syllables per second of speech; conversational Spanish is ~5–6.5).
+const BRISK_AGENT_SYLLABLES_PER_S: f64 = 6.0;
+/// Cue weight from which a cue counts on its own evidence (weaker ones need context).
+const STRONG_CUE: f64 = 0.8;
+/// Customer turns an agent's reflection may echo, and for how long.
+const RECENT_CUSTOMER_TURNS: usize = 8;
+const RECENT_CUSTOMER_MS: u64 = 180_000;
+/// A transfer announced this soon after its who and why were said is a reminder, not blind.
+const TRANSFER_EXPLAINED_MS: u64 = 120_000;
+/// An ownership cue at least this strong ("me encargo yo") shows care; "voy a" does not.
+const OWNERSHIP_EMPATHY_WEIGHT: f64 = 0.8;
 /// Distress this strong makes empathy owed from *tense* already.
 const DISTRESS_EMPATHY_HEAT: f64 = 0.3;
 /// After the agent showed empathy, the score must rise this much before it is owed again.
 const EMPATHY_AGAIN_RISE: f64 = 0.2;
+/// Empathy is due in the answers right after the customer showed how they feel; later the advice
+/// is stale (and the rolling budget must not make it fire then).
+const EMPATHY_MOMENT_MS: u64 = 30_000;
 /// An answer with empathy or a next step counts as "good" for cooling this long.
 const GOOD_ANSWER_MS: u64 = 60_000;
 
@@ -50,6 +86,33 @@ fn propose(kind: Kind, evidence: Vec<Evidence>) -> Proposal {
         evidence,
         immediate: false,
         severity: None,
+        timely: false,
+        replace_only: false,
+    }
+}
+
+/// The agent's speech since the customer last said something of substance.
+#[derive(Debug, Clone, Default)]
+struct AgentTurn {
+    words: usize,
+    syllables: u32,
+    speech_ms: u64,
+    last_end_ms: u64,
+}
+
+impl AgentTurn {
+    fn rate(&self) -> Option<f64> {
+        (self.speech_ms >= 1_000)
+            .then(|| f64::from(self.syllables) * 1000.0 / self.speech_ms as f64)
+    }
+    /// Fast (or, for an unambiguous cue, long) enough that a customer who could not follow is
+    /// telling us about the delivery, not about their own situation ("yo no me entero de nada").
+    fn hard_to_follow(&self, strong_cue: bool) -> bool {
+        let long = self.words >= LONG_AGENT_TURN_WORDS;
+        let brisk = self
+            .rate()
+            .is_some_and(|r| r >= BRISK_AGENT_SYLLABLES_PER_S);
+        brisk || (strong_cue && long)
     }
 }
 
@@ -76,8 +139,13 @@ pub(super) struct Conversation {
     pending_next_step_request: Option<Evidence>,
     /// The customer said they already explained (or repeated their complaint); not yet paraphrased.
     pending_repetition: Option<Evidence>,
+    /// ...and the customer said so in words ("usted no me escucha"): the strongest evidence, not
+    /// held back by the rolling budget.
+    understanding_rejected: bool,
     /// The customer reached the empathy level and the agent has not acknowledged it yet.
     empathy_owed: Option<Evidence>,
+    /// Since when: a cold answer long after the moment is no longer the moment.
+    empathy_owed_since: u64,
     /// Since when the customer has been at `next_step_level` with no next step offered.
     frustrated_since: Option<u64>,
     frustration_evidence: Option<Evidence>,
@@ -97,6 +165,28 @@ pub(super) struct Conversation {
     /// An agent commitment waiting for its time/reference in the next words.
     pending_action: Option<u64>,
     pub last_good_answer_ms: Option<u64>,
+    /// What the agent has said since the customer last spoke (for "no me he enterado").
+    agent_turn: AgentTurn,
+    /// The customer asked the agent to slow down or could not follow: lasts until the agent
+    /// answers.
+    slow_request: Option<Evidence>,
+    /// The silence was broken by the customer (often "¿hola?"): the agent still owes them word of
+    /// what is happening, so `dead_air` stays open until the agent speaks.
+    dead_air_owed: bool,
+    /// Content stems of the customer's recent turns, for recognising an agent who reflects them.
+    recent_customer: VecDeque<(u64, Vec<String>)>,
+    /// The customer is mid-turn: an agent's "entiendo" now is listening, not an answer.
+    pub customer_speaking: bool,
+    /// When the customer last had a shouting-grade outburst.
+    last_outburst_ms: Option<u64>,
+    /// When the agent last said who will take the call and why.
+    transfer_explained_ms: Option<u64>,
+    /// When the agent last named a department or person, and last gave a reason.
+    transfer_who_ms: Option<u64>,
+    transfer_why_ms: Option<u64>,
+    /// Highest level the customer reached: a customer upset earlier and calmed by a warm agent
+    /// is still owed a transfer that says who and why.
+    peak_level: Option<Level>,
     /// Concrete next steps the agent promised (for the summary and the customer's next call).
     pub next_steps: Vec<Evidence>,
 }
@@ -119,8 +209,13 @@ impl Conversation {
         a: &Analysis,
         is_complaint: bool,
     ) -> Option<Evidence> {
+        // Numbers read out (an account, an amount) are data, not the complaint's content.
         let mine: Vec<&String> = {
-            let mut v: Vec<&String> = a.content.iter().collect();
+            let mut v: Vec<&String> = a
+                .content
+                .iter()
+                .filter(|w| !crate::language::lexicon::is_number_word(w))
+                .collect();
             v.sort();
             v.dedup();
             v
@@ -156,6 +251,108 @@ impl Conversation {
         found
     }
 
+    /// After the rules on a customer final: remember what they said (an agent reflecting it shows
+    /// empathy) and, when they said something of substance, start a new agent turn.
+    pub fn customer_said(&mut self, now: u64, a: &Analysis) {
+        if a.backchannel_only || a.words < 2 {
+            return;
+        }
+        self.agent_turn = AgentTurn::default();
+        let mut stems = a.content.clone();
+        stems.sort();
+        stems.dedup();
+        self.recent_customer.push_back((now, stems));
+        while self.recent_customer.len() > RECENT_CUSTOMER_TURNS {
+            self.recent_customer.pop_front();
+        }
+    }
+
+    /// The agent said something (partial or final, not a backchannel): a silence the customer broke
+    /// is now answered.
+    pub fn agent_spoke(&mut self, out: &mut Outcome) {
+        if self.dead_air_owed {
+            self.dead_air_owed = false;
+            self.dead_air = None;
+            out.resolve(Kind::DeadAir, "speech_resumed");
+        }
+    }
+
+    /// A final agent segment's delivery, for judging "no me he enterado" after it. An answer to a
+    /// request to slow down ends that request; said at a normal pace, it clears `slow_down`.
+    pub fn note_agent_speech(
+        &mut self,
+        cfg: &CampaignConfig,
+        words: usize,
+        syllables: u32,
+        start: u64,
+        end: u64,
+        out: &mut Outcome,
+    ) {
+        let dur = end.saturating_sub(start);
+        let asked = self.slow_request.take().is_some();
+        let calm_pace = dur >= 2_000
+            && f64::from(syllables) * 1000.0 / (dur as f64) < cfg.timing.fast_clear_syllables_per_s;
+        if !asked && calm_pace && self.fast_speech.is_none() && self.monologue.is_none() {
+            out.resolve(Kind::SlowDown, "pace_normal");
+        }
+        let t = &mut self.agent_turn;
+        t.words += words;
+        t.syllables = t.syllables.saturating_add(syllables);
+        t.speech_ms += end.saturating_sub(start);
+        t.last_end_ms = t.last_end_ms.max(end);
+    }
+
+    /// The customer's own words about the agent's delivery.
+    fn on_cues(&mut self, cues: &CustomerCues, now: u64, seg: &str, silence_before_ms: u64) {
+        // Could not follow / asked to slow down → slow_down, whatever the measured rate.
+        let pace = cues.pace_request.as_ref().map(|h| {
+            let mut e = hit_ev(seg, h);
+            e.rule = format!("{} — the customer asked the agent to slow down", e.rule);
+            e
+        });
+        let lost = cues
+            .not_understood
+            .as_ref()
+            .filter(|h| self.agent_turn.hard_to_follow(h.weight >= STRONG_CUE))
+            .map(|h| {
+                let t = &self.agent_turn;
+                let mut e = hit_ev(seg, h);
+                e.rule = format!(
+                    "{} — the customer could not follow {} words at {:.1} syllables/s",
+                    e.rule,
+                    t.words,
+                    t.rate().unwrap_or(0.0)
+                );
+                e
+            });
+        if let Some(e) = pace.or(lost) {
+            self.slow_request = Some(e);
+        }
+        // "¿Hola? ¿Hay alguien?" after a silence → dead_air, even under the silence threshold.
+        if let Some(h) = cues
+            .presence_check
+            .as_ref()
+            .filter(|_| silence_before_ms >= PRESENCE_MIN_SILENCE_MS)
+        {
+            let mut e = hit_ev(seg, h);
+            e.rule = format!(
+                "{} — the customer checked whether anyone is there after {} s of silence",
+                e.rule,
+                silence_before_ms / 1000
+            );
+            self.dead_air = Some(e);
+            self.dead_air_owed = true;
+        }
+        // "Déjeme terminar" → let_them_finish, until they finish their turn uninterrupted.
+        if let Some(h) = cues.let_me_finish.as_ref().filter(|h| {
+            h.weight >= STRONG_CUE || now.saturating_sub(self.agent_turn.last_end_ms) <= 3_000
+        }) {
+            let mut e = hit_ev(seg, h);
+            e.rule = format!("{} — the customer asked to be let finish", e.rule);
+            self.interrupted = Some(vec![e]);
+        }
+    }
+
     /// Rules on a final customer segment, after the frustration score moved.
     #[allow(clippy::too_many_arguments)]
     pub fn on_customer(
@@ -166,27 +363,51 @@ impl Conversation {
         r: &CustomerReading,
         evidence: &[Evidence],
         repeated: Option<Evidence>,
+        cues: &CustomerCues,
+        silence_before_ms: u64,
         before: Level,
         after: Level,
         score: f64,
         out: &mut Outcome,
     ) {
         let pc = &cfg.nudges;
+        self.peak_level = self.peak_level.max(Some(after));
+        self.on_cues(cues, now, seg, silence_before_ms);
         let heat_ev: Vec<Evidence> = evidence
             .iter()
             .filter(|e| !e.quote.is_empty())
             .cloned()
             .collect();
 
+        // A shouting-grade outburst: capitals with real heat or with "!!".
+        let outburst = r.shouting
+            && after >= Level::Tense
+            && (r.heat >= BREATHE_SHOUT_HEAT
+                || r.evidence.iter().any(|(_, rule)| rule == "exclamations"));
+        if outburst {
+            self.last_outburst_ms = Some(now);
+        }
+        let fury_recently = self
+            .last_outburst_ms
+            .is_some_and(|t| now.saturating_sub(t) <= OUTBURST_MEMORY_MS);
         if let Some(h) = &r.abuse {
             self.last_abuse_ms = Some(now);
             out.proposals
                 .push(propose(Kind::AbuseBoundary, vec![hit_ev(seg, h)]));
-            // Abuse is the moment to breathe before answering: as urgent as the limit itself.
-            out.proposals.push(Proposal {
-                severity: Some(crate::protocol::Severity::Urgent),
-                ..propose(Kind::Breathe, vec![hit_ev(seg, h)])
-            });
+            // Abuse shouted, or right after an outburst, is the moment to breathe before
+            // answering: as urgent as the limit itself. A plain insult gets the limit alone.
+            if fury_recently {
+                out.proposals.push(Proposal {
+                    severity: Some(crate::protocol::Severity::Urgent),
+                    ..propose(
+                        Kind::Breathe,
+                        vec![
+                            ev(seg, "", "hostility: abuse in a shouting-grade outburst"),
+                            hit_ev(seg, h),
+                        ],
+                    )
+                });
+            }
         } else if self
             .last_abuse_ms
             .is_some_and(|t| now.saturating_sub(t) >= ABUSE_QUIET_MS)
@@ -194,13 +415,37 @@ impl Conversation {
             out.resolve(Kind::AbuseBoundary, "abuse_stopped");
         }
 
-        let spike = r.heat >= BREATHE_SPIKE_HEAT && after >= Level::Frustrated;
-        // Worry and fear call for empathy, not for the agent to calm themselves.
-        if !r.distress_only && ((after == Level::Angry && before < Level::Angry) || spike) {
+        // `breathe` is about the agent's composure under hostility: the customer turning angry
+        // (the reading's level for hostility) or a shouting-grade outburst — not a frustrated
+        // level, one complaint, or a firm demand for a supervisor (that wants `offer_escalation`
+        // first). Abuse is handled above (urgent). Worry and fear call for empathy instead.
+        let has_rule = |prefixes: &[&str]| {
+            r.evidence
+                .iter()
+                .any(|(_, rule)| prefixes.iter().any(|p| rule.starts_with(p)))
+        };
+        let hostile_kind = has_rule(HOSTILE_RULES);
+        let heavy_complaint =
+            has_rule(&["frustration/complaint:"]) && r.heat >= BREATHE_TIPPING_HEAT;
+        let entered_angry =
+            after == Level::Angry && before < Level::Angry && (hostile_kind || heavy_complaint);
+        let demand_only = r.escalation.is_some() && !r.shouting;
+        let plain_abuse = r.abuse.is_some() && !fury_recently;
+        if !plain_abuse && !r.distress_only && !demand_only && (entered_angry || outburst) {
+            let why = if outburst {
+                "hostility: shouting-grade outburst".to_string()
+            } else {
+                format!(
+                    "hostility: customer turned angry (from {})",
+                    before.as_str()
+                )
+            };
+            let mut evidence = vec![ev(seg, "", why)];
+            evidence.extend(heat_ev.iter().take(3).cloned());
             // Breathing helps before the next answer, not twenty seconds later: immediate.
             out.proposals.push(Proposal {
                 immediate: true,
-                ..propose(Kind::Breathe, heat_ev.clone())
+                ..propose(Kind::Breathe, evidence)
             });
         }
         if after < Level::Frustrated {
@@ -210,21 +455,57 @@ impl Conversation {
         if let Some(h) = &r.escalation {
             self.pending_escalation = Some(hit_ev(seg, h));
         }
-        if let Some(e) = &self.pending_escalation {
-            out.proposals
-                .push(propose(Kind::OfferEscalation, vec![e.clone()]));
-        }
+        // Due on the agent's answer to the demand, if it offers no escalation (see `on_agent`).
 
-        let listening = r.repetition.as_ref().map(|h| hit_ev(seg, h)).or(repeated);
+        // "Déjeme terminar" is about being cut off (`let_them_finish`), not about repeating.
+        let asked_to_finish = |h: &crate::language::Hit| {
+            cues.let_me_finish
+                .as_ref()
+                .is_some_and(|f| h.first <= f.last && f.first <= h.last)
+        };
+        let rejected = cues
+            .misunderstood
+            .as_ref()
+            .filter(|h| h.weight >= STRONG_CUE || after >= Level::Frustrated)
+            .map(|h| {
+                let mut e = hit_ev(seg, h);
+                e.rule = format!(
+                    "{} — the customer says the agent has not understood",
+                    e.rule
+                );
+                e
+            });
+        let rejected_now = rejected.is_some();
+        let listening = r
+            .repetition
+            .as_ref()
+            .filter(|h| !asked_to_finish(h))
+            .map(|h| hit_ev(seg, h))
+            .or(rejected)
+            // (The engine passes a repeat only when heated or from a tense customer.)
+            .or(repeated);
+        // "Ya se lo he dicho" shows the agent already failed to take it in: due now. "Usted no
+        // me escucha" is due on the agent's next answer if it still does not sum up the case.
+        let told_again = r
+            .repetition
+            .as_ref()
+            .is_some_and(|h| h.cat == crate::language::lexicon::Cat::AlreadySaid);
+        let repeated_complaint = r.repetition.is_none() && !rejected_now && listening.is_some();
         if let Some(e) = listening {
+            self.understanding_rejected |= rejected_now || !told_again && !repeated_complaint;
             self.pending_repetition = Some(e.clone());
-            out.proposals.push(propose(Kind::ActiveListening, vec![e]));
+            if !self.understanding_rejected {
+                out.proposals.push(propose(Kind::ActiveListening, vec![e]));
+            }
         }
 
-        if let Some(h) = &r.next_step_request {
+        let what_now = cues
+            .what_now
+            .as_ref()
+            .filter(|h| h.weight >= STRONG_CUE || after >= Level::Tense || before >= Level::Tense);
+        // Due on the agent's answer, if it brings no concrete step (see `on_agent`).
+        if let Some(h) = r.next_step_request.as_ref().or(what_now) {
             self.pending_next_step_request = Some(hit_ev(seg, h));
-            out.proposals
-                .push(propose(Kind::OfferNextStep, vec![hit_ev(seg, h)]));
         }
 
         let rose_again = self
@@ -241,6 +522,7 @@ impl Conversation {
             && rose_again
             && (before < threshold || (r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT))
         {
+            self.empathy_owed_since = now;
             self.empathy_owed = heat_ev.first().cloned().or_else(|| {
                 Some(ev(
                     seg,
@@ -259,7 +541,15 @@ impl Conversation {
         }
         if after < Level::Tense {
             self.empathy_owed = None;
-            self.pending_repetition = None;
+            // The customer's own words about being unheard count even from a calm level.
+            if self
+                .pending_repetition
+                .as_ref()
+                .is_none_or(|e| e.segment_id != seg)
+            {
+                self.pending_repetition = None;
+                self.understanding_rejected = false;
+            }
             self.stock_phrases.clear();
             out.resolve(Kind::ShowEmpathy, "customer_calm");
             out.resolve(Kind::AvoidEmptyPhrases, "customer_calm");
@@ -294,7 +584,16 @@ impl Conversation {
             self.pending_action = None;
         }
         let paraphrase = r.paraphrase.is_some() || self.echoes_complaint(a);
-        let empathy = r.empathy.is_some();
+        // Empathy in the agent's own words: a stock-free empathy phrase, ownership ("me encargo
+        // yo"), or an evaluative frame about the customer's own situation ("tres semanas sin poder
+        // teletrabajar, eso es muy duro").
+        let owns = r
+            .ownership
+            .as_ref()
+            .is_some_and(|h| h.weight >= OWNERSHIP_EMPATHY_WEIGHT);
+        let reflects = r.validation.is_some() && self.reflects_customer(now, a);
+        let empathy = r.empathy.is_some() || owns || reflects;
+
         if empathy || next_step || paraphrase {
             self.last_good_answer_ms = Some(now);
         }
@@ -332,6 +631,7 @@ impl Conversation {
         }
         if paraphrase {
             self.pending_repetition = None;
+            self.understanding_rejected = false;
             out.resolve(Kind::ActiveListening, "paraphrased");
         }
         if r.boundary.is_some() {
@@ -341,28 +641,95 @@ impl Conversation {
             self.stock_phrases.clear();
             out.resolve(Kind::AvoidEmptyPhrases, "said_something_real");
         }
-        if self.unowned_transfer && (transfer_owned || r.reason.is_some() && r.target.is_some()) {
+        // Who and why may be said over several segments ("lo paso con fraudes, con mi compañera"
+        // … "para que revise el cargo").
+        if r.target.is_some() || r.transfer.as_ref().is_some_and(|t| t.target.is_some()) {
+            self.transfer_who_ms = Some(now);
+        }
+        if r.reason.is_some() {
+            self.transfer_why_ms = Some(now);
+        }
+        let recent =
+            |t: Option<u64>| t.is_some_and(|t| now.saturating_sub(t) <= TRANSFER_EXPLAINED_MS);
+        let explained = transfer_owned
+            || r.reason.is_some() && r.target.is_some()
+            || recent(self.transfer_who_ms) && recent(self.transfer_why_ms);
+        if explained {
+            self.transfer_explained_ms = Some(now);
+        }
+        if self.unowned_transfer && explained {
             self.unowned_transfer = false;
             out.resolve(Kind::OwnTheTransfer, "transfer_explained");
         }
 
-        // Empty stock phrases to a customer who is already tense.
+        // A bare "entiendo" to an upset customer who has finished is an answer too: the empty one.
+        let rote_answer =
+            r.rote_ack.is_some() && level >= pc.empathy_level && !self.customer_speaking;
+        // Empty stock phrases to a customer who is already tense; a bare "entiendo" is one too
+        // when the customer is upset.
         let mut rote = false;
         if level >= pc.stock_phrase_level && !(empathy || paraphrase || next_step) {
+            let before = self.stock_phrases.len();
             for h in &r.stock {
                 self.stock_phrases.push(hit_ev(seg, h));
             }
-            if self.stock_phrases.len() as u32 >= pc.stock_phrase_count {
+            // A bare acknowledgement counts once per answer: not on top of a stock phrase.
+            if let Some(h) = r
+                .rote_ack
+                .as_ref()
+                .filter(|_| rote_answer && r.stock.is_empty())
+            {
+                self.stock_phrases.push(ev(
+                    seg,
+                    &h.quote,
+                    "rote acknowledgement to an upset customer, nothing about their case",
+                ));
+            }
+            let said_now = self.stock_phrases.len() > before;
+            let formula_now = !r.stock.is_empty();
+            // Answering an owed "resume su caso" with a formula: the sharper advice is due at
+            // once.
+            let owed = self.pending_repetition.is_some();
+            let enough = self.stock_phrases.len() as u32 >= pc.stock_phrase_count;
+            if said_now && (enough || owed && formula_now) {
                 let n = self.stock_phrases.len();
                 let recent = self.stock_phrases[n.saturating_sub(3)..].to_vec();
-                out.proposals.push(propose(Kind::AvoidEmptyPhrases, recent));
-                rote = !r.stock.is_empty();
+                out.proposals.push(Proposal {
+                    // About this very answer: the rolling budget must not hide it.
+                    timely: level >= pc.empathy_level || !enough,
+                    // One formula is enough only as the sharper form of an open nudge.
+                    replace_only: !enough,
+                    ..propose(Kind::AvoidEmptyPhrases, recent)
+                });
+                if enough {
+                    // "Menos fórmulas" covers the summary that was owed: one piece of advice.
+                    self.pending_repetition = None;
+                    self.understanding_rejected = false;
+                }
+            }
+            // An answer that is only a formula is `avoid_empty_phrases` business (on the second
+            // one, as the guidance's own "sí claro, le entiendo perfectamente"), not empathy's.
+            let acknowledgement = r.rote_ack.is_some()
+                || r.stock
+                    .iter()
+                    .any(|h| h.cat == crate::language::lexicon::Cat::EmptyEmpathy);
+            if said_now && acknowledgement && r.substantive_words < 4 {
+                rote = true;
             }
         }
 
-        // A blind transfer of an upset customer.
-        if let Some(t) = &r.transfer {
-            if !t.owned() && level >= pc.transfer_level {
+        // A blind transfer of an upset customer, or to "otra área" whoever the customer is; not
+        // a reminder ("la transfiero ahora") of a transfer whose who and why were just said.
+        let just_explained = self
+            .transfer_explained_ms
+            .is_some_and(|t| now.saturating_sub(t) <= TRANSFER_EXPLAINED_MS);
+        if let Some(t) = r
+            .transfer
+            .as_ref()
+            .filter(|_| !just_explained && !explained)
+        {
+            let upset = Some(level).max(self.peak_level) >= Some(pc.transfer_level);
+            if !t.owned() && (upset || t.vague.is_some()) {
                 // Only useful before the line goes to someone else: show it now.
                 self.unowned_transfer = true;
                 let mut e = vec![hit_ev(seg, &t.hit)];
@@ -386,10 +753,11 @@ impl Conversation {
         // The agent answered an upset customer without acknowledging how they feel. Not while
         // setting a limit on abuse, and not when this answer is what `avoid_empty_phrases` is
         // proposed for: that is the more precise advice.
-        let substantive = a.words >= 4 && !a.backchannel_only && r.hold.is_none();
+        let substantive = (a.words >= 4 && !a.backchannel_only || rote_answer) && r.hold.is_none();
         let setting_limit = r.boundary.is_some();
         if substantive && !empathy && !setting_limit && !rote {
-            if let Some(e) = &self.empathy_owed {
+            let moment = now.saturating_sub(self.empathy_owed_since) <= EMPATHY_MOMENT_MS;
+            if let Some(e) = self.empathy_owed.as_ref().filter(|_| moment) {
                 // Owed since the customer reached `empathy_level`; still owed while they are
                 // at least tense.
                 if level >= Level::Tense {
@@ -410,6 +778,7 @@ impl Conversation {
                 .frustrated_since
                 .is_some_and(|t| now.saturating_sub(t) >= pc.next_step_after_ms);
             let asked = self.pending_next_step_request.clone();
+            let asked_now = asked.is_some();
             if level >= pc.next_step_level && waited || asked.is_some() {
                 let mut evidence: Vec<Evidence> = asked
                     .into_iter()
@@ -420,20 +789,41 @@ impl Conversation {
                     &first_words(&a.folded, 8),
                     "no concrete next step (action + time or reference) offered yet",
                 ));
-                out.proposals.push(propose(Kind::OfferNextStep, evidence));
+                out.proposals.push(Proposal {
+                    // They asked and this answer has no step: about this very answer.
+                    timely: asked_now,
+                    ..propose(Kind::OfferNextStep, evidence)
+                });
             }
+        }
+        // An unanswered demand, whatever else the answer does ("le transfiero, no cuelgue"): not
+        // held back by the rolling budget.
+        if a.words >= 4 && !next_step && !setting_limit {
             if let Some(e) = &self.pending_escalation {
-                out.proposals
-                    .push(propose(Kind::OfferEscalation, vec![e.clone()]));
+                out.proposals.push(Proposal {
+                    timely: true,
+                    ..propose(Kind::OfferEscalation, vec![e.clone()])
+                });
             }
         }
         // The agent answered a customer who had to repeat themselves without showing they heard.
         if substantive && !paraphrase {
             if let Some(e) = &self.pending_repetition {
-                out.proposals
-                    .push(propose(Kind::ActiveListening, vec![e.clone()]));
+                out.proposals.push(Proposal {
+                    timely: self.understanding_rejected,
+                    ..propose(Kind::ActiveListening, vec![e.clone()])
+                });
             }
         }
+    }
+
+    /// The agent's words share a content word with what the customer said recently (their facts,
+    /// duration, impact): an evaluative frame around them is empathy, not small talk.
+    fn reflects_customer(&self, now: u64, a: &Analysis) -> bool {
+        self.recent_customer
+            .iter()
+            .filter(|(t, _)| now.saturating_sub(*t) <= RECENT_CUSTOMER_MS)
+            .any(|(_, theirs)| a.content.iter().any(|w| theirs.contains(w)))
     }
 
     /// The agent's words reuse the content of the customer's last complaint: a paraphrase.
@@ -508,18 +898,29 @@ impl Conversation {
                 at_ms,
                 silent_since_ms,
                 hold,
+                formal_hold,
                 last_segment,
             } => {
                 let secs = at_ms.saturating_sub(*silent_since_ms) / 1000;
-                let rule = if *hold {
+                let rule = if *formal_hold {
                     format!("silence of {secs} s after a hold was announced")
+                } else if *hold {
+                    format!("silence of {secs} s after a quick check was announced, no check-back")
                 } else {
                     format!("silence of {secs} s while the customer waits, no hold announced")
                 };
                 self.dead_air = Some(ev(last_segment, "", rule));
             }
+            TimingEvent::DeadAirEnd {
+                speaker: Speaker::Customer,
+                ..
+            } => {
+                // "¿Hola?" ends the silence but the customer is still waiting for the agent.
+                self.dead_air_owed = true;
+            }
             TimingEvent::DeadAirEnd { .. } => {
                 self.dead_air = None;
+                self.dead_air_owed = false;
                 out.resolve(Kind::DeadAir, "speech_resumed");
             }
             TimingEvent::LongTurnStart {
@@ -576,16 +977,25 @@ impl Conversation {
             evidence,
             immediate: true,
             severity: None,
+            timely: false,
+            replace_only: false,
         };
         if let Some(e) = &self.interrupted {
-            out.proposals.push(now(Kind::LetThemFinish, e.clone()));
+            // Shown once the interrupting words are over (the agent's turn boundary, or the
+            // customer speaking again), outside the rolling budget: mid-sentence it is noise.
+            out.proposals.push(Proposal {
+                immediate: false,
+                timely: true,
+                ..now(Kind::LetThemFinish, e.clone())
+            });
         }
         if let Some(e) = &self.dead_air {
             out.proposals.push(now(Kind::DeadAir, vec![e.clone()]));
         }
         let pace: Vec<Evidence> = self
-            .fast_speech
+            .slow_request
             .iter()
+            .chain(self.fast_speech.iter())
             .chain(self.monologue.iter())
             .cloned()
             .collect();

@@ -1,8 +1,54 @@
 //! The agent's side of one segment: empathy, ownership, paraphrase, empty stock phrases, concrete
 //! next steps, transfers (and whether they say who and why), holds, limits on abuse.
 
-use super::lexicon::Cat;
+use super::lexicon::{Cat, LexiconFile};
 use super::{Analysis, Hit};
+
+/// Acknowledgement words that are empty on their own ("entiendo", "comprendo", "ya veo").
+const ACK_HEADS: &[&str] = &["entiendo", "comprendo", "entendido", "veo"];
+/// Words that may come with a bare acknowledgement without adding anything about the customer's
+/// case ("sí, claro, le entiendo, señora").
+const ACK_COMPANIONS: &[&str] = &[
+    "si",
+    "claro",
+    "ya",
+    "vale",
+    "ok",
+    "okay",
+    "bueno",
+    "bien",
+    "le",
+    "lo",
+    "te",
+    "la",
+    "perfectamente",
+    "perfecto",
+    "senor",
+    "senora",
+    "senorita",
+    "señor",
+    "señora",
+    "señorita",
+    "don",
+    "dona",
+    "doña",
+    "muy",
+    "de",
+    "acuerdo",
+    "aja",
+    "mhm",
+    "eh",
+    "pues",
+    "entonces",
+    "y",
+    "por",
+    "supuesto",
+    "totalmente",
+    "comprendo",
+    "entiendo",
+    "entendido",
+    "veo",
+];
 
 /// A transfer announcement and what came with it.
 #[derive(Debug, Clone)]
@@ -31,6 +77,7 @@ pub struct AgentReading {
     pub paraphrase: Option<Hit>,
     pub boundary: Option<Hit>,
     pub escalation_offer: Option<Hit>,
+    /// Stock phrases: rote acknowledgements (`EmptyEmpathy`), deflections, vague promises.
     pub stock: Vec<Hit>,
     /// A commitment ("le llamo", "le envío").
     pub action: Option<Hit>,
@@ -44,6 +91,11 @@ pub struct AgentReading {
     pub reason: Option<Hit>,
     /// Words beyond stock phrases and backchannels: the agent said something of substance.
     pub substantive_words: usize,
+    /// An evaluative frame ("eso es muy duro", "qué faena", "sin poder…"): empathy when it is
+    /// about the customer's own situation (the rules check that against their recent words).
+    pub validation: Option<Hit>,
+    /// The whole answer is a bare acknowledgement ("entiendo", "sí, claro, comprendo").
+    pub rote_ack: Option<Hit>,
 }
 
 impl AgentReading {
@@ -55,7 +107,12 @@ impl AgentReading {
 
 pub fn read(a: &Analysis) -> AgentReading {
     let pick = |c: Cat| a.first(c).cloned();
-    let stock: Vec<Hit> = a.all(Cat::Stock).filter(|h| !h.negated).cloned().collect();
+    let stock: Vec<Hit> = a
+        .hits
+        .iter()
+        .filter(|h| matches!(h.cat, Cat::Stock | Cat::EmptyEmpathy) && !h.negated)
+        .cloned()
+        .collect();
     let stock_words: usize = stock.iter().map(|h| h.last + 1 - h.first).sum();
     let transfer = pick(Cat::Transfer).map(|hit| Transfer {
         target: a
@@ -81,8 +138,39 @@ pub fn read(a: &Analysis) -> AgentReading {
         action: pick(Cat::Action),
         anchor: pick(Cat::When).or_else(|| pick(Cat::Reference)),
         transfer,
-        hold: pick(Cat::Hold),
+        hold: pick(Cat::Hold).or_else(|| pick(Cat::FormalHold)),
         target: pick(Cat::Target),
         reason: pick(Cat::Reason),
+        validation: pick(Cat::Validation),
+        rote_ack: rote_ack(a),
     }
+}
+
+/// "Entiendo." / "Sí, claro, comprendo." and nothing else: acknowledgement without content.
+fn rote_ack(a: &Analysis) -> Option<Hit> {
+    let words: Vec<(usize, &str)> = a
+        .folded
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (i, w.as_str()))
+        .filter(|(_, w)| w.chars().any(char::is_alphanumeric))
+        .collect();
+    let (i, head) = words.iter().copied().find(|(_, w)| ACK_HEADS.contains(w))?;
+    if head == "veo" && !words.iter().any(|(_, w)| *w == "ya") {
+        return None;
+    }
+    if !words.iter().all(|(_, w)| ACK_COMPANIONS.contains(w)) {
+        return None;
+    }
+    Some(Hit {
+        file: LexiconFile::AgentStock,
+        cat: Cat::EmptyEmpathy,
+        term: head.to_string(),
+        weight: 0.5,
+        intensity: 1.0,
+        negated: false,
+        quote: words.iter().map(|(_, w)| *w).collect::<Vec<_>>().join(" "),
+        first: i,
+        last: i,
+    })
 }

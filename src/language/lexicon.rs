@@ -85,12 +85,13 @@ lexicon_files! {
     Intensifiers => "intensifiers" [Intensifier, Diminisher],
     Fillers => "fillers" [Filler],
     Backchannels => "backchannels" [Backchannel],
-    AgentEmpathy => "agent_empathy" [Empathy, Ownership, Paraphrase, Boundary, EscalationOffer],
-    AgentStock => "agent_stock" [Stock],
+    AgentEmpathy => "agent_empathy" [Empathy, Ownership, Paraphrase, Boundary, EscalationOffer, Validation],
+    AgentStock => "agent_stock" [Stock, EmptyEmpathy],
     AgentNextStep => "agent_next_step" [Action, When, Reference],
     AgentTransfer => "agent_transfer" [Transfer, VagueTarget, Target, Reason],
-    AgentHold => "agent_hold" [Hold],
+    AgentHold => "agent_hold" [Hold, FormalHold],
     Stopwords => "stopwords" [Stopword],
+    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood, WhatNow],
 }
 
 /// How a file's terms are matched against a segment.
@@ -145,6 +146,7 @@ pub enum Cat {
     Boundary,
     EscalationOffer,
     Stock,
+    EmptyEmpathy,
     Action,
     When,
     Reference,
@@ -153,7 +155,15 @@ pub enum Cat {
     Target,
     Reason,
     Hold,
+    FormalHold,
+    Validation,
     Stopword,
+    PaceRequest,
+    NotUnderstood,
+    PresenceCheck,
+    LetMeFinish,
+    Misunderstood,
+    WhatNow,
 }
 
 impl Cat {
@@ -193,6 +203,7 @@ impl Cat {
             Cat::Boundary => "boundary",
             Cat::EscalationOffer => "escalation_offer",
             Cat::Stock => "stock",
+            Cat::EmptyEmpathy => "empty_empathy",
             Cat::Action => "action",
             Cat::When => "when",
             Cat::Reference => "reference",
@@ -201,7 +212,15 @@ impl Cat {
             Cat::Target => "target",
             Cat::Reason => "reason",
             Cat::Hold => "hold",
+            Cat::FormalHold => "formal_hold",
+            Cat::Validation => "validation",
             Cat::Stopword => "stopword",
+            Cat::PaceRequest => "pace_request",
+            Cat::NotUnderstood => "not_understood",
+            Cat::PresenceCheck => "presence_check",
+            Cat::LetMeFinish => "let_me_finish",
+            Cat::Misunderstood => "misunderstood",
+            Cat::WhatNow => "what_now",
         }
     }
 }

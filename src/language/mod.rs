@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod calibration;
 pub mod constructions;
+pub mod cues;
 pub mod customer;
 pub mod detect;
 pub mod frustration;
@@ -132,6 +133,8 @@ pub struct PartialReading {
     pub words: usize,
     pub backchannel_only: bool,
     pub announces_hold: bool,
+    /// The wait announced is a formal hold (music, muted line), not a quick check.
+    pub formal_hold: bool,
     pub ends_cut_off: bool,
 }
 
@@ -140,7 +143,8 @@ impl From<&Analysis> for PartialReading {
         PartialReading {
             words: a.words,
             backchannel_only: a.backchannel_only,
-            announces_hold: a.has(Cat::Hold),
+            announces_hold: a.has(Cat::Hold) || a.has(Cat::FormalHold),
+            formal_hold: a.has(Cat::FormalHold),
             ends_cut_off: a.ends_cut_off,
         }
     }
@@ -162,6 +166,8 @@ const CUSTOMER_FILES: &[LexiconFile] = &[
     LexiconFile::Repetition,
     LexiconFile::Calm,
     LexiconFile::Polarity,
+    // What the customer says about the agent's delivery (read by `cues`, no heat).
+    LexiconFile::CustomerCues,
 ];
 
 const AGENT_FILES: &[LexiconFile] = &[
@@ -324,18 +330,22 @@ impl Analyzer {
         let backchannel_only = backchannel_only(words, &fillers, &backch);
         let ends_cut_off = ends_cut_off(&nfc, &tokens);
 
-        // `Analysis::has(Cat::Hold)`: an un-negated hit of the hold lexicon (the only one with
-        // that category), found over the same content haystack.
+        // `Analysis::has(Cat::Hold | Cat::FormalHold)`: un-negated hits of the hold lexicon (the only
+        // one with those categories), found over the same content haystack.
         let negators = self.lex.get(LexiconFile::Negators).find(&hay);
         let content_hay = self.content_haystack(&tokens, &fillers, side);
         let lex = self.lex.get(LexiconFile::AgentHold);
-        let announces_hold = lex.find(&content_hay).iter().any(|m| {
-            lex.entry(m).cat == Cat::Hold && self.governing_negator(m, &negators, &tokens).is_none()
-        });
+        let waits: Vec<Cat> = lex
+            .find(&content_hay)
+            .iter()
+            .filter(|m| self.governing_negator(m, &negators, &tokens).is_none())
+            .map(|m| lex.entry(m).cat)
+            .collect();
         PartialReading {
             words,
             backchannel_only,
-            announces_hold,
+            announces_hold: !waits.is_empty(),
+            formal_hold: waits.contains(&Cat::FormalHold),
             ends_cut_off,
         }
     }

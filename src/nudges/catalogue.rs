@@ -84,6 +84,25 @@ impl Kind {
         ALL_KINDS.iter().position(|k| *k == self).unwrap_or(0) as u8
     }
 
+    /// About what is happening right now (composure, being cut off, a silence, the pace), not
+    /// advice on what to answer: it does not hold back advice.
+    pub fn about_the_moment(self) -> bool {
+        matches!(
+            self,
+            Kind::Breathe | Kind::LetThemFinish | Kind::DeadAir | Kind::SlowDown
+        )
+    }
+
+    /// Open kinds this kind is a sharper version of: it replaces them instead of competing with
+    /// them. An agent answering "resume su caso" or "reconoce cómo se siente" with a stock phrase
+    /// needs "menos fórmulas" now.
+    pub fn sharpens(self) -> &'static [Kind] {
+        match self {
+            Kind::AvoidEmptyPhrases => &[Kind::ActiveListening, Kind::ShowEmpathy],
+            _ => &[],
+        }
+    }
+
     pub fn default_severity(self) -> Severity {
         match self {
             Kind::AbuseBoundary => Severity::Urgent,

@@ -142,6 +142,13 @@ pub struct Proposal {
     /// Severity for this occurrence, when the moment warrants more than the kind's default
     /// (e.g. `breathe` when abuse starts is urgent).
     pub severity: Option<Severity>,
+    /// Advice about the answer the agent just gave (stock phrases to an upset customer, an
+    /// escalation demand left unanswered): it still waits for the turn boundary, but does not wait
+    /// for the rolling budget, which would show it when it no longer applies.
+    pub timely: bool,
+    /// Only as the replacement of an open nudge it sharpens (see [`Kind::sharpens`]); otherwise
+    /// dropped.
+    pub replace_only: bool,
 }
 
 /// What the policy decided to send.
@@ -166,6 +173,7 @@ struct Open {
     id: String,
     kind: Kind,
     opened_ms: u64,
+    urgent: bool,
 }
 
 /// Per-call policy state.
@@ -217,6 +225,14 @@ impl Policy {
         self.open.iter().map(|o| o.kind)
     }
 
+    /// A non-urgent piece of advice at least as important as `kind` is open (not one about the
+    /// moment — breathing, letting them finish, a silence — which does not compete for the reply).
+    fn open_at_least_as_important(&self, kind: Kind) -> bool {
+        self.open.iter().any(|o| {
+            !o.urgent && !o.kind.about_the_moment() && o.kind.priority() <= kind.priority()
+        })
+    }
+
     pub fn records(&self) -> &[NudgeRecord] {
         &self.records
     }
@@ -250,6 +266,14 @@ impl Policy {
                 proposals.push(p);
             }
         }
+        // A sharper proposal wins over the kinds it sharpens, proposed at the same moment
+        // ("menos fórmulas" over "resume su caso" for a formula answering a repetition).
+        let sharpened: Vec<Kind> = proposals
+            .iter()
+            .filter(|p| !p.replace_only && self.eligible(cfg, now_ms, p.kind))
+            .flat_map(|p| p.kind.sharpens().iter().copied())
+            .collect();
+        proposals.retain(|p| !sharpened.contains(&p.kind));
         proposals.sort_by_key(|p| p.kind.priority());
         let mut opened = Vec::new();
         // Per event: every urgent proposal, plus at most one immediate and one budgeted.
@@ -259,6 +283,27 @@ impl Policy {
                 continue;
             }
             let severity = p.severity.unwrap_or_else(|| cfg.severity(p.kind));
+            // A sharper version of an open nudge replaces it ("menos fórmulas" for an open
+            // "resume su caso" the agent answered with a stock phrase): the panel still shows one
+            // piece of advice, so the budget does not apply; it waits for the turn boundary.
+            let sharpens = p.kind.sharpens().iter().copied().find(|k| self.is_open(*k));
+            if let Some(old) = sharpens.filter(|_| severity != Severity::Urgent) {
+                let warming_up = now_ms.saturating_sub(self.origin_ms) < cfg.warmup_ms;
+                if warming_up || budgeted_done {
+                    continue;
+                }
+                budgeted_done = true;
+                if agent_speaking && !p.immediate {
+                    self.deferred = Some((now_ms, p));
+                    continue;
+                }
+                opened.extend(self.resolve(now_ms, old, "sharpened"));
+                opened.push(self.open(cfg, now_ms, p, severity));
+                continue;
+            }
+            if p.replace_only {
+                continue;
+            }
             if severity != Severity::Urgent {
                 let done = if p.immediate {
                     &mut immediate_done
@@ -268,18 +313,29 @@ impl Policy {
                 if *done {
                     continue;
                 }
-                *done = true;
                 // Immediate nudges need only a short gap after any nudge and do not use up the
                 // rolling budget; the others share the budget.
                 let (last, gap) = if p.immediate {
                     (self.last_immediate_ms, cfg.immediate_gap_ms)
+                } else if p.timely {
+                    (self.last_open_ms, cfg.immediate_gap_ms)
                 } else {
                     (self.last_budgeted_ms, cfg.min_gap_ms)
                 };
                 let warming_up = now_ms.saturating_sub(self.origin_ms) < cfg.warmup_ms;
-                if warming_up || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
+                // One piece of general advice at a time: a budgeted nudge waits while a more
+                // important non-urgent one is still open (timely and immediate ones are about now).
+                let busy = !p.immediate && !p.timely && self.open_at_least_as_important(p.kind);
+                if warming_up || busy || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
+                    // Held back by its gap: a lower-priority proposal outside that gap (a timely
+                    // one, a sharper replacement) may still go. Timely advice about the answer
+                    // just given waits a few seconds for its gap instead of being lost.
+                    if p.timely && !warming_up && self.deferred.is_none() {
+                        self.deferred = Some((now_ms, p));
+                    }
                     continue;
                 }
+                *done = true;
                 if agent_speaking && !p.immediate {
                     self.deferred = Some((now_ms, p));
                     continue;
@@ -288,6 +344,8 @@ impl Policy {
             if severity != Severity::Urgent {
                 if p.immediate {
                     self.last_immediate_ms = Some(now_ms);
+                } else if p.timely {
+                    // Outside the budget, but what follows still waits its turn.
                 } else {
                     self.last_budgeted_ms = Some(now_ms);
                 }
@@ -310,6 +368,7 @@ impl Policy {
             id: nudge_id.clone(),
             kind: p.kind,
             opened_ms: now_ms,
+            urgent: severity == Severity::Urgent,
         });
         self.last_seen.insert(p.kind, now_ms);
         self.last_open_ms = Some(now_ms);
@@ -396,6 +455,8 @@ mod tests {
             evidence: vec![],
             immediate: false,
             severity: None,
+            timely: false,
+            replace_only: false,
         }
     }
 
@@ -461,19 +522,26 @@ mod tests {
             .propose(&cfg, 38_000, false, vec![other.clone()])
             .is_empty());
         assert_eq!(pol.propose(&cfg, 40_500, false, vec![other]).len(), 1);
-        // ... and do not use up the budget either: the next non-urgent waits for 33 s + 20 s
+        // ... and do not use up the budget either: the next non-urgent waits for 33 s + 20 s,
+        // and for the more important advice still open (show_empathy) to clear
         assert!(pol
             .propose(&cfg, 50_000, false, vec![p(Kind::OfferNextStep)])
             .is_empty());
+        assert!(pol
+            .propose(&cfg, 53_000, false, vec![p(Kind::OfferNextStep)])
+            .is_empty());
+        assert!(pol
+            .resolve(53_500, Kind::ShowEmpathy, "empathy_shown")
+            .is_some());
         assert_eq!(
-            pol.propose(&cfg, 53_000, false, vec![p(Kind::OfferNextStep)])
+            pol.propose(&cfg, 54_000, false, vec![p(Kind::OfferNextStep)])
                 .len(),
             1
         );
         // urgent proposals all open, budget or not
         let mut urgent = p(Kind::ActiveListening);
         urgent.severity = Some(Severity::Urgent);
-        assert_eq!(pol.propose(&cfg, 54_000, false, vec![urgent]).len(), 1);
+        assert_eq!(pol.propose(&cfg, 55_000, false, vec![urgent]).len(), 1);
     }
 
     #[test]

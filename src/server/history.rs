@@ -8,7 +8,7 @@ use axum::extract::{Path, State as AxState};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::http::{error_response, json, QueryPairs};
+use super::gate::{error_response, json, QueryPairs};
 use super::AppState;
 use crate::protocol::{ErrorCode, ProtocolError};
 use crate::store::queries::{self, CallFilter};
@@ -109,8 +109,7 @@ pub async fn list(
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match super::supervisor::supervisor_scope_and_query(&app, &headers, query)
-    {
+    let (scope, query) = match super::gate::supervisor_scope_and_query(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -139,8 +138,7 @@ pub async fn csv(
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match super::supervisor::supervisor_scope_and_query(&app, &headers, query)
-    {
+    let (scope, query) = match super::gate::supervisor_scope_and_query(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -194,8 +192,7 @@ pub async fn report(
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match super::supervisor::supervisor_scope_and_query(&app, &headers, query)
-    {
+    let (scope, query) = match super::gate::supervisor_scope_and_query(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -262,7 +259,7 @@ struct ContextMsg<'a> {
 
 /// What calma knows of a call's customer at `call.start`.
 pub struct StartContext {
-    pub meta: super::supervisor::HistoryMeta,
+    pub meta: super::hub::board::HistoryMeta,
     /// The `context` message for the agent panel, when the customer called before.
     pub message: Option<String>,
 }
@@ -278,7 +275,7 @@ pub async fn at_call_start(
     let campaign = start.campaign.clone().unwrap_or_else(|| "default".into());
     let config = app.resources().config.campaign(&campaign).history.clone();
     let customer_id = start.customer_id.take().filter(|c| !c.trim().is_empty());
-    let mut meta = super::supervisor::HistoryMeta {
+    let mut meta = super::hub::board::HistoryMeta {
         customer_key: None,
         config,
     };

@@ -47,7 +47,11 @@ pub struct TimingConfig {
     pub backchannel_max_ms: u64,
     /// Silence while the customer waits (no hold announced) before dead air is reported.
     pub dead_air_ms: u64,
-    /// Silence after the agent announced a hold before dead air is reported.
+    /// Silence after the agent announced a quick check ("un momento, lo compruebo") before dead
+    /// air is reported: the customer expects to hear back within ~20–30 s.
+    pub dead_air_check_ms: u64,
+    /// Silence after the agent announced a formal hold ("le pongo en espera") before dead air is
+    /// reported.
     pub dead_air_hold_ms: u64,
     /// A partial not updated for this long is considered finished (lost final).
     pub stale_partial_ms: u64,
@@ -79,6 +83,7 @@ impl Default for TimingConfig {
             talk_over_ms: 2_000,
             backchannel_max_ms: 1_200,
             dead_air_ms: 8_000,
+            dead_air_check_ms: 25_000,
             dead_air_hold_ms: 45_000,
             stale_partial_ms: 4_000,
             turn_join_gap_ms: 1_200,
@@ -86,8 +91,8 @@ impl Default for TimingConfig {
             customer_venting_ms: 15_000,
             fast_syllables_per_s: 7.2,
             fast_clear_syllables_per_s: 6.4,
-            rate_window_ms: 20_000,
-            rate_min_speech_ms: 8_000,
+            rate_window_ms: 10_000,
+            rate_min_speech_ms: 6_000,
             reorder_window_ms: 3_000,
         }
     }
@@ -106,9 +111,12 @@ pub struct SegmentInfo<'a> {
     pub quote: &'a str,
     /// Only backchannel tokens ("ajá", "sí", "vale"...): never an interruption, never takes the floor.
     pub backchannel: bool,
-    /// The speaker asked for a moment: an agent's hold ("un momento, lo consulto") sets the longer
-    /// dead-air threshold; a customer's ("un momento que lo busco") means the silence is theirs.
+    /// The speaker asked for a moment: an agent's quick check ("un momento, lo consulto") or hold
+    /// sets a longer dead-air threshold; a customer's ("un momento que lo busco") means the silence
+    /// is theirs.
     pub announces_hold: bool,
+    /// The wait is a formal hold ("le pongo en espera"): the longest threshold applies.
+    pub formal_hold: bool,
     /// Estimated Spanish syllables in the text.
     pub syllables: u32,
     /// The text ends on a word that cannot end a sentence ("que", "de", "y"...).
@@ -135,8 +143,10 @@ pub enum TimingEvent {
     DeadAirStart {
         at_ms: u64,
         silent_since_ms: u64,
-        /// The agent had announced a hold (the longer threshold applied).
+        /// The agent had announced a wait (a longer threshold applied)...
         hold: bool,
+        /// ...and it was a formal hold, not a quick check.
+        formal_hold: bool,
         /// The last segment before the silence.
         last_segment: String,
     },
@@ -145,6 +155,8 @@ pub enum TimingEvent {
         at_ms: u64,
         silence_ms: u64,
         segment_id: String,
+        /// Who broke the silence: a customer asking "¿hola?" is still waiting for the agent.
+        speaker: Speaker,
     },
     /// A speaker has talked continuously beyond the threshold (agent: monologue, customer: venting).
     LongTurnStart {
@@ -246,6 +258,7 @@ struct View {
     last_id: Arc<str>,
     waiting: bool,
     hold: bool,
+    formal_hold: bool,
     rate: Option<f64>,
     agent_syllables: u64,
     agent_speech_ms: u64,
@@ -279,8 +292,8 @@ pub struct TimingModel {
     dead_air_episodes: u32,
     long_turn: [Option<LongTurn>; 2],
     fast: bool,
-    /// Start, id and hold flag of the agent's latest non-backchannel segment.
-    last_agent: Option<(u64, Arc<str>, bool)>,
+    /// Start, id and wait announced (any, formal) of the agent's latest non-backchannel segment.
+    last_agent: Option<(u64, Arc<str>, (bool, bool))>,
 }
 
 impl TimingModel {
@@ -323,6 +336,7 @@ impl TimingModel {
             quote: short_quote(seg.quote),
             backchannel_flag: seg.backchannel,
             announces_hold: seg.announces_hold,
+            formal_hold: seg.formal_hold,
             syllables: seg.syllables,
             ends_cut_off: seg.ends_cut_off,
             interrupted: Vec::new(),
@@ -353,7 +367,7 @@ impl TimingModel {
                 Some((start, id, _)) => *id == s.id || s.start >= *start,
             };
             if newer {
-                self.last_agent = Some((s.start, s.id.clone(), s.announces_hold));
+                self.last_agent = Some((s.start, s.id.clone(), (s.announces_hold, s.formal_hold)));
             }
         }
         if let Some(since) = self.dead_air_since {
@@ -364,6 +378,7 @@ impl TimingModel {
                     at_ms: at,
                     silence_ms: at - since,
                     segment_id: s.id.to_string(),
+                    speaker: s.speaker,
                 });
                 self.dead_air_since = None;
             }
@@ -405,12 +420,32 @@ impl TimingModel {
         }
     }
 
+    /// How long nobody had spoken before `start_ms`, when segment `segment_id` began (0 when
+    /// nothing was said before it): "¿hola?" after 15 s of silence is a presence check.
+    pub fn silence_before(&self, segment_id: &str, start_ms: u64) -> u64 {
+        let before = self
+            .segs
+            .iter()
+            .filter(|s| &*s.id != segment_id && s.start < start_ms)
+            .map(|s| s.end)
+            .chain((self.committed.last_end > 0).then_some(self.committed.last_end))
+            .max();
+        before.map_or(0, |end| start_ms.saturating_sub(end))
+    }
+
     /// The agent's segment is open at the current media time: `snapshot().agent_speaking`
     /// without building turns (the engine asks on every event).
     pub fn agent_speaking(&self) -> bool {
         self.segs
             .iter()
             .any(|s| s.speaker == Speaker::Agent && s.open(self.now, &self.cfg))
+    }
+
+    /// The customer's segment is open at the current media time (they are mid-turn).
+    pub fn customer_speaking(&self) -> bool {
+        self.segs
+            .iter()
+            .any(|s| s.speaker == Speaker::Customer && s.open(self.now, &self.cfg))
     }
 
     /// Talk and interruption figures of [`TimingModel::snapshot`] (`agent_talk_ms`,
@@ -546,7 +581,10 @@ impl TimingModel {
             && turns
                 .last()
                 .is_some_and(|t| t.speaker == Speaker::Customer && t.done);
-        let hold = self.last_agent.as_ref().is_some_and(|(_, _, h)| *h);
+        let (hold, formal_hold) = self
+            .last_agent
+            .as_ref()
+            .map_or((false, false), |(_, _, w)| *w);
         View {
             gap_sum,
             gap_n,
@@ -557,6 +595,7 @@ impl TimingModel {
             last_id: last_id.clone(),
             waiting,
             hold,
+            formal_hold,
             rate: self.window_rate(&sorted, None),
             agent_syllables,
             agent_speech_ms,
@@ -582,19 +621,27 @@ impl TimingModel {
             .filter(|s| s.speaker == Speaker::Agent && !s.is_final)
             .max_by_key(|s| (s.start, &s.id))
             .map(|s| &*s.id);
-        let (mut syllables, mut speech_ms) = (0u64, 0u64);
+        let (mut syllables, mut speech_ms) = (0.0f64, 0u64);
         for s in sorted {
             let counted = s.is_final || Some(&*s.id) == latest_partial;
             if s.speaker == Speaker::Agent && counted && s.end >= lo {
-                syllables = syllables.saturating_add(u64::from(s.syllables));
-                speech_ms = speech_ms.saturating_add(s.dur());
+                // Only the part inside the window counts, its syllables pro rata: a slow sentence
+                // before a 10-s burst must not dilute it.
+                let inside = s.end.min(self.now).saturating_sub(s.start.max(lo));
+                let share = if s.dur() == 0 {
+                    1.0
+                } else {
+                    inside as f64 / s.dur() as f64
+                };
+                syllables += f64::from(s.syllables) * share;
+                speech_ms = speech_ms.saturating_add(inside);
                 if let Some(ids) = ids.as_deref_mut() {
                     ids.push(s.id.to_string());
                 }
             }
         }
         (speech_ms > 0 && speech_ms >= self.cfg.rate_min_speech_ms)
-            .then(|| syllables as f64 * 1000.0 / speech_ms as f64)
+            .then(|| syllables * 1000.0 / speech_ms as f64)
     }
 
     /// Judge interrupter/interrupted pairs involving `trigger`, or (on a tick) pairs whose
@@ -716,10 +763,10 @@ impl TimingModel {
         }
 
         if self.dead_air_since.is_none() {
-            let limit = if v.hold {
-                self.cfg.dead_air_hold_ms
-            } else {
-                self.cfg.dead_air_ms
+            let limit = match (v.hold, v.formal_hold) {
+                (_, true) => self.cfg.dead_air_hold_ms,
+                (true, false) => self.cfg.dead_air_check_ms,
+                _ => self.cfg.dead_air_ms,
             };
             let waiting = v.waiting || v.hold;
             let quiet = !v.open[0] && !v.open[1];
@@ -729,6 +776,7 @@ impl TimingModel {
                     at_ms: v.last_end.saturating_add(limit),
                     silent_since_ms: v.last_end,
                     hold: v.hold,
+                    formal_hold: v.formal_hold,
                     last_segment: v.last_id.to_string(),
                 });
                 self.dead_air_since = Some(v.last_end);

@@ -13,6 +13,7 @@ struct S {
     quote: String,
     bc: bool,
     hold: bool,
+    formal: bool,
     syl: u32,
     cut: bool,
 }
@@ -28,6 +29,7 @@ fn s(id: &str, sp: Speaker, start: u64, end: u64) -> S {
         quote: format!("quote of {id}"),
         bc: false,
         hold: false,
+        formal: false,
         syl: (end.saturating_sub(start) / 200) as u32,
         cut: false,
     }
@@ -44,6 +46,11 @@ impl S {
     }
     fn hold(mut self) -> Self {
         self.hold = true;
+        self
+    }
+    fn formal(mut self) -> Self {
+        self.hold = true;
+        self.formal = true;
         self
     }
     fn cut(mut self) -> Self {
@@ -64,6 +71,7 @@ impl S {
             quote: &self.quote,
             backchannel: self.bc,
             announces_hold: self.hold,
+            formal_hold: self.formal,
             syllables: self.syl,
             ends_cut_off: self.cut,
         }
@@ -330,6 +338,7 @@ fn dead_air_after_the_customer_asked() {
             at_ms: 11_000,
             silent_since_ms: 3_000,
             hold: false,
+            formal_hold: false,
             last_segment: "c1".into()
         }
     );
@@ -338,17 +347,47 @@ fn dead_air_after_the_customer_asked() {
     assert!(out.contains(&TimingEvent::DeadAirEnd {
         at_ms: 14_000,
         silence_ms: 11_000,
-        segment_id: "a1".into()
+        segment_id: "a1".into(),
+        speaker: Agent,
     }));
     assert!(!c.m.snapshot().dead_air);
     assert_eq!(c.m.summary().dead_air_episodes, 1);
 }
 
 #[test]
-fn announced_hold_uses_the_longer_threshold() {
+fn announced_quick_check_expects_a_check_back_within_25_s() {
     let mut c = Call::new();
     c.seg(&s("c1", Customer, 0, 3_000));
     c.seg(&s("a1", Agent, 3_500, 5_000).hold());
+    c.ticks(5_000, 29_500);
+    assert_eq!(c.count(is_dead_start), 0);
+    assert!(c.m.snapshot().hold_active);
+    c.ticks(30_000, 31_000);
+    assert!(c.ev.iter().any(|e| matches!(
+        e,
+        TimingEvent::DeadAirStart {
+            at_ms: 30_000,
+            hold: true,
+            formal_hold: false,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn silence_before_measures_the_gap_a_segment_broke() {
+    let mut c = Call::new();
+    c.seg(&s("a1", Agent, 1_000, 5_000));
+    c.seg(&s("c1", Customer, 21_000, 22_000));
+    assert_eq!(c.m.silence_before("c1", 21_000), 16_000);
+    assert_eq!(c.m.silence_before("a1", 1_000), 0);
+}
+
+#[test]
+fn announced_formal_hold_uses_the_longer_threshold() {
+    let mut c = Call::new();
+    c.seg(&s("c1", Customer, 0, 3_000));
+    c.seg(&s("a1", Agent, 3_500, 5_000).formal());
     c.ticks(5_000, 49_500);
     assert_eq!(c.count(is_dead_start), 0);
     let snap = c.m.snapshot();
@@ -584,14 +623,14 @@ fn fast_talker_is_flagged_then_cleared() {
             assert!((*syllables_per_s - 8.5).abs() < 0.2, "{syllables_per_s}");
             assert_eq!(
                 segment_ids.len(),
-                3,
-                "judged once 9 s of speech are in the window"
+                2,
+                "judged once 6 s of speech are in the window"
             );
         }
         _ => unreachable!(),
     }
     assert!(c.m.snapshot().agent_fast);
-    // Slow speech (5 syll/s) pushes the fast segments out of the 20 s window.
+    // Slow speech (5 syll/s) pushes the fast segments out of the 10 s window.
     for i in 0..8u64 {
         let t = 13_000 + i * 3_000;
         c.seg(&s(&format!("b{i}"), Agent, t, t + 3_000).syl(15));
@@ -608,13 +647,13 @@ fn fast_talker_is_flagged_then_cleared() {
 #[test]
 fn rate_needs_enough_speech_and_has_hysteresis() {
     let mut c = Call::new();
-    c.seg(&s("a1", Agent, 0, 6_000).syl(60));
+    c.seg(&s("a1", Agent, 0, 5_000).syl(50));
     assert_eq!(
         c.m.snapshot().agent_rate,
         None,
-        "6 s is under rate_min_speech_ms"
+        "5 s is under rate_min_speech_ms"
     );
-    c.seg(&s("a2", Agent, 6_000, 9_000).syl(30));
+    c.seg(&s("a2", Agent, 5_000, 9_000).syl(40));
     assert!(c.m.snapshot().agent_fast);
     // 6.8 syll/s sits between the thresholds: stays fast.
     c.seg(&s("a3", Agent, 9_000, 30_000).syl(143));
@@ -624,6 +663,18 @@ fn rate_needs_enough_speech_and_has_hysteresis() {
         c.count(|e| matches!(e, TimingEvent::FastSpeechEnd { .. })),
         0
     );
+}
+
+#[test]
+fn a_slow_sentence_before_a_burst_does_not_dilute_it() {
+    let mut c = Call::new();
+    // 8 s at 3 syllables per second, then 8 s at 9: the 10 s window holds 2 s of the slow
+    // sentence (6 syllables) and the burst (72): 7.8, where counting whole segments gave 6.0.
+    c.seg(&s("a1", Agent, 0, 8_000).syl(24));
+    c.seg(&s("a2", Agent, 8_000, 16_000).syl(72));
+    let rate = c.m.snapshot().agent_rate.unwrap();
+    assert!((rate - 7.8).abs() < 1e-9, "{rate}");
+    assert!(c.m.snapshot().agent_fast);
 }
 
 #[test]

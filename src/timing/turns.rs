@@ -35,6 +35,7 @@ pub(crate) struct Seg {
     pub quote: String,
     pub backchannel_flag: bool,
     pub announces_hold: bool,
+    pub formal_hold: bool,
     pub syllables: u32,
     pub ends_cut_off: bool,
     /// Segments this one was already counted as interrupting (pairs are counted once).

@@ -1,0 +1,218 @@
+//! What the customer says about the agent's delivery: they could not follow ("¿perdón? no me he
+//! enterado de nada"), they check whether anyone is still there ("¿hola? ¿hay alguien?"), they ask
+//! to be let finish ("déjeme terminar"), or they say the agent has not understood them ("usted no
+//! me escucha", "eso no es lo que le pregunto").
+//!
+//! These are the customer's own words about the agent, the strongest evidence the timing and
+//! nudge rules have; they carry no frustration heat (that is [`super::customer`]'s reading). The
+//! rules decide, with the call's context, whether each cue makes a nudge (`src/engine/rules.rs`).
+
+use super::lexicon::{Cat, LexiconFile};
+use super::{Analysis, Hit};
+
+/// Words that make a presence check when they are all the customer said ("¿hola?", "¿aló?",
+/// "¿bueno?" in Mexico, "¿oiga?"), possibly with a form of address.
+const PRESENCE_WORDS: &[&str] = &["hola", "alo", "halo", "bueno", "oiga", "oigan", "oye"];
+/// Words that may come with them ("¿hola, señorita?", "¿aló, joven?"); folding keeps "ñ", ASR may
+/// drop it.
+const ADDRESS_WORDS: &[&str] = &[
+    "señorita",
+    "señora",
+    "señor",
+    "senorita",
+    "senora",
+    "senor",
+    "joven",
+    "disculpe",
+    "perdon",
+    "eh",
+    "mi",
+    "amigo",
+    "amiga",
+    "hay",
+    "alguien",
+    "ahi",
+    "alli",
+    "si",
+];
+/// A single-word presence check is at most this long ("¿hola? ¿hola? ¿señorita?").
+const PRESENCE_MAX_WORDS: usize = 5;
+
+/// The customer's cues about the agent in one final segment.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerCues {
+    /// An explicit request to slow down ("más despacio", "habla muy rápido").
+    pub pace_request: Option<Hit>,
+    /// They could not follow what the agent said ("no me he enterado", "no le sigo", "me perdí").
+    pub not_understood: Option<Hit>,
+    /// They check whether anyone is there ("¿hola?", "¿sigue ahí?", "¿hay alguien?").
+    pub presence_check: Option<Hit>,
+    /// They ask to be let finish ("déjeme terminar", "no me interrumpa", "todavía no termino").
+    pub let_me_finish: Option<Hit>,
+    /// They reject the agent's understanding ("usted no me escucha", "eso no es lo que le pregunto").
+    pub misunderstood: Option<Hit>,
+    /// They ask what they should do now ("¿y entonces qué hago?"): no next step was given.
+    pub what_now: Option<Hit>,
+}
+
+impl CustomerCues {
+    pub fn is_empty(&self) -> bool {
+        self.pace_request.is_none()
+            && self.not_understood.is_none()
+            && self.presence_check.is_none()
+            && self.let_me_finish.is_none()
+            && self.misunderstood.is_none()
+            && self.what_now.is_none()
+    }
+}
+
+/// Read the cues of one customer segment.
+pub fn read(a: &Analysis) -> CustomerCues {
+    // A cue that carries its own negation ("no me está escuchando") is not undone by a "no"
+    // before it: "no, usted no me está escuchando" is an interjection, not a double negative.
+    let pick = |c: Cat| {
+        a.hits
+            .iter()
+            .find(|h| {
+                h.file == LexiconFile::CustomerCues
+                    && h.cat == c
+                    && (!h.negated || h.term.starts_with("no "))
+            })
+            .cloned()
+    };
+    CustomerCues {
+        pace_request: pick(Cat::PaceRequest),
+        not_understood: pick(Cat::NotUnderstood),
+        presence_check: pick(Cat::PresenceCheck).or_else(|| bare_presence_check(a)),
+        let_me_finish: pick(Cat::LetMeFinish),
+        misunderstood: pick(Cat::Misunderstood),
+        what_now: pick(Cat::WhatNow),
+    }
+}
+
+/// "¿hola?", "¿aló? ¿aló?", "¿bueno?": a greeting word that is all the customer said. "Bueno"
+/// counts only as a question (it is also "well, …").
+fn bare_presence_check(a: &Analysis) -> Option<Hit> {
+    let words: Vec<&str> = a
+        .folded
+        .iter()
+        .map(String::as_str)
+        .filter(|w| !w.is_empty() && w.chars().any(char::is_alphanumeric))
+        .collect();
+    if words.is_empty() || words.len() > PRESENCE_MAX_WORDS {
+        return None;
+    }
+    let greeting = |w: &str| {
+        PRESENCE_WORDS.contains(&w) || (w.starts_with("hola") && w.trim_end_matches('a') == "hol")
+    };
+    // "¿Señorita?" alone, as a question, calls for someone too.
+    let calls_out = |w: &str| {
+        matches!(
+            w,
+            "señorita" | "señora" | "señor" | "senorita" | "senora" | "senor" | "joven"
+        )
+    };
+    let first = words.iter().position(|w| greeting(w)).or_else(|| {
+        (a.question && words.len() <= 3)
+            .then(|| words.iter().position(|w| calls_out(w)))
+            .flatten()
+    })?;
+    let all_fit = words
+        .iter()
+        .all(|w| greeting(w) || ADDRESS_WORDS.contains(w));
+    let needs_question = words
+        .iter()
+        .all(|w| !greeting(w) || *w == "bueno" || *w == "oye");
+    if !all_fit || (needs_question && !a.question) {
+        return None;
+    }
+    let index = a.folded.iter().position(|w| w == words[first])?;
+    Some(Hit {
+        file: LexiconFile::CustomerCues,
+        cat: Cat::PresenceCheck,
+        term: words[first].to_string(),
+        weight: 1.0,
+        intensity: 1.0,
+        negated: false,
+        quote: words.join(" "),
+        first: index,
+        last: index,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::language::{Analyzer, Side};
+
+    fn cues(text: &str) -> CustomerCues {
+        let analyzer = Analyzer::load(None).unwrap();
+        read(&analyzer.analyze(text, Side::Customer))
+    }
+
+    #[test]
+    fn presence_checks_in_each_region_but_not_greetings() {
+        for t in [
+            "¿hola? ¿hola?",
+            "¿aló?",
+            "¿bueno? ¿bueno?",
+            "¿oiga?",
+            "¿señorita?",
+            "¿hay alguien ahí?",
+            "¿sigue ahí?",
+            "¿seguís ahí?",
+            "¿se cortó?",
+        ] {
+            assert!(cues(t).presence_check.is_some(), "{t}");
+        }
+        for t in [
+            "hola buenas tardes",
+            "bueno, le cuento",
+            "mire señorita el recibo",
+        ] {
+            assert!(cues(t).presence_check.is_none(), "{t}");
+        }
+    }
+
+    #[test]
+    fn the_customer_on_the_agents_delivery_by_region() {
+        for t in [
+            "más despacito por favor",
+            "habla muy rápido",
+            "de a poco, por favor",
+        ] {
+            assert!(cues(t).pace_request.is_some(), "{t}");
+        }
+        for t in [
+            "perdón, no me he enterado de nada",
+            "no te cacho nada",
+            "no le capté",
+            "no le agarré la onda",
+            "me perdí, señorita",
+        ] {
+            assert!(cues(t).not_understood.is_some(), "{t}");
+        }
+        for t in [
+            "déjeme terminar",
+            "dejame terminar chamo",
+            "no me interrumpas",
+            "todavía no termino",
+            "me dejás hablar",
+        ] {
+            assert!(cues(t).let_me_finish.is_some(), "{t}");
+        }
+        for t in [
+            "no, usted no me está escuchando",
+            "eso no es lo que le pregunto",
+            "no me para bolas",
+            "no me pescás",
+            "no me está poniendo atención",
+        ] {
+            assert!(cues(t).misunderstood.is_some(), "{t}");
+        }
+        assert!(cues("¿y entonces qué hago?").what_now.is_some());
+        // Not about the agent: a calm customer about herself, a greeting.
+        let calm = cues("es la tercera vez que hago lo mismo en casa, qué risa");
+        assert!(calm.what_now.is_none() && calm.is_empty());
+    }
+}
