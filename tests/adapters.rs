@@ -478,9 +478,9 @@ async fn agent_feedback_reaches_a_webhook_call_and_lands_in_its_summary() {
 }
 
 #[test]
-fn the_campaign_config_maps_roles_when_the_request_does_not() {
+fn the_campaign_config_maps_roles_per_format_when_the_request_does_not() {
     let cfg = calma::config::Config::from_toml(
-        "[campaigns.swapped.adapters]\ncustomer_channel = \"ch_1\"\n",
+        "[campaigns.swapped.adapters.aws-transcribe]\ncustomer_channel = \"ch_1\"\n",
     )
     .unwrap();
     let frame = r#"{"Transcript":{"Results":[{"ResultId":"r","StartTime":1,"EndTime":2,
@@ -493,16 +493,29 @@ fn the_campaign_config_maps_roles_when_the_request_does_not() {
             other => panic!("{other:?}"),
         }
     };
+    let adapters = &cfg.campaign("swapped").adapters;
     let base = Settings::from_query(&pairs("call_id=c-1&campaign=swapped"));
-    let swapped = base
-        .clone()
-        .with_campaign(&cfg.campaign("swapped").adapters);
+    let swapped = base.clone().with_campaign(adapters, Format::AwsTranscribe);
     assert_eq!(speaker(base.clone()), calma::protocol::Speaker::Agent);
     assert_eq!(speaker(swapped), calma::protocol::Speaker::Customer);
     // The query wins over the campaign.
     let q = Settings::from_query(&pairs("call_id=c-1&campaign=swapped&customer_channel=ch_0"));
-    let q = q.with_campaign(&cfg.campaign("swapped").adapters);
+    let q = q.with_campaign(adapters, Format::AwsTranscribe);
     assert_eq!(speaker(q), calma::protocol::Speaker::Agent);
+    // The same campaign's other feeds keep their own convention: Genesys is untouched.
+    let genesys = base.with_campaign(adapters, Format::Genesys);
+    assert_eq!(genesys.customer_channel, None);
+    // A mapping naming another format's channel is a configuration error.
+    let bad = calma::config::Config::from_toml(
+        "[campaigns.x.adapters.genesys]\ncustomer_channel = \"ch_1\"\n",
+    )
+    .unwrap_err();
+    assert!(bad.to_string().contains("customer_channel"), "{bad}");
+    let unknown = calma::config::Config::from_toml(
+        "[campaigns.x.adapters.avaya]\ncustomer_channel = \"1\"\n",
+    )
+    .unwrap_err();
+    assert!(unknown.to_string().contains("avaya"), "{unknown}");
 }
 
 #[tokio::test]

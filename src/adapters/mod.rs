@@ -24,7 +24,7 @@ pub mod twilio;
 
 mod fields;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -74,6 +74,19 @@ impl Format {
     pub fn from_name(name: &str) -> Option<Format> {
         Format::ALL.into_iter().find(|f| f.name() == name)
     }
+
+    /// The (customer, agent) channel names of a two-channel format, which `customer_channel`
+    /// may swap; `None` where the vendor names roles itself (or tracks, for Twilio).
+    pub fn channels(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Format::AwsLca => Some(("CALLER", "AGENT")),
+            Format::AwsTranscribe => Some(("ch_0", "ch_1")),
+            Format::Genesys => Some(("EXTERNAL", "INTERNAL")),
+            Format::Deepgram => Some(("0", "1")),
+            Format::Jambonz => Some(("1", "2")),
+            Format::ContactLens | Format::GoogleCcai | Format::Twilio => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Format {
@@ -92,16 +105,64 @@ pub enum Role {
     Other,
 }
 
-/// `[campaigns.X.adapters]`: the campaign's role mapping, used when the request does not say.
+/// `[campaigns.X.adapters.<format>]`: one format's role mapping for a campaign, used when the
+/// request does not say. Per format because channel names differ (`ch_1` means nothing to
+/// Genesys, and a mapping shared by every feed would silence the others).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct AdapterConfig {
-    /// The vendor channel that carries the customer (`ch_1`, `1`, `2`...).
+pub struct RoleMapping {
+    /// The vendor channel that carries the customer (`ch_1`, `1`, `2`, `EXTERNAL`...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_channel: Option<String>,
     /// Twilio: the track that carries the customer (`inbound_track` or `outbound_track`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_track: Option<String>,
+    /// Deepgram with diarization on a mono feed: the `speaker` number of the customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_speaker: Option<u32>,
+}
+
+/// `[campaigns.X.adapters]`: a [`RoleMapping`] per format name; names are checked at load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(
+    try_from = "BTreeMap<String, RoleMapping>",
+    into = "BTreeMap<String, RoleMapping>"
+)]
+pub struct AdapterConfig {
+    formats: BTreeMap<String, RoleMapping>,
+}
+
+impl AdapterConfig {
+    /// The mapping for `format` (empty when the campaign names none).
+    pub fn get(&self, format: Format) -> RoleMapping {
+        self.formats.get(format.name()).cloned().unwrap_or_default()
+    }
+}
+
+impl TryFrom<BTreeMap<String, RoleMapping>> for AdapterConfig {
+    type Error = String;
+
+    fn try_from(formats: BTreeMap<String, RoleMapping>) -> Result<Self, String> {
+        for (name, m) in &formats {
+            let format = Format::from_name(name).ok_or_else(|| {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "adapters.{name}: unknown format, one of {}",
+                    names.join(", ")
+                )
+            })?;
+            let s = Settings::default().with_mapping(m);
+            s.for_format(format)
+                .map_err(|e| format!("adapters.{name}: {}", e.detail))?;
+        }
+        Ok(AdapterConfig { formats })
+    }
+}
+
+impl From<AdapterConfig> for BTreeMap<String, RoleMapping> {
+    fn from(c: AdapterConfig) -> Self {
+        c.formats
+    }
 }
 
 /// Identity and role mapping for one connection or request: query parameters first, then the
@@ -115,16 +176,30 @@ pub struct Settings {
     pub language: Option<String>,
     pub customer_channel: Option<String>,
     pub customer_track: Option<String>,
-    /// The customer's id (ANI, CRM id) for the history's customer context; a vendor payload that
-    /// carries one (Twilio `From`, LCA `CustomerPhoneNumber`…) is not read yet: pass it here.
+    /// Deepgram diarization: the `speaker` number of the customer (mono feeds).
+    pub customer_speaker: Option<u32>,
+    /// The customer's id (ANI, CRM id) for the history's customer context; wins over the one a
+    /// vendor payload carries (Twilio `From`, LCA `CustomerPhoneNumber`...).
     pub customer_id: Option<String>,
+    /// `customer_speaker` as given, when it is not a number (refused by [`Settings::for_format`]).
+    bad_speaker: Option<String>,
 }
 
 impl Settings {
-    /// From query parameters of the same names (others are ignored).
+    /// From query parameters of the same names (others are ignored; empty values are absent).
     pub fn from_query(query: &[(String, String)]) -> Settings {
         let mut s = Settings::default();
         for (k, v) in query {
+            if v.trim().is_empty() {
+                continue;
+            }
+            if k == "customer_speaker" {
+                match v.trim().parse::<u32>() {
+                    Ok(n) => s.customer_speaker = Some(n),
+                    Err(_) => s.bad_speaker = Some(v.clone()),
+                }
+                continue;
+            }
             let slot = match k.as_str() {
                 "call_id" => &mut s.call_id,
                 "agent_id" => &mut s.agent_id,
@@ -140,15 +215,90 @@ impl Settings {
         s
     }
 
-    /// Fill what the request left open from the campaign configuration.
-    pub fn with_campaign(mut self, cfg: &AdapterConfig) -> Settings {
+    /// Fill what the request left open from the campaign's mapping for `format`.
+    pub fn with_campaign(self, cfg: &AdapterConfig, format: Format) -> Settings {
+        self.with_mapping(&cfg.get(format))
+    }
+
+    fn with_mapping(mut self, m: &RoleMapping) -> Settings {
         if self.customer_channel.is_none() {
-            self.customer_channel = cfg.customer_channel.clone();
+            self.customer_channel = m.customer_channel.clone();
         }
         if self.customer_track.is_none() {
-            self.customer_track = cfg.customer_track.clone();
+            self.customer_track = m.customer_track.clone();
+        }
+        if self.customer_speaker.is_none() && self.bad_speaker.is_none() {
+            self.customer_speaker = m.customer_speaker;
         }
         self
+    }
+
+    /// These settings checked against `format`: a role override must name one of the
+    /// format's own channels (else it would silently turn both parties into third parties).
+    /// LCA also takes the Transcribe names `ch_0`/`ch_1` for `CALLER`/`AGENT`.
+    pub fn for_format(mut self, format: Format) -> Result<Settings, AdapterError> {
+        let refuse =
+            |field: &str, detail: String| Err(AdapterError::invalid(format, field, &detail));
+        if let Some(c) = self.customer_channel.clone() {
+            let c = match (format, c.to_ascii_lowercase().as_str()) {
+                (Format::AwsLca, "ch_0") => "CALLER".to_string(),
+                (Format::AwsLca, "ch_1") => "AGENT".to_string(),
+                _ => c,
+            };
+            match format.channels() {
+                Some((a, b)) if c.eq_ignore_ascii_case(a) || c.eq_ignore_ascii_case(b) => {
+                    self.customer_channel = Some(c);
+                }
+                Some((a, b)) => {
+                    return refuse(
+                        "customer_channel",
+                        format!("`{c}` is not a {format} channel: `{a}` or `{b}`"),
+                    )
+                }
+                None if format == Format::Twilio => {
+                    return refuse(
+                        "customer_channel",
+                        "twilio names tracks: use `customer_track`".into(),
+                    )
+                }
+                None => {
+                    return refuse(
+                        "customer_channel",
+                        format!("{format} names roles itself: there is no channel to map"),
+                    )
+                }
+            }
+        }
+        if let Some(t) = &self.customer_track {
+            let ok = ["inbound_track", "outbound_track"]
+                .iter()
+                .any(|k| t.eq_ignore_ascii_case(k));
+            if format != Format::Twilio {
+                return refuse(
+                    "customer_track",
+                    format!("only twilio has tracks: {format} takes `customer_channel`"),
+                );
+            }
+            if !ok {
+                return refuse(
+                    "customer_track",
+                    format!("`{t}` is not a twilio track: `inbound_track` or `outbound_track`"),
+                );
+            }
+        }
+        if let Some(v) = &self.bad_speaker {
+            return refuse(
+                "customer_speaker",
+                format!("`{v}` is not a speaker number (0, 1...)"),
+            );
+        }
+        if self.customer_speaker.is_some() && format != Format::Deepgram {
+            return refuse(
+                "customer_speaker",
+                format!("only deepgram diarizes: {format} takes `customer_channel`"),
+            );
+        }
+        Ok(self)
     }
 
     /// The call id from the payload, else from the `call_id` parameter; `field` names where the
@@ -183,10 +333,12 @@ impl Settings {
 fn pair_role(overridden: Option<&str>, channel: &str, customer: &str, agent: &str) -> Role {
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     let in_pair = is(channel, customer) || is(channel, agent);
+    // An override outside the pair is refused up front (`Settings::for_format`); here it is
+    // ignored rather than turning both parties into third parties.
+    let overridden = overridden.filter(|c| is(c, customer) || is(c, agent));
     match overridden {
         Some(c) if is(channel, c) => Role::Customer,
-        Some(c) if in_pair && (is(c, customer) || is(c, agent)) => Role::Agent,
-        Some(_) if in_pair => Role::Other,
+        Some(_) if in_pair => Role::Agent,
         _ if is(channel, customer) => Role::Customer,
         _ if is(channel, agent) => Role::Agent,
         _ => Role::Other,
@@ -307,7 +459,50 @@ pub struct Note {
     pub call_id: String,
     /// The vendor's language code, if the message has one (a hint for `call.start`).
     pub language: Option<String>,
+    /// The customer's id if the payload has one (Twilio `From`, LCA `CustomerPhoneNumber`...),
+    /// for `call.start.customer_id`; the `customer_id` parameter wins.
+    pub customer_id: Option<String>,
+    /// What makes this delivery recognisable when the vendor sends it again (webhook retries,
+    /// Pub/Sub's at-least-once redelivery); empty where the vendor's ids already do that.
+    pub once: Vec<Once>,
     pub what: What,
+}
+
+impl Note {
+    pub(crate) fn new(call_id: &str, what: What) -> Note {
+        Note {
+            call_id: call_id.to_string(),
+            language: None,
+            customer_id: None,
+            once: Vec::new(),
+            what,
+        }
+    }
+
+    pub(crate) fn language(mut self, language: Option<&str>) -> Note {
+        self.language = language.map(str::to_string);
+        self
+    }
+
+    pub(crate) fn customer(mut self, customer_id: Option<&str>) -> Note {
+        self.customer_id = customer_id.map(str::to_string);
+        self
+    }
+
+    pub(crate) fn once(mut self, once: Vec<Once>) -> Note {
+        self.once = once;
+        self
+    }
+}
+
+/// A mark of one delivery, to drop repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Once {
+    /// A message id (Pub/Sub `messageId`, Google message `name`): seen once, dropped after.
+    Id(String),
+    /// A sequence number that grows per track (Twilio `SequenceId`): anything not above the
+    /// last one seen on the track is a repeat or arrived too late to matter.
+    Seq { track: String, seq: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -335,11 +530,22 @@ pub struct Speech {
 
 /// Decode one vendor message (one HTTP body or one WebSocket frame).
 pub fn decode(format: Format, body: &[u8], s: &Settings) -> Result<Vec<Note>, AdapterError> {
+    let json = serde_json::from_slice::<Value>(body);
     if format == Format::Twilio {
-        return twilio::decode(body, s);
+        // Form-encoded, except a v1 `call.end`, which every format takes.
+        return match json {
+            Ok(v) if v.is_object() => match v1_call_end(&v, format, s)? {
+                Some(end) => Ok(vec![end]),
+                None => Err(AdapterError::body(
+                    format,
+                    "a JSON body here must be a v1 `call.end`; Twilio callbacks are form-encoded",
+                )),
+            },
+            _ => twilio::decode(body, s),
+        };
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| AdapterError::body(format, format!("not valid JSON: {e}")))?;
+    let value: Value =
+        json.map_err(|e| AdapterError::body(format, format!("not valid JSON: {e}")))?;
     if let Some(end) = v1_call_end(&value, format, s)? {
         return Ok(vec![end]);
     }
@@ -361,12 +567,14 @@ fn v1_call_end(v: &Value, format: Format, s: &Settings) -> Result<Option<Note>, 
     if v.get("type").and_then(Value::as_str) != Some("call.end") {
         return Ok(None);
     }
-    let id = v.get("call_id").and_then(Value::as_str);
-    Ok(Some(Note {
-        call_id: s.call_id(format, id, "call_id")?,
-        language: None,
-        what: What::End,
-    }))
+    let id = v
+        .get("call_id")
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty());
+    Ok(Some(Note::new(
+        &s.call_id(format, id, "call_id")?,
+        What::End,
+    )))
 }
 
 /// An id-less utterance so far.
@@ -398,10 +606,58 @@ struct OpenReplace {
     start_ms: u64,
 }
 
+/// Message ids remembered per call to drop redeliveries (a retry comes within minutes, so the
+/// last few hundred deliveries are enough; older ones are forgotten first).
+const MAX_REMEMBERED: usize = 512;
+
+/// The deliveries a call has seen, bounded.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+    last_seq: HashMap<String, u64>,
+}
+
+impl Seen {
+    /// Whether a message with these marks is new; remembers it if so.
+    fn first_time(&mut self, once: &[Once]) -> bool {
+        let repeat = once.iter().any(|o| match o {
+            Once::Id(id) => self.ids.contains(id),
+            Once::Seq { track, seq } => self.last_seq.get(track).is_some_and(|last| seq <= last),
+        });
+        if repeat {
+            return false;
+        }
+        for o in once {
+            match o {
+                Once::Id(id) => {
+                    if self.order.len() >= MAX_REMEMBERED {
+                        if let Some(old) = self.order.pop_front() {
+                            self.ids.remove(&old);
+                        }
+                    }
+                    self.ids.insert(id.clone());
+                    self.order.push_back(id.clone());
+                }
+                Once::Seq { track, seq } => {
+                    if self.last_seq.len() < MAX_REMEMBERED || self.last_seq.contains_key(track) {
+                        self.last_seq.insert(track.clone(), *seq);
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
 /// Per-call adapter state: media clock origin and the utterances still open.
 #[derive(Debug, Clone)]
 pub struct CallAdapter {
     call_id: String,
+    seen: Seen,
+    /// Per channel, the vendor end time of the last id-less utterance closed: a hypothesis no
+    /// later than it is a late one for that utterance, not the start of a new one.
+    closed_at: HashMap<String, u64>,
     origin_wall: Option<i64>,
     first_arrival: Option<u64>,
     reached_ms: u64,
@@ -416,6 +672,8 @@ impl CallAdapter {
     pub fn new(call_id: &str) -> CallAdapter {
         CallAdapter {
             call_id: call_id.to_string(),
+            seen: Seen::default(),
+            closed_at: HashMap::new(),
             origin_wall: None,
             first_arrival: None,
             reached_ms: 0,
@@ -430,7 +688,7 @@ impl CallAdapter {
     /// The `call.start` of a call whose first note is `note`.
     pub fn start_message(note: &Note, s: &Settings) -> CallStart {
         let payload_agent = match &note.what {
-            What::Start { agent_id, .. } => agent_id.clone(),
+            What::Start { agent_id, .. } => agent_id.clone().filter(|a| !a.trim().is_empty()),
             _ => None,
         };
         CallStart {
@@ -440,13 +698,24 @@ impl CallAdapter {
                 .unwrap_or_else(|| "unassigned".to_string()),
             campaign: s.campaign.clone(),
             language: s.language.clone().or_else(|| note.language.clone()),
-            customer_id: s.customer_id.clone(),
+            customer_id: s
+                .customer_id
+                .clone()
+                .or_else(|| note.customer_id.clone().filter(|c| !c.trim().is_empty())),
             prior_contacts_7d: None,
         }
     }
 
-    /// Protocol v1 messages for one note of this call. `arrival_ms` is the shell's monotonic
-    /// clock, used only for vendors that give no time at all.
+    /// Protocol v1 messages for one note of this call; nothing for a repeated delivery.
+    /// `arrival_ms` is the shell's monotonic clock, used only for vendors that give no time.
+    pub fn apply_note(&mut self, note: Note, arrival_ms: u64) -> Vec<Inbound> {
+        if !self.seen.first_time(&note.once) {
+            return Vec::new();
+        }
+        self.apply(note.what, arrival_ms)
+    }
+
+    /// Protocol v1 messages for what a note says (no repeat check: see [`Self::apply_note`]).
     pub fn apply(&mut self, what: What, arrival_ms: u64) -> Vec<Inbound> {
         match what {
             What::Start { at, .. } => {
@@ -488,8 +757,16 @@ impl CallAdapter {
             Rev::Replace { id, is_final } => self.replace(&sp, id, is_final, start, end),
             Rev::Fragment { id } => self.fragment(&sp, id, start, end),
             Rev::Open(step) => {
+                let closed = self.closed_at.get(&sp.channel).copied();
+                let late = end.zip(closed).is_some_and(|(e, c)| e <= c);
+                let open = self.open.contains_key(&sp.channel);
+                if late && (step != Step::Final || !open) {
+                    // A hypothesis of an utterance already closed (it arrived after its
+                    // final), or that final again (a retried webhook without an id).
+                    return None;
+                }
                 let now = end.unwrap_or_else(|| self.arrival(arrival_ms));
-                self.open_step(&sp, step, start.unwrap_or(now), now)
+                self.open_step(&sp, step, start.unwrap_or(now), now, end.is_some())
             }
             Rev::Close => self.close(&sp.channel),
         }?;
@@ -599,7 +876,18 @@ impl CallAdapter {
         self.segment(id, sp.role, text, start, end, false)
     }
 
-    fn open_step(&mut self, sp: &Speech, step: Step, start: u64, end: u64) -> Option<Segment> {
+    fn open_step(
+        &mut self,
+        sp: &Speech,
+        step: Step,
+        start: u64,
+        end: u64,
+        vendor_timed: bool,
+    ) -> Option<Segment> {
+        if step == Step::Final && vendor_timed {
+            let c = self.closed_at.entry(sp.channel.clone()).or_insert(0);
+            *c = (*c).max(end);
+        }
         if !self.open.contains_key(&sp.channel) {
             if sp.text.trim().is_empty() {
                 return None;
@@ -624,6 +912,9 @@ impl CallAdapter {
         if text.is_empty() {
             text = u.shown.clone();
         }
+        // The earliest start wins: a final may know when the utterance began better than its
+        // first hypothesis did (Google `sendTime`).
+        u.start_ms = u.start_ms.min(start);
         u.end_ms = u.end_ms.max(end);
         u.shown = text.clone();
         if step == Step::Commit {
@@ -703,12 +994,13 @@ impl Adapter {
                 self.calls
                     .insert(note.call_id.clone(), CallAdapter::new(&note.call_id));
             }
-            let Some(call) = self.calls.get_mut(&note.call_id) else {
+            let call_id = note.call_id.clone();
+            let Some(call) = self.calls.get_mut(&call_id) else {
                 continue;
             };
-            out.extend(call.apply(note.what, arrival_ms));
+            out.extend(call.apply_note(note, arrival_ms));
             if ends {
-                self.calls.remove(&note.call_id);
+                self.calls.remove(&call_id);
             }
         }
         Ok(out)
@@ -759,6 +1051,9 @@ mod tests {
         assert_eq!(pair_role(swap, "ch_0", "ch_0", "ch_1"), Role::Agent);
         assert_eq!(pair_role(None, "ch_2", "ch_0", "ch_1"), Role::Other);
         assert_eq!(pair_role(Some("3"), "ch_2", "ch_0", "ch_1"), Role::Other);
+        // An override naming neither channel does not silence both.
+        assert_eq!(pair_role(Some("x"), "ch_0", "ch_0", "ch_1"), Role::Customer);
+        assert_eq!(pair_role(Some("x"), "ch_1", "ch_0", "ch_1"), Role::Agent);
     }
 
     #[test]

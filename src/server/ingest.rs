@@ -11,7 +11,13 @@
 //!   with a summary either way. Agent feedback reaches them through a per-tenant command queue.
 //!
 //! Webhook calls get no wall-clock ticks: batched feeds (Genesys) arrive long after the speech,
-//! so media time advances only with the vendor's own times.
+//! so media time advances only with the vendor's own times. Each webhook call has the stream's
+//! per-call segment rate limit (`rate_limited` errors in the outputs).
+//!
+//! The engine work of a request (a batch may be 8 MiB) runs on a blocking thread, never on an
+//! async worker: the tenant's table is a std mutex, which the feedback task and the reaper also
+//! take, and they do that on blocking threads too. The history lookup for a new call's
+//! customer (async, bounded) happens before, off the lock.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -25,17 +31,18 @@ use axum::response::Response;
 use tokio::sync::mpsc;
 
 use super::auth::Scope;
+use super::history::StartContext;
 use super::http::{
     check, error_response, json, query_pairs, refuse, refuse_if_closing, socket_slot, QueryPairs,
 };
 use super::hub::{Class, ConnCmd};
-use super::limits::reserve_call;
+use super::limits::{reserve_call, RateLimiter};
 use super::{AppState, WS_READ_BUFFER};
 use crate::adapters::{
     decode, Adapter, AdapterError, CallAdapter, Fault, Format, Note, Settings, What,
 };
 use crate::engine::{Call, Event};
-use crate::protocol::{validate, ErrorCode, Inbound, Outbound, ProtocolError};
+use crate::protocol::{validate, CallStart, ErrorCode, Inbound, Outbound, ProtocolError};
 
 /// Commands (agent feedback) queued for one tenant's webhook calls.
 const CMD_QUEUE: usize = 64;
@@ -60,14 +67,20 @@ fn format_of(name: &str) -> Result<Format, ProtocolError> {
     })
 }
 
-/// Query parameters, then the campaign's `[campaigns.X.adapters]`.
-fn settings(app: &AppState, query: &[(String, String)]) -> Settings {
+/// Query parameters, then the campaign's `[campaigns.X.adapters.<format>]`; a role override
+/// that is not one of the format's channels is refused (422 naming it).
+fn settings(
+    app: &AppState,
+    query: &[(String, String)],
+    format: Format,
+) -> Result<Settings, AdapterError> {
     let s = Settings::from_query(query);
     let campaign = app
         .resources()
         .config
         .campaign(s.campaign.as_deref().unwrap_or("default"));
-    s.with_campaign(&campaign.adapters)
+    s.with_campaign(&campaign.adapters, format)
+        .for_format(format)
 }
 
 fn adapter_error(app: &AppState, e: &AdapterError) -> Response {
@@ -121,12 +134,16 @@ pub async fn stream(
         Ok(f) => f,
         Err(e) => return error_response(&app, StatusCode::NOT_FOUND, e),
     };
+    let settings = match settings(&app, &query, format) {
+        Ok(s) => s,
+        Err(e) => return adapter_error(&app, &e),
+    };
     let slot = match socket_slot(&app) {
         Ok(s) => s,
         Err(r) => return refuse(&app, r),
     };
     let feed = VendorFeed {
-        adapter: Adapter::new(format, settings(&app, &query)),
+        adapter: Adapter::new(format, settings),
         epoch: Instant::now(),
     };
     let tenant: Arc<str> = Arc::from(principal.tenant());
@@ -173,13 +190,29 @@ pub async fn ingest(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let settings = settings(&app, &query);
+    let settings = match settings(&app, &query, format) {
+        Ok(s) => s,
+        Err(e) => return adapter_error(&app, &e),
+    };
     let notes = match decode(format, &body, &settings) {
         Ok(n) => n,
         Err(e) => return adapter_error(&app, &e),
     };
     let tenant: Arc<str> = Arc::from(principal.tenant());
-    let outputs = app.ingest.apply(&app, &tenant, format, &settings, notes);
+    let starts = app.ingest.prepare(&app, &tenant, &notes, &settings).await;
+    let work = app.clone();
+    let applied = tokio::task::spawn_blocking(move || {
+        work.ingest
+            .apply(&work, &tenant, format, &settings, notes, starts)
+    })
+    .await;
+    let Ok(outputs) = applied else {
+        let e = ProtocolError::new(
+            ErrorCode::Busy,
+            "the request could not be applied; retry it",
+        );
+        return error_response(&app, StatusCode::SERVICE_UNAVAILABLE, e);
+    };
     let mut body = String::from("{\"outputs\":[");
     body.push_str(&outputs.join(","));
     body.push_str("]}");
@@ -193,6 +226,14 @@ struct Live {
     adapter: CallAdapter,
     agent_id: Arc<str>,
     last_event: Instant,
+    /// The stream's per-call segment limit (`--max-segment-rate`), per webhook call.
+    limiter: RateLimiter,
+}
+
+/// A new call's `call.start`, prepared before the engine work: with its customer's history.
+struct Prepared {
+    start: CallStart,
+    context: StartContext,
 }
 
 /// The webhook calls of one tenant.
@@ -238,7 +279,45 @@ impl IngestCalls {
         t
     }
 
+    /// The `call.start` of each call these notes would open, with what the history knows of
+    /// its customer (looked up here, async and bounded, so the engine work holds no lock
+    /// across it). At most as many as the tenant may still open.
+    async fn prepare(
+        &self,
+        app: &Arc<AppState>,
+        tenant: &Arc<str>,
+        notes: &[Note],
+        settings: &Settings,
+    ) -> HashMap<String, Prepared> {
+        let tc = self.tenant(app, tenant);
+        let fresh: Vec<&Note> = {
+            let calls = lock(&tc.calls);
+            let room = app
+                .opts
+                .max_calls_per_connection
+                .saturating_sub(calls.len());
+            let mut seen = std::collections::HashSet::new();
+            notes
+                .iter()
+                .filter(|n| !matches!(n.what, What::End) && !calls.contains_key(&n.call_id))
+                .filter(|n| seen.insert(n.call_id.as_str()))
+                .take(room)
+                .collect()
+        };
+        let mut out = HashMap::new();
+        for note in fresh {
+            let mut start = CallAdapter::start_message(note, settings);
+            if validate(&Inbound::CallStart(start.clone()), &app.opts.parse_limits).is_err() {
+                continue; // refused (and reported) when the call would open
+            }
+            let context = super::history::at_call_start(app, tenant, &mut start).await;
+            out.insert(note.call_id.clone(), Prepared { start, context });
+        }
+        out
+    }
+
     /// Apply one request's notes; the JSON of every output (and per-message error), in order.
+    /// Heavy (engine work under the tenant's lock): call it on a blocking thread.
     fn apply(
         &self,
         app: &Arc<AppState>,
@@ -246,6 +325,7 @@ impl IngestCalls {
         format: Format,
         settings: &Settings,
         notes: Vec<Note>,
+        mut starts: HashMap<String, Prepared>,
     ) -> Vec<String> {
         let tc = self.tenant(app, tenant);
         let arrival = arrival_ms(self.epoch);
@@ -257,7 +337,8 @@ impl IngestCalls {
                 if ends {
                     continue;
                 }
-                match open(app, tenant, &tc, calls.len(), &note, settings) {
+                let prepared = starts.remove(&note.call_id);
+                match open(app, tenant, &tc, calls.len(), &note, settings, prepared) {
                     Ok(live) => {
                         tracing::info!(tenant = %tenant, call = %note.call_id, %format, "webhook call started");
                         calls.insert(note.call_id.clone(), live);
@@ -269,11 +350,12 @@ impl IngestCalls {
                     }
                 }
             }
-            let Some(live) = calls.get_mut(&note.call_id) else {
+            let call_id = note.call_id.clone();
+            let Some(live) = calls.get_mut(&call_id) else {
                 continue;
             };
             live.last_event = Instant::now();
-            for msg in live.adapter.apply(note.what, arrival) {
+            for msg in live.adapter.apply_note(note, arrival) {
                 if let Err(e) = validate(&msg, &app.opts.parse_limits) {
                     let e = e.for_call(msg.call_id());
                     app.metrics.error(e.code);
@@ -282,6 +364,19 @@ impl IngestCalls {
                 }
                 match msg {
                     Inbound::Segment(seg) => {
+                        if !live.limiter.allow(tokio::time::Instant::now()) {
+                            let e = ProtocolError::new(
+                                ErrorCode::RateLimited,
+                                format!(
+                                    "more than {} segments/s on this call: segment {} dropped",
+                                    app.opts.max_segments_per_sec, seg.segment_id
+                                ),
+                            )
+                            .for_call(&seg.call_id);
+                            app.metrics.error(e.code);
+                            out.push(e.to_json());
+                            continue;
+                        }
                         let t0 = Instant::now();
                         if seg.is_final {
                             let mut s = seg.clone();
@@ -304,13 +399,14 @@ impl IngestCalls {
                 }
             }
             if ends {
-                calls.remove(&note.call_id);
+                calls.remove(&call_id);
             }
         }
         out
     }
 
-    /// End calls idle for `idle` (all of them with `all`), with their summaries.
+    /// End calls idle for `idle` (all of them with `None`), with their summaries. Engine work
+    /// under the tenants' locks: call it on a blocking thread.
     fn expire(&self, app: &AppState, idle: Option<Duration>, reason: &'static str) {
         let tenants: Vec<(Arc<str>, Arc<TenantCalls>)> = lock(&self.tenants)
             .iter()
@@ -343,8 +439,12 @@ fn open(
     open_calls: usize,
     note: &Note,
     settings: &Settings,
+    prepared: Option<Prepared>,
 ) -> Result<Live, ProtocolError> {
-    let start = CallAdapter::start_message(note, settings);
+    let (start, context) = match prepared {
+        Some(p) => (p.start, Some(p.context)),
+        None => (CallAdapter::start_message(note, settings), None),
+    };
     validate(&Inbound::CallStart(start.clone()), &app.opts.parse_limits)
         .map_err(|e| e.for_call(&start.call_id))?;
     let per_tenant = app.opts.max_calls_per_connection;
@@ -380,11 +480,36 @@ fn open(
         call.campaign(),
         tc.conn_id,
     );
+    if let Some(ctx) = context {
+        app.hub
+            .feed()
+            .set_history_meta(tenant, &start.call_id, ctx.meta);
+        if let Some(json) = ctx.message {
+            let json: Arc<str> = Arc::from(json);
+            app.hub.publish_agent(
+                tenant,
+                &start.agent_id,
+                super::hub::AgentMsg {
+                    class: Class::Keep,
+                    json: json.clone(),
+                },
+            );
+            app.hub
+                .feed()
+                .context(tenant.clone(), &start.call_id, agent_id.clone(), json);
+        }
+    }
+    let limiter = RateLimiter::new(
+        app.opts.max_segments_per_sec,
+        app.opts.segment_rate_window,
+        tokio::time::Instant::now(),
+    );
     Ok(Live {
         call,
         adapter: CallAdapter::new(&start.call_id),
         agent_id,
         last_event: Instant::now(),
+        limiter,
     })
 }
 
@@ -456,30 +581,16 @@ async fn commands(
         };
         match cmd {
             ConnCmd::Feedback { feedback, reply } => {
-                let mut calls = lock(&tc.calls);
-                let r = match calls.get_mut(&feedback.call_id) {
-                    Some(live) => {
-                        let kind = live
-                            .call
-                            .nudge_kind(&feedback.nudge_id)
-                            .unwrap_or("unknown")
-                            .to_string();
-                        let campaign = live.call.campaign().to_string();
-                        let useful = feedback.useful;
-                        let outs = live.call.on_event(Event::Feedback {
-                            nudge_id: feedback.nudge_id,
-                            useful,
-                        });
-                        app.metrics.feedback(&kind, &campaign, useful);
-                        publish(&app, &tenant, tc.conn_id, &live.agent_id, outs);
-                        Ok(())
-                    }
-                    None => Err(ProtocolError::new(
-                        ErrorCode::UnknownCall,
-                        format!("no open call `{}`", feedback.call_id),
-                    )
-                    .for_call(&feedback.call_id)),
-                };
+                // Off the async worker: the table's lock may be held by a request's engine work.
+                let (a, t, c) = (app.clone(), tenant.clone(), tc.clone());
+                let r = tokio::task::spawn_blocking(move || apply_feedback(&a, &t, &c, feedback))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ProtocolError::new(
+                            ErrorCode::Busy,
+                            "the feedback could not be applied; retry it",
+                        ))
+                    });
                 let _ = reply.send(r);
             }
             // Webhook calls stay in the webhook table: they are not handed to a stream.
@@ -487,6 +598,39 @@ async fn commands(
                 let _ = reply.send(None);
             }
         }
+    }
+}
+
+/// Agent feedback on one of the tenant's webhook calls.
+fn apply_feedback(
+    app: &AppState,
+    tenant: &Arc<str>,
+    tc: &TenantCalls,
+    feedback: crate::protocol::Feedback,
+) -> Result<(), ProtocolError> {
+    let mut calls = lock(&tc.calls);
+    match calls.get_mut(&feedback.call_id) {
+        Some(live) => {
+            let kind = live
+                .call
+                .nudge_kind(&feedback.nudge_id)
+                .unwrap_or("unknown")
+                .to_string();
+            let campaign = live.call.campaign().to_string();
+            let useful = feedback.useful;
+            let outs = live.call.on_event(Event::Feedback {
+                nudge_id: feedback.nudge_id,
+                useful,
+            });
+            app.metrics.feedback(&kind, &campaign, useful);
+            publish(app, tenant, tc.conn_id, &live.agent_id, outs);
+            Ok(())
+        }
+        None => Err(ProtocolError::new(
+            ErrorCode::UnknownCall,
+            format!("no open call `{}`", feedback.call_id),
+        )
+        .for_call(&feedback.call_id)),
     }
 }
 
@@ -502,10 +646,15 @@ pub async fn reaper(app: Arc<AppState>) {
             _ = app.shutdown.cancelled() => break,
             _ = ticks.tick() => {
                 if !idle.is_zero() {
-                    app.ingest.expire(&app, Some(idle), "idle");
+                    let a = app.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        a.ingest.expire(&a, Some(idle), "idle")
+                    })
+                    .await;
                 }
             }
         }
     }
-    app.ingest.expire(&app, None, "shutdown");
+    let a = app.clone();
+    let _ = tokio::task::spawn_blocking(move || a.ingest.expire(&a, None, "shutdown")).await;
 }
