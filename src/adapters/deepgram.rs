@@ -181,4 +181,31 @@ mod tests {
             json!({"type":"Results","start":-1,"channel":{"alternatives":[{"transcript":"x"}]}});
         assert_eq!(decode(&v, &s()).unwrap_err().field, "start");
     }
+
+    #[test]
+    fn diarized_mono_maps_the_customer_speaker() {
+        let r = |speaker: u32| {
+            json!({"type":"Results","channel_index":[0,1],"duration":1.0,"start":2.0,
+            "is_final":true,"speech_final":true,"channel":{"alternatives":[{"transcript":"vale ya",
+            "words":[{"word":"vale","start":2.0,"end":2.4,"speaker":speaker},
+                     {"word":"ya","start":2.5,"end":2.9,"speaker":speaker}]}]}})
+        };
+        let diarized = Settings {
+            customer_speaker: Some(1),
+            ..s()
+        };
+        let who = |v, s: &Settings| match &decode(&v, s).unwrap()[0].what {
+            What::Speech(sp) => (sp.role, sp.channel.clone()),
+            _ => panic!(),
+        };
+        assert_eq!(who(r(1), &diarized), (Role::Customer, "0/1".into()));
+        assert_eq!(who(r(0), &diarized), (Role::Agent, "0/0".into()));
+        // Without it, mono channel 0 is the customer whoever speaks.
+        assert_eq!(who(r(0), &s()).0, Role::Customer);
+        let end = json!({"type":"UtteranceEnd","channel":[0,1],"last_word_end":2.9});
+        assert_eq!(
+            decode(&end, &diarized).unwrap().len(),
+            MAX_SPEAKERS as usize
+        );
+    }
 }

@@ -1171,4 +1171,222 @@ mod tests {
         });
         assert!(c.apply(w, 0).is_empty());
     }
+
+    fn twilio(event: &str, seq: u64, track: &str, fin: bool, text: &str, at: &str) -> String {
+        format!(
+            "TranscriptionEvent={event}&CallSid=CA1&SequenceId={seq}&Track={track}&Final={fin}\
+             &Timestamp=2026-11-23T10%3A00%3A{at}Z&TranscriptionData=%7B%22transcript%22%3A%22{text}%22%7D"
+        )
+    }
+
+    fn segments(out: &[Inbound]) -> Vec<&Segment> {
+        out.iter()
+            .filter_map(|m| match m {
+                Inbound::Segment(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn retried_twilio_callbacks_and_late_partials_change_nothing() {
+        let mut a = Adapter::new(Format::Twilio, Settings::default());
+        let start = "TranscriptionEvent=transcription-started&CallSid=CA1&SequenceId=1\
+            &Track=both_tracks&Timestamp=2026-11-23T10%3A00%3A00.000Z";
+        let p = twilio(
+            "transcription-content",
+            2,
+            "inbound_track",
+            false,
+            "llevo",
+            "01.000",
+        );
+        let f = twilio(
+            "transcription-content",
+            3,
+            "inbound_track",
+            true,
+            "llevo+una+hora",
+            "02.000",
+        );
+        let mut out = Vec::new();
+        for body in [start, &p, &f, &f, &p] {
+            out.extend(a.translate(body.as_bytes(), 0).unwrap());
+        }
+        let segs = segments(&out);
+        assert_eq!(segs.len(), 2, "{segs:?}");
+        assert!(segs[1].is_final && segs[1].text == "llevo una hora");
+        // The next utterance still opens: a higher SequenceId.
+        let next = twilio(
+            "transcription-content",
+            4,
+            "inbound_track",
+            false,
+            "vale",
+            "03.000",
+        );
+        let n = a.translate(next.as_bytes(), 0).unwrap();
+        assert_eq!(segments(&n).len(), 1);
+        assert_ne!(segments(&n)[0].segment_id, segs[1].segment_id);
+    }
+
+    #[test]
+    fn a_partial_after_its_final_opens_no_utterance_and_a_repeated_final_is_dropped() {
+        let mut c = CallAdapter::new("c");
+        let at = |ms| Some(When::Media(ms));
+        let sp = |text: &str, step, end| {
+            What::Speech(Speech {
+                role: Role::Customer,
+                channel: "1".into(),
+                text: text.into(),
+                rev: Rev::Open(step),
+                start: at(end),
+                end: at(end),
+            })
+        };
+        seg(c.apply(sp("llevo", Step::Interim, 1000), 0));
+        let f = seg(c.apply(sp("llevo una hora", Step::Final, 2000), 0));
+        assert!(f.is_final);
+        assert!(c.apply(sp("llevo una", Step::Interim, 1500), 0).is_empty());
+        assert!(c
+            .apply(sp("llevo una hora", Step::Final, 2000), 0)
+            .is_empty());
+        assert!(c.open.is_empty());
+        let n = seg(c.apply(sp("vale", Step::Interim, 2600), 0));
+        assert_ne!(n.segment_id, f.segment_id);
+    }
+
+    #[test]
+    fn remembered_deliveries_are_bounded() {
+        let mut seen = Seen::default();
+        for i in 0..(MAX_REMEMBERED + 10) {
+            assert!(seen.first_time(&[Once::Id(format!("m{i}"))]));
+        }
+        assert_eq!(seen.ids.len(), MAX_REMEMBERED);
+        assert!(!seen.first_time(&[Once::Id(format!("m{}", MAX_REMEMBERED + 9))]));
+        // The oldest was forgotten.
+        assert!(seen.first_time(&[Once::Id("m0".into())]));
+    }
+
+    #[test]
+    fn a_final_knows_the_start_better_than_its_first_hypothesis() {
+        let mut c = CallAdapter::new("c");
+        let sp = |step, start, end| {
+            What::Speech(Speech {
+                role: Role::Agent,
+                channel: "HUMAN_AGENT".into(),
+                text: "buenas tardes".into(),
+                rev: Rev::Open(step),
+                start: Some(When::Media(start)),
+                end: Some(When::Media(end)),
+            })
+        };
+        seg(c.apply(sp(Step::Interim, 900, 900), 0));
+        let f = seg(c.apply(sp(Step::Final, 500, 1800), 0));
+        assert_eq!((f.start_ms, f.end_ms), (500, 1800));
+    }
+
+    #[test]
+    fn an_override_must_name_a_channel_of_the_format() {
+        let with = |k: &str, v: &str| Settings::from_query(&[(k.to_string(), v.to_string())]);
+        let field = |s: Settings, f| s.for_format(f).unwrap_err().field;
+        assert_eq!(
+            field(with("customer_channel", "ch_1"), Format::Genesys),
+            "customer_channel"
+        );
+        assert_eq!(
+            field(with("customer_channel", "0"), Format::ContactLens),
+            "customer_channel"
+        );
+        assert_eq!(
+            field(with("customer_channel", "1"), Format::Twilio),
+            "customer_channel"
+        );
+        assert_eq!(
+            field(with("customer_track", "left"), Format::Twilio),
+            "customer_track"
+        );
+        assert_eq!(
+            field(with("customer_speaker", "uno"), Format::Deepgram),
+            "customer_speaker"
+        );
+        assert_eq!(
+            field(with("customer_speaker", "0"), Format::Jambonz),
+            "customer_speaker"
+        );
+        for (f, c) in [
+            (Format::AwsTranscribe, "CH_1"),
+            (Format::Genesys, "internal"),
+            (Format::Deepgram, "1"),
+            (Format::Jambonz, "2"),
+        ] {
+            assert!(with("customer_channel", c).for_format(f).is_ok(), "{f} {c}");
+        }
+        // LCA takes Transcribe's names for its channels.
+        let lca = with("customer_channel", "ch_1")
+            .for_format(Format::AwsLca)
+            .unwrap();
+        assert_eq!(lca.customer_channel.as_deref(), Some("AGENT"));
+    }
+
+    #[test]
+    fn an_lca_override_also_swaps_embedded_transcribe_events() {
+        let s = Settings::from_query(&[("customer_channel".into(), "AGENT".into())])
+            .for_format(Format::AwsLca)
+            .unwrap();
+        let rec = r#"{"EventType":"ADD_TRANSCRIPT_SEGMENT","CallId":"c","TranscriptEvent":{"Transcript":
+            {"Results":[{"ResultId":"r","StartTime":1,"EndTime":2,"ChannelId":"ch_1",
+            "Alternatives":[{"Transcript":"hola"}]}]}}}"#;
+        let n = decode(Format::AwsLca, rec.as_bytes(), &s).unwrap();
+        let What::Speech(sp) = &n[0].what else {
+            panic!()
+        };
+        assert_eq!(sp.role, Role::Customer);
+    }
+
+    #[test]
+    fn empty_ids_count_as_absent() {
+        let s = Settings::from_query(&[
+            ("agent_id".into(), "a-9".into()),
+            ("customer_id".into(), "".into()),
+        ]);
+        let mut a = Adapter::new(Format::AwsLca, s);
+        let out = a
+            .translate(
+                br#"{"EventType":"START","CallId":"c-1","AgentId":"","CustomerPhoneNumber":"+34600111222"}"#,
+                0,
+            )
+            .unwrap();
+        let Some(Inbound::CallStart(start)) = out.first() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(start.agent_id, "a-9");
+        assert_eq!(start.customer_id.as_deref(), Some("+34600111222"));
+        let e = decode(
+            Format::AwsLca,
+            br#"{"EventType":"END","CallId":""}"#,
+            &Settings::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "CallId");
+    }
+
+    #[test]
+    fn twilio_takes_a_v1_call_end_and_its_from_is_the_customer() {
+        let n = decode(
+            Format::Twilio,
+            br#"{"type":"call.end","call_id":"CA1"}"#,
+            &Settings::default(),
+        )
+        .unwrap();
+        assert_eq!((n[0].call_id.as_str(), &n[0].what), ("CA1", &What::End));
+        let body = b"TranscriptionEvent=transcription-started&CallSid=CA1&From=%2B34600111222";
+        let n = decode(Format::Twilio, body, &Settings::default()).unwrap();
+        assert_eq!(n[0].customer_id.as_deref(), Some("+34600111222"));
+        let s = Settings::from_query(&[("customer_id".into(), "crm-7".into())]);
+        assert_eq!(
+            CallAdapter::start_message(&n[0], &s).customer_id.as_deref(),
+            Some("crm-7")
+        );
+    }
 }
