@@ -599,7 +599,9 @@ async fn a_role_override_naming_no_channel_of_the_format_is_refused_not_silent()
         &[],
     )
     .await;
-    let (status, text) = refused.err().expect("refused before the upgrade");
+    let Err((status, text)) = refused else {
+        panic!("refused before the upgrade");
+    };
     assert_eq!(status, 422, "{text}");
     assert!(text.contains("customer_channel"), "{text}");
     // Nothing started.
