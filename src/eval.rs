@@ -82,6 +82,8 @@ pub struct CallResult {
     pub end_read: String,
     pub levels_ok: bool,
     pub media_minutes: f64,
+    /// Labelled with the older `must_fire`/`must_not_fire` format.
+    pub old_format: bool,
 }
 
 impl CallResult {
@@ -148,6 +150,8 @@ pub struct CallsReport {
     /// `peak[expected][read]` counts, rows and columns in [`LEVELS`] order.
     pub peak_confusion: [[usize; 4]; 4],
     pub end_confusion: [[usize; 4]; 4],
+    /// Calls labelled in the older format (kinds they do not name are tolerated).
+    pub old_format_calls: usize,
 }
 
 /// One utterance's outcome.
@@ -603,6 +607,7 @@ pub fn evaluate_call(
         end_read,
         levels_ok,
         media_minutes: (last_ms.saturating_sub(first_ms)) as f64 / 60_000.0,
+        old_format,
     })
 }
 
@@ -611,6 +616,7 @@ fn summarise_calls(calls: Vec<CallResult>) -> CallsReport {
     let mut minutes = 0.0;
     for c in &calls {
         minutes += c.media_minutes;
+        r.old_format_calls += usize::from(c.old_format);
         r.calls_nudges_right += usize::from(c.nudges_ok());
         r.calls_levels_right += usize::from(c.levels_ok);
         for n in &c.nudges {
@@ -722,6 +728,12 @@ pub fn render(report: &Report, verbose: bool) -> String {
         out.push('\n');
     }
     if let Some(c) = &report.calls {
+        if c.old_format_calls > 0 {
+            out.push_str(&format!(
+                "({} calls carry the older labels (must_fire/must_not_fire): nudges of kinds they do not name are not scored, so their precision is optimistic)\n",
+                c.old_format_calls
+            ));
+        }
         out.push_str(&format!(
             "## Calls: {}\nnudges all right: {}/{}; levels right: {}/{}; nudges on calm calls: {} over {} calm calls; nudges per call {:.2}, per minute {:.2}\n\n| kind | expected | fired | precision | recall |\n|---|---|---|---|---|\n",
             c.calls.len(),

@@ -808,6 +808,11 @@ fn spawn_server(max_calls: usize) -> Result<(Spawned, String), String> {
             &format!("127.0.0.1:{port}"),
             "--max-calls",
             &max_calls.max(1).to_string(),
+            // A load test is one tenant: let it use the whole process.
+            "--max-calls-per-tenant",
+            "10000",
+            "--max-connections-per-tenant",
+            "10000",
         ])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())

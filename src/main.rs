@@ -60,6 +60,9 @@ enum Command {
         /// With --db: only calls ended at or after this time (unix ms, or YYYY-MM-DD).
         #[arg(long)]
         since: Option<String>,
+        /// With --db: only this tenant's calls (default: every tenant's).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Score labelled calls (`*.jsonl` + `*.expect.json`) and utterance files (`*.tsv`) under a
     /// directory: per-kind nudge precision and recall, calls fully right, nudges on calm calls,
@@ -135,6 +138,7 @@ fn main() -> ExitCode {
             db,
             campaign,
             since,
+            tenant,
             ..
         }) => replay(ReplayArgs {
             files,
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
             db,
             campaign,
             since,
+            tenant,
         }),
         Some(Command::Eval {
             dir,
@@ -293,6 +298,7 @@ struct ReplayArgs {
     db: Option<PathBuf>,
     campaign: Option<String>,
     since: Option<String>,
+    tenant: Option<String>,
 }
 
 /// `--since` as unix ms: a number, or a UTC date `YYYY-MM-DD`.
@@ -326,9 +332,9 @@ fn replay(a: ReplayArgs) -> ExitCode {
             None => None,
         };
         let campaign = a.campaign.as_deref().unwrap_or("default");
-        match calma::store::Store::open(&db.to_string_lossy(), None).and_then(|store| {
-            let conn = store.reader();
-            calma::store::queries::transcripts(&conn, campaign, since).map_err(Into::into)
+        match calma::store::Store::open_read_only(&db.to_string_lossy()).and_then(|conn| {
+            calma::store::queries::transcripts(&conn, a.tenant.as_deref(), campaign, since)
+                .map_err(Into::into)
         }) {
             Ok(calls) => {
                 for t in calls {

@@ -183,7 +183,7 @@ pub enum ErrorCode {
     TextTooLong,
     /// Binary frames are not part of the protocol.
     BinaryFrame,
-    /// Too many calls on this connection or in this process.
+    /// Too many calls on this connection, for this tenant or in this process (`quota` says which).
     TooManyCalls,
     /// The server holds as many WebSocket connections as it allows (HTTP 503 on upgrade).
     TooManyConnections,
@@ -197,6 +197,8 @@ pub enum ErrorCode {
     NotAllowedHere,
     /// The server is shutting down.
     ShuttingDown,
+    /// `feedback` names a nudge the call never sent.
+    UnknownNudge,
     /// The endpoint is at its concurrency limit (HTTP 429); retry shortly.
     Busy,
     /// An HTTP request body is larger than the endpoint accepts (HTTP 413).
@@ -226,6 +228,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotAllowedHere => "not_allowed_here",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::UnknownNudge => "unknown_nudge",
             ErrorCode::Busy => "busy",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::RequestTimeout => "request_timeout",
@@ -242,6 +245,9 @@ pub struct ProtocolError {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_id: Option<String>,
+    /// The quota that refused the request (`calls_per_tenant`, ...), for `too_many_*` errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
 }
 
 impl ProtocolError {
@@ -250,7 +256,14 @@ impl ProtocolError {
             code,
             message: message.into(),
             call_id: None,
+            quota: None,
         }
+    }
+
+    /// Name the quota that refused the request.
+    pub fn with_quota(mut self, quota: &str) -> Self {
+        self.quota = Some(quota.to_string());
+        self
     }
     pub fn for_call(mut self, call_id: impl Into<String>) -> Self {
         let id = call_id.into();
@@ -259,7 +272,8 @@ impl ProtocolError {
         }
         self
     }
-    /// The wire form: `{"type":"error","code":...,"message":...,"call_id"?:...}`, `type` first.
+    /// The wire form: `{"type":"error","code":...,"message":...,"call_id"?:...,"quota"?:...}`,
+    /// `type` first.
     pub fn to_json(&self) -> String {
         #[derive(Serialize)]
         struct Wire<'a> {
@@ -269,12 +283,15 @@ impl ProtocolError {
             message: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
             call_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            quota: Option<&'a str>,
         }
         serde_json::to_string(&Wire {
             kind: "error",
             code: self.code,
             message: &self.message,
             call_id: self.call_id.as_deref(),
+            quota: self.quota.as_deref(),
         })
         .expect("error messages always serialise")
     }
@@ -290,7 +307,8 @@ pub struct ParseLimits {
     pub max_text_chars: usize,
     pub max_id_chars: usize,
     /// Largest media time accepted (`start_ms`, `end_ms`, `at_ms`), so that media-time
-    /// arithmetic in the engine can never overflow. The default, 2^40 ms, is about 34 years.
+    /// arithmetic in the engine can never overflow. The default, [`MAX_MEDIA_MS`] (2^50 ms), is about
+    /// 35,000 years.
     pub max_media_ms: u64,
 }
 

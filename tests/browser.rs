@@ -531,13 +531,19 @@ async fn scenario(c: &Client, addr: SocketAddr) {
     })
     .await;
 
-    // Click a call: its transcript with the evidence highlighted, and its nudge timeline.
+    // Click a call: the board asks for it (`call.open`; the snapshot carried only a summary)
+    // and shows its whole transcript with the evidence highlighted, and its nudge timeline.
     c.find(Locator::Css("#calls tr[data-call-id=\"c-web-1\"] button"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    poll("the call's detail from the server", || async {
+        let d = js(c, "document.getElementById('detail-body').dataset.detail").await;
+        (d == "full").then_some(())
+    })
+    .await;
     let marks = poll("highlighted evidence in the transcript", || async {
         let v = js(
             c,

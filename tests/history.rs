@@ -391,6 +391,7 @@ async fn a_returning_customer_brings_context_to_the_agent_and_starts_tense() {
         .state()
         .store
         .reader()
+        .unwrap()
         .query_row(
             "SELECT COUNT(*) FROM calls WHERE customer_key LIKE '%600%' OR record_json LIKE '%600 111%'",
             [],
@@ -465,8 +466,7 @@ async fn kept_transcripts_re_run_with_replay_db_and_a_campaign_can_opt_out_of_co
         "the stored calls nudge again: {stdout}"
     );
     // Transcripts are kept PII-redacted only.
-    let store = calma::store::Store::open(&db, None).unwrap();
-    let conn = store.reader();
+    let conn = calma::store::Store::open_read_only(&db).unwrap();
     let t: String = conn
         .query_row(
             "SELECT transcript_json FROM calls WHERE call_id = 'v-1'",

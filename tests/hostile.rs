@@ -255,6 +255,7 @@ async fn ten_thousand_calls_on_one_connection() {
     let server = server_with(Options {
         max_calls_per_connection: 20_000,
         max_calls_per_process: 20_000,
+        max_calls_per_tenant: 20_000,
         ..Options::default()
     })
     .await;

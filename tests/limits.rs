@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::TcpSocket;
 use tokio::time::timeout;
@@ -241,7 +241,6 @@ async fn a_stuck_agent_panel_is_dropped_without_slowing_anyone() {
         }
         summaries
     });
-    use futures_util::SinkExt;
     let mut sent_calls = 0u64;
     let mut fast_calls = 0u64;
     // Stream calls for the stuck agent (one for the fast agent every ten) until the server gives
@@ -299,4 +298,50 @@ async fn until_summary_any(ws: &mut Ws) -> Vec<String> {
             return out;
         }
     }
+}
+
+#[tokio::test]
+async fn a_frame_over_the_hard_limit_closes_the_connection_and_ends_its_calls() {
+    let server = server_with(Options {
+        soft_message_limit: 1024,
+        hard_message_limit: 8 * 1024,
+        ..Options::default()
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut panel = connect(addr, "/v1/agents/a-h/nudges").await;
+    wait_health(addr, "agent_sockets", 1).await;
+    let mut ws = connect(addr, "/v1/stream").await;
+    send_all(&mut ws, &angry_call("c-h", "a-h")[..3]).await;
+    next_json(&mut ws).await;
+    // Over the soft limit: a typed error, the connection goes on.
+    send(&mut ws, &"x".repeat(2 * 1024)).await;
+    assert_eq!(next_error(&mut ws).await["code"], "message_too_large");
+    // Over the hard limit: a protocol violation, not a lost connection. The socket closes
+    // (1009), the call is ended and summarised at once (not parked for a resume).
+    let _ = timeout(T, ws.send(Message::text("x".repeat(64 * 1024)))).await;
+    let close = loop {
+        match timeout(T, ws.next()).await.expect("closed in time") {
+            Some(Ok(Message::Close(f))) => break f,
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => break None,
+        }
+    };
+    if let Some(f) = close {
+        assert_eq!(u16::from(f.code), 1009, "{f:?}");
+    }
+    let summary = until_summary(&mut panel, "c-h").await;
+    let last: Value = serde_json::from_str(summary.last().unwrap()).unwrap();
+    assert_eq!(last["type"], "call.summary");
+    let text = metrics_text(addr).await;
+    assert_eq!(metric(&text, "calma_parked_calls", &[]), Some(0.0));
+    assert_eq!(
+        metric(
+            &text,
+            "calma_calls_ended_total",
+            &[("reason", "protocol_violation")]
+        ),
+        Some(1.0)
+    );
+    server.shutdown().await;
 }

@@ -224,14 +224,19 @@ async fn agent_socket_gets_its_calls_only_and_feedback_is_counted() {
     assert_eq!(m2["call_id"], "c-2");
     assert_eq!(m2["type"], "state");
 
-    // Feedback: on the real nudge if there is one (counted under its kind), and on an unknown
-    // nudge id (accepted silently by the engine, counted under kind="unknown").
+    // Feedback: on the real nudge if there is one (counted under its kind); on a nudge id the
+    // call never sent, a typed error and nothing counted.
     if let Some(n) = &nudge {
         let fb = json!({"type":"feedback","call_id":"c-1","nudge_id":n["nudge_id"],"useful":true});
         send(&mut agent1, &fb.to_string()).await;
     }
     let fb = json!({"type":"feedback","call_id":"c-1","nudge_id":"n-404","useful":false});
     send(&mut agent1, &fb.to_string()).await;
+    let e = next_error(&mut agent1).await;
+    assert_eq!(
+        (e["code"].as_str(), e["call_id"].as_str()),
+        (Some("unknown_nudge"), Some("c-1"))
+    );
     // Not allowed on the agent socket; not this agent's call.
     send(&mut agent1, &segments("c-1")[0].to_string()).await;
     let e = next_error(&mut agent1).await;
@@ -248,15 +253,6 @@ async fn agent_socket_gets_its_calls_only_and_feedback_is_counted() {
         loop {
             let (status, text) = http(addr, "GET", "/metrics", None).await;
             assert_eq!(status, 200);
-            let unknown = metric(
-                &text,
-                "calma_feedback_total",
-                &[
-                    ("kind", "unknown"),
-                    ("campaign", "default"),
-                    ("useful", "false"),
-                ],
-            );
             let real = match &nudge {
                 Some(n) => metric(
                     &text,
@@ -269,13 +265,22 @@ async fn agent_socket_gets_its_calls_only_and_feedback_is_counted() {
                 ),
                 None => Some(1.0),
             };
-            if unknown == Some(1.0) && real == Some(1.0) {
+            if real == Some(1.0) {
                 return text;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
     let text = timeout(T, wait_metrics).await.expect("feedback counted");
+    // Invented nudge ids never become series.
+    assert!(
+        !text.contains("nudge_id") && !text.contains("kind=\"unknown\""),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "calma_errors_total", &[("code", "unknown_nudge")]),
+        Some(1.0)
+    );
     if let Some(n) = &nudge {
         assert_eq!(
             metric(
@@ -522,37 +527,30 @@ async fn wall_clock_advances_media_time_of_idle_calls() {
 
 #[tokio::test]
 async fn supervisor_feed_sees_call_start_outputs_and_end() {
-    use calma::server::hub::{recv_supervisor, SupervisorEvent};
     let server = server().await;
-    let mut sup = server.subscribe_supervisor();
+    let mut sup = connect(server.local_addr(), "/v1/supervisor").await;
+    assert_eq!(next_json(&mut sup).await["type"], "snapshot");
     let mut ws = connect(server.local_addr(), "/v1/stream").await;
     let mut lines = call_lines("c-v", "a-v");
     lines.push(end_msg("c-v"));
     send_all(&mut ws, &lines).await;
     let live = until_summary(&mut ws, "c-v").await;
 
+    let first = next_json(&mut sup).await;
+    assert_eq!(first["type"], "call.started");
+    assert_eq!(first["agent_id"], "a-v");
     let mut outputs = Vec::new();
-    let first = timeout(T, recv_supervisor(&mut sup, |_| {}))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        matches!(first, SupervisorEvent::CallStart { ref agent_id, .. } if &**agent_id == "a-v")
-    );
     loop {
-        match timeout(T, recv_supervisor(&mut sup, |_| {}))
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            SupervisorEvent::Output { json, .. } => outputs.push(json.to_string()),
+        let t = next_text(&mut sup).await;
+        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+        match v["type"].as_str().unwrap() {
             // Final segments (the board's transcript) come before the outputs they caused.
-            SupervisorEvent::Segment { .. } => {}
-            SupervisorEvent::CallEnd { call_id, .. } => {
-                assert_eq!(&*call_id, "c-v");
+            "segment" => {}
+            "call.ended" => {
+                assert_eq!(v["call_id"], "c-v");
                 break;
             }
-            other => panic!("{other:?}"),
+            _ => outputs.push(t),
         }
     }
     assert_eq!(outputs, live);

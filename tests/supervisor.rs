@@ -115,8 +115,10 @@ async fn a_late_supervisor_gets_the_active_call_in_its_snapshot() {
     let mut sup = connect(addr, "/v1/supervisor").await;
     let snap = next_json(&mut sup).await;
     assert_eq!(snap["type"], "snapshot");
+    assert_eq!(snap["complete"], true);
     let calls = snap["calls"].as_array().unwrap();
     assert_eq!(calls.len(), 1);
+    // The snapshot summarises: state, open nudges, the last few segments.
     let c = &calls[0];
     assert_eq!(c["call_id"], "c-l");
     assert_eq!(c["agent_id"], "a-l");
@@ -125,16 +127,48 @@ async fn a_late_supervisor_gets_the_active_call_in_its_snapshot() {
     assert_eq!(c["state"]["type"], "state");
     assert_eq!(c["state"]["frustration"]["level"], "angry");
     assert!(c["trajectory"].as_array().unwrap().len() >= 2);
-    assert_eq!(c["segments"].as_array().unwrap().len(), 4);
-    assert_eq!(
-        c["segments"][3]["text"],
-        "eres un inútil no sirves para nada"
-    );
-    let nudges = c["nudges"].as_array().unwrap();
+    assert_eq!(c["segment_count"], 4);
+    let last = c["last_segments"].as_array().unwrap();
+    assert_eq!(last.len(), 3);
+    assert_eq!(last[2]["text"], "eres un inútil no sirves para nada");
+    let open: Vec<&str> = c["open_nudges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(open, ["abuse_boundary", "breathe"]);
+
+    // Opening the call sends everything: the whole transcript, nudges with their evidence.
+    send(
+        &mut sup,
+        &json!({"type":"call.open","call_id":"c-l"}).to_string(),
+    )
+    .await;
+    let d = next_json(&mut sup).await;
+    assert_eq!(d["type"], "call.detail", "{d}");
+    assert_eq!(d["call_id"], "c-l");
+    let segments = d["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 4);
+    assert_eq!(segments[0]["segment_id"], "s1");
+    assert_eq!(segments[3]["text"], "eres un inútil no sirves para nada");
+    let nudges = d["nudges"].as_array().unwrap();
     assert_eq!(nudges.len(), 2);
     assert_eq!(nudges[0]["kind"], "abuse_boundary");
     assert_eq!(nudges[0]["evidence"][0]["quote"], "inútil");
     assert!(nudges[0].get("cleared_at_ms").is_none());
+    assert!(d["trajectory"].as_array().unwrap().len() >= 2);
+    // A call that is not on the board: a typed error, and the feed goes on.
+    send(
+        &mut sup,
+        &json!({"type":"call.open","call_id":"c-nope"}).to_string(),
+    )
+    .await;
+    let e = next_json(&mut sup).await;
+    assert_eq!(
+        (e["code"].as_str(), e["call_id"].as_str()),
+        (Some("unknown_call"), Some("c-nope"))
+    );
 
     // Then live: the limit clears abuse_boundary.
     send_all(&mut ws, &abusive_call("c-l", "a-l")[5..]).await;
@@ -247,7 +281,7 @@ async fn recent_calls_are_bounded() {
 }
 
 #[tokio::test]
-async fn the_feed_is_read_only_and_closes_with_1001_on_shutdown() {
+async fn the_feed_accepts_only_call_open_and_closes_with_1001_on_shutdown() {
     let server = server().await;
     let addr = server.local_addr();
     let mut sup = connect(addr, "/v1/supervisor").await;
@@ -259,6 +293,10 @@ async fn the_feed_is_read_only_and_closes_with_1001_on_shutdown() {
     .await;
     let e = next_json(&mut sup).await;
     assert_eq!(e["code"], "not_allowed_here");
+    send(&mut sup, "{not json").await;
+    assert_eq!(next_json(&mut sup).await["code"], "bad_json");
+    send(&mut sup, r#"{"type":"call.open"}"#).await;
+    assert_eq!(next_json(&mut sup).await["code"], "missing_field");
 
     let mut ws = connect(addr, "/v1/stream").await;
     send_all(&mut ws, &abusive_call("c-s", "a-s")[..2]).await;

@@ -37,6 +37,9 @@ pub struct Call {
     segments: u64,
     /// Hashes of the latest finalised segment ids, oldest first (8 bytes each; see [`id_hash`]).
     finals: VecDeque<u64>,
+    /// Speaker of each recent segment id (partials and finals; bounded like `finals`): a
+    /// revision must keep its speaker.
+    speakers: VecDeque<(u64, Speaker)>,
     language: LanguageGate,
     frustration: Frustration,
     timing: TimingModel,
@@ -85,6 +88,7 @@ impl Call {
             ended: false,
             segments: 0,
             finals: VecDeque::new(),
+            speakers: VecDeque::new(),
             campaign,
             cfg,
             res,
@@ -162,6 +166,34 @@ impl Call {
         out
     }
 
+    /// The speaker an earlier revision of `segment_id` had, if the call still remembers it
+    /// (the last 512 segment ids).
+    pub fn speaker_of(&self, segment_id: &str) -> Option<Speaker> {
+        let h = id_hash(segment_id);
+        self.speakers
+            .iter()
+            .rev()
+            .find(|(id, _)| *id == h)
+            .map(|(_, s)| *s)
+    }
+
+    /// Agent feedback on one of this call's nudges; an id the call never sent is refused with
+    /// `unknown_nudge` (so invented ids cannot inflate feedback counts).
+    pub fn feedback(
+        &mut self,
+        nudge_id: String,
+        useful: bool,
+    ) -> Result<Vec<Outbound>, crate::protocol::ProtocolError> {
+        if self.nudge_kind(&nudge_id).is_none() {
+            return Err(crate::protocol::ProtocolError::new(
+                crate::protocol::ErrorCode::UnknownNudge,
+                format!("call {} sent no nudge `{nudge_id}`", self.call_id),
+            )
+            .for_call(&self.call_id));
+        }
+        Ok(self.on_event(Event::Feedback { nudge_id, useful }))
+    }
+
     /// Nudge kind of a nudge id this call sent (for feedback metrics).
     pub fn nudge_kind(&self, nudge_id: &str) -> Option<&str> {
         self.policy
@@ -173,6 +205,13 @@ impl Call {
 
     fn on_segment(&mut self, seg: Segment, out: &mut Vec<Outbound>) {
         self.segments += 1;
+        if self.speaker_of(&seg.segment_id).is_none() {
+            self.speakers
+                .push_back((id_hash(&seg.segment_id), seg.speaker));
+            if self.speakers.len() > FINAL_IDS_KEPT {
+                self.speakers.pop_front();
+            }
+        }
         self.set_origin(seg.start_ms);
         self.now_ms = self.now_ms.max(seg.end_ms);
         let spanish = self.language.is_spanish();

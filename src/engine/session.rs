@@ -76,6 +76,21 @@ impl Session {
             }
             Inbound::Segment(seg) => {
                 let call = self.get(&seg.call_id)?;
+                // A revision of a segment is the same utterance: another speaker is a mistake,
+                // not a correction.
+                if let Some(was) = call.speaker_of(&seg.segment_id) {
+                    if was != seg.speaker {
+                        return Err(ProtocolError::new(
+                            ErrorCode::InvalidField,
+                            format!(
+                                "segment {} was spoken by the {}; a revision cannot change `speaker`",
+                                seg.segment_id,
+                                was.as_str()
+                            ),
+                        )
+                        .for_call(&seg.call_id));
+                    }
+                }
                 Ok(call.on_event(Event::Segment(seg)))
             }
             Inbound::Tick(t) => {
@@ -84,10 +99,7 @@ impl Session {
             }
             Inbound::Feedback(f) => {
                 let call = self.get(&f.call_id)?;
-                Ok(call.on_event(Event::Feedback {
-                    nudge_id: f.nudge_id,
-                    useful: f.useful,
-                }))
+                call.feedback(f.nudge_id, f.useful)
             }
             Inbound::CallEnd(e) => {
                 let mut call = self
@@ -168,4 +180,66 @@ fn unknown(call_id: &str) -> ProtocolError {
         format!("no call `{call_id}` on this connection: send call.start first"),
     )
     .for_call(call_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{parse_inbound, ParseLimits};
+
+    fn msg(json: serde_json::Value) -> Inbound {
+        parse_inbound(&json.to_string(), &ParseLimits::default()).unwrap()
+    }
+
+    fn seg(id: &str, speaker: &str, text: &str, is_final: bool) -> Inbound {
+        msg(
+            serde_json::json!({"type":"segment","call_id":"c1","segment_id":id,
+            "speaker":speaker,"text":text,"start_ms":0,"end_ms":2000,"final":is_final}),
+        )
+    }
+
+    fn session() -> Session {
+        let mut s = Session::new(Resources::embedded(), 4);
+        s.handle(msg(
+            serde_json::json!({"type":"call.start","call_id":"c1","agent_id":"a1"}),
+        ))
+        .unwrap();
+        s
+    }
+
+    #[test]
+    fn a_revision_cannot_change_its_speaker() {
+        let mut s = session();
+        s.handle(seg("s1", "customer", "llevo tres", false))
+            .unwrap();
+        // The final of the same segment, same speaker: a revision.
+        s.handle(seg("s1", "customer", "llevo tres semanas", true))
+            .unwrap();
+        for is_final in [false, true] {
+            let e = s
+                .handle(seg("s1", "agent", "llevo tres semanas", is_final))
+                .unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidField);
+            assert_eq!(e.call_id.as_deref(), Some("c1"));
+            assert!(e.message.contains("speaker"), "{}", e.message);
+        }
+        // Another id with the other speaker is fine.
+        s.handle(seg("s2", "agent", "lo siento mucho", true))
+            .unwrap();
+    }
+
+    #[test]
+    fn feedback_needs_a_nudge_the_call_sent() {
+        let mut s = session();
+        let e = s
+            .handle(msg(serde_json::json!({"type":"feedback","call_id":"c1",
+                "nudge_id":"n-invented","useful":true})))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownNudge);
+        let summary = s.end_all();
+        let Some(Outbound::Summary(sum)) = summary.last() else {
+            panic!("{summary:?}")
+        };
+        assert_eq!(sum.feedback.useful, 0);
+    }
 }

@@ -14,7 +14,7 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{interval_at, timeout, Duration, Instant, MissedTickBehavior};
 
-use super::hub::{AgentMsg, AgentQueue, Class};
+use super::hub::agents::{AgentMsg, AgentQueue, Class};
 use super::ws::{CLOSE_GOING_AWAY, CLOSE_POLICY};
 use super::AppState;
 use crate::protocol::{parse_inbound, ErrorCode, Inbound, ProtocolError};
@@ -40,8 +40,9 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, panel: Panel) {
     } = panel;
     let queue = Arc::new(AgentQueue::new(app.opts.agent_queue));
     let joined = app
+        .hub
         .resume
-        .join_agent(&app.hub, &tenant, &agent_id, &queue, &resume);
+        .join_agent(&app.hub.agents, &tenant, &agent_id, &queue, &resume);
     if !resume.is_empty() {
         app.metrics.resumed("agent");
     }
@@ -108,7 +109,7 @@ pub async fn serve(socket: WebSocket, app: Arc<AppState>, panel: Panel) {
             }
         }
     };
-    app.hub.remove_agent(&tenant, &agent_id, reg);
+    app.hub.agents.remove(&tenant, &agent_id, reg);
     if let Some((code, reason)) = close {
         let frame = Message::Close(Some(CloseFrame {
             code,
@@ -154,7 +155,7 @@ async fn on_text(app: &AppState, who: &Who<'_>, queue: &AgentQueue, text: &str) 
     let fb = match parse_inbound(text, &app.opts.parse_limits) {
         Ok(Inbound::Feedback(f)) => f,
         Ok(Inbound::Resume(r)) => {
-            let replay = app.resume.agent_resume(
+            let replay = app.hub.resume.agent_resume(
                 who.tenant,
                 who.agent_id,
                 &r.call_id,
@@ -165,7 +166,7 @@ async fn on_text(app: &AppState, who: &Who<'_>, queue: &AgentQueue, text: &str) 
                 Ok(_) => app.metrics.resumed("agent"),
                 Err(e) => app.metrics.error(e.code),
             }
-            return super::resume::queue_replay(queue, replay);
+            return super::hub::resume::queue_replay(queue, replay);
         }
         Ok(other) => {
             return error(

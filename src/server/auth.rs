@@ -20,12 +20,10 @@
 //! When only one of the two variables is set, the endpoints that need the other are refused
 //! (401): enabling authentication never leaves a door open by omission.
 //!
-//! **Wiring the supervisor feed** (the web UI branch adds `/v1/supervisor`): in its upgrade
-//! handler, `let who = authorize(&app.opts.auth, &headers, &query, Scope::Supervisor)` (401/403
-//! as for agent sockets; dev mode gives `Principal::Anonymous`), then forward a
-//! [`super::hub::SupervisorEvent`] only if `may_see(&who, ev.tenant_and_agent().0,
-//! ev.tenant_and_agent().1)`. Static pages (`/agent/{id}`, `/supervisor`) need no credentials;
-//! the sockets they open carry the token as `?access_token=`.
+//! **The supervisor feed** authorizes with `Scope::Supervisor` (401/403 as for agent sockets; dev
+//! mode gives `Principal::Anonymous`, tenant `default`) and subscribes to the board of the
+//! principal's tenant only (`hub::board`). Static pages (`/agent/{id}`, `/supervisor`) need no
+//! credentials; the sockets they open carry the token as `?access_token=`.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};

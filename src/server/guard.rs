@@ -29,7 +29,7 @@ use crate::protocol::{ErrorCode, ProtocolError};
 pub async fn check(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     if let Err(e) = admit(&app.opts, &req) {
         tracing::info!(reason = %e.message, "request refused by the origin/host guard");
-        return super::http::error_response(&app, StatusCode::FORBIDDEN, e);
+        return super::gate::error_response(&app, StatusCode::FORBIDDEN, e);
     }
     next.run(req).await
 }

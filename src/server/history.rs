@@ -8,7 +8,7 @@ use axum::extract::{Path, State as AxState};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::http::{error_response, json, QueryPairs};
+use super::gate::{error_response, json, QueryPairs};
 use super::AppState;
 use crate::protocol::{ErrorCode, ProtocolError};
 use crate::store::queries::{self, CallFilter};
@@ -37,12 +37,25 @@ fn storage_failed(app: &AppState, e: impl std::fmt::Display) -> Response {
     )
 }
 
-/// A time parameter: unix milliseconds or a UTC date `YYYY-MM-DD`.
+/// A time parameter: unix milliseconds or a UTC date `YYYY-MM-DD`. A date as `until` means the
+/// end of that day (so `since=D&until=D` is day D).
 fn time_param(name: &str, v: &str) -> Result<i64, String> {
-    v.parse::<i64>()
-        .ok()
-        .or_else(|| crate::store::parse_date_ms(v))
-        .ok_or_else(|| format!("{name}: {v:?} is neither unix milliseconds nor YYYY-MM-DD"))
+    if let Ok(ms) = v.parse::<i64>() {
+        return Ok(ms);
+    }
+    let day = crate::store::parse_date_ms(v)
+        .ok_or_else(|| format!("{name}: {v:?} is neither unix milliseconds nor YYYY-MM-DD"))?;
+    Ok(if name == "until" {
+        day + 86_400_000
+    } else {
+        day
+    })
+}
+
+/// History is always read within one tenant: dev mode's anonymous requests see the `default`
+/// tenant (where every dev-mode call lives), never every tenant of a production file.
+fn tenant_scope(scope: Option<String>) -> Option<String> {
+    scope.or_else(|| Some(super::auth::DEFAULT_TENANT.to_string()))
 }
 
 fn filter_from(query: &[(String, String)]) -> Result<CallFilter, String> {
@@ -82,10 +95,12 @@ async fn blocking<T: Send + 'static>(
     store: Arc<Store>,
     f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, String> {
-    tokio::task::spawn_blocking(move || f(&store.reader()))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+    tokio::task::spawn_blocking(move || {
+        let conn = store.reader().map_err(|e| e.to_string())?;
+        f(&conn).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// `GET /v1/calls?agent_id=&campaign=&since=&until=&min_level=&limit=&cursor=`.
@@ -94,11 +109,11 @@ pub async fn list(
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match super::supervisor::supervisor_scope_and_query(&app, &headers, query)
-    {
+    let (scope, query) = match super::gate::supervisor_scope_and_query(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
     };
+    let scope = tenant_scope(scope);
     let f = match filter_from(&query) {
         Ok(f) => f,
         Err(m) => return invalid(&app, m),
@@ -123,11 +138,11 @@ pub async fn csv(
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match super::supervisor::supervisor_scope_and_query(&app, &headers, query)
-    {
+    let (scope, query) = match super::gate::supervisor_scope_and_query(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
     };
+    let scope = tenant_scope(scope);
     let mut f = match filter_from(&query) {
         Ok(f) => f,
         Err(m) => return invalid(&app, m),
@@ -142,20 +157,25 @@ pub async fn csv(
             out.push_str(&queries::csv_rows(&page.calls));
             match page.next_cursor {
                 Some(cur) if rows < CSV_MAX_ROWS => f.cursor = Some(cur),
-                _ => break,
+                Some(_) => return Ok((out, true)),
+                None => return Ok((out, false)),
             }
         }
-        Ok(out)
     })
     .await;
     match body {
-        Ok(b) => (
+        Ok((b, truncated)) => (
             StatusCode::OK,
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (
                     header::CONTENT_DISPOSITION,
                     "attachment; filename=\"calma-calls.csv\"",
+                ),
+                // More rows matched than one export carries: narrow since/until.
+                (
+                    header::HeaderName::from_static("x-calma-truncated"),
+                    if truncated { "true" } else { "false" },
                 ),
             ],
             b,
@@ -172,11 +192,11 @@ pub async fn report(
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match super::supervisor::supervisor_scope_and_query(&app, &headers, query)
-    {
+    let (scope, query) = match super::gate::supervisor_scope_and_query(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
     };
+    let scope = tenant_scope(scope);
     let (mut since, mut until) = (None, None);
     for (k, v) in &query {
         let parsed = match k.as_str() {
@@ -208,6 +228,7 @@ pub async fn stored_record(
     scope: Option<String>,
     call_id: String,
 ) -> Result<Option<String>, Response> {
+    let scope = tenant_scope(scope);
     blocking(app.store.clone(), move |c| {
         queries::get_call(c, scope.as_deref(), &call_id)
     })
@@ -221,7 +242,7 @@ pub async fn purge_loop(app: Arc<AppState>) {
     loop {
         tokio::select! {
             _ = app.shutdown.cancelled() => return,
-            _ = every.tick() => app.store.purge(crate::server::auth::unix_now() as i64 * 1000),
+            _ = every.tick() => app.store.purge(super::auth::unix_now_ms(), retention(&app)),
         }
     }
 }
@@ -238,7 +259,7 @@ struct ContextMsg<'a> {
 
 /// What calma knows of a call's customer at `call.start`.
 pub struct StartContext {
-    pub meta: super::supervisor::HistoryMeta,
+    pub meta: super::hub::board::HistoryMeta,
     /// The `context` message for the agent panel, when the customer called before.
     pub message: Option<String>,
 }
@@ -254,7 +275,7 @@ pub async fn at_call_start(
     let campaign = start.campaign.clone().unwrap_or_else(|| "default".into());
     let config = app.resources().config.campaign(&campaign).history.clone();
     let customer_id = start.customer_id.take().filter(|c| !c.trim().is_empty());
-    let mut meta = super::supervisor::HistoryMeta {
+    let mut meta = super::hub::board::HistoryMeta {
         customer_key: None,
         config,
     };
@@ -264,14 +285,15 @@ pub async fn at_call_start(
             message: None,
         };
     };
-    let key = app.store.customer_key(tenant, customer_id.trim());
-    meta.customer_key = Some(key.clone());
+    // A campaign without customer context keeps no trace of who called.
     if !meta.config.customer_context {
         return StartContext {
             meta,
             message: None,
         };
     }
+    let key = app.store.customer_key(tenant, customer_id.trim());
+    meta.customer_key = Some(key.clone());
     let (tenant_owned, now) = (tenant.to_string(), super::auth::unix_now_ms());
     // Bounded: a slow disk must not hold up the call's first messages.
     let lookup = blocking(app.store.clone(), move |c| {
@@ -307,4 +329,25 @@ pub async fn at_call_start(
 }
 
 /// How long a call's start waits for its customer's history at most.
-const CONTEXT_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(200);
+const CONTEXT_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Retention per campaign as configured now (reloads included).
+fn retention(app: &AppState) -> crate::store::schema::Retention {
+    let res = app.resources();
+    let days = |name: &str| {
+        let h = &res.config.campaign(name).history;
+        (h.retention_days, h.transcript_retention_days)
+    };
+    crate::store::schema::Retention {
+        campaigns: res
+            .config
+            .campaign_names()
+            .filter(|n| *n != "default")
+            .map(|n| {
+                let (d, t) = days(n);
+                (n.to_string(), d, t)
+            })
+            .collect(),
+        default: days("default"),
+    }
+}

@@ -4,97 +4,20 @@ use super::WS_READ_BUFFER;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::auth::{authorize, Principal, Scope};
+use super::auth::Scope;
+use super::gate::{
+    check, error_response, json, principal_key, query_pairs, quota_refusal, refuse,
+    refuse_if_closing, socket_slot, status_of, QueryPairs,
+};
 use super::AppState;
 use crate::protocol::{parse_value, ErrorCode, ProtocolError, PROTOCOL_VERSION};
 use crate::replay::{analyze, analyze_response, AnalyzeRequest};
-
-pub(super) fn json(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-pub(super) fn error_response(app: &AppState, status: StatusCode, e: ProtocolError) -> Response {
-    app.metrics.error(e.code);
-    json(status, e.to_json())
-}
-
-pub(super) fn status_of(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::MessageTooLarge | ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::Busy => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-        ErrorCode::ShuttingDown | ErrorCode::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_REQUEST,
-    }
-}
-
-/// Refuse new work once shutdown has begun.
-pub(super) fn refuse_if_closing(app: &AppState) -> Option<Response> {
-    app.shutdown.is_cancelled().then(|| {
-        error_response(
-            app,
-            StatusCode::SERVICE_UNAVAILABLE,
-            ProtocolError::new(ErrorCode::ShuttingDown, "the server is shutting down"),
-        )
-    })
-}
-
-/// Query parameters as pairs (repeatable keys such as `resume`), or a typed 400.
-pub(super) type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
-
-/// Why a request is refused: the HTTP status and the typed error body.
-type Refusal = (StatusCode, ProtocolError);
-
-pub(super) fn refuse(app: &AppState, (status, e): Refusal) -> Response {
-    error_response(app, status, e)
-}
-
-pub(super) fn query_pairs(q: QueryPairs) -> Result<Vec<(String, String)>, Refusal> {
-    q.map(|Query(v)| v).map_err(|rej| {
-        let e = ProtocolError::new(
-            ErrorCode::InvalidField,
-            format!("bad query string: {}", rej.body_text()),
-        );
-        (StatusCode::BAD_REQUEST, e)
-    })
-}
-
-/// Authenticate a request for `scope`: the principal, or the 401/403 response.
-pub(super) fn check(
-    app: &AppState,
-    headers: &HeaderMap,
-    query: &[(String, String)],
-    scope: Scope<'_>,
-) -> Result<Principal, Refusal> {
-    authorize(&app.opts.auth, headers, query, scope).map_err(|e| {
-        tracing::info!(reason = %e, "request refused");
-        let e = e.to_protocol();
-        (status_of(e.code), e)
-    })
-}
-
-/// A WebSocket slot, or the 503 response when every slot is taken.
-pub(super) fn socket_slot(app: &AppState) -> Result<super::limits::SocketSlot, Refusal> {
-    app.limits.socket_slot().ok_or_else(|| {
-        let e = ProtocolError::new(
-            ErrorCode::TooManyConnections,
-            format!(
-                "the server holds its maximum of {} connections; retry later or elsewhere",
-                app.limits.max_sockets()
-            ),
-        );
-        (StatusCode::SERVICE_UNAVAILABLE, e)
-    })
-}
 
 pub async fn stream(
     State(app): State<Arc<AppState>>,
@@ -110,18 +33,22 @@ pub async fn stream(
         Ok(p) => p,
         Err(r) => return refuse(&app, r),
     };
+    let tenant: Arc<str> = Arc::from(principal.tenant());
+    let quota = match app.hub.quotas.reserve_connection(&tenant) {
+        Ok(q) => q,
+        Err(e) => return quota_refusal(&app, e),
+    };
     let slot = match socket_slot(&app) {
         Ok(s) => s,
         Err(r) => return refuse(&app, r),
     };
-    let tenant: Arc<str> = Arc::from(principal.tenant());
     let tracker = app.streams.clone();
     ws.read_buffer_size(WS_READ_BUFFER)
         .max_message_size(app.opts.hard_message_limit)
         .max_frame_size(app.opts.hard_message_limit)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
-                let _slot = slot;
+                let _slots = (slot, quota);
                 super::stream::serve(socket, app, tenant).await
             })
         })
@@ -185,12 +112,21 @@ pub async fn agent(
         Ok(r) => r,
         Err(e) => return error_response(&app, StatusCode::BAD_REQUEST, e),
     };
+    let tenant: Arc<str> = Arc::from(principal.tenant());
+    let quota = match app
+        .hub
+        .quotas
+        .reserve_socket(principal_key(&principal).as_deref().map(|k| (&tenant, k)))
+    {
+        Ok(q) => q,
+        Err(e) => return quota_refusal(&app, e),
+    };
     let slot = match socket_slot(&app) {
         Ok(s) => s,
         Err(r) => return refuse(&app, r),
     };
     let peer = super::agent::Panel {
-        tenant: Arc::from(principal.tenant()),
+        tenant,
         agent_id,
         resume,
     };
@@ -200,7 +136,7 @@ pub async fn agent(
         .max_frame_size(app.opts.hard_message_limit)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
-                let _slot = slot;
+                let _slots = (slot, quota);
                 super::agent::serve(socket, app, peer).await
             })
         })
@@ -369,7 +305,7 @@ pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "protocol": PROTOCOL_VERSION,
         "lexicon_entries": app.resources().analyzer.lexicons().entry_count(),
-        "active_calls": app.active_calls.load(Ordering::Relaxed),
+        "active_calls": app.hub.quotas.active_calls(),
         "connections": app.connections.load(Ordering::Relaxed),
         "agent_sockets": app.agent_sockets.load(Ordering::Relaxed),
     });
@@ -388,12 +324,12 @@ pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Re
             return error_response(&app, StatusCode::UNAUTHORIZED, e);
         }
     }
-    app.metrics.parked(app.resume.parked_len());
+    app.metrics.parked(app.hub.resume.parked_len());
     app.metrics.history(&app.store);
     let text = app.metrics.render(
         app.connections.load(Ordering::Relaxed),
         app.agent_sockets.load(Ordering::Relaxed),
-        app.active_calls.load(Ordering::Relaxed),
+        app.hub.quotas.active_calls() as i64,
     );
     (
         StatusCode::OK,

@@ -3,7 +3,7 @@
 //! ([`crate::adapters`]); this is the shell.
 //!
 //! - The stream endpoint is `/v1/stream` with one hook: each vendor frame is translated to
-//!   protocol v1 messages before the usual handling ([`VendorFeed`], used by `stream.rs`).
+//!   protocol v1 messages before the usual handling (`vendor::VendorFeed`, used by `stream.rs`).
 //! - Webhook calls live across requests, so [`IngestCalls`] keeps a table per tenant of live
 //!   adapted calls, each with its engine [`Call`]. A request's outputs are published exactly as
 //!   a stream's (agent panels through the hub, replay buffers, supervisors) and returned in the
@@ -31,12 +31,16 @@ use axum::response::Response;
 use tokio::sync::mpsc;
 
 use super::auth::Scope;
-use super::history::StartContext;
-use super::http::{
-    check, error_response, json, query_pairs, refuse, refuse_if_closing, socket_slot, QueryPairs,
+use super::gate::{
+    check, error_response, json, query_pairs, quota_refusal, refuse, refuse_if_closing,
+    socket_slot, QueryPairs,
 };
-use super::hub::{Class, ConnCmd};
-use super::limits::{reserve_call, RateLimiter};
+use super::history::StartContext;
+use super::hub::agents::{AgentMsg, Class};
+use super::hub::quotas::CallSlot;
+use super::hub::ConnCmd;
+use super::limits::RateLimiter;
+use super::vendor::VendorFeed;
 use super::{AppState, WS_READ_BUFFER};
 use crate::adapters::{
     decode, Adapter, AdapterError, CallAdapter, Fault, Format, Note, Settings, What,
@@ -92,25 +96,6 @@ fn adapter_error(app: &AppState, e: &AdapterError) -> Response {
     json(status, e.to_json())
 }
 
-/// The `/v1/stream/{format}` hook: vendor frames in, protocol v1 messages out.
-#[derive(Debug)]
-pub(super) struct VendorFeed {
-    adapter: Adapter,
-    epoch: Instant,
-}
-
-impl VendorFeed {
-    /// Protocol v1 messages for one frame (not yet validated: see [`validate`]).
-    pub fn translate(&mut self, frame: &[u8]) -> Result<Vec<Inbound>, AdapterError> {
-        self.adapter.translate(frame, arrival_ms(self.epoch))
-    }
-
-    /// The call ended (or never started): the vendor's next message about it starts it afresh.
-    pub fn forget(&mut self, call_id: &str) {
-        self.adapter.forget(call_id);
-    }
-}
-
 /// `GET /v1/stream/{format}`: `/v1/stream` with vendor frames.
 pub async fn stream(
     State(app): State<Arc<AppState>>,
@@ -138,22 +123,23 @@ pub async fn stream(
         Ok(s) => s,
         Err(e) => return adapter_error(&app, &e),
     };
+    let tenant: Arc<str> = Arc::from(principal.tenant());
+    let quota = match app.hub.quotas.reserve_connection(&tenant) {
+        Ok(q) => q,
+        Err(e) => return quota_refusal(&app, e),
+    };
     let slot = match socket_slot(&app) {
         Ok(s) => s,
         Err(r) => return refuse(&app, r),
     };
-    let feed = VendorFeed {
-        adapter: Adapter::new(format, settings),
-        epoch: Instant::now(),
-    };
-    let tenant: Arc<str> = Arc::from(principal.tenant());
+    let feed = VendorFeed::new(Adapter::new(format, settings));
     let tracker = app.streams.clone();
     ws.read_buffer_size(WS_READ_BUFFER)
         .max_message_size(app.opts.hard_message_limit)
         .max_frame_size(app.opts.hard_message_limit)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
-                let _slot = slot;
+                let _slots = (slot, quota);
                 super::stream::serve_vendor(socket, app, tenant, Some(feed)).await
             })
         })
@@ -226,6 +212,9 @@ struct Live {
     adapter: CallAdapter,
     agent_id: Arc<str>,
     last_event: Instant,
+    /// The call's place in its tenant's quota, given back when the call is removed.
+    #[allow(dead_code)]
+    slot: CallSlot,
     /// The stream's per-call segment limit (`--max-segment-rate`), per webhook call.
     limiter: RateLimiter,
 }
@@ -383,8 +372,7 @@ impl IngestCalls {
                             if live.call.redacts_pii() {
                                 s.text = crate::language::pii::redact(&s.text).into_owned();
                             }
-                            let feed = app.hub.feed();
-                            feed.segment(tenant.clone(), &s.call_id, live.agent_id.clone(), &s);
+                            app.hub.board.segment(tenant, &s);
                         }
                         let outs = live.call.on_event(Event::Segment(seg));
                         app.metrics.segment(t0.elapsed().as_secs_f64());
@@ -455,15 +443,12 @@ fn open(
         )
         .for_call(&start.call_id));
     }
-    let max = app.opts.max_calls_per_process;
-    if !reserve_call(&app.active_calls, max) {
-        return Err(ProtocolError::new(
-            ErrorCode::TooManyCalls,
-            format!("the server carries {max} calls (its limit); retry later or elsewhere"),
-        )
-        .for_call(&start.call_id));
-    }
-    app.resume.forget_ended(tenant, &start.call_id);
+    let slot = app
+        .hub
+        .quotas
+        .reserve_call(tenant)
+        .map_err(|e| e.for_call(&start.call_id))?;
+    app.hub.resume.forget_ended(tenant, &start.call_id);
     let call = Call::new(&start, app.resources());
     let agent_id: Arc<str> = Arc::from(start.agent_id.as_str());
     app.hub.register_call(
@@ -473,30 +458,24 @@ fn open(
         tc.conn_id,
         tc.cmd_tx.clone(),
     );
-    app.hub.feed().call_start(
-        tenant.clone(),
-        &start.call_id,
-        agent_id.clone(),
-        call.campaign(),
-        tc.conn_id,
-    );
+    app.hub
+        .board
+        .call_start(tenant, &start.call_id, &agent_id, call.campaign());
     if let Some(ctx) = context {
         app.hub
-            .feed()
+            .board
             .set_history_meta(tenant, &start.call_id, ctx.meta);
         if let Some(json) = ctx.message {
             let json: Arc<str> = Arc::from(json);
-            app.hub.publish_agent(
+            app.hub.agents.publish(
                 tenant,
                 &start.agent_id,
-                super::hub::AgentMsg {
+                AgentMsg {
                     class: Class::Keep,
                     json: json.clone(),
                 },
             );
-            app.hub
-                .feed()
-                .context(tenant.clone(), &start.call_id, agent_id.clone(), json);
+            app.hub.board.context(tenant, &start.call_id, json);
         }
     }
     let limiter = RateLimiter::new(
@@ -509,12 +488,14 @@ fn open(
         adapter: CallAdapter::new(&start.call_id),
         agent_id,
         last_event: Instant::now(),
+        slot,
         limiter,
     })
 }
 
 /// Publish outputs as a stream connection does (replay buffer and agent panels, supervisors);
-/// a summary also closes the call's routes. Returns their JSON.
+/// a summary also closes the call's routes (its quota slot goes with the call's `Live`). Returns
+/// their JSON.
 fn publish(
     app: &AppState,
     tenant: &Arc<str>,
@@ -527,37 +508,16 @@ fn publish(
         let json = o.to_json();
         let shared: Arc<str> = Arc::from(json.as_str());
         let call: Arc<str> = Arc::from(o.call_id());
-        let class = match &o {
-            Outbound::State(_) => Class::State,
-            Outbound::Nudge(n) => {
-                app.metrics.nudge(&n.kind);
-                Class::Keep
-            }
-            _ => Class::Keep,
-        };
-        let ends = matches!(o, Outbound::Summary(_));
-        let dropped = app.resume.record_and_publish(
-            &app.hub,
-            tenant,
-            &call,
-            agent_id,
-            o.seq(),
-            class,
-            &shared,
-            ends,
-        );
+        if let Outbound::Nudge(n) = &o {
+            app.metrics.nudge(&n.kind);
+        }
+        let dropped = app.hub.publish_output(tenant, &call, agent_id, &o, shared);
         if dropped > 0 {
             app.metrics.agent_dropped(dropped);
         }
-        app.hub
-            .feed()
-            .output(tenant.clone(), call.clone(), agent_id.clone(), &o, shared);
-        if ends {
-            app.active_calls.fetch_sub(1, Ordering::Relaxed);
+        if matches!(o, Outbound::Summary(_)) {
             app.hub.unregister_call(tenant, &call, conn_id);
-            app.hub
-                .feed()
-                .call_end(tenant.clone(), call, agent_id.clone());
+            app.hub.board.call_end(tenant, &call, agent_id);
         }
         jsons.push(json);
     }
@@ -611,20 +571,13 @@ fn apply_feedback(
     let mut calls = lock(&tc.calls);
     match calls.get_mut(&feedback.call_id) {
         Some(live) => {
-            let kind = live
-                .call
-                .nudge_kind(&feedback.nudge_id)
-                .unwrap_or("unknown")
-                .to_string();
-            let campaign = live.call.campaign().to_string();
             let useful = feedback.useful;
-            let outs = live.call.on_event(Event::Feedback {
-                nudge_id: feedback.nudge_id,
-                useful,
-            });
-            app.metrics.feedback(&kind, &campaign, useful);
-            publish(app, tenant, tc.conn_id, &live.agent_id, outs);
-            Ok(())
+            let nudge_id = feedback.nudge_id;
+            live.call.feedback(nudge_id.clone(), useful).map(|outs| {
+                let kind = live.call.nudge_kind(&nudge_id).unwrap_or_default();
+                app.metrics.feedback(kind, live.call.campaign(), useful);
+                publish(app, tenant, tc.conn_id, &live.agent_id, outs);
+            })
         }
         None => Err(ProtocolError::new(
             ErrorCode::UnknownCall,

@@ -1,16 +1,16 @@
 //! Resource limits that protect the process from one greedy or broken client: connections
-//! (WebSocket slots), concurrent calls per process, segment rate per call. Each is refused with a
-//! typed error and counted in `calma_errors_total{code}`; none closes a healthy connection.
+//! (WebSocket slots) and segment rate per call. Each is refused with a typed error and counted in
+//! `calma_errors_total{code}`; none closes a healthy connection. Calls per process and per
+//! tenant, and the per-tenant and per-principal socket quotas, are counted in the hub
+//! (`hub::quotas`), where the calls are.
 //!
 //! | limit | default | beyond it |
 //! |---|---|---|
 //! | WebSocket connections (platform + agent + supervisor) | 10,000 | upgrade refused: HTTP 503, `too_many_connections` |
-//! | concurrent calls per process (parked calls included) | 10,000 | `call.start` refused: `too_many_calls` |
 //! | calls per connection | 1,000 | `call.start` refused: `too_many_calls` |
 //! | segments per call | 20/s, bursts up to 5 s worth (100) | the excess segment is dropped: `rate_limited`; the call goes on |
 //! | idle call (no platform event) | 10 min | the call is ended, summary sent, `calma_calls_ended_total{reason="idle"}` |
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,17 +50,6 @@ impl Limits {
     pub fn max_sockets(&self) -> usize {
         self.max_sockets
     }
-}
-
-/// Count one more call in `active` unless it already holds `max`. Never overshoots under
-/// concurrency (compare-and-swap).
-pub fn reserve_call(active: &AtomicI64, max: usize) -> bool {
-    let max = i64::try_from(max).unwrap_or(i64::MAX);
-    active
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n < max).then_some(n + 1)
-        })
-        .is_ok()
 }
 
 /// Token bucket for the segments of one call: `rate` per second, at most `rate × window` saved up
@@ -121,16 +110,6 @@ mod tests {
         // Disabled.
         let mut off = RateLimiter::new(0, Duration::from_secs(5), t0);
         assert!((0..10_000).all(|_| off.allow(t0)));
-    }
-
-    #[test]
-    fn call_reservation_stops_at_the_limit() {
-        let n = AtomicI64::new(0);
-        assert!((0..3).all(|_| reserve_call(&n, 3)));
-        assert!(!reserve_call(&n, 3));
-        assert_eq!(n.load(Ordering::Relaxed), 3);
-        n.fetch_sub(1, Ordering::Relaxed);
-        assert!(reserve_call(&n, 3));
     }
 
     #[test]

@@ -1,21 +1,32 @@
 //! The async shell around the engine: HTTP + WebSocket endpoints, agent feeds, metrics, shutdown.
 //!
-//! Module map:
+//! Module map (arrows: "imports"; no cycles, the hub imports no handler):
+//!
+//! ```text
+//! supervisor ──▶ history         ingest ──▶ http, stream, vendor, history
+//! http ──▶ agent, stream        stream ──▶ history, reaper, vendor
+//! agent, stream, supervisor, ingest, history, reaper ──▶ hub ──▶ engine, protocol, store
+//! every handler ──▶ gate (checks and typed refusals; like hub, it imports no handler)
+//! ```
+//!
+//! - [`hub`]: all shared state, keyed by tenant: agent queues, call routes, the supervisor board
+//!   and post-call records, replay buffers and parked calls, quotas.
 //! - [`http`]: the route handlers (thin: check, then hand over), `/v1/analyze`, `/healthz`, `/metrics`.
+//! - `gate`: checks and typed refusals every handler shares (auth, slots, quotas, JSON errors).
+//! - `vendor`: the vendor-frame hook of `/v1/stream/{format}`.
+//! - `history`: the history API and the customer lookup at `call.start`.
 //! - `stream`: one task per platform connection (`/v1/stream`), owning its engine `Session`.
 //! - [`ingest`]: platform adapters: `/v1/ingest/{format}` (webhook calls kept across requests)
 //!   and `/v1/stream/{format}` (a hook in `stream`).
 //! - `echo`: `/v1/echo`, the same WebSocket stack without the engine (the load-test baseline).
 //! - `agent`: one task per agent panel socket (`/v1/agents/{agent_id}/nudges`).
-//! - [`hub`]: fan-out between tasks: agent queues, feedback routing, supervisor broadcast.
-//! - [`supervisor`]: the supervisor board state, recent call records, `/v1/supervisor`,
-//!   `/v1/calls/{call_id}`.
+//! - [`supervisor`]: the `/v1/supervisor` socket and `GET /v1/calls/{call_id}`.
+//! - `reaper`: ends parked calls whose grace period passed.
 //! - `pages`: the web UI (agent panel, supervisor board, post-call view), embedded HTML.
 //! - [`ws`]: the bounded, time-limited WebSocket writer.
 //! - [`metrics`]: a per-server Prometheus registry.
 //! - [`auth`]: API keys (platforms), HS256 tokens (agents, supervisors), tenants, dev mode.
-//! - [`limits`]: connection slots, calls per process, segment rate per call.
-//! - [`resume`]: per-call replay buffers and parked calls of lost connections.
+//! - [`limits`]: connection slots, segment rate per call.
 //! - [`logging`]: the log filter (no transcript text in logs).
 //! - `accept`: the accept loop (HTTP/1, header-read and idle timeouts, cap on HTTP connections).
 //! - [`guard`]: checks before routing: Origin allow-list, dev-mode Host names, dev-mode admin.
@@ -31,16 +42,18 @@ pub mod ingest;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
-pub mod resume;
 pub mod supervisor;
 pub mod ws;
 
 mod accept;
 mod agent;
 mod echo;
+mod gate;
 mod history;
 mod pages;
+mod reaper;
 mod stream;
+mod vendor;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,14 +66,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::engine::Resources;
 use crate::protocol::ParseLimits;
-use hub::{Hub, SupervisorEvent};
+use hub::quotas::QuotaLimits;
+use hub::{Hub, HubConfig};
 use metrics::Metrics;
 
 /// `calma serve` options.
@@ -98,6 +111,19 @@ pub struct ServeArgs {
     /// Calls the whole process may carry at once (parked calls included).
     #[arg(long, default_value_t = 10_000, env = "CALMA_MAX_PROCESS_CALLS")]
     pub max_process_calls: usize,
+    /// Calls one tenant may carry at once (parked calls included).
+    #[arg(long, default_value_t = 5_000, env = "CALMA_MAX_CALLS_PER_TENANT")]
+    pub max_calls_per_tenant: usize,
+    /// Platform connections (`/v1/stream`) one tenant may hold at once.
+    #[arg(
+        long,
+        default_value_t = 1_000,
+        env = "CALMA_MAX_CONNECTIONS_PER_TENANT"
+    )]
+    pub max_connections_per_tenant: usize,
+    /// Agent-panel and supervisor sockets one token holder may hold at once.
+    #[arg(long, default_value_t = 8, env = "CALMA_MAX_SOCKETS_PER_PRINCIPAL")]
+    pub max_sockets_per_principal: usize,
     /// WebSocket connections (platform, agent and supervisor sockets together).
     #[arg(long, default_value_t = 10_000, env = "CALMA_MAX_CONNECTIONS")]
     pub max_connections: usize,
@@ -194,6 +220,18 @@ pub struct Options {
     pub auth: auth::AuthConfig,
     /// Calls the process may carry at once, parked calls included (`too_many_calls` beyond).
     pub max_calls_per_process: usize,
+    /// Calls one tenant may carry at once, parked calls included (`too_many_calls`,
+    /// `quota: calls_per_tenant`, beyond).
+    pub max_calls_per_tenant: usize,
+    /// Platform connections one tenant may hold (HTTP 429 `too_many_connections`,
+    /// `quota: connections_per_tenant`, beyond).
+    pub max_connections_per_tenant: usize,
+    /// Agent and supervisor sockets one token holder may hold (HTTP 429
+    /// `too_many_connections`, `quota: sockets_per_principal`, beyond).
+    pub max_sockets_per_principal: usize,
+    /// Messages queued per supervisor socket; one that falls further behind is sent a fresh
+    /// snapshot instead of what it missed.
+    pub supervisor_queue: usize,
     /// WebSocket connections of every kind (HTTP 503 `too_many_connections` beyond).
     pub max_connections: usize,
     /// Segment messages per second per call (0 = unlimited); `rate_limited` beyond.
@@ -252,9 +290,13 @@ impl Default for Options {
             agent_queue: 256,
             send_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(5),
-            recent_calls: supervisor::RECENT_CALLS,
+            recent_calls: hub::board::RECENT_CALLS,
             auth: auth::AuthConfig::open(),
             max_calls_per_process: 10_000,
+            max_calls_per_tenant: 5_000,
+            max_connections_per_tenant: 1_000,
+            max_sockets_per_principal: 8,
+            supervisor_queue: hub::board::SUPERVISOR_QUEUE,
             max_connections: 10_000,
             max_segments_per_sec: 20,
             segment_rate_window: Duration::from_secs(5),
@@ -284,6 +326,9 @@ impl Options {
             soft_message_limit: args.max_message_bytes,
             hard_message_limit: (1024 * 1024).max(args.max_message_bytes * 2),
             max_calls_per_process: args.max_process_calls.max(1),
+            max_calls_per_tenant: args.max_calls_per_tenant.max(1),
+            max_connections_per_tenant: args.max_connections_per_tenant.max(1),
+            max_sockets_per_principal: args.max_sockets_per_principal.max(1),
             max_connections: args.max_connections.max(1),
             max_segments_per_sec: args.max_segment_rate,
             idle_call_timeout: Duration::from_secs(args.idle_call_minutes.saturating_mul(60)),
@@ -334,10 +379,8 @@ pub struct AppState {
     pub connections: AtomicI64,
     pub agent_sockets: AtomicI64,
     pub supervisor_sockets: AtomicI64,
-    pub active_calls: AtomicI64,
     pub next_conn: AtomicU64,
     pub limits: limits::Limits,
-    pub resume: resume::ResumeStore,
     /// Slots for concurrent `POST /v1/analyze` requests.
     pub analyze_slots: Arc<tokio::sync::Semaphore>,
     /// The call history (SQLite): ended calls' records, reports, customer context.
@@ -451,10 +494,19 @@ pub async fn start_with_sources(
         opts.db_max_mib,
     )
     .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let hub = Hub::with_recent_calls(opts.recent_calls);
-    hub.feed().set_history(store.clone());
+    let hub = Hub::new(HubConfig {
+        recent_calls: opts.recent_calls,
+        replay_buffer: opts.replay_buffer,
+        supervisor_queue: opts.supervisor_queue,
+        quotas: QuotaLimits {
+            calls_per_process: opts.max_calls_per_process,
+            calls_per_tenant: opts.max_calls_per_tenant,
+            connections_per_tenant: opts.max_connections_per_tenant,
+            sockets_per_principal: opts.max_sockets_per_principal,
+        },
+    });
+    hub.board.set_history(store.clone());
     let limits = limits::Limits::new(opts.max_connections);
-    let resume = resume::ResumeStore::new(opts.replay_buffer);
     let analyze_slots = Arc::new(tokio::sync::Semaphore::new(
         opts.max_analyze_concurrency
             .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
@@ -475,15 +527,13 @@ pub async fn start_with_sources(
         connections: AtomicI64::new(0),
         agent_sockets: AtomicI64::new(0),
         supervisor_sockets: AtomicI64::new(0),
-        active_calls: AtomicI64::new(0),
         next_conn: AtomicU64::new(1),
         limits,
-        resume,
         analyze_slots,
         store,
         ingest: ingest::IngestCalls::default(),
     });
-    app.streams.spawn(resume::reaper(app.clone()));
+    app.streams.spawn(reaper::reaper(app.clone()));
     app.streams.spawn(ingest::reaper(app.clone()));
     app.streams.spawn(history::purge_loop(app.clone()));
     let routes = router(app.clone());
@@ -506,11 +556,6 @@ impl ServerHandle {
     /// The shared state (counters, hub) of this server.
     pub fn state(&self) -> &Arc<AppState> {
         &self.app
-    }
-
-    /// Subscribe to the supervisor feed: call starts, every output, call ends.
-    pub fn subscribe_supervisor(&self) -> broadcast::Receiver<SupervisorEvent> {
-        self.app.hub.subscribe_supervisor()
     }
 
     /// Graceful shutdown: stop accepting; end every call (summaries go to platforms, agents and

@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::http::error_response;
+use super::gate::error_response;
 use super::AppState;
 use crate::protocol::{ErrorCode, ProtocolError};
 

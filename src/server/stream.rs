@@ -19,11 +19,14 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{interval, interval_at, Instant, MissedTickBehavior};
 
-use super::hub::{Class, ConnCmd};
-use super::ingest::VendorFeed;
-use super::limits::{reserve_call, RateLimiter};
-use super::resume::ParkedCall;
-use super::ws::{writer, Out, CLOSE_GOING_AWAY, CLOSE_POLICY};
+use super::hub::agents::{AgentMsg, Class};
+use super::hub::quotas::CallSlot;
+use super::hub::resume::ParkedCall;
+use super::hub::ConnCmd;
+use super::limits::RateLimiter;
+use super::reaper::end_unattached;
+use super::vendor::VendorFeed;
+use super::ws::{writer, Out, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG};
 use super::AppState;
 use crate::engine::{Event, Session};
 use crate::protocol::{
@@ -44,6 +47,8 @@ struct CallMeta {
     event_at: Instant,
     /// Segment rate limit of the call.
     limiter: RateLimiter,
+    /// The call's place in its tenant's quota, given back when the call ends here.
+    slot: CallSlot,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +57,11 @@ enum EndReason {
     PeerClosed,
     /// The stream ended without a Close frame.
     PeerGone,
+    /// Reading failed otherwise (reset, EOF without a Close frame): the connection was lost.
     PeerError,
+    /// The peer sent a frame over the hard size limit: not a lost connection, so its calls end
+    /// as on a Close.
+    PeerViolation,
     PeerSilent,
     WriterGone,
     Shutdown,
@@ -61,7 +70,10 @@ enum EndReason {
 impl EndReason {
     /// The connection was lost rather than closed: its calls wait for a resume.
     fn lost(self) -> bool {
-        !matches!(self, EndReason::PeerClosed | EndReason::Shutdown)
+        !matches!(
+            self,
+            EndReason::PeerClosed | EndReason::PeerViolation | EndReason::Shutdown
+        )
     }
 }
 
@@ -133,7 +145,11 @@ pub(super) async fn serve_vendor(
                     Ok(f) => f,
                     Err(e) => {
                         tracing::info!(conn = id, error = %e, "stream read error");
-                        break EndReason::PeerError;
+                        break if is_over_the_size_limit(&e) {
+                            EndReason::PeerViolation
+                        } else {
+                            EndReason::PeerError
+                        };
                     }
                 };
                 last_seen = Instant::now();
@@ -173,10 +189,10 @@ pub(super) async fn serve_vendor(
         let n = conn.session.len();
         let outs = conn.session.end_all();
         conn.route(outs).await;
-        let why = if reason == EndReason::Shutdown {
-            "shutdown"
-        } else {
-            "disconnect"
+        let why = match reason {
+            EndReason::Shutdown => "shutdown",
+            EndReason::PeerViolation => "protocol_violation",
+            _ => "disconnect",
         };
         for _ in 0..n {
             app.metrics.call_ended(why);
@@ -188,12 +204,31 @@ pub(super) async fn serve_vendor(
                 .await
         }
         EndReason::PeerSilent => conn.send(Out::Close(CLOSE_POLICY, "no pong")).await,
+        EndReason::PeerViolation => {
+            conn.send(Out::Close(CLOSE_TOO_BIG, "message too big"))
+                .await
+        }
         _ => {}
     }
     drop(conn.out);
     let _ = tokio::time::timeout(app.opts.send_timeout, writer).await;
     app.connections.fetch_sub(1, Ordering::Relaxed);
     tracing::info!(conn = id, ?reason, "stream connection closed");
+}
+
+/// Whether a read error is the peer sending a frame or message over the hard size limit (a
+/// protocol violation) rather than the connection being lost (reset, EOF without a Close
+/// frame, broken framing on a dying socket), which parks the calls for a resume.
+fn is_over_the_size_limit(e: &axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(ws) = c.downcast_ref::<WsError>() {
+            return matches!(ws, WsError::Capacity(_));
+        }
+        cause = c.source();
+    }
+    false
 }
 
 impl Conn {
@@ -279,49 +314,38 @@ impl Conn {
                 // A parked call with this id is superseded: the platform started it afresh
                 // instead of resuming it. End the old one (summary to agents) first.
                 if self.session.call(&start.call_id).is_none() {
-                    if let Some(p) = self.app.resume.unpark(&self.tenant, &start.call_id) {
-                        super::resume::end_unattached(&self.app, &self.tenant, p, "replaced");
+                    if let Some(p) = self.app.hub.resume.unpark(&self.tenant, &start.call_id) {
+                        end_unattached(&self.app, &self.tenant, p, "replaced");
                     }
                 }
-                let max = self.app.opts.max_calls_per_process;
-                if !reserve_call(&self.app.active_calls, max) {
-                    let e = ProtocolError::new(
-                        ErrorCode::TooManyCalls,
-                        format!(
-                            "the server carries {max} calls (its limit); retry later or elsewhere"
-                        ),
-                    )
-                    .for_call(&start.call_id);
-                    return self.send_error(e).await;
-                }
+                let slot = match self.app.hub.quotas.reserve_call(&self.tenant) {
+                    Ok(s) => s,
+                    Err(e) => return self.send_error(e.for_call(&start.call_id)).await,
+                };
                 let mut start = start;
                 let ctx = super::history::at_call_start(&self.app, &self.tenant, &mut start).await;
                 let r = self.session.handle(Inbound::CallStart(start.clone()));
                 if r.is_ok() {
-                    self.call_started(&start.call_id, &start.agent_id);
+                    self.call_started(&start.call_id, &start.agent_id, slot);
                     self.app
                         .hub
-                        .feed()
+                        .board
                         .set_history_meta(&self.tenant, &start.call_id, ctx.meta);
                     if let Some(json) = ctx.message {
                         let json: Arc<str> = Arc::from(json);
-                        self.app.hub.publish_agent(
+                        self.app.hub.agents.publish(
                             &self.tenant,
                             &start.agent_id,
-                            super::hub::AgentMsg {
+                            AgentMsg {
                                 class: Class::Keep,
                                 json: json.clone(),
                             },
                         );
-                        self.app.hub.feed().context(
-                            self.tenant.clone(),
-                            &start.call_id,
-                            Arc::from(start.agent_id.as_str()),
-                            json,
-                        );
+                        self.app
+                            .hub
+                            .board
+                            .context(&self.tenant, &start.call_id, json);
                     }
-                } else {
-                    self.app.active_calls.fetch_sub(1, Ordering::Relaxed);
                 }
                 r
             }
@@ -358,13 +382,8 @@ impl Conn {
                         }
                         s
                     });
-                    if let (Some(seg), Some(meta)) = (fin, self.calls.get(&call_id)) {
-                        self.app.hub.feed().segment(
-                            self.tenant.clone(),
-                            &call_id,
-                            meta.agent_id.clone(),
-                            &seg,
-                        );
+                    if let Some(seg) = fin {
+                        self.app.hub.board.segment(&self.tenant, &seg);
                     }
                 }
                 r
@@ -406,10 +425,10 @@ impl Conn {
         )
     }
 
-    /// A call started here (its process slot is already reserved).
-    fn call_started(&mut self, call_id: &str, agent_id: &str) {
+    /// A call started here (its quota slot is already reserved).
+    fn call_started(&mut self, call_id: &str, agent_id: &str, slot: CallSlot) {
         // The id now names this call: forget the outputs of an earlier call that had it.
-        self.app.resume.forget_ended(&self.tenant, call_id);
+        self.app.hub.resume.forget_ended(&self.tenant, call_id);
         let agent: Arc<str> = Arc::from(agent_id);
         self.calls.insert(
             call_id.to_string(),
@@ -418,6 +437,7 @@ impl Conn {
                 media_at_event: 0,
                 event_at: Instant::now(),
                 limiter: self.new_limiter(),
+                slot,
             },
         );
         self.app.hub.register_call(
@@ -435,8 +455,8 @@ impl Conn {
         tracing::info!(conn = self.id, call = call_id, agent = agent_id, %campaign, "call started");
         self.app
             .hub
-            .feed()
-            .call_start(self.tenant.clone(), call_id, agent, &campaign, self.id);
+            .board
+            .call_start(&self.tenant, call_id, &agent, &campaign);
     }
 
     /// A platform event reached the call: restart its wall clock from the media time it reached.
@@ -448,12 +468,12 @@ impl Conn {
         }
     }
 
-    /// Apply feedback to the session, counting it by the nudge's kind ("unknown" for an id the
-    /// call never sent).
+    /// Apply feedback to the session (which refuses ids the call never sent with
+    /// `unknown_nudge`), counting it by the nudge's kind.
     fn feedback(&mut self, f: Feedback) -> Result<(), ProtocolError> {
         let (kind, campaign) = match self.session.call(&f.call_id) {
             Some(c) => (
-                c.nudge_kind(&f.nudge_id).unwrap_or("unknown").to_string(),
+                c.nudge_kind(&f.nudge_id).unwrap_or_default().to_string(),
                 c.campaign().to_string(),
             ),
             None => (String::new(), String::new()),
@@ -480,7 +500,7 @@ impl Conn {
                     // If the asker gave up meanwhile, park the call rather than lose it.
                     if let Err(Some(p)) = reply.send(Some(p)) {
                         let deadline = Instant::now() + self.app.opts.resume_grace;
-                        self.app.resume.park(&self.tenant, p, deadline);
+                        self.app.hub.resume.park(&self.tenant, p, deadline);
                     }
                 } else {
                     let _ = reply.send(None);
@@ -499,6 +519,7 @@ impl Conn {
             agent_id: meta.agent_id,
             media_at_event: meta.media_at_event,
             event_at: meta.event_at,
+            slot: meta.slot,
         })
     }
 
@@ -508,12 +529,12 @@ impl Conn {
         let ids: Vec<String> = self.calls.keys().cloned().collect();
         for call_id in ids {
             if let Some(p) = self.detach(&call_id) {
-                self.app.resume.park(&self.tenant, p, deadline);
+                self.app.hub.resume.park(&self.tenant, p, deadline);
             }
         }
         tracing::info!(
             conn = self.id,
-            parked = self.app.resume.parked_len(),
+            parked = self.app.hub.resume.parked_len(),
             "calls parked for resume"
         );
     }
@@ -522,7 +543,7 @@ impl Conn {
     /// carried, then replay the outputs after `after_seq`.
     async fn resume(&mut self, r: Resume) {
         let call_id = r.call_id.clone();
-        let ended = self.app.resume.ended(&self.tenant, &call_id);
+        let ended = self.app.hub.resume.ended(&self.tenant, &call_id);
         if self.session.call(&call_id).is_none() && !ended {
             let Some(parked) = self.find_call(&call_id).await else {
                 let e = ProtocolError::new(
@@ -537,6 +558,7 @@ impl Conn {
                 agent_id,
                 media_at_event,
                 event_at,
+                slot,
             } = parked;
             if let Err(e) = self.session.can_adopt(&call_id) {
                 // Over this connection's limit: leave the call parked for another one.
@@ -546,8 +568,9 @@ impl Conn {
                     agent_id,
                     media_at_event,
                     event_at,
+                    slot,
                 };
-                self.app.resume.park(&self.tenant, p, deadline);
+                self.app.hub.resume.park(&self.tenant, p, deadline);
                 return self.send_error(e).await;
             }
             self.session.adopt(call);
@@ -558,6 +581,7 @@ impl Conn {
                     media_at_event,
                     event_at,
                     limiter: self.new_limiter(),
+                    slot,
                 },
             );
             self.app.hub.register_call(
@@ -572,6 +596,7 @@ impl Conn {
         }
         let Some(replay) = self
             .app
+            .hub
             .resume
             .platform_replay(&self.tenant, &call_id, r.after_seq)
         else {
@@ -588,7 +613,7 @@ impl Conn {
 
     /// A running call of this tenant: parked, or released by the connection still holding it.
     async fn find_call(&mut self, call_id: &str) -> Option<ParkedCall> {
-        if let Some(p) = self.app.resume.unpark(&self.tenant, call_id) {
+        if let Some(p) = self.app.hub.resume.unpark(&self.tenant, call_id) {
             return Some(p);
         }
         if let Some(owner) = self.app.hub.call_owner(&self.tenant, call_id, self.id) {
@@ -606,7 +631,7 @@ impl Conn {
             }
         }
         // The owner may have parked the call while we asked.
-        self.app.resume.unpark(&self.tenant, call_id)
+        self.app.hub.resume.unpark(&self.tenant, call_id)
     }
 
     /// Advance idle calls' media time from the wall clock: media time at the call's last event
@@ -649,57 +674,32 @@ impl Conn {
     async fn route(&mut self, outs: Vec<Outbound>) {
         for o in outs {
             let json = o.to_json();
-            let call_id = o.call_id().to_string();
-            let agent_id = match (&o, self.calls.get(&call_id)) {
+            let call: Arc<str> = Arc::from(o.call_id());
+            let agent_id = match (&o, self.calls.get(&*call)) {
                 (_, Some(meta)) => meta.agent_id.clone(),
                 (Outbound::Summary(s), None) => Arc::from(s.agent_id.as_str()),
                 (_, None) => Arc::from(""),
             };
+            if let Outbound::Nudge(n) = &o {
+                self.app.metrics.nudge(&n.kind);
+            }
             let shared: Arc<str> = Arc::from(json.as_str());
-            let class = match &o {
-                Outbound::State(_) => Class::State,
-                Outbound::Nudge(n) => {
-                    self.app.metrics.nudge(&n.kind);
-                    Class::Keep
-                }
-                _ => Class::Keep,
-            };
-            let ends = matches!(o, Outbound::Summary(_));
-            let dropped = self.app.resume.record_and_publish(
-                &self.app.hub,
-                &self.tenant,
-                &call_id,
-                &agent_id,
-                o.seq(),
-                class,
-                &shared,
-                ends,
-            );
+            let dropped = self
+                .app
+                .hub
+                .publish_output(&self.tenant, &call, &agent_id, &o, shared);
             if dropped > 0 {
                 self.app.metrics.agent_dropped(dropped);
             }
-            let call: Arc<str> = Arc::from(call_id.as_str());
-            self.app.hub.feed().output(
-                self.tenant.clone(),
-                call.clone(),
-                agent_id.clone(),
-                &o,
-                shared,
-            );
             if let Outbound::Summary(_) = &o {
                 if let Some(v) = self.vendor.as_mut() {
-                    v.forget(&call_id);
+                    v.forget(&call);
                 }
-                self.calls.remove(&call_id);
-                self.app.active_calls.fetch_sub(1, Ordering::Relaxed);
-                self.app
-                    .hub
-                    .unregister_call(&self.tenant, &call_id, self.id);
-                self.app
-                    .hub
-                    .feed()
-                    .call_end(self.tenant.clone(), call, agent_id);
-                tracing::info!(conn = self.id, call = %call_id, "call ended");
+                // Dropping the call's meta gives its quota slot back.
+                self.calls.remove(&*call);
+                self.app.hub.unregister_call(&self.tenant, &call, self.id);
+                self.app.hub.board.call_end(&self.tenant, &call, &agent_id);
+                tracing::info!(conn = self.id, call = %call, "call ended");
             }
             self.send(Out::Text(json)).await;
         }

@@ -12,6 +12,8 @@ use tokio::sync::mpsc;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code for a peer that broke the rules (unanswered pings, stuck consumer).
 pub const CLOSE_POLICY: u16 = 1008;
+/// Close code for a frame or message over the hard size limit.
+pub const CLOSE_TOO_BIG: u16 = 1009;
 
 /// What the writer task sends.
 #[derive(Debug)]

@@ -18,7 +18,7 @@ pub mod schema;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -79,6 +79,7 @@ enum Op {
     Write(Box<CallRecord>),
     Purge {
         now_ms: i64,
+        retention: schema::Retention,
     },
     /// Answered once everything queued before it is on disk.
     Flush(std::sync::mpsc::Sender<()>),
@@ -89,7 +90,10 @@ pub struct Store {
     path: String,
     tx: Mutex<Option<SyncSender<Op>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    reader: Mutex<Connection>,
+    /// Where readers connect (a file path or the shared in-memory URI).
+    uri: String,
+    /// Keeps a `:memory:` database alive between readers (the writer thread owns its own).
+    _keepalive: Option<Mutex<Connection>>,
     secret: Vec<u8>,
     pub stats: Arc<StoreStats>,
 }
@@ -164,6 +168,10 @@ impl Store {
                 .pragma_update(None, "synchronous", "NORMAL")
                 .map_err(|e| open_err(describe(&e)))?;
         }
+        // Deleted personal data is overwritten, not left in free pages.
+        writer
+            .pragma_update(None, "secure_delete", "ON")
+            .map_err(|e| open_err(describe(&e)))?;
         // A write lock proves the file is a database we can use now, not at the first call.
         schema::migrate(&writer).map_err(|e| open_err(describe(&e)))?;
         if max_mib > 0 {
@@ -177,9 +185,14 @@ impl Store {
         }
         let secret = match secret {
             Some(s) => s.to_vec(),
-            None => schema::server_secret(&writer).map_err(|e| open_err(describe(&e)))?,
+            None if memory => schema::random_bytes(&writer).map_err(|e| open_err(describe(&e)))?,
+            None => key_file_secret(path, &writer).map_err(open_err)?,
         };
-        let reader = open_conn(&uri, path)?;
+        let keepalive = if memory {
+            Some(Mutex::new(open_conn(&uri, path)?))
+        } else {
+            None
+        };
         let stats = Arc::new(StoreStats::default());
         let (tx, rx) = sync_channel(QUEUE_CAPACITY);
         let thread_stats = stats.clone();
@@ -192,10 +205,36 @@ impl Store {
             path: path.to_string(),
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
-            reader: Mutex::new(reader),
+            uri,
+            _keepalive: keepalive,
             secret,
             stats,
         }))
+    }
+
+    /// Open an existing history file read-only, without migrating or locking it (for
+    /// `calma replay --db` beside a running server). A missing file is an error, not a new
+    /// empty database.
+    pub fn open_read_only(path: &str) -> Result<Connection, StoreError> {
+        let err = |message: String| StoreError::Open {
+            path: path.to_string(),
+            message,
+        };
+        if !Path::new(path).is_file() {
+            return Err(err("no such file".into()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| err(describe(&e)))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| err(describe(&e)))?;
+        if version == 0 {
+            return Err(err("not a calma history database (no schema)".into()));
+        }
+        Ok(conn)
     }
 
     /// The database file as given at start.
@@ -226,10 +265,10 @@ impl Store {
         }
     }
 
-    /// Ask the writer to delete records (and transcripts) past their retention.
-    pub fn purge(&self, now_ms: i64) {
+    /// Ask the writer to delete records (and transcripts) past their campaign's retention.
+    pub fn purge(&self, now_ms: i64, retention: schema::Retention) {
         if let Some(tx) = self.sender() {
-            let _ = tx.try_send(Op::Purge { now_ms });
+            let _ = tx.try_send(Op::Purge { now_ms, retention });
         }
     }
 
@@ -271,9 +310,13 @@ impl Store {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The read connection (queries are short; run them off the async workers).
-    pub fn reader(&self) -> MutexGuard<'_, Connection> {
-        self.reader.lock().unwrap_or_else(|e| e.into_inner())
+    /// A fresh read connection: each request reads on its own (WAL lets readers run beside the
+    /// writer and each other), so a long export never holds up a customer-context lookup. Run
+    /// queries off the async workers.
+    pub fn reader(&self) -> Result<Connection, StoreError> {
+        let conn = open_conn(&self.uri, &self.path)?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        Ok(conn)
     }
 }
 
@@ -281,6 +324,33 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// The customer-hash secret kept beside the database in `<db>.customer-key` (mode 0600), created
+/// on first start. Not inside the database: a copy of the data alone does not let anyone test
+/// phone numbers against the hashes. Back it up with the database (or set
+/// `CALMA_CUSTOMER_KEY_SECRET`), or earlier customers are no longer recognised.
+fn key_file_secret(db_path: &str, conn: &Connection) -> Result<Vec<u8>, String> {
+    let key_path = format!("{db_path}.customer-key");
+    match std::fs::read(&key_path) {
+        Ok(k) if k.len() >= 16 => return Ok(k),
+        Ok(_) => return Err(format!("{key_path}: the customer-key file is too short")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{key_path}: {e}")),
+    }
+    let secret = schema::random_bytes(conn).map_err(|e| describe(&e))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    opts.open(&key_path)
+        .and_then(|mut f| f.write_all(&secret))
+        .map_err(|e| format!("{key_path}: cannot create the customer-key file: {e}"))?;
+    Ok(secret)
 }
 
 /// SQLite's own words for the common start-up failures, with what to do.
@@ -310,7 +380,7 @@ fn write_loop(mut conn: Connection, rx: Receiver<Op>, stats: Arc<StoreStats>, pa
         let mut purge = None;
         let mut take = |op: Op, batch: &mut Vec<Box<CallRecord>>| match op {
             Op::Write(r) => batch.push(r),
-            Op::Purge { now_ms } => purge = Some(now_ms),
+            Op::Purge { now_ms, retention } => purge = Some((now_ms, retention)),
             Op::Flush(done) => flushes.push(done),
         };
         take(first, &mut batch);
@@ -327,14 +397,23 @@ fn write_loop(mut conn: Connection, rx: Receiver<Op>, stats: Arc<StoreStats>, pa
                     stats.written.fetch_add(n, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    stats.write_errors.fetch_add(n, Ordering::Relaxed);
-                    tracing::error!(db = %path, error = %e, records = n, "history write failed; live analysis goes on");
+                    // One bad record must not cost the others: write them one by one.
+                    tracing::warn!(db = %path, error = %e, records = n, "history batch failed; writing records one by one");
+                    for rec in &batch {
+                        match write_batch(&mut conn, std::slice::from_ref(rec)) {
+                            Ok(()) => stats.written.fetch_add(1, Ordering::Relaxed),
+                            Err(e) => {
+                                tracing::error!(db = %path, error = %e, call = %rec.call_id, "history write failed; live analysis goes on");
+                                stats.write_errors.fetch_add(1, Ordering::Relaxed)
+                            }
+                        };
+                    }
                 }
             }
             batch.clear();
         }
-        if let Some(now_ms) = purge {
-            match schema::purge(&conn, now_ms) {
+        if let Some((now_ms, retention)) = purge {
+            match schema::purge(&conn, now_ms, &retention) {
                 Ok(n) => {
                     stats.purged.fetch_add(n, Ordering::Relaxed);
                 }
@@ -529,7 +608,7 @@ mod tests {
             store.close();
         }
         let store = Store::open(&path, None).unwrap();
-        let conn = store.reader();
+        let conn = store.reader().unwrap();
         let acme = queries::get_call(&conn, Some("acme"), "c-1")
             .unwrap()
             .unwrap();
@@ -564,7 +643,7 @@ mod tests {
             store.record(record("acme", &format!("c-{i}"), 1_000 * i, s));
         }
         store.flush();
-        let conn = store.reader();
+        let conn = store.reader().unwrap();
         let mut f = CallFilter {
             limit: 3,
             ..Default::default()
@@ -631,7 +710,7 @@ mod tests {
             store.record(r);
         }
         store.flush();
-        let conn = store.reader();
+        let conn = store.reader().unwrap();
         let ctx = queries::customer_context(&conn, "acme", &key, now)
             .unwrap()
             .unwrap();
@@ -656,18 +735,22 @@ mod tests {
         r.transcript_retention_days = 7;
         store.record(r);
         store.flush();
-        store.purge(18 * day);
+        let retention = schema::Retention {
+            campaigns: vec![],
+            default: (30, 7),
+        };
+        store.purge(18 * day, retention.clone());
         store.flush();
         {
-            let conn = store.reader();
+            let conn = store.reader().unwrap();
             let left: Option<String> = conn
                 .query_row("SELECT transcript_json FROM calls", [], |r| r.get(0))
                 .unwrap();
             assert!(left.is_none(), "the transcript outlived its 7 days");
         }
-        store.purge(41 * day);
+        store.purge(41 * day, retention);
         store.flush();
-        let conn = store.reader();
+        let conn = store.reader().unwrap();
         let n: i64 = conn
             .query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))
             .unwrap();
@@ -692,6 +775,38 @@ mod tests {
             crate::replay::replay_jsonl(Resources::embedded(), &jsonl, &ParseLimits::default());
         assert!(out.iter().any(|l| l.contains("call.summary")), "{out:?}");
         assert!(out.iter().all(|l| !l.contains("\"error\"")), "{out:?}");
+    }
+
+    #[test]
+    fn retention_follows_each_campaigns_current_setting() {
+        let store = Store::open(":memory:", Some(b"0123456789abcdef")).unwrap();
+        let calm = summary_of("examples/calm_call.jsonl");
+        let day = 86_400_000;
+        let mut ventas = record("acme", "c-v", 10 * day, &calm);
+        ventas.campaign = "ventas".into();
+        store.record(ventas);
+        let mut other = record("acme", "c-o", 10 * day, &calm);
+        other.campaign = "soporte".into();
+        store.record(other);
+        store.flush();
+        // ventas was written with 30 days; its campaign now keeps 3.
+        store.purge(
+            15 * day,
+            schema::Retention {
+                campaigns: vec![("ventas".into(), 3, 1)],
+                default: (30, 7),
+            },
+        );
+        store.flush();
+        let conn = store.reader().unwrap();
+        let left: Vec<String> = conn
+            .prepare("SELECT call_id FROM calls")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(left, ["c-o"]);
     }
 
     #[test]

@@ -184,10 +184,10 @@ pub fn list_calls(
     })
 }
 
-/// RFC 4180 field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`
-/// or `@` is prefixed with `'` so a spreadsheet never runs it as a formula.
+/// RFC 4180 field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`,
+/// `@`, tab or carriage return is prefixed with `'` so a spreadsheet never runs it as a formula.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_string()
@@ -487,19 +487,22 @@ pub struct StoredTranscript {
     pub transcript_json: String,
 }
 
-/// Calls of `campaign` ended at or after `since_ms` that kept their transcript.
+/// Calls of `campaign` (of `tenant`, or every tenant when `None`) ended at or after `since_ms`
+/// that kept their transcript.
 pub fn transcripts(
     conn: &Connection,
+    tenant: Option<&str>,
     campaign: &str,
     since_ms: Option<i64>,
 ) -> rusqlite::Result<Vec<StoredTranscript>> {
     let mut stmt = conn.prepare(
         "SELECT tenant, call_id, agent_id, campaign, transcript_json FROM calls
          WHERE campaign = ?1 AND transcript_json IS NOT NULL AND (?2 IS NULL OR ended_at_ms >= ?2)
+            AND (?3 IS NULL OR tenant = ?3)
          ORDER BY ended_at_ms",
     )?;
     let rows = stmt
-        .query_map(params![campaign, since_ms], |r| {
+        .query_map(params![campaign, since_ms, tenant], |r| {
             Ok(StoredTranscript {
                 tenant: r.get(0)?,
                 call_id: r.get(1)?,

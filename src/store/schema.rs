@@ -1,7 +1,7 @@
 //! The history's schema, migrated in code: `PRAGMA user_version` says which migrations ran.
 //! A migration is appended, never edited, so every older file upgrades in order.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 /// Migrations in order; `user_version` = how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -78,36 +78,69 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The customer-hash secret kept in the database (created on first use).
-pub fn server_secret(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
-    let existing: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'customer_key_secret'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(s) = existing {
-        return Ok(s);
-    }
-    let secret: Vec<u8> = conn.query_row("SELECT randomblob(32)", [], |r| r.get(0))?;
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('customer_key_secret', ?1)",
-        params![secret],
-    )?;
-    Ok(secret)
+/// 32 random bytes from SQLite's own generator (seeded from the OS).
+pub fn random_bytes(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
+    conn.query_row("SELECT randomblob(32)", [], |r| r.get(0))
 }
 
-/// Delete records past their retention and transcripts past theirs. Returns the records deleted.
-pub fn purge(conn: &Connection, now_ms: i64) -> rusqlite::Result<u64> {
-    conn.execute(
-        "UPDATE calls SET transcript_json = NULL, transcript_expires_at_ms = NULL
-         WHERE transcript_expires_at_ms IS NOT NULL AND transcript_expires_at_ms <= ?1",
-        params![now_ms],
-    )?;
-    let n = conn.execute(
-        "DELETE FROM calls WHERE expires_at_ms <= ?1",
-        params![now_ms],
-    )?;
-    Ok(n as u64)
+/// How long records and transcripts live, by campaign, as configured now.
+#[derive(Debug, Clone, Default)]
+pub struct Retention {
+    /// (campaign, record days, transcript days) of every configured campaign.
+    pub campaigns: Vec<(String, u32, u32)>,
+    /// Days for campaigns not configured (the `default` campaign's settings).
+    pub default: (u32, u32),
+}
+
+/// Rows deleted per statement: a big purge never holds the write lock for long.
+const PURGE_CHUNK: usize = 1000;
+
+/// Delete records past their campaign's retention and transcripts past theirs, in chunks.
+/// Returns the records deleted. Retention follows the configuration at purge time, so lowering
+/// `retention_days` shortens what is already stored.
+pub fn purge(conn: &Connection, now_ms: i64, r: &Retention) -> rusqlite::Result<u64> {
+    const DAY: i64 = 86_400_000;
+    let configured: Vec<&str> = r.campaigns.iter().map(|(c, _, _)| c.as_str()).collect();
+    let mut rules: Vec<(Option<&str>, u32, u32)> = r
+        .campaigns
+        .iter()
+        .map(|(c, d, t)| (Some(c.as_str()), *d, *t))
+        .collect();
+    rules.push((None, r.default.0, r.default.1));
+    let others = configured
+        .iter()
+        .map(|c| format!("'{}'", c.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut deleted = 0;
+    for (campaign, days, t_days) in rules {
+        let which = match campaign {
+            Some(_) => "campaign = ?2".to_string(),
+            None if others.is_empty() => "?2 IS NULL".to_string(),
+            None => format!("?2 IS NULL AND campaign NOT IN ({others})"),
+        };
+        let transcript_cut = now_ms - i64::from(t_days.min(days)) * DAY;
+        conn.execute(
+            &format!(
+                "UPDATE calls SET transcript_json = NULL, transcript_expires_at_ms = NULL
+                 WHERE transcript_json IS NOT NULL AND {which} AND ended_at_ms <= ?1"
+            ),
+            params![transcript_cut, campaign],
+        )?;
+        let cut = now_ms - i64::from(days) * DAY;
+        loop {
+            let n = conn.execute(
+                &format!(
+                    "DELETE FROM calls WHERE id IN (SELECT id FROM calls
+                     WHERE {which} AND ended_at_ms <= ?1 LIMIT {PURGE_CHUNK})"
+                ),
+                params![cut, campaign],
+            )?;
+            deleted += n as u64;
+            if n < PURGE_CHUNK {
+                break;
+            }
+        }
+    }
+    Ok(deleted)
 }

@@ -15,16 +15,15 @@
 //! lock; [`ResumeStore::join_agent`] snapshots and registers under the same lock.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
-use super::hub::{AgentMsg, AgentQueue, Class, Hub};
-use super::AppState;
-use crate::engine::{Call, Event};
-use crate::protocol::{ErrorCode, Outbound, ProtocolError};
+use super::agents::{AgentMsg, AgentQueue, Agents, Class};
+use super::quotas::CallSlot;
+use crate::engine::Call;
+use crate::protocol::{ErrorCode, ProtocolError};
 
 /// A running call without a connection, waiting for `call.resume`.
 #[derive(Debug)]
@@ -35,6 +34,8 @@ pub struct ParkedCall {
     /// keeps advancing the call's media time from there once it is re-attached).
     pub media_at_event: u64,
     pub event_at: Instant,
+    /// The call's place in its tenant's quota: parked calls count.
+    pub slot: CallSlot,
 }
 
 /// The bounded output history of one call.
@@ -135,7 +136,7 @@ impl ResumeStore {
     #[allow(clippy::too_many_arguments)]
     pub fn record_and_publish(
         &self,
-        hub: &Hub,
+        agents: &Agents,
         tenant: &Arc<str>,
         call_id: &str,
         agent_id: &Arc<str>,
@@ -166,7 +167,7 @@ impl ResumeStore {
         if ends_call {
             buf.ended_at = Some(Instant::now());
         }
-        hub.publish_agent(
+        agents.publish(
             tenant,
             agent_id,
             AgentMsg {
@@ -180,7 +181,7 @@ impl ResumeStore {
     /// seen) into its queue first, all under the store lock. Errors (unknown calls) are queued too.
     pub fn join_agent(
         &self,
-        hub: &Hub,
+        agents: &Agents,
         tenant: &str,
         agent_id: &str,
         queue: &Arc<AgentQueue>,
@@ -197,7 +198,7 @@ impl ResumeStore {
             let r = Self::replay_locked(&inner, tenant, agent_id, call_id, *after, &horizon);
             push_replay(queue, r);
         }
-        let reg = hub.add_agent(tenant, agent_id, queue.clone());
+        let reg = agents.add(tenant, agent_id, queue.clone());
         Joined { reg, horizon }
     }
 
@@ -282,7 +283,7 @@ impl ResumeStore {
 
     /// Parked calls past their deadline (all of them with `all`), removed from the store; ended
     /// calls' buffers older than `retention` are dropped.
-    fn due(&self, now: Instant, all: bool, retention: Duration) -> Vec<(Arc<str>, ParkedCall)> {
+    pub fn due(&self, now: Instant, all: bool, retention: Duration) -> Vec<(Arc<str>, ParkedCall)> {
         let mut inner = self.lock();
         let keys: Vec<Key> = inner
             .parked
@@ -327,87 +328,6 @@ pub fn queue_replay(queue: &AgentQueue, r: Result<Replay, ProtocolError>) {
     push_replay(queue, r)
 }
 
-/// End a call that has no connection (parked too long, or shutdown): outputs go to the replay
-/// buffer, agent panels and supervisors, exactly as if its connection had ended it.
-pub fn end_unattached(
-    app: &AppState,
-    tenant: &Arc<str>,
-    mut parked: ParkedCall,
-    reason: &'static str,
-) {
-    let call_id: Arc<str> = Arc::from(parked.call.call_id());
-    let agent_id = parked.agent_id.clone();
-    for o in parked.call.on_event(Event::End) {
-        let json: Arc<str> = Arc::from(o.to_json());
-        let class = if matches!(o, Outbound::State(_)) {
-            Class::State
-        } else {
-            Class::Keep
-        };
-        let ends = matches!(o, Outbound::Summary(_));
-        let dropped = app.resume.record_and_publish(
-            &app.hub,
-            tenant,
-            &call_id,
-            &agent_id,
-            o.seq(),
-            class,
-            &json,
-            ends,
-        );
-        if dropped > 0 {
-            app.metrics.agent_dropped(dropped);
-        }
-        app.hub
-            .feed()
-            .output(tenant.clone(), call_id.clone(), agent_id.clone(), &o, json);
-    }
-    app.active_calls.fetch_sub(1, Ordering::Relaxed);
-    app.metrics.call_ended(reason);
-    app.hub
-        .feed()
-        .call_end(tenant.clone(), call_id.clone(), agent_id);
-    tracing::info!(tenant = %tenant, call = %call_id, reason, "call ended");
-}
-
-/// Background task: end parked calls whose grace period passed, drop old replay buffers, drain
-/// histogram samples into buckets (an unscraped `/metrics` must not grow); on shutdown end every
-/// parked call.
-pub async fn reaper(app: Arc<AppState>) {
-    const METRICS_UPKEEP: Duration = Duration::from_secs(5);
-    let mut last_upkeep = Instant::now();
-    let period =
-        (app.opts.resume_grace / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            biased;
-            _ = app.shutdown.cancelled() => {
-                // Stream tasks end their own calls on shutdown; wait for them (a connection lost
-                // just before may still be parking its calls), then end every parked call.
-                let deadline = Instant::now() + app.opts.shutdown_deadline / 2;
-                while app.connections.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                for (tenant, c) in app.resume.due(Instant::now(), true, Duration::ZERO) {
-                    end_unattached(&app, &tenant, c, "shutdown");
-                }
-                return;
-            }
-            _ = tick.tick() => {
-                for (tenant, c) in app.resume.due(Instant::now(), false, app.opts.replay_retention) {
-                    end_unattached(&app, &tenant, c, "grace_expired");
-                }
-                if last_upkeep.elapsed() >= METRICS_UPKEEP {
-                    app.metrics.upkeep();
-                    last_upkeep = Instant::now();
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,16 +360,16 @@ mod tests {
 
     #[test]
     fn record_is_bounded_and_join_replays_once() {
-        let hub = Hub::new();
+        let agents = Agents::default();
         let store = ResumeStore::new(3);
         let t: Arc<str> = Arc::from("t");
         let a: Arc<str> = Arc::from("a");
         for seq in 1..=5 {
             let j: Arc<str> = Arc::from(format!("{{\"seq\":{seq}}}"));
-            store.record_and_publish(&hub, &t, "c", &a, seq, Class::Keep, &j, false);
+            store.record_and_publish(&agents, &t, "c", &a, seq, Class::Keep, &j, false);
         }
         let q = Arc::new(AgentQueue::new(16));
-        let joined = store.join_agent(&hub, "t", "a", &q, &[("c".into(), 1), ("zz".into(), 0)]);
+        let joined = store.join_agent(&agents, "t", "a", &q, &[("c".into(), 1), ("zz".into(), 0)]);
         assert_eq!(joined.horizon.get("c"), Some(&5));
         let got: Vec<String> = std::iter::from_fn(|| q.try_pop())
             .map(|m| m.json.to_string())
@@ -463,7 +383,7 @@ mod tests {
         assert!(got[4].contains("unknown_call"));
         // Live from now on: published to the queue, not replayed again by a later `resume`.
         let j: Arc<str> = Arc::from("{\"seq\":6}");
-        store.record_and_publish(&hub, &t, "c", &a, 6, Class::Keep, &j, false);
+        store.record_and_publish(&agents, &t, "c", &a, 6, Class::Keep, &j, false);
         assert_eq!(q.try_pop().unwrap().json.to_string(), "{\"seq\":6}");
         let r = store
             .agent_resume("t", "a", "c", 4, &joined.horizon)
@@ -480,7 +400,7 @@ mod tests {
 
     #[test]
     fn a_full_replay_does_not_jam_a_panel_queue() {
-        let hub = Hub::new();
+        let agents = Agents::default();
         let store = ResumeStore::new(256);
         let t: Arc<str> = Arc::from("t");
         let a: Arc<str> = Arc::from("a");
@@ -491,10 +411,10 @@ mod tests {
                 Class::State
             };
             let j: Arc<str> = Arc::from(format!("{{\"seq\":{seq}}}"));
-            store.record_and_publish(&hub, &t, "c", &a, seq, class, &j, false);
+            store.record_and_publish(&agents, &t, "c", &a, seq, class, &j, false);
         }
         let q = Arc::new(AgentQueue::new(256));
-        store.join_agent(&hub, "t", "a", &q, &[("c".into(), 0)]);
+        store.join_agent(&agents, "t", "a", &q, &[("c".into(), 0)]);
         assert!(!q.stuck().is_cancelled());
         let got: Vec<String> = std::iter::from_fn(|| q.try_pop())
             .map(|m| m.json.to_string())
