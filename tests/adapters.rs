@@ -791,3 +791,45 @@ async fn a_webhook_callers_number_brings_their_history_to_the_agent() {
     assert_eq!(ctx["contacts_7d"], 2, "{ctx}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_diarized_mono_deepgram_feed_maps_the_customer_speaker() {
+    let server = server().await;
+    let addr = server.local_addr();
+    let mut ws = connect(
+        addr,
+        "/v1/stream/deepgram?call_id=c-mono&agent_id=a-1&customer_speaker=1",
+    )
+    .await;
+    let result = |speaker: u32, start: f64, text: &str| {
+        let words: Vec<Value> = text
+            .split(' ')
+            .enumerate()
+            .map(|(i, w)| {
+                serde_json::json!({"word":w,"start":start + i as f64 * 0.3,
+                "end":start + i as f64 * 0.3 + 0.25,"speaker":speaker})
+            })
+            .collect();
+        serde_json::json!({"type":"Results","channel_index":[0,1],"start":start,"duration":2.0,
+            "is_final":true,"speech_final":true,
+            "channel":{"alternatives":[{"transcript":text,"words":words}]}})
+        .to_string()
+    };
+    // Speaker 1 (the customer) talks four times as long as speaker 0 (the agent).
+    send(&mut ws, &result(0, 0.5, "buenas tardes")).await;
+    for i in 0..4 {
+        let start = 3.0 + f64::from(i) * 2.5;
+        send(
+            &mut ws,
+            &result(1, start, "no me funciona internet desde ayer"),
+        )
+        .await;
+    }
+    send(&mut ws, r#"{"type":"call.end","call_id":"c-mono"}"#).await;
+    let outs = until_summary(&mut ws, "c-mono").await;
+    let summary: Value = serde_json::from_str(outs.last().unwrap()).unwrap();
+    assert_eq!(summary["segments"], 5, "{summary}");
+    let agent = summary["talk_share"]["agent"].as_f64().unwrap();
+    assert!(agent > 0.1 && agent < 0.3, "{summary}");
+    server.shutdown().await;
+}
