@@ -649,6 +649,14 @@ async fn retried_and_redelivered_webhooks_count_once() {
             "{format}: {summary}"
         );
         assert_eq!(nudges(&outs), nudges(&want), "{format}");
+        // A final redelivered after the call ended starts no ghost call.
+        let late = all
+            .iter()
+            .rev()
+            .find(|l| l.contains("Final=true") || decoded_type(l) == Some("NEW_MESSAGE".into()));
+        let outs = post_all(addr, format.name(), &q, &[late.unwrap().clone()]).await;
+        assert!(outs.is_empty(), "{format}: {outs:?}");
+        wait_health(addr, "active_calls", 0).await;
     }
     wait_health(addr, "active_calls", 0).await;
     server.shutdown().await;

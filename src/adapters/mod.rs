@@ -606,28 +606,36 @@ struct OpenReplace {
     start_ms: u64,
 }
 
-/// Message ids remembered per call to drop redeliveries (a retry comes within minutes, so the
-/// last few hundred deliveries are enough; older ones are forgotten first).
-const MAX_REMEMBERED: usize = 512;
+/// Deliveries remembered per call to drop redeliveries (a retry comes within minutes, so the
+/// last few hundred are enough; older ones are forgotten first).
+const MAX_REMEMBERED: usize = 256;
 
-/// The deliveries a call has seen, bounded.
+/// The deliveries a call has seen, bounded. Ids are kept as 64-bit hashes: a collision (one in
+/// 2^64) would drop one message of the same call.
 #[derive(Debug, Clone, Default)]
 struct Seen {
-    ids: HashSet<String>,
-    order: VecDeque<String>,
+    ids: HashSet<u64>,
+    order: VecDeque<u64>,
     last_seq: HashMap<String, u64>,
 }
 
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
 impl Seen {
-    /// Whether a message with these marks is new; remembers it if so.
-    fn first_time(&mut self, once: &[Once]) -> bool {
-        let repeat = once.iter().any(|o| match o {
-            Once::Id(id) => self.ids.contains(id),
+    /// Whether a message with these marks was seen before (or comes too late in its sequence).
+    fn repeats(&self, once: &[Once]) -> bool {
+        once.iter().any(|o| match o {
+            Once::Id(id) => self.ids.contains(&id_hash(id)),
             Once::Seq { track, seq } => self.last_seq.get(track).is_some_and(|last| seq <= last),
-        });
-        if repeat {
-            return false;
-        }
+        })
+    }
+
+    fn record(&mut self, once: &[Once]) {
         for o in once {
             match o {
                 Once::Id(id) => {
@@ -636,8 +644,10 @@ impl Seen {
                             self.ids.remove(&old);
                         }
                     }
-                    self.ids.insert(id.clone());
-                    self.order.push_back(id.clone());
+                    let h = id_hash(id);
+                    if self.ids.insert(h) {
+                        self.order.push_back(h);
+                    }
                 }
                 Once::Seq { track, seq } => {
                     if self.last_seq.len() < MAX_REMEMBERED || self.last_seq.contains_key(track) {
@@ -646,7 +656,63 @@ impl Seen {
                 }
             }
         }
+    }
+
+    /// Whether a message with these marks is new; remembers it if so.
+    fn first_time(&mut self, once: &[Once]) -> bool {
+        if self.repeats(once) {
+            return false;
+        }
+        self.record(once);
         true
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty() && self.last_seq.is_empty()
+    }
+}
+
+/// Calls that ended recently, remembered per feed or tenant with what they had seen.
+const MAX_ENDED: usize = 128;
+
+/// Recently ended calls and the deliveries each had seen, so that a redelivery arriving after
+/// the vendor's end event (Pub/Sub, a retried webhook) is dropped instead of starting a ghost
+/// call that lingers until idle expiry. Bounded: the oldest are forgotten first.
+#[derive(Debug, Clone, Default)]
+pub struct EndedCalls {
+    calls: HashMap<String, Seen>,
+    order: VecDeque<String>,
+}
+
+impl EndedCalls {
+    /// Remember a call that ended on its vendor's end event (or idle expiry).
+    pub fn ended(&mut self, call: CallAdapter) {
+        if call.seen.is_empty() {
+            return;
+        }
+        if self.calls.len() >= MAX_ENDED && !self.calls.contains_key(&call.call_id) {
+            if let Some(old) = self.order.pop_front() {
+                self.calls.remove(&old);
+            }
+        }
+        if self.calls.insert(call.call_id.clone(), call.seen).is_none() {
+            self.order.push_back(call.call_id);
+        }
+    }
+
+    /// The adapter for a call `note` (re)starts: `None` when the note repeats a delivery of
+    /// the ended call (drop it), else a fresh one, still knowing what the ended call had seen.
+    pub fn reopen(&mut self, note: &Note) -> Option<CallAdapter> {
+        let mut call = CallAdapter::new(&note.call_id);
+        if let Some(seen) = self.calls.get(&note.call_id) {
+            if seen.repeats(&note.once) {
+                return None;
+            }
+            call.seen = seen.clone();
+            self.calls.remove(&note.call_id);
+            self.order.retain(|c| c != &note.call_id);
+        }
+        Some(call)
     }
 }
 
@@ -960,6 +1026,7 @@ pub struct Adapter {
     format: Format,
     settings: Settings,
     calls: HashMap<String, CallAdapter>,
+    ended: EndedCalls,
 }
 
 impl Adapter {
@@ -968,6 +1035,7 @@ impl Adapter {
             format,
             settings,
             calls: HashMap::new(),
+            ended: EndedCalls::default(),
         }
     }
 
@@ -989,10 +1057,12 @@ impl Adapter {
                 if ends {
                     continue;
                 }
+                let Some(call) = self.ended.reopen(&note) else {
+                    continue;
+                };
                 let start = CallAdapter::start_message(&note, &self.settings);
                 out.push(Inbound::CallStart(start));
-                self.calls
-                    .insert(note.call_id.clone(), CallAdapter::new(&note.call_id));
+                self.calls.insert(note.call_id.clone(), call);
             }
             let call_id = note.call_id.clone();
             let Some(call) = self.calls.get_mut(&call_id) else {
@@ -1000,13 +1070,16 @@ impl Adapter {
             };
             out.extend(call.apply_note(note, arrival_ms));
             if ends {
-                self.calls.remove(&call_id);
+                if let Some(call) = self.calls.remove(&call_id) {
+                    self.ended.ended(call);
+                }
             }
         }
         Ok(out)
     }
 
-    /// The call ended some other way (idle expiry, `call.end`): its next message starts afresh.
+    /// The call ended some other way (idle expiry, `call.end`) or its start was refused: its
+    /// next message starts it afresh.
     pub fn forget(&mut self, call_id: &str) {
         self.calls.remove(call_id);
     }
@@ -1388,5 +1461,39 @@ mod tests {
             CallAdapter::start_message(&n[0], &s).customer_id.as_deref(),
             Some("crm-7")
         );
+    }
+
+    #[test]
+    fn a_redelivery_after_the_end_starts_no_ghost_call() {
+        let mut a = Adapter::new(Format::Twilio, Settings::default());
+        let f = twilio(
+            "transcription-content",
+            2,
+            "inbound_track",
+            true,
+            "hola",
+            "01.000",
+        );
+        let stop = "TranscriptionEvent=transcription-stopped&CallSid=CA1&SequenceId=3\
+            &Track=both_tracks&Timestamp=2026-11-23T10%3A00%3A05.000Z";
+        for body in [f.as_str(), stop] {
+            a.translate(body.as_bytes(), 0).unwrap();
+        }
+        assert!(a.translate(f.as_bytes(), 0).unwrap().is_empty());
+        // A new delivery on the same call id starts it again.
+        let next = twilio(
+            "transcription-content",
+            4,
+            "inbound_track",
+            true,
+            "otra",
+            "09.000",
+        );
+        let out = a.translate(next.as_bytes(), 0).unwrap();
+        assert!(
+            matches!(out.first(), Some(Inbound::CallStart(_))),
+            "{out:?}"
+        );
+        assert_eq!(segments(&out).len(), 1);
     }
 }

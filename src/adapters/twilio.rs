@@ -40,8 +40,14 @@ pub fn decode(body: &[u8], s: &Settings) -> Result<Vec<Note>, AdapterError> {
     };
     let language = get("LanguageCode");
     let once = match get("SequenceId") {
+        // Per transcription (a new `<Start><Transcription>` on the call numbers afresh) and
+        // per track.
         Some(n) => vec![Once::Seq {
-            track: get("Track").unwrap_or_default().to_string(),
+            track: format!(
+                "{}/{}",
+                get("TranscriptionSid").unwrap_or_default(),
+                get("Track").unwrap_or_default()
+            ),
             seq: n.trim().parse().map_err(|_| {
                 AdapterError::invalid(FORMAT, "SequenceId", "must be a whole number")
             })?,

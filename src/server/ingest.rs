@@ -43,7 +43,7 @@ use super::limits::RateLimiter;
 use super::vendor::VendorFeed;
 use super::{AppState, WS_READ_BUFFER};
 use crate::adapters::{
-    decode, Adapter, AdapterError, CallAdapter, Fault, Format, Note, Settings, What,
+    decode, Adapter, AdapterError, CallAdapter, EndedCalls, Fault, Format, Note, Settings, What,
 };
 use crate::engine::{Call, Event};
 use crate::protocol::{validate, CallStart, ErrorCode, Inbound, Outbound, ProtocolError};
@@ -229,6 +229,8 @@ struct Prepared {
 #[derive(Debug)]
 struct TenantCalls {
     calls: Mutex<HashMap<String, Live>>,
+    /// Calls that ended, so their redeliveries start no ghost call (locked after `calls`).
+    ended: Mutex<EndedCalls>,
     /// Feedback routing: the hub sends agent feedback on these calls here.
     cmd_tx: mpsc::Sender<ConnCmd>,
     conn_id: u64,
@@ -260,6 +262,7 @@ impl IngestCalls {
         let (cmd_tx, cmd_rx) = mpsc::channel(CMD_QUEUE);
         let t = Arc::new(TenantCalls {
             calls: Mutex::new(HashMap::new()),
+            ended: Mutex::new(EndedCalls::default()),
             cmd_tx,
             conn_id: app.next_conn.fetch_add(1, Ordering::Relaxed),
         });
@@ -326,8 +329,15 @@ impl IngestCalls {
                 if ends {
                     continue;
                 }
-                let prepared = starts.remove(&note.call_id);
-                match open(app, tenant, &tc, calls.len(), &note, settings, prepared) {
+                // A redelivery of a call that already ended: already answered.
+                let Some(adapter) = lock(&tc.ended).reopen(&note) else {
+                    continue;
+                };
+                let (start, context) = match starts.remove(&note.call_id) {
+                    Some(p) => (p.start, Some(p.context)),
+                    None => (CallAdapter::start_message(&note, settings), None),
+                };
+                match open(app, tenant, &tc, calls.len(), start, context, adapter) {
                     Ok(live) => {
                         tracing::info!(tenant = %tenant, call = %note.call_id, %format, "webhook call started");
                         calls.insert(note.call_id.clone(), live);
@@ -387,7 +397,9 @@ impl IngestCalls {
                 }
             }
             if ends {
-                calls.remove(&call_id);
+                if let Some(live) = calls.remove(&call_id) {
+                    lock(&tc.ended).ended(live.adapter);
+                }
             }
         }
         out
@@ -413,26 +425,24 @@ impl IngestCalls {
                     let outs = live.call.on_event(Event::End);
                     app.metrics.call_ended(reason);
                     publish(app, &tenant, tc.conn_id, &live.agent_id, outs);
+                    lock(&tc.ended).ended(live.adapter);
                 }
             }
         }
     }
 }
 
-/// Start a webhook call for its first note.
+/// Start a webhook call from its `call.start` (with its customer's history when prepared) and
+/// its adapter state.
 fn open(
     app: &Arc<AppState>,
     tenant: &Arc<str>,
     tc: &TenantCalls,
     open_calls: usize,
-    note: &Note,
-    settings: &Settings,
-    prepared: Option<Prepared>,
+    start: CallStart,
+    context: Option<StartContext>,
+    adapter: CallAdapter,
 ) -> Result<Live, ProtocolError> {
-    let (start, context) = match prepared {
-        Some(p) => (p.start, Some(p.context)),
-        None => (CallAdapter::start_message(note, settings), None),
-    };
     validate(&Inbound::CallStart(start.clone()), &app.opts.parse_limits)
         .map_err(|e| e.for_call(&start.call_id))?;
     let per_tenant = app.opts.max_calls_per_connection;
@@ -485,7 +495,7 @@ fn open(
     );
     Ok(Live {
         call,
-        adapter: CallAdapter::new(&start.call_id),
+        adapter,
         agent_id,
         last_event: Instant::now(),
         slot,
