@@ -478,9 +478,9 @@ async fn agent_feedback_reaches_a_webhook_call_and_lands_in_its_summary() {
 }
 
 #[test]
-fn the_campaign_config_maps_roles_when_the_request_does_not() {
+fn the_campaign_config_maps_roles_per_format_when_the_request_does_not() {
     let cfg = calma::config::Config::from_toml(
-        "[campaigns.swapped.adapters]\ncustomer_channel = \"ch_1\"\n",
+        "[campaigns.swapped.adapters.aws-transcribe]\ncustomer_channel = \"ch_1\"\n",
     )
     .unwrap();
     let frame = r#"{"Transcript":{"Results":[{"ResultId":"r","StartTime":1,"EndTime":2,
@@ -493,16 +493,29 @@ fn the_campaign_config_maps_roles_when_the_request_does_not() {
             other => panic!("{other:?}"),
         }
     };
+    let adapters = &cfg.campaign("swapped").adapters;
     let base = Settings::from_query(&pairs("call_id=c-1&campaign=swapped"));
-    let swapped = base
-        .clone()
-        .with_campaign(&cfg.campaign("swapped").adapters);
+    let swapped = base.clone().with_campaign(adapters, Format::AwsTranscribe);
     assert_eq!(speaker(base.clone()), calma::protocol::Speaker::Agent);
     assert_eq!(speaker(swapped), calma::protocol::Speaker::Customer);
     // The query wins over the campaign.
     let q = Settings::from_query(&pairs("call_id=c-1&campaign=swapped&customer_channel=ch_0"));
-    let q = q.with_campaign(&cfg.campaign("swapped").adapters);
+    let q = q.with_campaign(adapters, Format::AwsTranscribe);
     assert_eq!(speaker(q), calma::protocol::Speaker::Agent);
+    // The same campaign's other feeds keep their own convention: Genesys is untouched.
+    let genesys = base.with_campaign(adapters, Format::Genesys);
+    assert_eq!(genesys.customer_channel, None);
+    // A mapping naming another format's channel is a configuration error.
+    let bad = calma::config::Config::from_toml(
+        "[campaigns.x.adapters.genesys]\ncustomer_channel = \"ch_1\"\n",
+    )
+    .unwrap_err();
+    assert!(bad.to_string().contains("customer_channel"), "{bad}");
+    let unknown = calma::config::Config::from_toml(
+        "[campaigns.x.adapters.avaya]\ncustomer_channel = \"1\"\n",
+    )
+    .unwrap_err();
+    assert!(unknown.to_string().contains("avaya"), "{unknown}");
 }
 
 #[tokio::test]
@@ -522,4 +535,309 @@ async fn shutdown_ends_open_webhook_calls_with_summaries_to_the_agent() {
     assert_eq!(summary["agent_id"], "a-31");
     assert!(summary["segments"].as_u64().unwrap() > 0, "{summary}");
     report.await.unwrap();
+}
+
+/// The outputs of POSTing `bodies` to `/v1/ingest/{format}?{q}`, each answered 200.
+async fn post_all(
+    addr: std::net::SocketAddr,
+    format: &str,
+    q: &str,
+    bodies: &[String],
+) -> Vec<Value> {
+    let mut got = Vec::new();
+    for (i, b) in bodies.iter().enumerate() {
+        let (status, body) = http(addr, "POST", &format!("/v1/ingest/{format}?{q}"), Some(b)).await;
+        assert_eq!(status, 200, "{format} body {}: {body}", i + 1);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        got.extend(v["outputs"].as_array().unwrap().iter().cloned());
+    }
+    got
+}
+
+fn summary_of(outs: &[Value]) -> Value {
+    outs.iter()
+        .find(|o| o["type"] == "call.summary")
+        .cloned()
+        .expect("a summary")
+}
+
+#[tokio::test]
+async fn a_role_override_naming_no_channel_of_the_format_is_refused_not_silent() {
+    let server = server().await;
+    let addr = server.local_addr();
+    let cases = [
+        ("genesys", "customer_channel=ch_1", "customer_channel"),
+        ("jambonz", "customer_channel=ch_1", "customer_channel"),
+        ("google-ccai", "customer_channel=1", "customer_channel"),
+        ("twilio", "customer_track=left", "customer_track"),
+        (
+            "deepgram",
+            "call_id=c&customer_speaker=uno",
+            "customer_speaker",
+        ),
+    ];
+    let body = lines("jambonz", CALLS[0].0)[1].clone();
+    for (format, q, field) in cases {
+        let (status, text) = http(
+            addr,
+            "POST",
+            &format!("/v1/ingest/{format}?{q}"),
+            Some(&body),
+        )
+        .await;
+        assert_eq!(status, 422, "{format}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (v["code"].as_str(), v["field"].as_str()),
+            (Some("invalid_field"), Some(field)),
+            "{text}"
+        );
+    }
+    let refused = try_connect_with(
+        addr,
+        "/v1/stream/aws-transcribe?call_id=c&customer_channel=EXTERNAL",
+        &[],
+    )
+    .await;
+    let Err((status, text)) = refused else {
+        panic!("refused before the upgrade");
+    };
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("customer_channel"), "{text}");
+    // Nothing started.
+    wait_health(addr, "active_calls", 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn retried_and_redelivered_webhooks_count_once() {
+    let (call, agent, campaign) = CALLS[0];
+    let want = v1_outputs(call);
+    let want_summary = summary_of(&want);
+    let server = server_with(Options {
+        max_segments_per_sec: 0,
+        ..Options::default()
+    })
+    .await;
+    let addr = server.local_addr();
+    for format in [Format::Twilio, Format::GoogleCcai] {
+        // Every delivery twice (a retry after a lost 200), and each final followed by a late
+        // copy of the hypothesis before it (Pub/Sub does not keep order across topics).
+        let all = lines(format.name(), call);
+        let mut bodies = Vec::new();
+        let mut last_partial: Option<String> = None;
+        for l in &all {
+            bodies.push(l.clone());
+            bodies.push(l.clone());
+            let is_final =
+                l.contains("Final=true") || decoded_type(l) == Some("NEW_MESSAGE".into());
+            if is_final {
+                if let Some(p) = last_partial.take() {
+                    bodies.push(p);
+                }
+            } else if l.contains("Final=false")
+                || decoded_type(l) == Some("NEW_RECOGNITION_RESULT".into())
+            {
+                last_partial = Some(l.clone());
+            }
+        }
+        let q = query(format, call, agent, campaign);
+        let outs = post_all(addr, format.name(), &q, &bodies).await;
+        let summary = summary_of(&outs);
+        assert_eq!(
+            summary["segments"], want_summary["segments"],
+            "{format}: {summary}"
+        );
+        assert_eq!(nudges(&outs), nudges(&want), "{format}");
+        // A final redelivered after the call ended starts no ghost call.
+        let late = all
+            .iter()
+            .rev()
+            .find(|l| l.contains("Final=true") || decoded_type(l) == Some("NEW_MESSAGE".into()));
+        let outs = post_all(addr, format.name(), &q, &[late.unwrap().clone()]).await;
+        assert!(outs.is_empty(), "{format}: {outs:?}");
+        wait_health(addr, "active_calls", 0).await;
+    }
+    wait_health(addr, "active_calls", 0).await;
+    server.shutdown().await;
+}
+
+/// The `type` of the ConversationEvent in a Pub/Sub push body (`None` for other bodies).
+fn decoded_type(line: &str) -> Option<String> {
+    use base64::Engine as _;
+    let v: Value = serde_json::from_str(line).ok()?;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(v["message"]["data"].as_str()?)
+        .ok()?;
+    let ev: Value = serde_json::from_slice(&data).ok()?;
+    ev["type"].as_str().map(str::to_string)
+}
+
+#[tokio::test]
+async fn genesys_topics_other_than_transcription_are_ignored() {
+    let server = server().await;
+    let addr = server.local_addr();
+    let heartbeat =
+        r#"{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}"#;
+    let other = r#"{"topicName":"v2.conversations.conv-7.participants","eventBody":{"conversationId":"conv-7","participants":[]}}"#;
+    for body in [heartbeat, other] {
+        let (status, text) =
+            http(addr, "POST", "/v1/ingest/genesys?agent_id=a-1", Some(body)).await;
+        assert_eq!((status, text.as_str()), (200, r#"{"outputs":[]}"#));
+    }
+    let mut ws = connect(addr, "/v1/stream/genesys?agent_id=a-1").await;
+    send(&mut ws, heartbeat).await;
+    // The transcription topic still works on the same socket, and no error came first.
+    let body = lines("genesys", CALLS[0].0)[1].clone();
+    send(&mut ws, &body).await;
+    let first = next_json(&mut ws).await;
+    assert_ne!(first["type"], "error", "{first}");
+    wait_health(addr, "active_calls", 1).await;
+    ws.send(Message::Close(None)).await.unwrap();
+    until_closed(&mut ws).await;
+    wait_health(addr, "active_calls", 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_v1_call_end_ends_a_twilio_call() {
+    let server = server_with(Options {
+        max_segments_per_sec: 0,
+        ..Options::default()
+    })
+    .await;
+    let addr = server.local_addr();
+    let all = lines("twilio", CALLS[0].0);
+    let sid = all[0]
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("CallSid="))
+        .unwrap()
+        .to_string();
+    post_all(addr, "twilio", "agent_id=a-31", &all[..30]).await;
+    let end = format!(r#"{{"type":"call.end","call_id":"{sid}"}}"#);
+    let outs = post_all(addr, "twilio", "", &[end]).await;
+    assert_eq!(outs.last().unwrap()["type"], "call.summary", "{outs:?}");
+    wait_health(addr, "active_calls", 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_vendor_start_that_fails_validation_is_forgotten() {
+    let server = server().await;
+    let addr = server.local_addr();
+    // An agent id over the limit: the call's start is refused, its segment is not malformed.
+    let agent = "a".repeat(300);
+    let mut ws = connect(addr, &format!("/v1/stream/genesys?agent_id={agent}")).await;
+    let body = serde_json::json!({"conversationId":"conv-1","transcripts":[{"utteranceId":"u1",
+        "isFinal":true,"channel":"EXTERNAL","alternatives":[{"offsetMs":100,"durationMs":900,
+        "transcript":"hola"}]}]})
+    .to_string();
+    for _ in 0..2 {
+        send(&mut ws, &body).await;
+        // Each frame retries the start, refused naming the field (a refused start that stayed
+        // known answered later frames with `unknown_call` only), then its segment has no call.
+        let e = next_error(&mut ws).await;
+        assert_eq!(e["code"], "invalid_field", "{e}");
+        assert!(e["message"].as_str().unwrap().contains("agent_id"), "{e}");
+        let e = next_error(&mut ws).await;
+        assert_eq!(e["code"], "unknown_call", "{e}");
+    }
+    wait_health(addr, "active_calls", 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn webhook_calls_have_the_per_call_segment_limit() {
+    let server = server_with(Options {
+        max_segments_per_sec: 2,
+        segment_rate_window: std::time::Duration::from_secs(1),
+        ..Options::default()
+    })
+    .await;
+    let addr = server.local_addr();
+    let all = lines("twilio", CALLS[0].0);
+    let outs = post_all(addr, "twilio", "agent_id=a-31", &all[..20]).await;
+    let limited: Vec<&Value> = outs
+        .iter()
+        .filter(|o| o["code"] == "rate_limited")
+        .collect();
+    assert!(!limited.is_empty(), "{outs:?}");
+    assert!(limited[0]["call_id"].as_str().unwrap().starts_with("CA"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_webhook_callers_number_brings_their_history_to_the_agent() {
+    let server = server_with(Options {
+        max_segments_per_sec: 0,
+        ..Options::default()
+    })
+    .await;
+    let addr = server.local_addr();
+    let all = lines("jambonz", CALLS[0].0);
+    let sid: Value = serde_json::from_str(&all[0]).unwrap();
+    let sid = sid["call_sid"].as_str().unwrap().to_string();
+    for n in 1..=2 {
+        let bodies: Vec<String> = all
+            .iter()
+            .map(|l| l.replace(&sid, &format!("call-{n}")))
+            .collect();
+        let outs = post_all(addr, "jambonz", "agent_id=a-77&language=es", &bodies).await;
+        summary_of(&outs);
+    }
+    server.state().store.flush();
+    let mut panel = connect(addr, "/v1/agents/a-77/nudges").await;
+    wait_health(addr, "agent_sockets", 1).await;
+    let first = all[1].replace(&sid, "call-3");
+    post_all(addr, "jambonz", "agent_id=a-77&language=es", &[first]).await;
+    let ctx = next_json(&mut panel).await;
+    assert_eq!(
+        (ctx["type"].as_str(), ctx["call_id"].as_str()),
+        (Some("context"), Some("call-3")),
+        "{ctx}"
+    );
+    assert_eq!(ctx["contacts_7d"], 2, "{ctx}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_diarized_mono_deepgram_feed_maps_the_customer_speaker() {
+    let server = server().await;
+    let addr = server.local_addr();
+    let mut ws = connect(
+        addr,
+        "/v1/stream/deepgram?call_id=c-mono&agent_id=a-1&customer_speaker=1",
+    )
+    .await;
+    let result = |speaker: u32, start: f64, text: &str| {
+        let words: Vec<Value> = text
+            .split(' ')
+            .enumerate()
+            .map(|(i, w)| {
+                serde_json::json!({"word":w,"start":start + i as f64 * 0.3,
+                "end":start + i as f64 * 0.3 + 0.25,"speaker":speaker})
+            })
+            .collect();
+        serde_json::json!({"type":"Results","channel_index":[0,1],"start":start,"duration":2.0,
+            "is_final":true,"speech_final":true,
+            "channel":{"alternatives":[{"transcript":text,"words":words}]}})
+        .to_string()
+    };
+    // Speaker 1 (the customer) talks four times as long as speaker 0 (the agent).
+    send(&mut ws, &result(0, 0.5, "buenas tardes")).await;
+    for i in 0..4 {
+        let start = 3.0 + f64::from(i) * 2.5;
+        send(
+            &mut ws,
+            &result(1, start, "no me funciona internet desde ayer"),
+        )
+        .await;
+    }
+    send(&mut ws, r#"{"type":"call.end","call_id":"c-mono"}"#).await;
+    let outs = until_summary(&mut ws, "c-mono").await;
+    let summary: Value = serde_json::from_str(outs.last().unwrap()).unwrap();
+    assert_eq!(summary["segments"], 5, "{summary}");
+    let agent = summary["talk_share"]["agent"].as_f64().unwrap();
+    assert!(agent > 0.1 && agent < 0.3, "{summary}");
+    server.shutdown().await;
 }

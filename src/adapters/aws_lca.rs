@@ -42,28 +42,39 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
 
 fn record(r: &Obj<'_>, s: &Settings) -> Result<Vec<Note>, AdapterError> {
     let event = r.str("EventType")?;
-    let call_id = s.call_id(FORMAT, r.opt_str("CallId")?, &r.path("CallId"))?;
-    let note = |what| Note {
-        call_id: call_id.clone(),
-        language: None,
-        what,
-    };
+    let call_id = s.call_id(FORMAT, r.opt_id("CallId")?.as_deref(), &r.path("CallId"))?;
+    let customer = r.opt_id("CustomerPhoneNumber")?;
+    let note = |what| Note::new(&call_id, what).customer(customer.as_deref());
     Ok(match event {
         "START" => vec![note(What::Start {
-            agent_id: r.opt_str("AgentId")?.map(str::to_string),
+            agent_id: r.opt_id("AgentId")?,
             at: None,
         })],
         "END" => vec![note(What::End)],
         "ADD_TRANSCRIPT_SEGMENT" => {
-            if let Some(te) = r.opt_obj("TranscriptEvent")? {
-                aws_transcribe::transcript_event(&te, &call_id, s)?
+            let notes: Vec<Note> = if let Some(te) = r.opt_obj("TranscriptEvent")? {
+                // The embedded event names Transcribe's channels: `CALLER` is `ch_0`.
+                let mut ts = s.clone();
+                ts.customer_channel = s.customer_channel.as_deref().map(|c| {
+                    if c.eq_ignore_ascii_case("AGENT") {
+                        "ch_1"
+                    } else {
+                        "ch_0"
+                    }
+                    .to_string()
+                });
+                aws_transcribe::transcript_event(&te, &call_id, &ts)?
             } else if let Some(ue) = r.opt_obj("UtteranceEvent")? {
                 aws_transcribe::utterance_event(&ue, &call_id)?
                     .into_iter()
                     .collect()
             } else {
                 flat_segment(r, &call_id, s)?.into_iter().collect()
-            }
+            };
+            notes
+                .into_iter()
+                .map(|n| n.customer(customer.as_deref()))
+                .collect()
         }
         // UPDATE_AGENT, ADD_S3_RECORDING_URL, ADD_CALL_CATEGORY: nothing to analyse.
         _ => Vec::new(),
@@ -92,14 +103,13 @@ fn flat_segment(r: &Obj<'_>, call_id: &str, s: &Settings) -> Result<Option<Note>
     if text.trim().is_empty() && !is_final {
         return Ok(None);
     }
-    let id = match r.opt_text("SegmentId")? {
-        Some(id) if !id.is_empty() => id,
-        _ => format!("{channel}-{start}"),
+    let id = match r.opt_id("SegmentId")? {
+        Some(id) => id,
+        None => format!("{channel}-{start}"),
     };
-    Ok(Some(Note {
-        call_id: call_id.to_string(),
-        language: None,
-        what: What::Speech(Speech {
+    Ok(Some(Note::new(
+        call_id,
+        What::Speech(Speech {
             role: s.pair_role(&channel, "CALLER", "AGENT"),
             channel,
             text: text.to_string(),
@@ -107,7 +117,7 @@ fn flat_segment(r: &Obj<'_>, call_id: &str, s: &Settings) -> Result<Option<Note>
             start: Some(When::Media(start)),
             end: Some(When::Media(end)),
         }),
-    }))
+    )))
 }
 
 #[cfg(test)]

@@ -48,29 +48,32 @@ pub(crate) fn transcript_event(
         if text.trim().is_empty() && !is_final {
             continue;
         }
-        let id = match r.opt_str("ResultId")? {
-            Some(id) if !id.is_empty() => id.to_string(),
-            _ => format!("{channel}-{start}"),
+        let id = match r.opt_id("ResultId")? {
+            Some(id) => id,
+            None => format!("{channel}-{start}"),
         };
-        notes.push(Note {
-            call_id: call_id.to_string(),
-            language: r.opt_str("LanguageCode")?.map(str::to_string),
-            what: What::Speech(Speech {
-                role: s.pair_role(channel, "ch_0", "ch_1"),
-                channel: channel.to_string(),
-                text: text.to_string(),
-                rev: Rev::Replace { id, is_final },
-                start: Some(When::Media(start)),
-                end: Some(When::Media(end)),
-            }),
-        });
+        let language = r.opt_str("LanguageCode")?;
+        notes.push(
+            Note::new(
+                call_id,
+                What::Speech(Speech {
+                    role: s.pair_role(channel, "ch_0", "ch_1"),
+                    channel: channel.to_string(),
+                    text: text.to_string(),
+                    rev: Rev::Replace { id, is_final },
+                    start: Some(When::Media(start)),
+                    end: Some(When::Media(end)),
+                }),
+            )
+            .language(language),
+        );
     }
     Ok(notes)
 }
 
 /// A Transcribe Call Analytics `UtteranceEvent` (also embedded in LCA records).
 pub(crate) fn utterance_event(u: &Obj<'_>, call_id: &str) -> Result<Option<Note>, AdapterError> {
-    let id = u.str("UtteranceId")?;
+    let id = u.id("UtteranceId")?;
     let channel = u.str("ParticipantRole")?;
     let role = match channel {
         "CUSTOMER" => Role::Customer,
@@ -86,21 +89,17 @@ pub(crate) fn utterance_event(u: &Obj<'_>, call_id: &str) -> Result<Option<Note>
     if text.trim().is_empty() && !is_final {
         return Ok(None);
     }
-    Ok(Some(Note {
-        call_id: call_id.to_string(),
-        language: None,
-        what: What::Speech(Speech {
+    Ok(Some(Note::new(
+        call_id,
+        What::Speech(Speech {
             role,
             channel: channel.to_string(),
             text: text.to_string(),
-            rev: Rev::Replace {
-                id: id.to_string(),
-                is_final,
-            },
+            rev: Rev::Replace { id, is_final },
             start: Some(When::Media(start)),
             end: Some(When::Media(end)),
         }),
-    }))
+    )))
 }
 
 #[cfg(test)]

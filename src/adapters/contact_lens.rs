@@ -29,6 +29,23 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
     Ok(notes)
 }
 
+/// The customer's id from contact attributes, where a contact flow put one (the segment stream
+/// documents none: `Attributes` / `ContactAttributes` keys `CustomerId`, `customer_id` or
+/// `CustomerPhoneNumber` are read when present).
+fn customer_id(e: &Obj<'_>) -> Result<Option<String>, AdapterError> {
+    for map in ["Attributes", "ContactAttributes"] {
+        let Some(a) = e.opt_obj(map)? else {
+            continue;
+        };
+        for k in ["CustomerId", "customer_id", "CustomerPhoneNumber"] {
+            if let Some(c) = a.opt_id(k)? {
+                return Ok(Some(c));
+            }
+        }
+    }
+    Ok(None)
+}
+
 fn role(r: &str) -> Role {
     match r {
         "CUSTOMER" => Role::Customer,
@@ -42,12 +59,17 @@ fn event(e: &Obj<'_>, s: &Settings) -> Result<Vec<Note>, AdapterError> {
     if e.opt_str("Channel")?.is_some_and(|c| c != "VOICE") {
         return Ok(Vec::new());
     }
-    let call_id = s.call_id(FORMAT, e.opt_str("ContactId")?, &e.path("ContactId"))?;
-    let language = e.opt_str("LanguageCode")?.map(str::to_string);
-    let note = |what| Note {
-        call_id: call_id.clone(),
-        language: language.clone(),
-        what,
+    let call_id = s.call_id(
+        FORMAT,
+        e.opt_id("ContactId")?.as_deref(),
+        &e.path("ContactId"),
+    )?;
+    let language = e.opt_str("LanguageCode")?;
+    let customer = customer_id(e)?;
+    let note = |what| {
+        Note::new(&call_id, what)
+            .language(language)
+            .customer(customer.as_deref())
     };
     match kind {
         "STARTED" => {
@@ -63,15 +85,15 @@ fn event(e: &Obj<'_>, s: &Settings) -> Result<Vec<Note>, AdapterError> {
     let mut notes = Vec::new();
     for seg in e.objs("Segments")? {
         let (part, text_key, rev) = if let Some(u) = seg.opt_obj("Utterance")? {
-            let id = match u.opt_str("TranscriptId")? {
+            let id = match u.opt_id("TranscriptId")? {
                 Some(id) => id,
-                None => u.str("Id")?,
+                None => u.id("Id")?,
             };
-            let rev = Rev::Fragment { id: id.to_string() };
+            let rev = Rev::Fragment { id };
             (u, "PartialContent", rev)
         } else if let Some(t) = seg.opt_obj("Transcript")? {
             let rev = Rev::Replace {
-                id: t.str("Id")?.to_string(),
+                id: t.id("Id")?,
                 is_final: true,
             };
             (t, "Content", rev)

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::{AdapterError, Format, Note, Obj, Rev, Settings, Speech, Step, What, When};
+use super::{AdapterError, Format, Note, Obj, Rev, Role, Settings, Speech, Step, What, When};
 
 const FORMAT: Format = Format::Deepgram;
 
@@ -22,18 +22,29 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
     let call_id = s.call_id(FORMAT, None, "call_id")?;
     if kind == "UtteranceEnd" {
         let channel = channel(&root, "channel")?;
-        return Ok(vec![Note {
-            call_id,
-            language: None,
-            what: What::Speech(Speech {
-                role: s.pair_role(&channel, "0", "1"),
-                channel,
-                text: String::new(),
-                rev: Rev::Close,
-                start: None,
-                end: None,
-            }),
-        }]);
+        // Diarized: every speaker's open utterance on the channel ends.
+        let keys: Vec<String> = match s.customer_speaker {
+            None => vec![channel.clone()],
+            Some(_) => (0..MAX_SPEAKERS)
+                .map(|n| format!("{channel}/{n}"))
+                .collect(),
+        };
+        return Ok(keys
+            .into_iter()
+            .map(|key| {
+                Note::new(
+                    &call_id,
+                    What::Speech(Speech {
+                        role: s.pair_role(&channel, "0", "1"),
+                        channel: key,
+                        text: String::new(),
+                        rev: Rev::Close,
+                        start: None,
+                        end: None,
+                    }),
+                )
+            })
+            .collect());
     }
     let channel = channel(&root, "channel_index")?;
     let alt = root
@@ -56,18 +67,50 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
     } else {
         Step::Interim
     };
-    Ok(vec![Note {
-        call_id,
-        language,
-        what: What::Speech(Speech {
-            role: s.pair_role(&channel, "0", "1"),
-            channel,
+    let (role, key) = match s.customer_speaker {
+        None => (s.pair_role(&channel, "0", "1"), channel),
+        Some(customer) => {
+            // Diarized mono: who spoke is the speaker most of the words carry; each speaker
+            // has their own open utterance.
+            let n = speaker(&alt)?;
+            let role = match n {
+                Some(n) if n == customer => Role::Customer,
+                Some(_) => Role::Agent,
+                None => Role::Other,
+            };
+            (role, format!("{channel}/{}", n.unwrap_or(u32::MAX)))
+        }
+    };
+    Ok(vec![Note::new(
+        &call_id,
+        What::Speech(Speech {
+            role,
+            channel: key,
             text: text.to_string(),
             rev: Rev::Open(step),
             start: Some(When::Media(start)),
             end: Some(When::Media(end)),
         }),
-    }])
+    )
+    .language(language.as_deref())])
+}
+
+/// Speakers of one diarized channel that get an open utterance of their own.
+const MAX_SPEAKERS: u32 = 8;
+
+/// The `speaker` most words of an alternative carry (`None`: no word has one).
+fn speaker(alt: &Obj<'_>) -> Result<Option<u32>, AdapterError> {
+    let mut counts = [0usize; MAX_SPEAKERS as usize];
+    for w in alt.objs("words")? {
+        if let Some(n) = w.opt_number("speaker")? {
+            let n = n as usize;
+            if n < counts.len() {
+                counts[n] += 1;
+            }
+        }
+    }
+    let best = (0..counts.len()).max_by_key(|&i| (counts[i], std::cmp::Reverse(i)));
+    Ok(best.filter(|&i| counts[i] > 0).map(|i| i as u32))
 }
 
 /// `[channel, total_channels]` → the channel as text (absent: mono, channel 0).
@@ -137,5 +180,32 @@ mod tests {
         let v =
             json!({"type":"Results","start":-1,"channel":{"alternatives":[{"transcript":"x"}]}});
         assert_eq!(decode(&v, &s()).unwrap_err().field, "start");
+    }
+
+    #[test]
+    fn diarized_mono_maps_the_customer_speaker() {
+        let r = |speaker: u32| {
+            json!({"type":"Results","channel_index":[0,1],"duration":1.0,"start":2.0,
+            "is_final":true,"speech_final":true,"channel":{"alternatives":[{"transcript":"vale ya",
+            "words":[{"word":"vale","start":2.0,"end":2.4,"speaker":speaker},
+                     {"word":"ya","start":2.5,"end":2.9,"speaker":speaker}]}]}})
+        };
+        let diarized = Settings {
+            customer_speaker: Some(1),
+            ..s()
+        };
+        let who = |v, s: &Settings| match &decode(&v, s).unwrap()[0].what {
+            What::Speech(sp) => (sp.role, sp.channel.clone()),
+            _ => panic!(),
+        };
+        assert_eq!(who(r(1), &diarized), (Role::Customer, "0/1".into()));
+        assert_eq!(who(r(0), &diarized), (Role::Agent, "0/0".into()));
+        // Without it, mono channel 0 is the customer whoever speaks.
+        assert_eq!(who(r(0), &s()).0, Role::Customer);
+        let end = json!({"type":"UtteranceEnd","channel":[0,1],"last_word_end":2.9});
+        assert_eq!(
+            decode(&end, &diarized).unwrap().len(),
+            MAX_SPEAKERS as usize
+        );
     }
 }

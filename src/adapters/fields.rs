@@ -70,6 +70,17 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// An id: a string, or a number as text; an empty string counts as absent (producers send
+    /// `""` for "unknown", which must not beat a query parameter or fail validation later).
+    pub fn opt_id(&self, k: &str) -> Result<Option<String>, AdapterError> {
+        Ok(self.opt_text(k)?.filter(|s| !s.trim().is_empty()))
+    }
+
+    /// A required id ([`Self::opt_id`]).
+    pub fn id(&self, k: &str) -> Result<String, AdapterError> {
+        self.opt_id(k)?.ok_or_else(|| self.missing(k, "required"))
+    }
+
     pub fn str(&self, k: &str) -> Result<&'a str, AdapterError> {
         self.opt_str(k)?.ok_or_else(|| self.missing(k, "required"))
     }

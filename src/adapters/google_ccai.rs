@@ -4,8 +4,11 @@
 //! `CONVERSATION_STARTED` starts the call (its `publishTime` is media time 0),
 //! `CONVERSATION_FINISHED` ends it. `NEW_MESSAGE` (the new-message topic) is the final of an
 //! utterance, timed by `sendTime` (start) and `createTime`; `NEW_RECOGNITION_RESULT` (the
-//! intermediate-transcript topic) revises the speaker's open utterance, timed by offsets from
-//! the start of the conversation. The recognition payload names no participant: its role is
+//! intermediate-transcript topic) revises the speaker's open utterance, timed by the Pub/Sub
+//! `publishTime`. All times are wall clock: the recognition offsets count from the start of
+//! the audio stream, which is not the conversation's start, and mixing both clocks in one
+//! utterance would misplace it. Pub/Sub delivers at least once: a repeated `messageId` (per
+//! subscription) or `NEW_MESSAGE` `name` is dropped. The recognition payload names no participant: its role is
 //! read from the message attribute `participant_role` (unverified), and results without one are
 //! skipped. `END_USER` is the customer, `HUMAN_AGENT` the agent; `AUTOMATED_AGENT` is kept out.
 //! The call id is the last segment of the conversation name.
@@ -13,7 +16,7 @@
 use serde_json::Value;
 
 use super::fields::embedded_json;
-use super::{AdapterError, Format, Note, Obj, Rev, Role, Settings, Speech, Step, What, When};
+use super::{AdapterError, Format, Note, Obj, Once, Rev, Role, Settings, Speech, Step, What, When};
 
 const FORMAT: Format = Format::GoogleCcai;
 
@@ -24,25 +27,37 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
     let event = embedded_json(FORMAT, &field, message.str("data")?, true)?;
     let ev = Obj::root_at(&event, FORMAT, &field)?;
     let conversation = ev.str("conversation")?;
-    let last = conversation.rsplit('/').next().filter(|c| !c.is_empty());
+    let last = conversation
+        .rsplit('/')
+        .next()
+        .filter(|c| !c.trim().is_empty());
     let call_id = s.call_id(FORMAT, last, &ev.path("conversation"))?;
-    let note = |language: Option<&str>, what| Note {
-        call_id: call_id.clone(),
-        language: language.map(str::to_string),
-        what,
+    let published = message.opt_timestamp_ms("publishTime")?.map(When::Wall);
+    let mut once = Vec::new();
+    if let Some(id) = message.opt_id("messageId")? {
+        let sub = root.opt_str("subscription")?.unwrap_or_default();
+        once.push(Once::Id(format!("pubsub:{sub}:{id}")));
+    }
+    let note = |language: Option<&str>, what| {
+        Note::new(&call_id, what)
+            .language(language)
+            .once(once.clone())
     };
     let notes = match ev.str("type")? {
-        "CONVERSATION_STARTED" => {
-            let at = message.opt_timestamp_ms("publishTime")?.map(When::Wall);
-            vec![note(None, What::Start { agent_id: None, at })]
-        }
+        "CONVERSATION_STARTED" => vec![note(
+            None,
+            What::Start {
+                agent_id: None,
+                at: published,
+            },
+        )],
         "CONVERSATION_FINISHED" => vec![note(None, What::End)],
         "NEW_MESSAGE" => {
             let p = ev.obj("newMessagePayload")?;
             let who = p.str("participantRole")?;
             let start = p.opt_timestamp_ms("sendTime")?;
             let end = p.opt_timestamp_ms("createTime")?.or(start);
-            vec![note(
+            let mut n = note(
                 p.opt_str("languageCode")?,
                 What::Speech(Speech {
                     role: role(who),
@@ -52,7 +67,11 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
                     start: start.map(When::Wall),
                     end: end.map(When::Wall),
                 }),
-            )]
+            );
+            if let Some(name) = p.opt_id("name")? {
+                n.once.push(Once::Id(format!("message:{name}")));
+            }
+            vec![n]
         }
         "NEW_RECOGNITION_RESULT" => {
             let p = ev.obj("newRecognitionResultPayload")?;
@@ -68,11 +87,8 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
             let (Some(who), "TRANSCRIPT") = (who, kind) else {
                 return Ok(Vec::new());
             };
-            let start = match p.first("speechWordInfo")? {
-                Some(w) => w.opt_duration_ms("startOffset")?,
-                None => None,
-            };
-            let end = p.opt_duration_ms("speechEndOffset")?;
+            // Checked, though not used for time (see the module comment).
+            p.opt_duration_ms("speechEndOffset")?;
             // Finals come as NEW_MESSAGE: a recognition result only revises the utterance.
             vec![note(
                 p.opt_str("languageCode")?,
@@ -81,8 +97,8 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
                     channel: who.to_string(),
                     text: p.str("transcript")?.to_string(),
                     rev: Rev::Open(Step::Interim),
-                    start: start.map(When::Media),
-                    end: end.map(When::Media),
+                    start: published,
+                    end: published,
                 }),
             )]
         }
@@ -144,13 +160,12 @@ mod tests {
         let What::Speech(sp) = &n[0].what else {
             panic!()
         };
+        // Wall clock (the push's publishTime), like the finals: not the audio offsets.
+        let at = Some(When::Wall(1_795_428_000_000));
+        assert_eq!((sp.role, sp.start, sp.end), (Role::Agent, at, at));
         assert_eq!(
-            (sp.role, sp.start, sp.end),
-            (
-                Role::Agent,
-                Some(When::Media(12340)),
-                Some(When::Media(12900))
-            )
+            n[0].once,
+            vec![Once::Id("pubsub:projects/p/subscriptions/calma:1".into())]
         );
     }
 

@@ -6,7 +6,10 @@
 //! and `duration` they time the utterance, otherwise arrival time does. Channel tag 1 (the
 //! A-leg: the caller of an inbound call) is the customer and 2 (the dialled B-leg) the agent,
 //! unless `customer_channel` says otherwise. A call-status body with `call_status`
-//! `completed` (or `failed`, `busy`, `no-answer`) ends the call.
+//! `completed` (or `failed`, `busy`, `no-answer`) ends the call. jambonz retries a hook that
+//! failed; without an id, a repeated final is recognised by its vendor time (a final no later
+//! than the channel's last one is a repeat) and a late hypothesis after its final is dropped.
+//! The customer id is `from` (the caller) on inbound calls and `to` on outbound ones.
 
 use serde_json::Value;
 
@@ -20,11 +23,15 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
         Some("verb:hook") | Some("call:status") => root.obj("data")?,
         _ => root.clone(),
     };
-    let sid = match body.opt_str("call_sid")? {
+    let sid = match body.opt_id("call_sid")? {
         Some(sid) => Some(sid),
-        None => root.opt_str("call_sid")?,
+        None => root.opt_id("call_sid")?,
     };
-    let call_id = s.call_id(FORMAT, sid, &body.path("call_sid"))?;
+    let call_id = s.call_id(FORMAT, sid.as_deref(), &body.path("call_sid"))?;
+    let customer = match body.opt_str("direction")? {
+        Some("outbound") => body.opt_id("to")?,
+        _ => body.opt_id("from")?,
+    };
     let Some(speech) = body.opt_obj("speech")? else {
         let ended = matches!(
             body.opt_str("call_status")?,
@@ -40,11 +47,7 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
                 at: None,
             }
         };
-        return Ok(vec![Note {
-            call_id,
-            language: None,
-            what,
-        }]);
+        return Ok(vec![Note::new(&call_id, what).customer(customer.as_deref())]);
     };
     let channel = speech
         .opt_text("channel_tag")?
@@ -59,10 +62,9 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
     } else {
         Step::Interim
     };
-    Ok(vec![Note {
-        call_id,
-        language: speech.opt_str("language_code")?.map(str::to_string),
-        what: What::Speech(Speech {
+    Ok(vec![Note::new(
+        &call_id,
+        What::Speech(Speech {
             role: s.pair_role(&channel, "1", "2"),
             channel,
             text: text.to_string(),
@@ -70,7 +72,9 @@ pub fn decode(v: &Value, s: &Settings) -> Result<Vec<Note>, AdapterError> {
             start,
             end,
         }),
-    }])
+    )
+    .language(speech.opt_str("language_code")?)
+    .customer(customer.as_deref())])
 }
 
 /// Deepgram's `start`/`duration` (seconds) from the raw vendor event, when it has them.

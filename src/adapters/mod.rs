@@ -24,7 +24,7 @@ pub mod twilio;
 
 mod fields;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -74,6 +74,19 @@ impl Format {
     pub fn from_name(name: &str) -> Option<Format> {
         Format::ALL.into_iter().find(|f| f.name() == name)
     }
+
+    /// The (customer, agent) channel names of a two-channel format, which `customer_channel`
+    /// may swap; `None` where the vendor names roles itself (or tracks, for Twilio).
+    pub fn channels(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Format::AwsLca => Some(("CALLER", "AGENT")),
+            Format::AwsTranscribe => Some(("ch_0", "ch_1")),
+            Format::Genesys => Some(("EXTERNAL", "INTERNAL")),
+            Format::Deepgram => Some(("0", "1")),
+            Format::Jambonz => Some(("1", "2")),
+            Format::ContactLens | Format::GoogleCcai | Format::Twilio => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Format {
@@ -92,16 +105,64 @@ pub enum Role {
     Other,
 }
 
-/// `[campaigns.X.adapters]`: the campaign's role mapping, used when the request does not say.
+/// `[campaigns.X.adapters.<format>]`: one format's role mapping for a campaign, used when the
+/// request does not say. Per format because channel names differ (`ch_1` means nothing to
+/// Genesys, and a mapping shared by every feed would silence the others).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct AdapterConfig {
-    /// The vendor channel that carries the customer (`ch_1`, `1`, `2`...).
+pub struct RoleMapping {
+    /// The vendor channel that carries the customer (`ch_1`, `1`, `2`, `EXTERNAL`...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_channel: Option<String>,
     /// Twilio: the track that carries the customer (`inbound_track` or `outbound_track`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_track: Option<String>,
+    /// Deepgram with diarization on a mono feed: the `speaker` number of the customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_speaker: Option<u32>,
+}
+
+/// `[campaigns.X.adapters]`: a [`RoleMapping`] per format name; names are checked at load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(
+    try_from = "BTreeMap<String, RoleMapping>",
+    into = "BTreeMap<String, RoleMapping>"
+)]
+pub struct AdapterConfig {
+    formats: BTreeMap<String, RoleMapping>,
+}
+
+impl AdapterConfig {
+    /// The mapping for `format` (empty when the campaign names none).
+    pub fn get(&self, format: Format) -> RoleMapping {
+        self.formats.get(format.name()).cloned().unwrap_or_default()
+    }
+}
+
+impl TryFrom<BTreeMap<String, RoleMapping>> for AdapterConfig {
+    type Error = String;
+
+    fn try_from(formats: BTreeMap<String, RoleMapping>) -> Result<Self, String> {
+        for (name, m) in &formats {
+            let format = Format::from_name(name).ok_or_else(|| {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "adapters.{name}: unknown format, one of {}",
+                    names.join(", ")
+                )
+            })?;
+            let s = Settings::default().with_mapping(m);
+            s.for_format(format)
+                .map_err(|e| format!("adapters.{name}: {}", e.detail))?;
+        }
+        Ok(AdapterConfig { formats })
+    }
+}
+
+impl From<AdapterConfig> for BTreeMap<String, RoleMapping> {
+    fn from(c: AdapterConfig) -> Self {
+        c.formats
+    }
 }
 
 /// Identity and role mapping for one connection or request: query parameters first, then the
@@ -115,16 +176,30 @@ pub struct Settings {
     pub language: Option<String>,
     pub customer_channel: Option<String>,
     pub customer_track: Option<String>,
-    /// The customer's id (ANI, CRM id) for the history's customer context; a vendor payload that
-    /// carries one (Twilio `From`, LCA `CustomerPhoneNumber`…) is not read yet: pass it here.
+    /// Deepgram diarization: the `speaker` number of the customer (mono feeds).
+    pub customer_speaker: Option<u32>,
+    /// The customer's id (ANI, CRM id) for the history's customer context; wins over the one a
+    /// vendor payload carries (Twilio `From`, LCA `CustomerPhoneNumber`...).
     pub customer_id: Option<String>,
+    /// `customer_speaker` as given, when it is not a number (refused by [`Settings::for_format`]).
+    bad_speaker: Option<String>,
 }
 
 impl Settings {
-    /// From query parameters of the same names (others are ignored).
+    /// From query parameters of the same names (others are ignored; empty values are absent).
     pub fn from_query(query: &[(String, String)]) -> Settings {
         let mut s = Settings::default();
         for (k, v) in query {
+            if v.trim().is_empty() {
+                continue;
+            }
+            if k == "customer_speaker" {
+                match v.trim().parse::<u32>() {
+                    Ok(n) => s.customer_speaker = Some(n),
+                    Err(_) => s.bad_speaker = Some(v.clone()),
+                }
+                continue;
+            }
             let slot = match k.as_str() {
                 "call_id" => &mut s.call_id,
                 "agent_id" => &mut s.agent_id,
@@ -140,15 +215,90 @@ impl Settings {
         s
     }
 
-    /// Fill what the request left open from the campaign configuration.
-    pub fn with_campaign(mut self, cfg: &AdapterConfig) -> Settings {
+    /// Fill what the request left open from the campaign's mapping for `format`.
+    pub fn with_campaign(self, cfg: &AdapterConfig, format: Format) -> Settings {
+        self.with_mapping(&cfg.get(format))
+    }
+
+    fn with_mapping(mut self, m: &RoleMapping) -> Settings {
         if self.customer_channel.is_none() {
-            self.customer_channel = cfg.customer_channel.clone();
+            self.customer_channel = m.customer_channel.clone();
         }
         if self.customer_track.is_none() {
-            self.customer_track = cfg.customer_track.clone();
+            self.customer_track = m.customer_track.clone();
+        }
+        if self.customer_speaker.is_none() && self.bad_speaker.is_none() {
+            self.customer_speaker = m.customer_speaker;
         }
         self
+    }
+
+    /// These settings checked against `format`: a role override must name one of the
+    /// format's own channels (else it would silently turn both parties into third parties).
+    /// LCA also takes the Transcribe names `ch_0`/`ch_1` for `CALLER`/`AGENT`.
+    pub fn for_format(mut self, format: Format) -> Result<Settings, AdapterError> {
+        let refuse =
+            |field: &str, detail: String| Err(AdapterError::invalid(format, field, &detail));
+        if let Some(c) = self.customer_channel.clone() {
+            let c = match (format, c.to_ascii_lowercase().as_str()) {
+                (Format::AwsLca, "ch_0") => "CALLER".to_string(),
+                (Format::AwsLca, "ch_1") => "AGENT".to_string(),
+                _ => c,
+            };
+            match format.channels() {
+                Some((a, b)) if c.eq_ignore_ascii_case(a) || c.eq_ignore_ascii_case(b) => {
+                    self.customer_channel = Some(c);
+                }
+                Some((a, b)) => {
+                    return refuse(
+                        "customer_channel",
+                        format!("`{c}` is not a {format} channel: `{a}` or `{b}`"),
+                    )
+                }
+                None if format == Format::Twilio => {
+                    return refuse(
+                        "customer_channel",
+                        "twilio names tracks: use `customer_track`".into(),
+                    )
+                }
+                None => {
+                    return refuse(
+                        "customer_channel",
+                        format!("{format} names roles itself: there is no channel to map"),
+                    )
+                }
+            }
+        }
+        if let Some(t) = &self.customer_track {
+            let ok = ["inbound_track", "outbound_track"]
+                .iter()
+                .any(|k| t.eq_ignore_ascii_case(k));
+            if format != Format::Twilio {
+                return refuse(
+                    "customer_track",
+                    format!("only twilio has tracks: {format} takes `customer_channel`"),
+                );
+            }
+            if !ok {
+                return refuse(
+                    "customer_track",
+                    format!("`{t}` is not a twilio track: `inbound_track` or `outbound_track`"),
+                );
+            }
+        }
+        if let Some(v) = &self.bad_speaker {
+            return refuse(
+                "customer_speaker",
+                format!("`{v}` is not a speaker number (0, 1...)"),
+            );
+        }
+        if self.customer_speaker.is_some() && format != Format::Deepgram {
+            return refuse(
+                "customer_speaker",
+                format!("only deepgram diarizes: {format} takes `customer_channel`"),
+            );
+        }
+        Ok(self)
     }
 
     /// The call id from the payload, else from the `call_id` parameter; `field` names where the
@@ -183,10 +333,12 @@ impl Settings {
 fn pair_role(overridden: Option<&str>, channel: &str, customer: &str, agent: &str) -> Role {
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     let in_pair = is(channel, customer) || is(channel, agent);
+    // An override outside the pair is refused up front (`Settings::for_format`); here it is
+    // ignored rather than turning both parties into third parties.
+    let overridden = overridden.filter(|c| is(c, customer) || is(c, agent));
     match overridden {
         Some(c) if is(channel, c) => Role::Customer,
-        Some(c) if in_pair && (is(c, customer) || is(c, agent)) => Role::Agent,
-        Some(_) if in_pair => Role::Other,
+        Some(_) if in_pair => Role::Agent,
         _ if is(channel, customer) => Role::Customer,
         _ if is(channel, agent) => Role::Agent,
         _ => Role::Other,
@@ -307,7 +459,50 @@ pub struct Note {
     pub call_id: String,
     /// The vendor's language code, if the message has one (a hint for `call.start`).
     pub language: Option<String>,
+    /// The customer's id if the payload has one (Twilio `From`, LCA `CustomerPhoneNumber`...),
+    /// for `call.start.customer_id`; the `customer_id` parameter wins.
+    pub customer_id: Option<String>,
+    /// What makes this delivery recognisable when the vendor sends it again (webhook retries,
+    /// Pub/Sub's at-least-once redelivery); empty where the vendor's ids already do that.
+    pub once: Vec<Once>,
     pub what: What,
+}
+
+impl Note {
+    pub(crate) fn new(call_id: &str, what: What) -> Note {
+        Note {
+            call_id: call_id.to_string(),
+            language: None,
+            customer_id: None,
+            once: Vec::new(),
+            what,
+        }
+    }
+
+    pub(crate) fn language(mut self, language: Option<&str>) -> Note {
+        self.language = language.map(str::to_string);
+        self
+    }
+
+    pub(crate) fn customer(mut self, customer_id: Option<&str>) -> Note {
+        self.customer_id = customer_id.map(str::to_string);
+        self
+    }
+
+    pub(crate) fn once(mut self, once: Vec<Once>) -> Note {
+        self.once = once;
+        self
+    }
+}
+
+/// A mark of one delivery, to drop repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Once {
+    /// A message id (Pub/Sub `messageId`, Google message `name`): seen once, dropped after.
+    Id(String),
+    /// A sequence number that grows per track (Twilio `SequenceId`): anything not above the
+    /// last one seen on the track is a repeat or arrived too late to matter.
+    Seq { track: String, seq: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -335,11 +530,22 @@ pub struct Speech {
 
 /// Decode one vendor message (one HTTP body or one WebSocket frame).
 pub fn decode(format: Format, body: &[u8], s: &Settings) -> Result<Vec<Note>, AdapterError> {
+    let json = serde_json::from_slice::<Value>(body);
     if format == Format::Twilio {
-        return twilio::decode(body, s);
+        // Form-encoded, except a v1 `call.end`, which every format takes.
+        return match json {
+            Ok(v) if v.is_object() => match v1_call_end(&v, format, s)? {
+                Some(end) => Ok(vec![end]),
+                None => Err(AdapterError::body(
+                    format,
+                    "a JSON body here must be a v1 `call.end`; Twilio callbacks are form-encoded",
+                )),
+            },
+            _ => twilio::decode(body, s),
+        };
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| AdapterError::body(format, format!("not valid JSON: {e}")))?;
+    let value: Value =
+        json.map_err(|e| AdapterError::body(format, format!("not valid JSON: {e}")))?;
     if let Some(end) = v1_call_end(&value, format, s)? {
         return Ok(vec![end]);
     }
@@ -361,12 +567,14 @@ fn v1_call_end(v: &Value, format: Format, s: &Settings) -> Result<Option<Note>, 
     if v.get("type").and_then(Value::as_str) != Some("call.end") {
         return Ok(None);
     }
-    let id = v.get("call_id").and_then(Value::as_str);
-    Ok(Some(Note {
-        call_id: s.call_id(format, id, "call_id")?,
-        language: None,
-        what: What::End,
-    }))
+    let id = v
+        .get("call_id")
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty());
+    Ok(Some(Note::new(
+        &s.call_id(format, id, "call_id")?,
+        What::End,
+    )))
 }
 
 /// An id-less utterance so far.
@@ -398,10 +606,124 @@ struct OpenReplace {
     start_ms: u64,
 }
 
+/// Deliveries remembered per call to drop redeliveries (a retry comes within minutes, so the
+/// last few hundred are enough; older ones are forgotten first).
+const MAX_REMEMBERED: usize = 256;
+
+/// The deliveries a call has seen, bounded. Ids are kept as 64-bit hashes: a collision (one in
+/// 2^64) would drop one message of the same call.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    ids: HashSet<u64>,
+    order: VecDeque<u64>,
+    last_seq: HashMap<String, u64>,
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+impl Seen {
+    /// Whether a message with these marks was seen before (or comes too late in its sequence).
+    fn repeats(&self, once: &[Once]) -> bool {
+        once.iter().any(|o| match o {
+            Once::Id(id) => self.ids.contains(&id_hash(id)),
+            Once::Seq { track, seq } => self.last_seq.get(track).is_some_and(|last| seq <= last),
+        })
+    }
+
+    fn record(&mut self, once: &[Once]) {
+        for o in once {
+            match o {
+                Once::Id(id) => {
+                    if self.order.len() >= MAX_REMEMBERED {
+                        if let Some(old) = self.order.pop_front() {
+                            self.ids.remove(&old);
+                        }
+                    }
+                    let h = id_hash(id);
+                    if self.ids.insert(h) {
+                        self.order.push_back(h);
+                    }
+                }
+                Once::Seq { track, seq } => {
+                    if self.last_seq.len() < MAX_REMEMBERED || self.last_seq.contains_key(track) {
+                        self.last_seq.insert(track.clone(), *seq);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a message with these marks is new; remembers it if so.
+    fn first_time(&mut self, once: &[Once]) -> bool {
+        if self.repeats(once) {
+            return false;
+        }
+        self.record(once);
+        true
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty() && self.last_seq.is_empty()
+    }
+}
+
+/// Calls that ended recently, remembered per feed or tenant with what they had seen.
+const MAX_ENDED: usize = 128;
+
+/// Recently ended calls and the deliveries each had seen, so that a redelivery arriving after
+/// the vendor's end event (Pub/Sub, a retried webhook) is dropped instead of starting a ghost
+/// call that lingers until idle expiry. Bounded: the oldest are forgotten first.
+#[derive(Debug, Clone, Default)]
+pub struct EndedCalls {
+    calls: HashMap<String, Seen>,
+    order: VecDeque<String>,
+}
+
+impl EndedCalls {
+    /// Remember a call that ended on its vendor's end event (or idle expiry).
+    pub fn ended(&mut self, call: CallAdapter) {
+        if call.seen.is_empty() {
+            return;
+        }
+        if self.calls.len() >= MAX_ENDED && !self.calls.contains_key(&call.call_id) {
+            if let Some(old) = self.order.pop_front() {
+                self.calls.remove(&old);
+            }
+        }
+        if self.calls.insert(call.call_id.clone(), call.seen).is_none() {
+            self.order.push_back(call.call_id);
+        }
+    }
+
+    /// The adapter for a call `note` (re)starts: `None` when the note repeats a delivery of
+    /// the ended call (drop it), else a fresh one, still knowing what the ended call had seen.
+    pub fn reopen(&mut self, note: &Note) -> Option<CallAdapter> {
+        let mut call = CallAdapter::new(&note.call_id);
+        if let Some(seen) = self.calls.get(&note.call_id) {
+            if seen.repeats(&note.once) {
+                return None;
+            }
+            call.seen = seen.clone();
+            self.calls.remove(&note.call_id);
+            self.order.retain(|c| c != &note.call_id);
+        }
+        Some(call)
+    }
+}
+
 /// Per-call adapter state: media clock origin and the utterances still open.
 #[derive(Debug, Clone)]
 pub struct CallAdapter {
     call_id: String,
+    seen: Seen,
+    /// Per channel, the vendor end time of the last id-less utterance closed: a hypothesis no
+    /// later than it is a late one for that utterance, not the start of a new one.
+    closed_at: HashMap<String, u64>,
     origin_wall: Option<i64>,
     first_arrival: Option<u64>,
     reached_ms: u64,
@@ -416,6 +738,8 @@ impl CallAdapter {
     pub fn new(call_id: &str) -> CallAdapter {
         CallAdapter {
             call_id: call_id.to_string(),
+            seen: Seen::default(),
+            closed_at: HashMap::new(),
             origin_wall: None,
             first_arrival: None,
             reached_ms: 0,
@@ -430,7 +754,7 @@ impl CallAdapter {
     /// The `call.start` of a call whose first note is `note`.
     pub fn start_message(note: &Note, s: &Settings) -> CallStart {
         let payload_agent = match &note.what {
-            What::Start { agent_id, .. } => agent_id.clone(),
+            What::Start { agent_id, .. } => agent_id.clone().filter(|a| !a.trim().is_empty()),
             _ => None,
         };
         CallStart {
@@ -440,14 +764,25 @@ impl CallAdapter {
                 .unwrap_or_else(|| "unassigned".to_string()),
             campaign: s.campaign.clone(),
             language: s.language.clone().or_else(|| note.language.clone()),
-            customer_id: s.customer_id.clone(),
+            customer_id: s
+                .customer_id
+                .clone()
+                .or_else(|| note.customer_id.clone().filter(|c| !c.trim().is_empty())),
             prior_contacts_7d: None,
             region: None,
         }
     }
 
-    /// Protocol v1 messages for one note of this call. `arrival_ms` is the shell's monotonic
-    /// clock, used only for vendors that give no time at all.
+    /// Protocol v1 messages for one note of this call; nothing for a repeated delivery.
+    /// `arrival_ms` is the shell's monotonic clock, used only for vendors that give no time.
+    pub fn apply_note(&mut self, note: Note, arrival_ms: u64) -> Vec<Inbound> {
+        if !self.seen.first_time(&note.once) {
+            return Vec::new();
+        }
+        self.apply(note.what, arrival_ms)
+    }
+
+    /// Protocol v1 messages for what a note says (no repeat check: see [`Self::apply_note`]).
     pub fn apply(&mut self, what: What, arrival_ms: u64) -> Vec<Inbound> {
         match what {
             What::Start { at, .. } => {
@@ -489,8 +824,16 @@ impl CallAdapter {
             Rev::Replace { id, is_final } => self.replace(&sp, id, is_final, start, end),
             Rev::Fragment { id } => self.fragment(&sp, id, start, end),
             Rev::Open(step) => {
+                let closed = self.closed_at.get(&sp.channel).copied();
+                let late = end.zip(closed).is_some_and(|(e, c)| e <= c);
+                let open = self.open.contains_key(&sp.channel);
+                if late && (step != Step::Final || !open) {
+                    // A hypothesis of an utterance already closed (it arrived after its
+                    // final), or that final again (a retried webhook without an id).
+                    return None;
+                }
                 let now = end.unwrap_or_else(|| self.arrival(arrival_ms));
-                self.open_step(&sp, step, start.unwrap_or(now), now)
+                self.open_step(&sp, step, start.unwrap_or(now), now, end.is_some())
             }
             Rev::Close => self.close(&sp.channel),
         }?;
@@ -600,7 +943,18 @@ impl CallAdapter {
         self.segment(id, sp.role, text, start, end, false)
     }
 
-    fn open_step(&mut self, sp: &Speech, step: Step, start: u64, end: u64) -> Option<Segment> {
+    fn open_step(
+        &mut self,
+        sp: &Speech,
+        step: Step,
+        start: u64,
+        end: u64,
+        vendor_timed: bool,
+    ) -> Option<Segment> {
+        if step == Step::Final && vendor_timed {
+            let c = self.closed_at.entry(sp.channel.clone()).or_insert(0);
+            *c = (*c).max(end);
+        }
         if !self.open.contains_key(&sp.channel) {
             if sp.text.trim().is_empty() {
                 return None;
@@ -625,6 +979,9 @@ impl CallAdapter {
         if text.is_empty() {
             text = u.shown.clone();
         }
+        // The earliest start wins: a final may know when the utterance began better than its
+        // first hypothesis did (Google `sendTime`).
+        u.start_ms = u.start_ms.min(start);
         u.end_ms = u.end_ms.max(end);
         u.shown = text.clone();
         if step == Step::Commit {
@@ -670,6 +1027,7 @@ pub struct Adapter {
     format: Format,
     settings: Settings,
     calls: HashMap<String, CallAdapter>,
+    ended: EndedCalls,
 }
 
 impl Adapter {
@@ -678,6 +1036,7 @@ impl Adapter {
             format,
             settings,
             calls: HashMap::new(),
+            ended: EndedCalls::default(),
         }
     }
 
@@ -699,23 +1058,29 @@ impl Adapter {
                 if ends {
                     continue;
                 }
+                let Some(call) = self.ended.reopen(&note) else {
+                    continue;
+                };
                 let start = CallAdapter::start_message(&note, &self.settings);
                 out.push(Inbound::CallStart(start));
-                self.calls
-                    .insert(note.call_id.clone(), CallAdapter::new(&note.call_id));
+                self.calls.insert(note.call_id.clone(), call);
             }
-            let Some(call) = self.calls.get_mut(&note.call_id) else {
+            let call_id = note.call_id.clone();
+            let Some(call) = self.calls.get_mut(&call_id) else {
                 continue;
             };
-            out.extend(call.apply(note.what, arrival_ms));
+            out.extend(call.apply_note(note, arrival_ms));
             if ends {
-                self.calls.remove(&note.call_id);
+                if let Some(call) = self.calls.remove(&call_id) {
+                    self.ended.ended(call);
+                }
             }
         }
         Ok(out)
     }
 
-    /// The call ended some other way (idle expiry, `call.end`): its next message starts afresh.
+    /// The call ended some other way (idle expiry, `call.end`) or its start was refused: its
+    /// next message starts it afresh.
     pub fn forget(&mut self, call_id: &str) {
         self.calls.remove(call_id);
     }
@@ -760,6 +1125,9 @@ mod tests {
         assert_eq!(pair_role(swap, "ch_0", "ch_0", "ch_1"), Role::Agent);
         assert_eq!(pair_role(None, "ch_2", "ch_0", "ch_1"), Role::Other);
         assert_eq!(pair_role(Some("3"), "ch_2", "ch_0", "ch_1"), Role::Other);
+        // An override naming neither channel does not silence both.
+        assert_eq!(pair_role(Some("x"), "ch_0", "ch_0", "ch_1"), Role::Customer);
+        assert_eq!(pair_role(Some("x"), "ch_1", "ch_0", "ch_1"), Role::Agent);
     }
 
     #[test]
@@ -876,5 +1244,257 @@ mod tests {
             end: Some(When::Media(900)),
         });
         assert!(c.apply(w, 0).is_empty());
+    }
+
+    fn twilio(event: &str, seq: u64, track: &str, fin: bool, text: &str, at: &str) -> String {
+        format!(
+            "TranscriptionEvent={event}&CallSid=CA1&SequenceId={seq}&Track={track}&Final={fin}\
+             &Timestamp=2026-11-23T10%3A00%3A{at}Z&TranscriptionData=%7B%22transcript%22%3A%22{text}%22%7D"
+        )
+    }
+
+    fn segments(out: &[Inbound]) -> Vec<&Segment> {
+        out.iter()
+            .filter_map(|m| match m {
+                Inbound::Segment(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn retried_twilio_callbacks_and_late_partials_change_nothing() {
+        let mut a = Adapter::new(Format::Twilio, Settings::default());
+        let start = "TranscriptionEvent=transcription-started&CallSid=CA1&SequenceId=1\
+            &Track=both_tracks&Timestamp=2026-11-23T10%3A00%3A00.000Z";
+        let p = twilio(
+            "transcription-content",
+            2,
+            "inbound_track",
+            false,
+            "llevo",
+            "01.000",
+        );
+        let f = twilio(
+            "transcription-content",
+            3,
+            "inbound_track",
+            true,
+            "llevo+una+hora",
+            "02.000",
+        );
+        let mut out = Vec::new();
+        for body in [start, &p, &f, &f, &p] {
+            out.extend(a.translate(body.as_bytes(), 0).unwrap());
+        }
+        let segs = segments(&out);
+        assert_eq!(segs.len(), 2, "{segs:?}");
+        assert!(segs[1].is_final && segs[1].text == "llevo una hora");
+        // The next utterance still opens: a higher SequenceId.
+        let next = twilio(
+            "transcription-content",
+            4,
+            "inbound_track",
+            false,
+            "vale",
+            "03.000",
+        );
+        let n = a.translate(next.as_bytes(), 0).unwrap();
+        assert_eq!(segments(&n).len(), 1);
+        assert_ne!(segments(&n)[0].segment_id, segs[1].segment_id);
+    }
+
+    #[test]
+    fn a_partial_after_its_final_opens_no_utterance_and_a_repeated_final_is_dropped() {
+        let mut c = CallAdapter::new("c");
+        let at = |ms| Some(When::Media(ms));
+        let sp = |text: &str, step, end| {
+            What::Speech(Speech {
+                role: Role::Customer,
+                channel: "1".into(),
+                text: text.into(),
+                rev: Rev::Open(step),
+                start: at(end),
+                end: at(end),
+            })
+        };
+        seg(c.apply(sp("llevo", Step::Interim, 1000), 0));
+        let f = seg(c.apply(sp("llevo una hora", Step::Final, 2000), 0));
+        assert!(f.is_final);
+        assert!(c.apply(sp("llevo una", Step::Interim, 1500), 0).is_empty());
+        assert!(c
+            .apply(sp("llevo una hora", Step::Final, 2000), 0)
+            .is_empty());
+        assert!(c.open.is_empty());
+        let n = seg(c.apply(sp("vale", Step::Interim, 2600), 0));
+        assert_ne!(n.segment_id, f.segment_id);
+    }
+
+    #[test]
+    fn remembered_deliveries_are_bounded() {
+        let mut seen = Seen::default();
+        for i in 0..(MAX_REMEMBERED + 10) {
+            assert!(seen.first_time(&[Once::Id(format!("m{i}"))]));
+        }
+        assert_eq!(seen.ids.len(), MAX_REMEMBERED);
+        assert!(!seen.first_time(&[Once::Id(format!("m{}", MAX_REMEMBERED + 9))]));
+        // The oldest was forgotten.
+        assert!(seen.first_time(&[Once::Id("m0".into())]));
+    }
+
+    #[test]
+    fn a_final_knows_the_start_better_than_its_first_hypothesis() {
+        let mut c = CallAdapter::new("c");
+        let sp = |step, start, end| {
+            What::Speech(Speech {
+                role: Role::Agent,
+                channel: "HUMAN_AGENT".into(),
+                text: "buenas tardes".into(),
+                rev: Rev::Open(step),
+                start: Some(When::Media(start)),
+                end: Some(When::Media(end)),
+            })
+        };
+        seg(c.apply(sp(Step::Interim, 900, 900), 0));
+        let f = seg(c.apply(sp(Step::Final, 500, 1800), 0));
+        assert_eq!((f.start_ms, f.end_ms), (500, 1800));
+    }
+
+    #[test]
+    fn an_override_must_name_a_channel_of_the_format() {
+        let with = |k: &str, v: &str| Settings::from_query(&[(k.to_string(), v.to_string())]);
+        let field = |s: Settings, f| s.for_format(f).unwrap_err().field;
+        assert_eq!(
+            field(with("customer_channel", "ch_1"), Format::Genesys),
+            "customer_channel"
+        );
+        assert_eq!(
+            field(with("customer_channel", "0"), Format::ContactLens),
+            "customer_channel"
+        );
+        assert_eq!(
+            field(with("customer_channel", "1"), Format::Twilio),
+            "customer_channel"
+        );
+        assert_eq!(
+            field(with("customer_track", "left"), Format::Twilio),
+            "customer_track"
+        );
+        assert_eq!(
+            field(with("customer_speaker", "uno"), Format::Deepgram),
+            "customer_speaker"
+        );
+        assert_eq!(
+            field(with("customer_speaker", "0"), Format::Jambonz),
+            "customer_speaker"
+        );
+        for (f, c) in [
+            (Format::AwsTranscribe, "CH_1"),
+            (Format::Genesys, "internal"),
+            (Format::Deepgram, "1"),
+            (Format::Jambonz, "2"),
+        ] {
+            assert!(with("customer_channel", c).for_format(f).is_ok(), "{f} {c}");
+        }
+        // LCA takes Transcribe's names for its channels.
+        let lca = with("customer_channel", "ch_1")
+            .for_format(Format::AwsLca)
+            .unwrap();
+        assert_eq!(lca.customer_channel.as_deref(), Some("AGENT"));
+    }
+
+    #[test]
+    fn an_lca_override_also_swaps_embedded_transcribe_events() {
+        let s = Settings::from_query(&[("customer_channel".into(), "AGENT".into())])
+            .for_format(Format::AwsLca)
+            .unwrap();
+        let rec = r#"{"EventType":"ADD_TRANSCRIPT_SEGMENT","CallId":"c","TranscriptEvent":{"Transcript":
+            {"Results":[{"ResultId":"r","StartTime":1,"EndTime":2,"ChannelId":"ch_1",
+            "Alternatives":[{"Transcript":"hola"}]}]}}}"#;
+        let n = decode(Format::AwsLca, rec.as_bytes(), &s).unwrap();
+        let What::Speech(sp) = &n[0].what else {
+            panic!()
+        };
+        assert_eq!(sp.role, Role::Customer);
+    }
+
+    #[test]
+    fn empty_ids_count_as_absent() {
+        let s = Settings::from_query(&[
+            ("agent_id".into(), "a-9".into()),
+            ("customer_id".into(), "".into()),
+        ]);
+        let mut a = Adapter::new(Format::AwsLca, s);
+        let out = a
+            .translate(
+                br#"{"EventType":"START","CallId":"c-1","AgentId":"","CustomerPhoneNumber":"+34600111222"}"#,
+                0,
+            )
+            .unwrap();
+        let Some(Inbound::CallStart(start)) = out.first() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(start.agent_id, "a-9");
+        assert_eq!(start.customer_id.as_deref(), Some("+34600111222"));
+        let e = decode(
+            Format::AwsLca,
+            br#"{"EventType":"END","CallId":""}"#,
+            &Settings::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "CallId");
+    }
+
+    #[test]
+    fn twilio_takes_a_v1_call_end_and_its_from_is_the_customer() {
+        let n = decode(
+            Format::Twilio,
+            br#"{"type":"call.end","call_id":"CA1"}"#,
+            &Settings::default(),
+        )
+        .unwrap();
+        assert_eq!((n[0].call_id.as_str(), &n[0].what), ("CA1", &What::End));
+        let body = b"TranscriptionEvent=transcription-started&CallSid=CA1&From=%2B34600111222";
+        let n = decode(Format::Twilio, body, &Settings::default()).unwrap();
+        assert_eq!(n[0].customer_id.as_deref(), Some("+34600111222"));
+        let s = Settings::from_query(&[("customer_id".into(), "crm-7".into())]);
+        assert_eq!(
+            CallAdapter::start_message(&n[0], &s).customer_id.as_deref(),
+            Some("crm-7")
+        );
+    }
+
+    #[test]
+    fn a_redelivery_after_the_end_starts_no_ghost_call() {
+        let mut a = Adapter::new(Format::Twilio, Settings::default());
+        let f = twilio(
+            "transcription-content",
+            2,
+            "inbound_track",
+            true,
+            "hola",
+            "01.000",
+        );
+        let stop = "TranscriptionEvent=transcription-stopped&CallSid=CA1&SequenceId=3\
+            &Track=both_tracks&Timestamp=2026-11-23T10%3A00%3A05.000Z";
+        for body in [f.as_str(), stop] {
+            a.translate(body.as_bytes(), 0).unwrap();
+        }
+        assert!(a.translate(f.as_bytes(), 0).unwrap().is_empty());
+        // A new delivery on the same call id starts it again.
+        let next = twilio(
+            "transcription-content",
+            4,
+            "inbound_track",
+            true,
+            "otra",
+            "09.000",
+        );
+        let out = a.translate(next.as_bytes(), 0).unwrap();
+        assert!(
+            matches!(out.first(), Some(Inbound::CallStart(_))),
+            "{out:?}"
+        );
+        assert_eq!(segments(&out).len(), 1);
     }
 }

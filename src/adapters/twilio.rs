@@ -6,12 +6,14 @@
 //! only `Timestamp`: media time 0 is the `transcription-started` event, and an utterance runs
 //! from its first result's timestamp to its last (so starts come late by the first result's
 //! length). `inbound_track` is the customer unless `customer_track` says otherwise.
-//! `transcription-stopped` ends the call.
+//! `transcription-stopped` ends the call. Twilio retries callbacks: a `SequenceId` not above the
+//! last one seen on its `Track` is a repeat (or too late) and is dropped. The customer id is
+//! `From` (when the callback carries it).
 
 use std::collections::HashMap;
 
 use super::fields::{embedded_json, timestamp_ms};
-use super::{AdapterError, Format, Note, Rev, Settings, Speech, Step, What, When};
+use super::{AdapterError, Format, Note, Once, Rev, Settings, Speech, Step, What, When};
 
 const FORMAT: Format = Format::Twilio;
 
@@ -36,7 +38,22 @@ pub fn decode(body: &[u8], s: &Settings) -> Result<Vec<Note>, AdapterError> {
         })?)),
         None => None,
     };
-    let language = get("LanguageCode").map(str::to_string);
+    let language = get("LanguageCode");
+    let once = match get("SequenceId") {
+        // Per transcription (a new `<Start><Transcription>` on the call numbers afresh) and
+        // per track.
+        Some(n) => vec![Once::Seq {
+            track: format!(
+                "{}/{}",
+                get("TranscriptionSid").unwrap_or_default(),
+                get("Track").unwrap_or_default()
+            ),
+            seq: n.trim().parse().map_err(|_| {
+                AdapterError::invalid(FORMAT, "SequenceId", "must be a whole number")
+            })?,
+        }],
+        None => Vec::new(),
+    };
     let what = match event {
         "transcription-started" => What::Start { agent_id: None, at },
         "transcription-stopped" => What::End,
@@ -89,11 +106,10 @@ pub fn decode(body: &[u8], s: &Settings) -> Result<Vec<Note>, AdapterError> {
         // idle expiry.
         _ => return Ok(Vec::new()),
     };
-    Ok(vec![Note {
-        call_id,
-        language,
-        what,
-    }])
+    Ok(vec![Note::new(&call_id, what)
+        .language(language)
+        .customer(get("From").filter(|f| !f.trim().is_empty()))
+        .once(once)])
 }
 
 #[cfg(test)]

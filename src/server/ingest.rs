@@ -11,7 +11,13 @@
 //!   with a summary either way. Agent feedback reaches them through a per-tenant command queue.
 //!
 //! Webhook calls get no wall-clock ticks: batched feeds (Genesys) arrive long after the speech,
-//! so media time advances only with the vendor's own times.
+//! so media time advances only with the vendor's own times. Each webhook call has the stream's
+//! per-call segment rate limit (`rate_limited` errors in the outputs).
+//!
+//! The engine work of a request (a batch may be 8 MiB) runs on a blocking thread, never on an
+//! async worker: the tenant's table is a std mutex, which the feedback task and the reaper also
+//! take, and they do that on blocking threads too. The history lookup for a new call's
+//! customer (async, bounded) happens before, off the lock.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -29,15 +35,18 @@ use super::gate::{
     check, error_response, json, query_pairs, quota_refusal, refuse, refuse_if_closing,
     socket_slot, QueryPairs,
 };
+use super::history::StartContext;
+use super::hub::agents::{AgentMsg, Class};
 use super::hub::quotas::CallSlot;
 use super::hub::ConnCmd;
+use super::limits::RateLimiter;
 use super::vendor::VendorFeed;
 use super::{AppState, WS_READ_BUFFER};
 use crate::adapters::{
-    decode, Adapter, AdapterError, CallAdapter, Fault, Format, Note, Settings, What,
+    decode, Adapter, AdapterError, CallAdapter, EndedCalls, Fault, Format, Note, Settings, What,
 };
 use crate::engine::{Call, Event};
-use crate::protocol::{validate, ErrorCode, Inbound, Outbound, ProtocolError};
+use crate::protocol::{validate, CallStart, ErrorCode, Inbound, Outbound, ProtocolError};
 
 /// Commands (agent feedback) queued for one tenant's webhook calls.
 const CMD_QUEUE: usize = 64;
@@ -62,14 +71,20 @@ fn format_of(name: &str) -> Result<Format, ProtocolError> {
     })
 }
 
-/// Query parameters, then the campaign's `[campaigns.X.adapters]`.
-fn settings(app: &AppState, query: &[(String, String)]) -> Settings {
+/// Query parameters, then the campaign's `[campaigns.X.adapters.<format>]`; a role override
+/// that is not one of the format's channels is refused (422 naming it).
+fn settings(
+    app: &AppState,
+    query: &[(String, String)],
+    format: Format,
+) -> Result<Settings, AdapterError> {
     let s = Settings::from_query(query);
     let campaign = app
         .resources()
         .config
         .campaign(s.campaign.as_deref().unwrap_or("default"));
-    s.with_campaign(&campaign.adapters)
+    s.with_campaign(&campaign.adapters, format)
+        .for_format(format)
 }
 
 fn adapter_error(app: &AppState, e: &AdapterError) -> Response {
@@ -104,6 +119,10 @@ pub async fn stream(
         Ok(f) => f,
         Err(e) => return error_response(&app, StatusCode::NOT_FOUND, e),
     };
+    let settings = match settings(&app, &query, format) {
+        Ok(s) => s,
+        Err(e) => return adapter_error(&app, &e),
+    };
     let tenant: Arc<str> = Arc::from(principal.tenant());
     let quota = match app.hub.quotas.reserve_connection(&tenant) {
         Ok(q) => q,
@@ -113,7 +132,7 @@ pub async fn stream(
         Ok(s) => s,
         Err(r) => return refuse(&app, r),
     };
-    let feed = VendorFeed::new(Adapter::new(format, settings(&app, &query)));
+    let feed = VendorFeed::new(Adapter::new(format, settings));
     let tracker = app.streams.clone();
     ws.read_buffer_size(WS_READ_BUFFER)
         .max_message_size(app.opts.hard_message_limit)
@@ -157,13 +176,29 @@ pub async fn ingest(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let settings = settings(&app, &query);
+    let settings = match settings(&app, &query, format) {
+        Ok(s) => s,
+        Err(e) => return adapter_error(&app, &e),
+    };
     let notes = match decode(format, &body, &settings) {
         Ok(n) => n,
         Err(e) => return adapter_error(&app, &e),
     };
     let tenant: Arc<str> = Arc::from(principal.tenant());
-    let outputs = app.ingest.apply(&app, &tenant, format, &settings, notes);
+    let starts = app.ingest.prepare(&app, &tenant, &notes, &settings).await;
+    let work = app.clone();
+    let applied = tokio::task::spawn_blocking(move || {
+        work.ingest
+            .apply(&work, &tenant, format, &settings, notes, starts)
+    })
+    .await;
+    let Ok(outputs) = applied else {
+        let e = ProtocolError::new(
+            ErrorCode::Busy,
+            "the request could not be applied; retry it",
+        );
+        return error_response(&app, StatusCode::SERVICE_UNAVAILABLE, e);
+    };
     let mut body = String::from("{\"outputs\":[");
     body.push_str(&outputs.join(","));
     body.push_str("]}");
@@ -180,12 +215,22 @@ struct Live {
     /// The call's place in its tenant's quota, given back when the call is removed.
     #[allow(dead_code)]
     slot: CallSlot,
+    /// The stream's per-call segment limit (`--max-segment-rate`), per webhook call.
+    limiter: RateLimiter,
+}
+
+/// A new call's `call.start`, prepared before the engine work: with its customer's history.
+struct Prepared {
+    start: CallStart,
+    context: StartContext,
 }
 
 /// The webhook calls of one tenant.
 #[derive(Debug)]
 struct TenantCalls {
     calls: Mutex<HashMap<String, Live>>,
+    /// Calls that ended, so their redeliveries start no ghost call (locked after `calls`).
+    ended: Mutex<EndedCalls>,
     /// Feedback routing: the hub sends agent feedback on these calls here.
     cmd_tx: mpsc::Sender<ConnCmd>,
     conn_id: u64,
@@ -217,6 +262,7 @@ impl IngestCalls {
         let (cmd_tx, cmd_rx) = mpsc::channel(CMD_QUEUE);
         let t = Arc::new(TenantCalls {
             calls: Mutex::new(HashMap::new()),
+            ended: Mutex::new(EndedCalls::default()),
             cmd_tx,
             conn_id: app.next_conn.fetch_add(1, Ordering::Relaxed),
         });
@@ -225,7 +271,45 @@ impl IngestCalls {
         t
     }
 
+    /// The `call.start` of each call these notes would open, with what the history knows of
+    /// its customer (looked up here, async and bounded, so the engine work holds no lock
+    /// across it). At most as many as the tenant may still open.
+    async fn prepare(
+        &self,
+        app: &Arc<AppState>,
+        tenant: &Arc<str>,
+        notes: &[Note],
+        settings: &Settings,
+    ) -> HashMap<String, Prepared> {
+        let tc = self.tenant(app, tenant);
+        let fresh: Vec<&Note> = {
+            let calls = lock(&tc.calls);
+            let room = app
+                .opts
+                .max_calls_per_connection
+                .saturating_sub(calls.len());
+            let mut seen = std::collections::HashSet::new();
+            notes
+                .iter()
+                .filter(|n| !matches!(n.what, What::End) && !calls.contains_key(&n.call_id))
+                .filter(|n| seen.insert(n.call_id.as_str()))
+                .take(room)
+                .collect()
+        };
+        let mut out = HashMap::new();
+        for note in fresh {
+            let mut start = CallAdapter::start_message(note, settings);
+            if validate(&Inbound::CallStart(start.clone()), &app.opts.parse_limits).is_err() {
+                continue; // refused (and reported) when the call would open
+            }
+            let context = super::history::at_call_start(app, tenant, &mut start).await;
+            out.insert(note.call_id.clone(), Prepared { start, context });
+        }
+        out
+    }
+
     /// Apply one request's notes; the JSON of every output (and per-message error), in order.
+    /// Heavy (engine work under the tenant's lock): call it on a blocking thread.
     fn apply(
         &self,
         app: &Arc<AppState>,
@@ -233,6 +317,7 @@ impl IngestCalls {
         format: Format,
         settings: &Settings,
         notes: Vec<Note>,
+        mut starts: HashMap<String, Prepared>,
     ) -> Vec<String> {
         let tc = self.tenant(app, tenant);
         let arrival = arrival_ms(self.epoch);
@@ -244,7 +329,15 @@ impl IngestCalls {
                 if ends {
                     continue;
                 }
-                match open(app, tenant, &tc, calls.len(), &note, settings) {
+                // A redelivery of a call that already ended: already answered.
+                let Some(adapter) = lock(&tc.ended).reopen(&note) else {
+                    continue;
+                };
+                let (start, context) = match starts.remove(&note.call_id) {
+                    Some(p) => (p.start, Some(p.context)),
+                    None => (CallAdapter::start_message(&note, settings), None),
+                };
+                match open(app, tenant, &tc, calls.len(), start, context, adapter) {
                     Ok(live) => {
                         tracing::info!(tenant = %tenant, call = %note.call_id, %format, "webhook call started");
                         calls.insert(note.call_id.clone(), live);
@@ -256,11 +349,12 @@ impl IngestCalls {
                     }
                 }
             }
-            let Some(live) = calls.get_mut(&note.call_id) else {
+            let call_id = note.call_id.clone();
+            let Some(live) = calls.get_mut(&call_id) else {
                 continue;
             };
             live.last_event = Instant::now();
-            for msg in live.adapter.apply(note.what, arrival) {
+            for msg in live.adapter.apply_note(note, arrival) {
                 if let Err(e) = validate(&msg, &app.opts.parse_limits) {
                     let e = e.for_call(msg.call_id());
                     app.metrics.error(e.code);
@@ -269,6 +363,19 @@ impl IngestCalls {
                 }
                 match msg {
                     Inbound::Segment(seg) => {
+                        if !live.limiter.allow(tokio::time::Instant::now()) {
+                            let e = ProtocolError::new(
+                                ErrorCode::RateLimited,
+                                format!(
+                                    "more than {} segments/s on this call: segment {} dropped",
+                                    app.opts.max_segments_per_sec, seg.segment_id
+                                ),
+                            )
+                            .for_call(&seg.call_id);
+                            app.metrics.error(e.code);
+                            out.push(e.to_json());
+                            continue;
+                        }
                         let t0 = Instant::now();
                         if seg.is_final {
                             let mut s = seg.clone();
@@ -290,13 +397,16 @@ impl IngestCalls {
                 }
             }
             if ends {
-                calls.remove(&note.call_id);
+                if let Some(live) = calls.remove(&call_id) {
+                    lock(&tc.ended).ended(live.adapter);
+                }
             }
         }
         out
     }
 
-    /// End calls idle for `idle` (all of them with `all`), with their summaries.
+    /// End calls idle for `idle` (all of them with `None`), with their summaries. Engine work
+    /// under the tenants' locks: call it on a blocking thread.
     fn expire(&self, app: &AppState, idle: Option<Duration>, reason: &'static str) {
         let tenants: Vec<(Arc<str>, Arc<TenantCalls>)> = lock(&self.tenants)
             .iter()
@@ -315,22 +425,24 @@ impl IngestCalls {
                     let outs = live.call.on_event(Event::End);
                     app.metrics.call_ended(reason);
                     publish(app, &tenant, tc.conn_id, &live.agent_id, outs);
+                    lock(&tc.ended).ended(live.adapter);
                 }
             }
         }
     }
 }
 
-/// Start a webhook call for its first note.
+/// Start a webhook call from its `call.start` (with its customer's history when prepared) and
+/// its adapter state.
 fn open(
     app: &Arc<AppState>,
     tenant: &Arc<str>,
     tc: &TenantCalls,
     open_calls: usize,
-    note: &Note,
-    settings: &Settings,
+    start: CallStart,
+    context: Option<StartContext>,
+    adapter: CallAdapter,
 ) -> Result<Live, ProtocolError> {
-    let start = CallAdapter::start_message(note, settings);
     validate(&Inbound::CallStart(start.clone()), &app.opts.parse_limits)
         .map_err(|e| e.for_call(&start.call_id))?;
     let per_tenant = app.opts.max_calls_per_connection;
@@ -359,12 +471,35 @@ fn open(
     app.hub
         .board
         .call_start(tenant, &start.call_id, &agent_id, call.campaign());
+    if let Some(ctx) = context {
+        app.hub
+            .board
+            .set_history_meta(tenant, &start.call_id, ctx.meta);
+        if let Some(json) = ctx.message {
+            let json: Arc<str> = Arc::from(json);
+            app.hub.agents.publish(
+                tenant,
+                &start.agent_id,
+                AgentMsg {
+                    class: Class::Keep,
+                    json: json.clone(),
+                },
+            );
+            app.hub.board.context(tenant, &start.call_id, json);
+        }
+    }
+    let limiter = RateLimiter::new(
+        app.opts.max_segments_per_sec,
+        app.opts.segment_rate_window,
+        tokio::time::Instant::now(),
+    );
     Ok(Live {
         call,
-        adapter: CallAdapter::new(&start.call_id),
+        adapter,
         agent_id,
         last_event: Instant::now(),
         slot,
+        limiter,
     })
 }
 
@@ -416,23 +551,16 @@ async fn commands(
         };
         match cmd {
             ConnCmd::Feedback { feedback, reply } => {
-                let mut calls = lock(&tc.calls);
-                let r = match calls.get_mut(&feedback.call_id) {
-                    Some(live) => {
-                        let useful = feedback.useful;
-                        let nudge_id = feedback.nudge_id;
-                        live.call.feedback(nudge_id.clone(), useful).map(|outs| {
-                            let kind = live.call.nudge_kind(&nudge_id).unwrap_or_default();
-                            app.metrics.feedback(kind, live.call.campaign(), useful);
-                            publish(&app, &tenant, tc.conn_id, &live.agent_id, outs);
-                        })
-                    }
-                    None => Err(ProtocolError::new(
-                        ErrorCode::UnknownCall,
-                        format!("no open call `{}`", feedback.call_id),
-                    )
-                    .for_call(&feedback.call_id)),
-                };
+                // Off the async worker: the table's lock may be held by a request's engine work.
+                let (a, t, c) = (app.clone(), tenant.clone(), tc.clone());
+                let r = tokio::task::spawn_blocking(move || apply_feedback(&a, &t, &c, feedback))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ProtocolError::new(
+                            ErrorCode::Busy,
+                            "the feedback could not be applied; retry it",
+                        ))
+                    });
                 let _ = reply.send(r);
             }
             // Webhook calls stay in the webhook table: they are not handed to a stream.
@@ -440,6 +568,32 @@ async fn commands(
                 let _ = reply.send(None);
             }
         }
+    }
+}
+
+/// Agent feedback on one of the tenant's webhook calls.
+fn apply_feedback(
+    app: &AppState,
+    tenant: &Arc<str>,
+    tc: &TenantCalls,
+    feedback: crate::protocol::Feedback,
+) -> Result<(), ProtocolError> {
+    let mut calls = lock(&tc.calls);
+    match calls.get_mut(&feedback.call_id) {
+        Some(live) => {
+            let useful = feedback.useful;
+            let nudge_id = feedback.nudge_id;
+            live.call.feedback(nudge_id.clone(), useful).map(|outs| {
+                let kind = live.call.nudge_kind(&nudge_id).unwrap_or_default();
+                app.metrics.feedback(kind, live.call.campaign(), useful);
+                publish(app, tenant, tc.conn_id, &live.agent_id, outs);
+            })
+        }
+        None => Err(ProtocolError::new(
+            ErrorCode::UnknownCall,
+            format!("no open call `{}`", feedback.call_id),
+        )
+        .for_call(&feedback.call_id)),
     }
 }
 
@@ -455,10 +609,15 @@ pub async fn reaper(app: Arc<AppState>) {
             _ = app.shutdown.cancelled() => break,
             _ = ticks.tick() => {
                 if !idle.is_zero() {
-                    app.ingest.expire(&app, Some(idle), "idle");
+                    let a = app.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        a.ingest.expire(&a, Some(idle), "idle")
+                    })
+                    .await;
                 }
             }
         }
     }
-    app.ingest.expire(&app, None, "shutdown");
+    let a = app.clone();
+    let _ = tokio::task::spawn_blocking(move || a.ingest.expire(&a, None, "shutdown")).await;
 }

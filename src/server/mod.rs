@@ -3,7 +3,7 @@
 //! Module map (arrows: "imports"; no cycles, the hub imports no handler):
 //!
 //! ```text
-//! supervisor ──▶ history         ingest ──▶ http, stream, vendor
+//! supervisor ──▶ history         ingest ──▶ http, stream, vendor, history
 //! http ──▶ agent, stream        stream ──▶ history, reaper, vendor
 //! agent, stream, supervisor, ingest, history, reaper ──▶ hub ──▶ engine, protocol, store
 //! every handler ──▶ gate (checks and typed refusals; like hub, it imports no handler)

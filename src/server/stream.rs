@@ -287,6 +287,10 @@ impl Conn {
         for msg in msgs {
             if let Err(e) = validate(&msg, &self.app.opts.parse_limits) {
                 let e = e.for_call(msg.call_id());
+                // A refused start leaves nothing behind: the next message tries it afresh.
+                if let (Inbound::CallStart(s), Some(v)) = (&msg, self.vendor.as_mut()) {
+                    v.forget(&s.call_id);
+                }
                 self.send_error(e).await;
                 continue;
             }

@@ -252,6 +252,11 @@ def deepgram(start, revs):
     return out
 
 
+# Google: the recognition offsets count from the start of the audio stream, which here began
+# (IVR) this long before CONVERSATION_STARTED was published; only the wall clock is shared.
+AUDIO_LEAD_MS = 4000
+
+
 def google_ccai(start, revs):
     conv = f"projects/fibranet-cc/locations/global/conversations/{uid(start['call_id'], 'ccai')[:18]}"
     parts = {"customer": ("END_USER", conv + "/participants/eu-1"),
@@ -281,10 +286,13 @@ def google_ccai(start, revs):
                   "newRecognitionResultPayload": {
                       "messageType": "TRANSCRIPT", "transcript": r["text"], "isFinal": False,
                       "stability": 0.8, "confidence": 0.0, "languageCode": "es-es",
-                      "speechEndOffset": f"{secs(r['end']):.3f}s",
-                      "speechWordInfo": [{"word": r["words"][0], "startOffset": f"{secs(r['start']):.3f}s",
-                                          "endOffset": f"{secs(r['end']):.3f}s", "confidence": 0.0}]}}
-            out.append(push(ev, r["end"] + 100, {"participant_role": role, "participant": participant}))
+                      "speechEndOffset": f"{secs(r['end'] + AUDIO_LEAD_MS):.3f}s",
+                      "speechWordInfo": [{"word": r["words"][0],
+                                          "startOffset": f"{secs(r['start'] + AUDIO_LEAD_MS):.3f}s",
+                                          "endOffset": f"{secs(r['end'] + AUDIO_LEAD_MS):.3f}s",
+                                          "confidence": 0.0}]}}
+            # Published as heard: interims are timed by publishTime, so its latency would show.
+            out.append(push(ev, r["end"], {"participant_role": role, "participant": participant}))
     out.append(push({"conversation": conv, "type": "CONVERSATION_FINISHED"}, revs[-1]["end"] + 1500))
     return out
 
