@@ -482,13 +482,18 @@ fn counted(words: &[String], out: &mut Vec<Found>) {
             {
                 j += 1;
             }
+            // "llevo una semana sin internet": a count before the unit.
+            let k = words.get(j).and_then(|x| count_word(x));
+            if k.is_some() {
+                j += 1;
+            }
             if let Some(u) = words.get(j).and_then(|x| unit_minutes(x)) {
                 let next = words.get(j + 1).map(String::as_str).unwrap_or("");
                 if waiting_word(next) || j + 1 >= n {
                     keep(
                         &mut wait,
                         Found {
-                            kind: Kind::CountedWait(3 * u),
+                            kind: Kind::CountedWait(k.unwrap_or(3).max(1) * u),
                             first: i,
                             last: j,
                         },

@@ -367,6 +367,8 @@ const ANGER_GRADE_WEIGHT: f64 = 0.5;
 const HOSTILE_INSULT_WEIGHT: f64 = 0.55;
 /// Commands to the agent ("no me vengas con…") are hostility when at least this strong.
 const HOSTILE_COMMAND_WEIGHT: f64 = 0.6;
+/// Most heat a turn reaches by volume and hostility alone, below abuse and fury.
+const LOUD_CAP: f64 = 0.85;
 /// Heat kept when only agreement ("dale", "vale", "está bien") comes with the grievance.
 const AGREEMENT_HEAT_FACTOR: f64 = 0.75;
 /// A peer word ("boludo", "güey") aimed at the agent is abuse from this weight up.
@@ -613,6 +615,17 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
     // One utterance says "frustrated" at most; anger is reached over turns, or at once by
     // hostility (abuse, an insult at the company, an ultimatum, a command), a fury-grade word
     // ("furioso", "hijo de puta") or shouting.
+    // Louder words first, then the floors and the cap: the floors say how hot hostility, abuse
+    // and shouting are at least, not how much hotter they make what was said.
+    if a.shouting {
+        heat *= SHOUT_FACTOR;
+        r.evidence
+            .push((String::new(), "shouting (capitals)".into()));
+    }
+    if heat > 0.0 && a.exclamations >= 2 {
+        heat *= EXCLAMATION_FACTOR;
+        r.evidence.push((String::new(), "exclamations".into()));
+    }
     if r.abuse.is_some() {
         heat = heat.max(ABUSE_HEAT);
         r.evidence
@@ -624,14 +637,9 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
     } else if !fury {
         heat = heat.min(cal.cap_single_utterance);
     }
-    if a.shouting {
-        heat *= SHOUT_FACTOR;
-        r.evidence
-            .push((String::new(), "shouting (capitals)".into()));
-    }
-    if heat > 0.0 && a.exclamations >= 2 {
-        heat *= EXCLAMATION_FACTOR;
-        r.evidence.push((String::new(), "exclamations".into()));
+    if r.abuse.is_none() && !fury {
+        // Loud words are not abuse: they stay under its heat.
+        heat = heat.min(LOUD_CAP);
     }
     r.heat = heat.clamp(0.0, 1.0);
     r.can_anger = r.abuse.is_some() || hostile || fury || anger_word || a.shouting;
