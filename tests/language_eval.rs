@@ -457,4 +457,7 @@ fn call_start_region_is_honoured() {
     let t = "no seas pendejo y pásame con alguien";
     assert_eq!(call_peak(&[t], Some("es-MX")), "angry");
     assert_ne!(call_peak(&[t], Some("es-AR")), "angry");
+    // A Spanish region hints Spanish: a short unaccented turn is not taken for English.
+    let short = "usted es un inutil no sabe hacer nada";
+    assert_eq!(call_peak(&[short], Some("es-CL")), "angry");
 }

@@ -88,7 +88,9 @@ impl Call {
             anger_shown_ms: None,
             call_id: start.call_id.clone(),
             agent_id: start.agent_id.clone(),
-            language: LanguageGate::new(start.language.as_deref()),
+            // A Spanish region ("es-CL") says the customer speaks Spanish: it hints the language
+            // gate when no `language` is given (short unaccented turns otherwise read as English).
+            language: LanguageGate::new(start.language.as_deref().or(region.map(|_| "es"))),
             frustration: Frustration::new(cfg.frustration.clone()),
             timing: TimingModel::new(cfg.timing.clone()),
             conv: Conversation::default(),

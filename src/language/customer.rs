@@ -303,13 +303,14 @@ pub fn target(a: &Analysis, hit: &Hit) -> Target {
     let opens = hit.first == 0
         && (a.breaks.get(after).copied().unwrap_or(true)
             || w.get(after).is_some_and(|x| imperative_like(x)));
-    if company_near {
+    let determiner = hit.first > 0 && DETERMINERS.contains(&w[hit.first - 1].as_str());
+    if company_near || (!determiner && has(0, n, &["ustedes", "vosotros", "sois"])) {
         return Target::Company;
     }
     if a.words <= 3 || after >= n || opens {
         return Target::Agent;
     }
-    if hit.first > 0 && DETERMINERS.contains(&w[hit.first - 1].as_str()) {
+    if determiner {
         // "es un inútil": a predicate about someone; "unos ladrones entraron": a story.
         return if has(
             before,
@@ -438,7 +439,7 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
     let inside_condition = |h: &Hit| {
         a.constructions
             .iter()
-            .any(|c| c.kind == Kind::Condition && c.first <= h.first && h.first <= c.last + 3)
+            .any(|c| c.kind == Kind::Condition && c.first <= h.first && h.first <= c.last + 6)
     };
     for h in &a.hits {
         if (h.weight > 0.0 && inside_calm(h)) || inside_command(h) {

@@ -23,6 +23,11 @@ use lexicon::{Cat, Haystack, LexMatch, LexiconError, LexiconFile, Lexicons, Matc
 use normalize::{Token, Tokenizer};
 use region::Region;
 
+/// Words after "no" that make an exclamation of it ("no mames, qué rápido"), not a negation.
+const NOT_A_NEGATION: &[&str] = &[
+    "mames", "manches", "inventes", "jodas", "friegues", "chingues", "mamen",
+];
+
 /// Weight kept by a regional word heard in another region: still understood (customers move,
 /// television travels), but not the local reading.
 pub const FOREIGN_VARIANT_FACTOR: f64 = 0.6;
@@ -406,6 +411,13 @@ impl Analyzer {
         for n in negators.iter().filter(|n| n.last < m.first) {
             let e = lex.entry(n);
             if e.cat != Cat::Negator {
+                continue;
+            }
+            // "no mames", "no manches": an interjection, not a negation of what follows.
+            if tokens
+                .get(n.last + 1)
+                .is_some_and(|t| NOT_A_NEGATION.contains(&t.folded.as_str()))
+            {
                 continue;
             }
             let scope = e.weight.max(0.0) as usize;
