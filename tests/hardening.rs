@@ -679,3 +679,85 @@ async fn ingest_checks_credentials_before_reading_a_body() {
     assert_eq!((status, code_of(&body).as_str()), (401, "unauthorized"));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn ingest_has_its_own_concurrency_cap_and_refuses_a_declared_oversize_body_at_once() {
+    let server = server_with(Options {
+        max_ingest_concurrency: 1,
+        ingest_body_limit: 4096,
+        ..Options::default()
+    })
+    .await;
+    let addr = server.local_addr();
+    let (status, body) = raw(
+        addr,
+        &format!(
+            "POST /v1/ingest/contact-lens HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 9437184\r\n\r\n"
+        ),
+    )
+    .await
+    .expect("an answer without the body");
+    assert_eq!(
+        (status, code_of(&body).as_str()),
+        (413, "payload_too_large")
+    );
+    // One webhook whose body is still arriving holds the only slot: the next gets 429 busy.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /v1/ingest/contact-lens HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let busy = async {
+        loop {
+            let (status, resp) = http(addr, "POST", "/v1/ingest/contact-lens", Some("{}")).await;
+            if status == 429 {
+                return resp;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let resp = timeout(T, busy)
+        .await
+        .expect("a 429 while the slot is held");
+    assert_eq!(code_of(&resp), "busy");
+    drop(slow);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_live_call_id_cannot_be_taken_over_by_another_connection_of_the_tenant() {
+    let server = server().await;
+    let addr = server.local_addr();
+    let mut first = connect(addr, "/v1/stream").await;
+    send(&mut first, &start_msg("dup-1", "a-1")).await;
+    send(
+        &mut first,
+        &final_seg(
+            "dup-1",
+            "s1",
+            "customer",
+            "hola buenas quería consultar una cosa",
+            0,
+            3000,
+        ),
+    )
+    .await;
+    let _ = next_json(&mut first).await; // the first state: the call is live
+    let mut second = connect(addr, "/v1/stream").await;
+    send(&mut second, &start_msg("dup-1", "a-9")).await;
+    let e = next_error(&mut second).await;
+    assert_eq!(e["code"], "duplicate_call", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("call.resume"),
+        "{e}"
+    );
+    // The first connection still owns the call: it ends there with its summary.
+    send(&mut first, &end_msg("dup-1")).await;
+    let out = parse(&until_summary(&mut first, "dup-1").await);
+    assert_eq!(out.last().unwrap()["agent_id"], "a-1");
+    server.shutdown().await;
+}

@@ -142,10 +142,10 @@ pub async fn agent(
         })
 }
 
-fn body_too_large(app: &AppState) -> ProtocolError {
+fn body_too_large(limit: usize) -> ProtocolError {
     ProtocolError::new(
         ErrorCode::PayloadTooLarge,
-        format!("request body over {} bytes", app.opts.analyze_body_limit),
+        format!("request body over {limit} bytes"),
     )
 }
 
@@ -166,26 +166,14 @@ pub async fn analyze_handler(
         return refuse(&app, r);
     }
     let limit = app.opts.analyze_body_limit;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return error_response(&app, StatusCode::PAYLOAD_TOO_LARGE, body_too_large(&app));
-    }
-    let Ok(_slot) = app.analyze_slots.clone().try_acquire_owned() else {
-        let e = ProtocolError::new(
-            ErrorCode::Busy,
-            format!(
-                "{} analyses are already running; retry shortly",
-                app.opts.max_analyze_concurrency
-            ),
-        );
-        let mut r = error_response(&app, StatusCode::TOO_MANY_REQUESTS, e);
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    if let Some(r) = refuse_declared_oversize(&app, &headers, limit) {
         return r;
+    }
+    let _slot = match batch_slot(&app, &app.analyze_slots, "analyses") {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
-    let body = match read_request_body(&app, body).await {
+    let body = match read_request_body(&app, body, limit).await {
         Ok(b) => b,
         Err(r) => return *r,
     };
@@ -207,19 +195,52 @@ pub async fn analyze_handler(
     }
 }
 
+/// 413 at once for a body declared larger than the limit (before reading a byte of it).
+pub(super) fn refuse_declared_oversize(
+    app: &AppState,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Option<Response> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    declared
+        .is_some_and(|n| n > limit as u64)
+        .then(|| error_response(app, StatusCode::PAYLOAD_TOO_LARGE, body_too_large(limit)))
+}
+
+/// One of `slots` (`/v1/analyze` and `/v1/ingest` each have theirs: large bodies, heavy work),
+/// or 429 `busy` with `Retry-After`. Memory stays within slots × body limit.
+pub(super) fn batch_slot(
+    app: &AppState,
+    slots: &Arc<tokio::sync::Semaphore>,
+    what: &str,
+) -> Result<tokio::sync::OwnedSemaphorePermit, Box<Response>> {
+    slots.clone().try_acquire_owned().map_err(|_| {
+        let e = ProtocolError::new(
+            ErrorCode::Busy,
+            format!("as many {what} as allowed are already running; retry shortly"),
+        );
+        let mut r = error_response(app, StatusCode::TOO_MANY_REQUESTS, e);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        Box::new(r)
+    })
+}
+
 /// A POST body, read only after the request was authorised: refused with 413 as soon as it
 /// grows past the body limit, 408 when it has not arrived within the body timeout.
 pub(super) async fn read_request_body(
     app: &AppState,
     body: axum::body::Body,
+    limit: usize,
 ) -> Result<Vec<u8>, Box<Response>> {
-    let limit = app.opts.analyze_body_limit;
     match tokio::time::timeout(app.opts.analyze_body_timeout, read_body(body, limit)).await {
         Ok(Ok(b)) => Ok(b),
         Ok(Err(BodyError::TooLarge)) => Err(Box::new(error_response(
             app,
             StatusCode::PAYLOAD_TOO_LARGE,
-            body_too_large(app),
+            body_too_large(limit),
         ))),
         Ok(Err(BodyError::Broken(e))) => {
             let e = ProtocolError::new(ErrorCode::BadJson, format!("cannot read the body: {e}"));

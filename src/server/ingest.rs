@@ -171,8 +171,17 @@ pub async fn ingest(
         Ok(f) => f,
         Err(e) => return error_response(&app, StatusCode::NOT_FOUND, e),
     };
-    // Credentials first, then the body (bounded in size and time).
-    let body = match super::http::read_request_body(&app, body).await {
+    // Credentials first, then a slot (webhook bodies are as large as batches), then the body
+    // (bounded in size and time).
+    let limit = app.opts.ingest_body_limit;
+    if let Some(r) = super::http::refuse_declared_oversize(&app, &headers, limit) {
+        return r;
+    }
+    let _slot = match super::http::batch_slot(&app, &app.ingest_slots, "webhook requests") {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let body = match super::http::read_request_body(&app, body, limit).await {
         Ok(b) => b,
         Err(r) => return *r,
     };
@@ -450,6 +459,19 @@ fn open(
         return Err(ProtocolError::new(
             ErrorCode::TooManyCalls,
             format!("this tenant already has {per_tenant} webhook calls open (the limit)"),
+        )
+        .for_call(&start.call_id));
+    }
+    if app
+        .hub
+        .call_is_live_elsewhere(tenant, &start.call_id, tc.conn_id)
+    {
+        return Err(ProtocolError::new(
+            ErrorCode::DuplicateCall,
+            format!(
+                "call `{}` is live on a stream connection of this tenant",
+                start.call_id
+            ),
         )
         .for_call(&start.call_id));
     }

@@ -169,6 +169,12 @@ pub struct ServeArgs {
     /// `POST /v1/analyze` body limit (bytes); `payload_too_large` (413) beyond.
     #[arg(long, default_value_t = 8 * 1024 * 1024, env = "CALMA_MAX_ANALYZE_BYTES")]
     pub max_analyze_bytes: usize,
+    /// `POST /v1/ingest/{format}` requests processed at once; `busy` (429) beyond.
+    #[arg(long, default_value_t = 64, env = "CALMA_MAX_INGEST_CONCURRENCY")]
+    pub max_ingest_concurrency: usize,
+    /// `POST /v1/ingest/{format}` body limit (bytes); `payload_too_large` (413) beyond.
+    #[arg(long, default_value_t = 1024 * 1024, env = "CALMA_MAX_INGEST_BYTES")]
+    pub max_ingest_bytes: usize,
     /// Call history (SQLite file, created with its directory); `:memory:` keeps nothing.
     #[arg(long, default_value = "calma-data/calma.sqlite3", env = "CALMA_DB")]
     pub db: String,
@@ -257,6 +263,11 @@ pub struct Options {
     pub max_http_connections: usize,
     /// Concurrent `POST /v1/analyze` requests; 429 `busy` beyond.
     pub max_analyze_concurrency: usize,
+    /// Concurrent `POST /v1/ingest/{format}` requests; 429 `busy` beyond.
+    pub max_ingest_concurrency: usize,
+    /// `POST /v1/ingest/{format}` body limit (bytes): webhooks are small, batches of a call
+    /// fit; 413 `payload_too_large` beyond.
+    pub ingest_body_limit: usize,
     /// Browser origins allowed besides calma's own (exact `scheme://host[:port]`, lowercase).
     pub allowed_origins: Vec<String>,
     /// `Bearer` key required for `GET /metrics` (`None` = open).
@@ -309,6 +320,8 @@ impl Default for Options {
             http_idle_timeout: Duration::from_secs(5),
             max_http_connections: 512,
             max_analyze_concurrency: 4,
+            max_ingest_concurrency: 64,
+            ingest_body_limit: 1024 * 1024,
             allowed_origins: Vec::new(),
             metrics_key: None,
             db_path: ":memory:".into(),
@@ -340,6 +353,8 @@ impl Options {
             http_idle_timeout: Duration::from_secs(args.http_idle_timeout_secs.max(1)),
             max_http_connections: args.max_http_connections.max(1),
             max_analyze_concurrency: args.max_analyze_concurrency.max(1),
+            max_ingest_concurrency: args.max_ingest_concurrency.max(1),
+            ingest_body_limit: args.max_ingest_bytes.max(1),
             allowed_origins: guard::parse_origins(args.allowed_origins.as_deref()),
             metrics_key: args.metrics_key.clone().filter(|k| !k.is_empty()),
             db_path: args.db.clone(),
@@ -383,6 +398,8 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// Slots for concurrent `POST /v1/analyze` requests.
     pub analyze_slots: Arc<tokio::sync::Semaphore>,
+    /// Slots of `POST /v1/ingest/{format}` (its own: webhooks must not wait for batches).
+    pub ingest_slots: Arc<tokio::sync::Semaphore>,
     /// The call history (SQLite): ended calls' records, reports, customer context.
     pub store: Arc<crate::store::Store>,
     /// Calls fed through `POST /v1/ingest/{format}`.
@@ -511,6 +528,10 @@ pub async fn start_with_sources(
         opts.max_analyze_concurrency
             .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
     ));
+    let ingest_slots = Arc::new(tokio::sync::Semaphore::new(
+        opts.max_ingest_concurrency
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+    ));
     let metrics = Metrics::new();
     metrics.set_campaigns(res.config.campaign_names());
     let app = Arc::new(AppState {
@@ -530,6 +551,7 @@ pub async fn start_with_sources(
         next_conn: AtomicU64::new(1),
         limits,
         analyze_slots,
+        ingest_slots,
         store,
         ingest: ingest::IngestCalls::default(),
     });

@@ -318,6 +318,22 @@ impl Conn {
                         end_unattached(&self.app, &self.tenant, p, "replaced");
                     }
                 }
+                if self.session.call(&start.call_id).is_none()
+                    && self
+                        .app
+                        .hub
+                        .call_is_live_elsewhere(&self.tenant, &start.call_id, self.id)
+                {
+                    let e = ProtocolError::new(
+                        ErrorCode::DuplicateCall,
+                        format!(
+                            "call `{}` is live on another connection of this tenant: send call.resume to move it here, or use another id",
+                            start.call_id
+                        ),
+                    )
+                    .for_call(&start.call_id);
+                    return self.send_error(e).await;
+                }
                 let slot = match self.app.hub.quotas.reserve_call(&self.tenant) {
                     Ok(s) => s,
                     Err(e) => return self.send_error(e.for_call(&start.call_id)).await,

@@ -156,6 +156,15 @@ impl Hub {
 
     /// The connection (other than `except_conn`) currently carrying `call_id` of `tenant`, to
     /// ask it to release the call for a `call.resume`.
+    /// Whether `call_id` is live for `tenant` on a connection other than `conn_id` (a stream or
+    /// the tenant's webhook table): starting it again there would steal its route and board.
+    pub fn call_is_live_elsewhere(&self, tenant: &str, call_id: &str, conn_id: u64) -> bool {
+        lock(&self.calls)
+            .get(tenant)
+            .and_then(|t| t.get(call_id))
+            .is_some_and(|r| r.conn_id != conn_id)
+    }
+
     pub fn call_owner(
         &self,
         tenant: &str,
