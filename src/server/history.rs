@@ -103,32 +103,46 @@ async fn blocking<T: Send + 'static>(
     .map_err(|e| e.to_string())?
 }
 
+/// The supervisor's tenant (see [`tenant_scope`]) and the query parameters, or the refusal.
+fn scoped(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: QueryPairs,
+) -> Result<super::gate::ScopedQuery, Box<Response>> {
+    let (scope, query) = super::gate::supervisor_scope_and_query(app, headers, query)?;
+    Ok((tenant_scope(scope), query))
+}
+
+/// Run a query off the async workers and answer its result as JSON (500 `storage_error` if the
+/// history cannot be read).
+async fn answer_json<T: serde::Serialize + Send + 'static>(
+    app: &AppState,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Response {
+    match blocking(app.store.clone(), f).await {
+        Ok(v) => json(
+            StatusCode::OK,
+            serde_json::to_string(&v).unwrap_or_default(),
+        ),
+        Err(e) => storage_failed(app, e),
+    }
+}
+
 /// `GET /v1/calls?agent_id=&campaign=&since=&until=&min_level=&limit=&cursor=`.
 pub async fn list(
     AxState(app): AxState<Arc<AppState>>,
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match super::gate::supervisor_scope_and_query(&app, &headers, query) {
+    let (scope, query) = match scoped(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let scope = tenant_scope(scope);
     let f = match filter_from(&query) {
         Ok(f) => f,
         Err(m) => return invalid(&app, m),
     };
-    match blocking(app.store.clone(), move |c| {
-        queries::list_calls(c, scope.as_deref(), &f)
-    })
-    .await
-    {
-        Ok(page) => json(
-            StatusCode::OK,
-            serde_json::to_string(&page).unwrap_or_default(),
-        ),
-        Err(e) => storage_failed(&app, e),
-    }
+    answer_json(&app, move |c| queries::list_calls(c, scope.as_deref(), &f)).await
 }
 
 /// `GET /v1/calls.csv` with the filters of [`list`]: every matching call (up to
@@ -138,11 +152,10 @@ pub async fn csv(
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match super::gate::supervisor_scope_and_query(&app, &headers, query) {
+    let (scope, query) = match scoped(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let scope = tenant_scope(scope);
     let mut f = match filter_from(&query) {
         Ok(f) => f,
         Err(m) => return invalid(&app, m),
@@ -192,11 +205,10 @@ pub async fn report(
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match super::gate::supervisor_scope_and_query(&app, &headers, query) {
+    let (scope, query) = match scoped(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let scope = tenant_scope(scope);
     let (mut since, mut until) = (None, None);
     for (k, v) in &query {
         let parsed = match k.as_str() {
@@ -209,17 +221,10 @@ pub async fn report(
             return invalid(&app, m);
         }
     }
-    match blocking(app.store.clone(), move |c| {
+    answer_json(&app, move |c| {
         queries::campaign_report(c, scope.as_deref(), &campaign, since, until)
     })
     .await
-    {
-        Ok(r) => json(
-            StatusCode::OK,
-            serde_json::to_string(&r).unwrap_or_default(),
-        ),
-        Err(e) => storage_failed(&app, e),
-    }
 }
 
 /// The stored record of an ended call, for `GET /v1/calls/{call_id}` once it has left memory.
