@@ -133,8 +133,8 @@ fn whole_call(c: &mut Criterion) {
 /// Every final segment of the labelled calls, with its side.
 fn labelled_finals() -> Vec<(String, Side)> {
     let mut out = Vec::new();
-    for (_, text) in calma::loadgen::CALLS {
-        for v in calma::loadgen::parse_jsonl(text).unwrap() {
+    for (_, text) in calma::traffic::CALLS {
+        for v in calma::traffic::parse_jsonl(text).unwrap() {
             if v["type"] == "segment" {
                 let side = if v["speaker"] == "agent" {
                     Side::Agent
@@ -171,7 +171,7 @@ fn language_calls(c: &mut Criterion) {
 
 /// The labelled calls as the engine's events, streamed live (partials every second, ticks).
 fn live_events() -> Vec<(CallStart, Vec<Event>, u64)> {
-    calma::loadgen::embedded_live_calls()
+    calma::traffic::embedded_live_calls()
         .into_iter()
         .map(|(_, msgs)| {
             let mut start = None;

@@ -90,7 +90,7 @@ fn to_script(msgs: &[Value]) -> Script {
 
 /// The labelled calls back to back as one long call: media times shifted, segment ids made unique.
 fn long_call(minutes: u64) -> Vec<Value> {
-    let calls = calma::loadgen::embedded_live_calls();
+    let calls = calma::traffic::embedded_live_calls();
     let limit = minutes * 60_000 + 1_000;
     let mut out = vec![calls[2].1[0].clone()];
     let mut offset = 0u64;
@@ -109,7 +109,7 @@ fn long_call(minutes: u64) -> Vec<Value> {
                 if let Some(id) = m["segment_id"].as_str() {
                     m["segment_id"] = json!(format!("r{round}-c{k}-{id}"));
                 }
-                if calma::loadgen::media_ms(&m) > limit {
+                if calma::traffic::media_ms(&m) > limit {
                     return out;
                 }
                 out.push(m);
@@ -124,7 +124,7 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful: run a quick pass.
     let quick = !std::env::args().any(|a| a == "--bench");
     let res = Resources::embedded();
-    let scripts: Vec<Script> = calma::loadgen::embedded_live_calls()
+    let scripts: Vec<Script> = calma::traffic::embedded_live_calls()
         .iter()
         .map(|(_, m)| to_script(m))
         .collect();

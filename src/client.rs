@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::loadgen::media_ms;
+use crate::traffic::media_ms;
 
 /// How long to wait for the summaries of the streamed calls once everything was sent.
 const SUMMARY_WAIT: Duration = Duration::from_secs(10);

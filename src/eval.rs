@@ -404,7 +404,7 @@ pub fn evaluate_call(
     label: &Value,
     opts: &EvalOptions,
 ) -> Result<CallResult, String> {
-    let mut messages = crate::loadgen::parse_jsonl(jsonl)?;
+    let mut messages = crate::traffic::parse_jsonl(jsonl)?;
     let region = label["region"].as_str().unwrap_or("").to_string();
     if let Some(start) = messages.iter_mut().find(|m| m["type"] == "call.start") {
         if !region.is_empty() && start.get("region").is_none() {
@@ -426,7 +426,7 @@ pub fn evaluate_call(
     let stream = if opts.finals_only {
         messages.clone()
     } else {
-        crate::loadgen::live_stream(&messages, opts.partial_every_ms)
+        crate::traffic::live_stream(&messages, opts.partial_every_ms)
             .ok_or("not one whole call (call.start … call.end)")?
     };
     let input: String = stream.iter().map(|m| format!("{m}\n")).collect();

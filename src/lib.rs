@@ -13,7 +13,9 @@
 //! - [`store`]: call history on SQLite (records, reports, customer context), written off the hot path.
 //! - [`server`]: the thin async shell: WebSocket streams, batch HTTP, agent feeds, metrics.
 //! - [`client`]: a platform-side WebSocket client (`calma replay --live`).
-//! - [`loadgen`]: realistic live traffic and the load generator (`calma loadgen`).
+//! - [`traffic`]: realistic live traffic (labelled calls re-streamed like a live STT), shared by
+//!   tests, benches, `calma eval` and the load tool.
+//! - [`loadgen`]: the load generator (`calma loadgen`), above the server it measures.
 
 pub mod adapters;
 pub mod client;
@@ -28,3 +30,4 @@ pub mod replay;
 pub mod server;
 pub mod store;
 pub mod timing;
+pub mod traffic;

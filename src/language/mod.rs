@@ -566,9 +566,9 @@ mod tests {
     #[test]
     fn partial_reading_matches_the_full_analysis() {
         let an = a();
-        let mut texts: Vec<String> = crate::loadgen::CALLS
+        let mut texts: Vec<String> = crate::traffic::CALLS
             .iter()
-            .flat_map(|(_, jsonl)| crate::loadgen::parse_jsonl(jsonl).unwrap())
+            .flat_map(|(_, jsonl)| crate::traffic::parse_jsonl(jsonl).unwrap())
             .filter_map(|v| v["text"].as_str().map(str::to_string))
             .collect();
         texts.extend(

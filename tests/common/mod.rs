@@ -228,7 +228,7 @@ fn load_dir(dir: &Path) -> Vec<LabelledCall> {
 /// messages ordered by the media time at which a platform would send them, with ticks every
 /// second of silence. Existing ticks are dropped and regenerated.
 pub fn as_live_stream(messages: &[Value], partial_every_ms: u64) -> Vec<Value> {
-    calma::loadgen::live_stream(messages, partial_every_ms).expect("a whole call")
+    calma::traffic::live_stream(messages, partial_every_ms).expect("a whole call")
 }
 
 pub fn level_rank(l: &str) -> u8 {
