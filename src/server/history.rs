@@ -113,6 +113,17 @@ fn scoped(
     Ok((tenant_scope(scope), query))
 }
 
+/// The tenant scope and the call filter of `GET /v1/calls` and `GET /v1/calls.csv`.
+fn scoped_filter(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: QueryPairs,
+) -> Result<(Option<String>, CallFilter), Box<Response>> {
+    let (scope, query) = scoped(app, headers, query)?;
+    let f = filter_from(&query).map_err(|m| Box::new(invalid(app, m)))?;
+    Ok((scope, f))
+}
+
 /// Run a query off the async workers and answer its result as JSON (500 `storage_error` if the
 /// history cannot be read).
 async fn answer_json<T: serde::Serialize + Send + 'static>(
@@ -134,13 +145,9 @@ pub async fn list(
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match scoped(&app, &headers, query) {
+    let (scope, f) = match scoped_filter(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
-    };
-    let f = match filter_from(&query) {
-        Ok(f) => f,
-        Err(m) => return invalid(&app, m),
     };
     answer_json(&app, move |c| queries::list_calls(c, scope.as_deref(), &f)).await
 }
@@ -152,13 +159,9 @@ pub async fn csv(
     headers: HeaderMap,
     query: QueryPairs,
 ) -> Response {
-    let (scope, query) = match scoped(&app, &headers, query) {
+    let (scope, mut f) = match scoped_filter(&app, &headers, query) {
         Ok(s) => s,
         Err(r) => return *r,
-    };
-    let mut f = match filter_from(&query) {
-        Ok(f) => f,
-        Err(m) => return invalid(&app, m),
     };
     f.limit = queries::MAX_LIMIT;
     let body = blocking(app.store.clone(), move |c| {

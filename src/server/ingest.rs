@@ -30,7 +30,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tokio::sync::mpsc;
 
-use super::auth::Scope;
+use super::auth::{Principal, Scope};
 use super::gate::{
     check, error_response, json, query_pairs, quota_refusal, refuse, refuse_if_closing,
     socket_slot, QueryPairs,
@@ -96,6 +96,28 @@ fn adapter_error(app: &AppState, e: &AdapterError) -> Response {
     json(status, e.to_json())
 }
 
+/// An admitted vendor request: its query parameters, who sent it, and its format.
+type Admitted = (Vec<(String, String)>, Principal, Format);
+
+/// What both vendor endpoints check first, in this order: not shutting down, a readable query,
+/// platform credentials, a known format (404 otherwise).
+fn admit(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: QueryPairs,
+    format: &str,
+) -> Result<Admitted, Box<Response>> {
+    if let Some(r) = refuse_if_closing(app) {
+        return Err(Box::new(r));
+    }
+    let query = query_pairs(query).map_err(|r| Box::new(refuse(app, r)))?;
+    let principal =
+        check(app, headers, &query, Scope::Stream).map_err(|r| Box::new(refuse(app, r)))?;
+    let format =
+        format_of(format).map_err(|e| Box::new(error_response(app, StatusCode::NOT_FOUND, e)))?;
+    Ok((query, principal, format))
+}
+
 /// `GET /v1/stream/{format}`: `/v1/stream` with vendor frames.
 pub async fn stream(
     State(app): State<Arc<AppState>>,
@@ -104,20 +126,9 @@ pub async fn stream(
     query: QueryPairs,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if let Some(r) = refuse_if_closing(&app) {
-        return r;
-    }
-    let query = match query_pairs(query) {
-        Ok(q) => q,
-        Err(r) => return refuse(&app, r),
-    };
-    let principal = match check(&app, &headers, &query, Scope::Stream) {
-        Ok(p) => p,
-        Err(r) => return refuse(&app, r),
-    };
-    let format = match format_of(&format) {
-        Ok(f) => f,
-        Err(e) => return error_response(&app, StatusCode::NOT_FOUND, e),
+    let (query, principal, format) = match admit(&app, &headers, query, &format) {
+        Ok(a) => a,
+        Err(r) => return *r,
     };
     let settings = match settings(&app, &query, format) {
         Ok(s) => s,
@@ -156,20 +167,9 @@ pub async fn ingest(
     query: QueryPairs,
     body: axum::body::Body,
 ) -> Response {
-    if let Some(r) = refuse_if_closing(&app) {
-        return r;
-    }
-    let query = match query_pairs(query) {
-        Ok(q) => q,
-        Err(r) => return refuse(&app, r),
-    };
-    let principal = match check(&app, &headers, &query, Scope::Stream) {
-        Ok(p) => p,
-        Err(r) => return refuse(&app, r),
-    };
-    let format = match format_of(&format) {
-        Ok(f) => f,
-        Err(e) => return error_response(&app, StatusCode::NOT_FOUND, e),
+    let (query, principal, format) = match admit(&app, &headers, query, &format) {
+        Ok(a) => a,
+        Err(r) => return *r,
     };
     // Credentials first, then a slot (webhook bodies are as large as batches), then the body
     // (bounded in size and time).
