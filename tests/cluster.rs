@@ -1,7 +1,9 @@
 //! Cluster mode end to end: one real `nats-server` (JetStream on) and three real calma nodes on
 //! loopback. A call streamed to node 1 nudges an agent whose panel is on node 2; node 1 is killed
 //! mid-call; the platform reconnects to node 3 with `call.resume` and the call goes on there.
-//! The panel gets every nudge of the call exactly once.
+//! The panel gets every nudge of the call exactly once, a supervisor on node 3 sees the call,
+//! and the agent's feedback from node 2 reaches the call wherever it runs. A call of node 1
+//! that nobody resumes is ended by a surviving node after the grace period.
 //!
 //! Needs `nats-server` on the PATH (Debian: `apt-get install nats-server`; `.ci/run` does).
 
@@ -66,6 +68,7 @@ fn nats_server(dir: &std::path::Path) -> (Proc, String) {
 fn node(nats: &str, db: &std::path::Path) -> (Proc, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_calma"))
         .args(["serve", "--addr", "127.0.0.1:0", "--max-segment-rate", "0"])
+        .args(["--resume-grace-secs", "2"])
         .arg("--db")
         .arg(db)
         .args(["--cluster", nats])
@@ -143,6 +146,11 @@ async fn a_call_survives_the_death_of_its_node_without_losing_or_repeating_a_nud
     let mut panel = connect(addr2, &format!("/v1/agents/{agent_id}/nudges")).await;
     wait_health(addr2, "agent_sockets", 1).await;
     let mut platform = connect(addr1, "/v1/stream").await;
+    // A second call on node 1, whose platform will never come back.
+    let mut orphan_panel = connect(addr2, "/v1/agents/a-orphan/nudges").await;
+    wait_health(addr2, "agent_sockets", 2).await;
+    let mut orphan_platform = connect(addr1, "/v1/stream").await;
+    send_all(&mut orphan_platform, &angry_call("c-orphan", "a-orphan")).await;
     let sent = first_nudge_at + 1;
     send_all(&mut platform, &lines[..sent]).await;
 
@@ -177,9 +185,15 @@ async fn a_call_survives_the_death_of_its_node_without_losing_or_repeating_a_nud
             last_seq = last_seq.max(v["seq"].as_u64().unwrap_or(0));
         }
     }
+    // The orphan call's outputs reached node 2 before node 1 dies.
+    let mut orphan_seen = Vec::new();
+    while !orphan_seen.iter().any(|m: &Value| m["type"] == "nudge") {
+        orphan_seen.push(next_json(&mut orphan_panel).await);
+    }
     node1.0.kill().unwrap();
     node1.0.wait().unwrap();
     drop(platform);
+    drop(orphan_platform);
     let nudges_before = on_panel.iter().filter(|m| m["type"] == "nudge").count();
 
     // The platform reconnects to node 3, resumes the call, re-sends what it is unsure about
@@ -196,6 +210,27 @@ async fn a_call_survives_the_death_of_its_node_without_losing_or_repeating_a_nud
         assert_ne!(m["type"], "error", "{m}");
         replayed.push(m);
     }
+    // Feedback from the panel on node 2 reaches the call on node 3: a real nudge is marked
+    // useful (the summary says so), an invented one is refused with the usual error.
+    let first_nudge = on_panel.iter().find(|m| m["type"] == "nudge").unwrap()["nudge_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fb = |nudge: &str| {
+        serde_json::json!({"type":"feedback","call_id":call_id,"nudge_id":nudge,"useful":true})
+            .to_string()
+    };
+    send(&mut panel, &fb(&first_nudge)).await;
+    send(&mut panel, &fb("n-invented")).await;
+    loop {
+        let m = next_json(&mut panel).await;
+        if m["type"] == "error" {
+            assert_eq!(m["code"], "unknown_nudge", "{m}");
+            break;
+        }
+        on_panel.push(m);
+    }
+
     let resend_from = sent - 1;
     send_all(&mut platform, &lines[resend_from..]).await;
     if !lines.last().unwrap().contains("call.end") {
@@ -228,6 +263,14 @@ async fn a_call_survives_the_death_of_its_node_without_losing_or_repeating_a_nud
         .filter(|m| m["type"] == "nudge")
         .map(|m| m["nudge_id"].as_str().unwrap().to_string())
         .collect();
+    let marked: Vec<&Value> = summary["nudges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["useful"] == true)
+        .collect();
+    assert_eq!(marked.len(), 1, "{summary}");
+    assert_eq!(marked[0]["nudge_id"], first_nudge.as_str());
     let unique: BTreeSet<&String> = panel_nudges.iter().collect();
     assert_eq!(
         unique.len(),
@@ -249,4 +292,29 @@ async fn a_call_survives_the_death_of_its_node_without_losing_or_repeating_a_nud
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     // The same call as on one node: the nudges the engine gives the whole call.
     assert_eq!(panel_nudges.len(), nudges_in_call, "{panel_nudges:?}");
+
+    // Nobody resumed the other call: once node 1 is known dead and the grace period is over, one
+    // surviving node ends it from its log, and its agent gets the summary, once.
+    loop {
+        let m = next_json(&mut orphan_panel).await;
+        let done = m["type"] == "call.summary";
+        orphan_seen.push(m);
+        if done {
+            break;
+        }
+    }
+    let orphan_summary = orphan_seen.last().unwrap();
+    assert_eq!(orphan_summary["call_id"], "c-orphan");
+    let orphan_nudges: BTreeSet<&str> = orphan_seen
+        .iter()
+        .filter(|m| m["type"] == "nudge")
+        .map(|m| m["nudge_id"].as_str().unwrap())
+        .collect();
+    let summarised: BTreeSet<&str> = orphan_summary["nudges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["nudge_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(orphan_nudges, summarised);
 }

@@ -7,8 +7,14 @@
 //!   tenant's calls wherever they run (a node applies a bus message only to its own sockets of
 //!   the tenant named by the message's subject).
 //! - When the owner dies, the platform reconnects to any node with `call.resume`; that node asks
-//!   the holder to let the call go ([`subject::call_release`]; nobody answers for a dead node),
-//!   reads the call's log and rebuilds it ([`rehome`]); outputs are delivered once by `seq`.
+//!   the holder to let the call go ([`subject::call_ctl`] `release`; nobody answers for a dead
+//!   node), reads the call's log and rebuilds it ([`rehome`]); outputs are delivered once by `seq`.
+//! - Agent feedback given on a node that does not hold the call is forwarded to the holder
+//!   (`ctl.feedback`).
+//! - Nodes send heartbeats; a call whose node went silent and that no platform resumed within
+//!   the grace period is ended by one surviving node, chosen by rendezvous hashing over the
+//!   live nodes (all agree without talking), from the call's log: its summary reaches agents
+//!   and boards as on a single node when a parked call expires.
 //!
 //! This module is the transport only: it knows NATS, subjects and the wire, and nothing of
 //! sockets. The hub calls [`Cluster`] (publishing never blocks: a queue feeds one publisher
@@ -22,8 +28,11 @@ pub mod wire;
 use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use async_nats::jetstream::{self, stream};
 use futures_util::stream::FuturesUnordered;
@@ -31,14 +40,21 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use wire::{CallEvent, OutMsg};
+use crate::protocol::{ErrorCode, Feedback, ProtocolError};
+use wire::{CallEvent, FeedbackReply, FeedbackRequest, OutMsg};
 
 /// How long a node answering a release request may take (it flushes the call's log first).
 const RELEASE_WAIT: Duration = Duration::from_secs(2);
+/// How long the holder of a call may take to apply forwarded feedback.
+const FEEDBACK_WAIT: Duration = Duration::from_secs(2);
 /// Messages waiting for the publisher task; past this they are dropped (and counted).
 const PUBLISH_QUEUE: usize = 65_536;
 /// What the server must apply, waiting for it.
 const REMOTE_QUEUE: usize = 8_192;
+/// How often a node says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A node not heard from for this long is dead.
+const DEAD_AFTER: Duration = Duration::from_secs(3);
 
 /// Settings of the cluster link.
 #[derive(Debug, Clone)]
@@ -81,6 +97,13 @@ pub enum Remote {
         call_id: String,
         done: oneshot::Sender<()>,
     },
+    /// Agent feedback from another node for a call this node holds.
+    Feedback {
+        tenant: String,
+        agent_id: String,
+        feedback: Feedback,
+        done: oneshot::Sender<Result<(), ProtocolError>>,
+    },
 }
 
 enum Cmd {
@@ -112,6 +135,26 @@ pub struct Cluster {
     events: stream::Stream,
     tx: mpsc::Sender<Cmd>,
     dropped: AtomicU64,
+    /// This node's id (random per process).
+    node: String,
+    /// Other nodes, and when they were last heard from.
+    nodes: Mutex<HashMap<String, Instant>>,
+    /// Calls running on other nodes: (tenant, call id) → node.
+    owners: Mutex<HashMap<(String, String), String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Rendezvous weight of `node` for a call: every node computes the same.
+fn weight(node: &str, tenant: &str, call_id: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [node, tenant, call_id] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().into()
 }
 
 impl Cluster {
@@ -144,20 +187,35 @@ impl Cluster {
             })
             .await
             .map_err(|e| ClusterError::JetStream(e.to_string()))?;
-        let out_sub = client
-            .subscribe(subject::ALL_OUT)
+        let sub_err = |e: async_nats::SubscribeError| ClusterError::JetStream(e.to_string());
+        let out_sub = client.subscribe(subject::ALL_OUT).await.map_err(sub_err)?;
+        let nodes_sub = client
+            .subscribe(subject::ALL_NODES)
             .await
-            .map_err(|e| ClusterError::JetStream(e.to_string()))?;
+            .map_err(sub_err)?;
         let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
         let (remote_tx, remote_rx) = mpsc::channel(REMOTE_QUEUE);
-        tokio::spawn(publisher(client.clone(), js, rx, remote_tx.clone()));
-        tokio::spawn(receive_out(out_sub, remote_tx));
+        let seed = format!(
+            "{node_name} {} {:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        );
+        let node: String = Sha256::digest(seed.as_bytes())[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let cluster = Arc::new(Cluster {
-            client,
+            client: client.clone(),
             events,
             tx,
             dropped: AtomicU64::new(0),
+            node,
+            nodes: Mutex::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
         });
+        tokio::spawn(publisher(client, js, rx, remote_tx.clone()));
+        tokio::spawn(receive_out(cluster.clone(), out_sub, remote_tx));
+        tokio::spawn(heartbeats(cluster.clone(), nodes_sub));
         Ok((cluster, remote_rx))
     }
 
@@ -167,6 +225,83 @@ impl Cluster {
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n, "cluster publish queue full: messages dropped");
             }
+        }
+    }
+
+    /// This node's id in the cluster.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// This node runs the call now (re-homed here): the others learn it, and stop waiting for
+    /// its old node.
+    pub fn claim(&self, tenant: &str, call_id: &str) {
+        lock(&self.owners).remove(&(tenant.to_string(), call_id.to_string()));
+        self.publish(&OutMsg::Moved {
+            tenant: tenant.to_string(),
+            call_id: call_id.to_string(),
+            node: self.node.clone(),
+        });
+    }
+
+    /// Calls whose node has been silent for `grace` past being declared dead, that this node
+    /// must end (the rendezvous choice among live nodes). Each is returned once.
+    pub fn orphans(&self, grace: Duration) -> Vec<(String, String)> {
+        let now = Instant::now();
+        let nodes = lock(&self.nodes);
+        let live: Vec<&str> = nodes
+            .iter()
+            .filter(|(_, seen)| now.saturating_duration_since(**seen) < DEAD_AFTER)
+            .map(|(n, _)| n.as_str())
+            .chain(std::iter::once(self.node.as_str()))
+            .collect();
+        let expired = |node: &str| {
+            nodes
+                .get(node)
+                .is_none_or(|seen| now.saturating_duration_since(*seen) >= DEAD_AFTER + grace)
+        };
+        let mut owners = lock(&self.owners);
+        let mine: Vec<(String, String)> = owners
+            .iter()
+            .filter(|(_, node)| expired(node))
+            .filter(|((t, c), _)| {
+                live.iter().max_by_key(|n| weight(n, t, c)).copied() == Some(self.node.as_str())
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &mine {
+            owners.remove(k);
+        }
+        mine
+    }
+
+    /// Keep track of which node runs which call (from the bus).
+    fn track(&self, msg: &OutMsg) {
+        let mut owners = lock(&self.owners);
+        match msg {
+            OutMsg::CallStart {
+                tenant,
+                call_id,
+                node,
+                ..
+            }
+            | OutMsg::Moved {
+                tenant,
+                call_id,
+                node,
+            } => {
+                owners.insert((tenant.clone(), call_id.clone()), node.clone());
+                // First sight of a node counts as a heartbeat.
+                lock(&self.nodes)
+                    .entry(node.clone())
+                    .or_insert_with(Instant::now);
+            }
+            OutMsg::CallEnd {
+                tenant, call_id, ..
+            } => {
+                owners.remove(&(tenant.clone(), call_id.clone()));
+            }
+            OutMsg::Output { .. } | OutMsg::Segment { .. } => {}
         }
     }
 
@@ -227,15 +362,52 @@ impl Cluster {
         tenant: &str,
         call_id: &str,
     ) -> Result<Vec<CallEvent>, ClusterError> {
-        let ask = self
-            .client
-            .request(subject::call_release(tenant, call_id), Vec::new().into());
+        let ask = self.client.request(
+            subject::call_ctl(tenant, call_id, subject::CTL_RELEASE),
+            Vec::new().into(),
+        );
         match tokio::time::timeout(RELEASE_WAIT, ask).await {
             Ok(Ok(_)) => tracing::info!(call = call_id, "call released by its node"),
             Ok(Err(e)) => tracing::debug!(call = call_id, error = %e, "no node holds the call"),
             Err(_) => tracing::warn!(call = call_id, "release request timed out"),
         }
         self.read_log(tenant, call_id).await
+    }
+
+    /// Agent feedback for a call no connection of this node carries: the node holding it
+    /// applies it (or refuses it with the usual typed error).
+    pub async fn feedback(
+        &self,
+        tenant: &str,
+        agent_id: &str,
+        feedback: Feedback,
+    ) -> Result<(), ProtocolError> {
+        let call_id = feedback.call_id.clone();
+        let unknown = |why: &str| {
+            ProtocolError::new(
+                ErrorCode::UnknownCall,
+                format!("no open call `{call_id}`{why}"),
+            )
+            .for_call(&call_id)
+        };
+        let req = FeedbackRequest {
+            agent_id: agent_id.to_string(),
+            feedback: feedback.clone(),
+        };
+        let payload = serde_json::to_vec(&req).expect("feedback always serialises");
+        let ask = self.client.request(
+            subject::call_ctl(tenant, &feedback.call_id, subject::CTL_FEEDBACK),
+            payload.into(),
+        );
+        match tokio::time::timeout(FEEDBACK_WAIT, ask).await {
+            Ok(Ok(msg)) => match serde_json::from_slice::<FeedbackReply>(&msg.payload) {
+                Ok(FeedbackReply { error: None }) => Ok(()),
+                Ok(FeedbackReply { error: Some(e) }) => Err(e),
+                Err(_) => Err(unknown(": unreadable answer from its node")),
+            },
+            Ok(Err(_)) => Err(unknown("")),
+            Err(_) => Err(unknown(": its node did not answer in time")),
+        }
     }
 
     async fn read_log(&self, tenant: &str, call_id: &str) -> Result<Vec<CallEvent>, ClusterError> {
@@ -302,9 +474,9 @@ async fn publisher(
                         if held.get(&key).is_some_and(|h| !h.is_finished()) {
                             continue;
                         }
-                        match client.subscribe(subject::call_release(&tenant, &call_id)).await {
+                        match client.subscribe(subject::call_ctl(&tenant, &call_id, "*")).await {
                             Ok(sub) => {
-                                let task = tokio::spawn(answer_release(
+                                let task = tokio::spawn(answer_ctl(
                                     client.clone(), sub, tenant, call_id, remote.clone(),
                                 ));
                                 held.insert(key, task.abort_handle());
@@ -332,33 +504,74 @@ async fn publisher(
     }
 }
 
-/// Answer the release request for one call this node holds; the call is then gone from here.
-async fn answer_release(
+/// Answer requests for one call this node holds: feedback, until a release request takes the
+/// call away from here.
+async fn answer_ctl(
     client: async_nats::Client,
     mut sub: async_nats::Subscriber,
     tenant: String,
     call_id: String,
     remote: mpsc::Sender<Remote>,
 ) {
-    if let Some(msg) = sub.next().await {
-        let (done, rx) = oneshot::channel();
-        let ask = Remote::Release {
-            tenant: tenant.clone(),
-            call_id: call_id.clone(),
-            done,
+    while let Some(msg) = sub.next().await {
+        let what = msg.subject.rsplit('.').next().unwrap_or_default();
+        let release = what == subject::CTL_RELEASE;
+        let answer: Vec<u8> = if release {
+            let (done, rx) = oneshot::channel();
+            let ask = Remote::Release {
+                tenant: tenant.clone(),
+                call_id: call_id.clone(),
+                done,
+            };
+            if remote.send(ask).await.is_err() {
+                return;
+            }
+            let _ = rx.await;
+            Vec::new()
+        } else if what == subject::CTL_FEEDBACK {
+            let error = match serde_json::from_slice::<FeedbackRequest>(&msg.payload) {
+                Ok(req) if req.feedback.call_id == call_id => {
+                    let (done, rx) = oneshot::channel();
+                    let ask = Remote::Feedback {
+                        tenant: tenant.clone(),
+                        agent_id: req.agent_id,
+                        feedback: req.feedback,
+                        done,
+                    };
+                    if remote.send(ask).await.is_err() {
+                        return;
+                    }
+                    rx.await
+                        .unwrap_or_else(|_| {
+                            Err(ProtocolError::new(ErrorCode::UnknownCall, "the call ended")
+                                .for_call(&call_id))
+                        })
+                        .err()
+                }
+                _ => Some(
+                    ProtocolError::new(ErrorCode::InvalidField, "unreadable forwarded feedback")
+                        .for_call(&call_id),
+                ),
+            };
+            serde_json::to_vec(&FeedbackReply { error }).expect("replies always serialise")
+        } else {
+            continue;
         };
-        if remote.send(ask).await.is_err() {
-            return;
-        }
-        let _ = rx.await;
         if let Some(reply) = msg.reply {
-            let _ = client.publish(reply, Vec::new().into()).await;
+            let _ = client.publish(reply, answer.into()).await;
+        }
+        if release {
+            return;
         }
     }
 }
 
 /// Outputs and board events from other nodes, checked and handed to the server in order.
-async fn receive_out(mut sub: async_nats::Subscriber, remote: mpsc::Sender<Remote>) {
+async fn receive_out(
+    cluster: Arc<Cluster>,
+    mut sub: async_nats::Subscriber,
+    remote: mpsc::Sender<Remote>,
+) {
     while let Some(msg) = sub.next().await {
         let Ok(out) = serde_json::from_slice::<OutMsg>(&msg.payload) else {
             tracing::warn!(subject = %msg.subject, "unreadable cluster message dropped");
@@ -369,8 +582,30 @@ async fn receive_out(mut sub: async_nats::Subscriber, remote: mpsc::Sender<Remot
             tracing::warn!(subject = %msg.subject, "cluster message for another tenant dropped");
             continue;
         }
+        cluster.track(&out);
         if remote.send(Remote::Out(out)).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Say this node is alive every [`HEARTBEAT`], and note when the others did.
+async fn heartbeats(cluster: Arc<Cluster>, mut sub: async_nats::Subscriber) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    let me = subject::node_alive(&cluster.node);
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {
+                if cluster.client.publish(me.clone(), Vec::new().into()).await.is_err() {
+                    return;
+                }
+            }
+            msg = sub.next() => {
+                let Some(msg) = msg else { return };
+                if let Some(node) = msg.subject.rsplit('.').next().and_then(subject::untoken) {
+                    lock(&cluster.nodes).insert(node, Instant::now());
+                }
+            }
         }
     }
 }

@@ -7,9 +7,11 @@
 //! | subject | what |
 //! |---|---|
 //! | `calma.v1.{tenant}.call.{call}.events` | the call's engine inputs (JetStream, bounded) |
-//! | `calma.v1.{tenant}.call.{call}.release` | request: the node holding the call lets it go |
+//! | `calma.v1.{tenant}.call.{call}.ctl.release` | request: the node holding the call lets it go |
+//! | `calma.v1.{tenant}.call.{call}.ctl.feedback` | request: agent feedback for the node holding the call |
 //! | `calma.v1.{tenant}.out.agent.{agent}` | an output of a call of that agent |
-//! | `calma.v1.{tenant}.out.board` | supervisor-board events (call started, final segment, ended) |
+//! | `calma.v1.{tenant}.out.board` | supervisor-board events (call started, moved, final segment, ended) |
+//! | `calma.nodes.v1.{node}` | a node's heartbeat (no tenant data) |
 
 /// Every subject starts with this (the wire version of the cluster, not of protocol v1).
 pub const PREFIX: &str = "calma.v1";
@@ -19,6 +21,13 @@ pub const ALL_EVENTS: &str = "calma.v1.*.call.*.events";
 
 /// What every node subscribes to: outputs and board events of every tenant.
 pub const ALL_OUT: &str = "calma.v1.*.out.>";
+
+/// Every node's heartbeat.
+pub const ALL_NODES: &str = "calma.nodes.v1.*";
+
+pub fn node_alive(node: &str) -> String {
+    format!("calma.nodes.v1.{}", token(node))
+}
 
 /// One subject token for an untrusted id: injective, never empty, never a wildcard.
 pub fn token(id: &str) -> String {
@@ -62,9 +71,18 @@ pub fn call_events(tenant: &str, call_id: &str) -> String {
     format!("{PREFIX}.{}.call.{}.events", token(tenant), token(call_id))
 }
 
-pub fn call_release(tenant: &str, call_id: &str) -> String {
-    format!("{PREFIX}.{}.call.{}.release", token(tenant), token(call_id))
+/// A request to the node holding a call: `what` is `release` or `feedback` ([`CTL_RELEASE`],
+/// [`CTL_FEEDBACK`]); `*` for the holder's subscription.
+pub fn call_ctl(tenant: &str, call_id: &str, what: &str) -> String {
+    format!(
+        "{PREFIX}.{}.call.{}.ctl.{what}",
+        token(tenant),
+        token(call_id)
+    )
 }
+
+pub const CTL_RELEASE: &str = "release";
+pub const CTL_FEEDBACK: &str = "feedback";
 
 pub fn agent_out(tenant: &str, agent_id: &str) -> String {
     format!("{PREFIX}.{}.out.agent.{}", token(tenant), token(agent_id))

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{CallStart, Feedback, Segment};
+use crate::protocol::{CallStart, Feedback, ProtocolError, Segment};
 
 /// One input of a call's engine, in the order the owning node applied it. Replaying a call's
 /// events from its `start` through a fresh engine gives the same outputs (the engine is
@@ -53,6 +53,14 @@ pub enum OutMsg {
         call_id: String,
         agent_id: String,
         campaign: String,
+        /// The node running it.
+        node: String,
+    },
+    /// The call was re-homed: `node` runs it now.
+    Moved {
+        tenant: String,
+        call_id: String,
+        node: String,
     },
     /// A final segment for the board's transcript (already redacted when the call redacts).
     Segment { tenant: String, segment: Segment },
@@ -68,8 +76,23 @@ impl OutMsg {
         match self {
             OutMsg::Output { tenant, .. }
             | OutMsg::CallStart { tenant, .. }
+            | OutMsg::Moved { tenant, .. }
             | OutMsg::Segment { tenant, .. }
             | OutMsg::CallEnd { tenant, .. } => tenant,
         }
     }
+}
+
+/// Agent feedback forwarded to the node holding the call (`ctl.feedback`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackRequest {
+    pub agent_id: String,
+    pub feedback: Feedback,
+}
+
+/// The holder's answer: `error` as the agent's own node would have given it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackReply {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ProtocolError>,
 }

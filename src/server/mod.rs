@@ -584,6 +584,7 @@ pub async fn start_with_sources(
     app.streams.spawn(history::purge_loop(app.clone()));
     if let Some(remote) = remote {
         tokio::spawn(peers::apply(app.clone(), remote));
+        app.streams.spawn(peers::end_orphans(app.clone()));
     }
     let routes = router(app.clone());
     let serve = tokio::spawn(accept::serve(listener, routes, app.clone()));

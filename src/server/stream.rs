@@ -601,6 +601,11 @@ impl Conn {
                     if let Err(e) = self.adopt_resumed(p, &call_id) {
                         return self.send_error(e).await;
                     }
+                    // Cluster: the other nodes can reach the call here (feedback) before the
+                    // platform hears it resumed.
+                    if let Some(c) = self.app.hub.cluster().cloned() {
+                        c.flush().await;
+                    }
                     tracing::info!(conn = self.id, call = %call_id, after_seq = r.after_seq, "call resumed");
                 }
                 None if rehomed_ended => {}
@@ -675,70 +680,24 @@ impl Conn {
     /// has had yet are delivered on the way (agents, boards, replay buffer). `Ok(None)`: not in
     /// the log, or it ended there (then its summary was just delivered).
     async fn rehome(&mut self, call_id: &str) -> Result<Option<ParkedCall>, ProtocolError> {
-        let Some(cluster) = self.app.hub.cluster().cloned() else {
-            return Ok(None);
-        };
-        let t0 = StdInstant::now();
-        let events = match cluster.take_over(&self.tenant, call_id).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(conn = self.id, call = call_id, error = %e, "cannot read the call's log");
-                return Ok(None);
-            }
-        };
-        let Some(rebuilt) = crate::cluster::rehome::rebuild(self.app.resources(), call_id, &events)
+        let Some(super::peers::Rehomed {
+            call: Some(call),
+            agent_id,
+        }) = super::peers::rehome(&self.app, &self.tenant, call_id).await
         else {
             return Ok(None);
         };
-        let slot = match &rebuilt.call {
-            Some(_) => Some(
-                self.app
-                    .hub
-                    .quotas
-                    .reserve_call(&self.tenant)
-                    .map_err(|e| e.for_call(call_id))?,
-            ),
-            None => None,
-        };
-        let agent: Arc<str> = Arc::from(rebuilt.agent_id.as_str());
-        let call: Arc<str> = Arc::from(call_id);
-        let mut delivered = 0;
-        for o in &rebuilt.outputs {
-            if self
-                .app
-                .hub
-                .resume
-                .has_output(&self.tenant, call_id, o.seq())
-            {
-                continue;
-            }
-            let json: Arc<str> = Arc::from(o.to_json());
-            delivered += 1;
-            let dropped = self
-                .app
-                .hub
-                .publish_output(&self.tenant, &call, &agent, o, json);
-            if dropped > 0 {
-                self.app.metrics.agent_dropped(dropped);
-            }
-        }
-        tracing::info!(
-            conn = self.id,
-            call = call_id,
-            events = rebuilt.events,
-            outputs = rebuilt.outputs.len(),
-            delivered,
-            ms = t0.elapsed().as_secs_f64() * 1e3,
-            "call re-homed from the cluster log"
-        );
-        let (Some(call), Some(slot)) = (rebuilt.call, slot) else {
-            return Ok(None);
-        };
+        let slot = self
+            .app
+            .hub
+            .quotas
+            .reserve_call(&self.tenant)
+            .map_err(|e| e.for_call(call_id))?;
         Ok(Some(ParkedCall {
             media_at_event: call.now_ms(),
             event_at: Instant::now(),
             call,
-            agent_id: agent,
+            agent_id,
             slot,
         }))
     }

@@ -128,6 +128,7 @@ impl Hub {
                 call_id: call_id.to_string(),
                 agent_id: agent_id.to_string(),
                 campaign: campaign.to_string(),
+                node: c.node().to_string(),
             });
         }
     }
