@@ -305,11 +305,6 @@ impl Cluster {
         }
     }
 
-    /// Messages that could not be queued for the bus (NATS too slow or away).
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
     /// Log one engine input of a call this node owns.
     pub fn log_event(&self, tenant: &str, call_id: &str, ev: &CallEvent) {
         let payload = serde_json::to_vec(ev).expect("call events always serialise");

@@ -638,6 +638,10 @@ impl Conn {
 
     /// Run a resumed call on this connection (over its call limit: park it for another one).
     fn adopt_resumed(&mut self, parked: ParkedCall, call_id: &str) -> Result<(), ProtocolError> {
+        // Cluster: this node holds the call now (running or parked), and answers for it.
+        if let Some(c) = self.app.hub.cluster() {
+            c.hold(&self.tenant, call_id);
+        }
         if let Err(e) = self.session.can_adopt(call_id) {
             let deadline = Instant::now() + self.app.opts.resume_grace;
             self.app.hub.resume.park(&self.tenant, parked, deadline);
@@ -668,9 +672,6 @@ impl Conn {
             self.id,
             self.cmd_tx.clone(),
         );
-        if let Some(c) = self.app.hub.cluster() {
-            c.hold(&self.tenant, call_id);
-        }
         self.app.metrics.resumed("platform");
         Ok(())
     }
