@@ -469,6 +469,11 @@ async fn publisher(
                         if held.get(&key).is_some_and(|h| !h.is_finished()) {
                             continue;
                         }
+                        // Calls released to other nodes leave finished entries: sweep them now
+                        // and then (amortised over many holds).
+                        if held.len() >= 1024 && held.len().is_power_of_two() {
+                            held.retain(|_, h| !h.is_finished());
+                        }
                         match client.subscribe(subject::call_ctl(&tenant, &call_id, "*")).await {
                             Ok(sub) => {
                                 let task = tokio::spawn(answer_ctl(
