@@ -380,20 +380,9 @@ impl Analyzer {
 
     /// Tokens that are single-word entries of `file` (fillers, stopwords).
     fn single_word_set(&self, file: LexiconFile, tokens: &[Token]) -> Vec<bool> {
-        let lex = self.lex.get(file);
-        let hay = Haystack::new(
-            tokens
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (i, t.folded.as_str(), false)),
-        );
-        let mut set = vec![false; tokens.len()];
-        for m in lex.find(&hay) {
-            if m.first == m.last {
-                set[m.first] = true;
-            }
-        }
-        set
+        self.lex
+            .get(file)
+            .single_word_tokens(tokens.iter().map(|t| t.folded.as_str()))
     }
 
     /// A negator governs a match when it stands before it within its scope (tokens), with no

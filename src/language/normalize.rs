@@ -94,8 +94,8 @@ thread_local! {
     /// words before it, and a contact centre's vocabulary is small), and Snowball stemming is
     /// the analyzer's largest single cost. The cache holds only pure results, so it cannot
     /// change any reading; it lives per thread so the shared analyzer needs no lock.
-    static WORDS: std::cell::RefCell<std::collections::HashMap<Box<str>, Word>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static WORDS: std::cell::RefCell<foldhash::HashMap<Box<str>, Word>> =
+        std::cell::RefCell::new(foldhash::HashMap::default());
 }
 
 /// Split into word tokens; keep offsets into the NFC form of the text (returned alongside), since

@@ -527,7 +527,7 @@ impl TimingModel {
     fn view(&self) -> View {
         let cfg = &self.cfg;
         let mut sorted: Vec<&Seg> = self.segs.iter().collect();
-        sorted.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        sort_by_start(&mut sorted);
         let floor = self.floor_segments(&sorted);
         let mut builder = TurnBuilder::new(cfg, self.now, &floor, self.carry.as_ref());
         builder.run(floor.len());
@@ -606,7 +606,7 @@ impl TimingModel {
     /// Segment ids behind the current window rate (wanted only when fast speech starts).
     fn window_rate_ids(&self) -> Vec<String> {
         let mut sorted: Vec<&Seg> = self.segs.iter().collect();
-        sorted.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        sort_by_start(&mut sorted);
         let mut ids = Vec::new();
         self.window_rate(&sorted, Some(&mut ids));
         ids
@@ -649,21 +649,33 @@ impl TimingModel {
     fn check_interruptions(&mut self, trigger: Option<usize>, ev: &mut Vec<TimingEvent>) {
         let n = self.segs.len();
         let mut found = Vec::new();
-        for xi in 0..n {
-            for yi in 0..n {
-                let relevant = match trigger {
-                    Some(t) => xi == t || yi == t,
-                    None => !self.segs[yi].is_final,
-                };
-                if xi == yi || !relevant {
-                    continue;
-                }
-                let (x, y) = (&self.segs[xi], &self.segs[yi]);
-                if x.interrupted.contains(&y.id) {
-                    continue;
-                }
-                if let Some(verdict) = judge_interruption(&self.cfg, self.now, x, y) {
+        let mut judge = |xi: usize, yi: usize| {
+            let (x, y) = (&self.segs[xi], &self.segs[yi]);
+            // The verdict first (cheap arithmetic), then the pair's history (id compares).
+            if let Some(verdict) = judge_interruption(&self.cfg, self.now, x, y) {
+                if !x.interrupted.contains(&y.id) {
                     found.push((xi, yi, verdict));
+                }
+            }
+        };
+        // Pairs in (interrupter, interrupted) index order, as the events come out in that order.
+        match trigger {
+            Some(t) => {
+                for xi in 0..n {
+                    if xi == t {
+                        (0..n).filter(|yi| *yi != t).for_each(|yi| judge(t, yi));
+                    } else {
+                        judge(xi, t);
+                    }
+                }
+            }
+            None => {
+                for xi in 0..n {
+                    for yi in 0..n {
+                        if xi != yi && !self.segs[yi].is_final {
+                            judge(xi, yi);
+                        }
+                    }
                 }
             }
         }
@@ -826,8 +838,7 @@ impl TimingModel {
                 .saturating_add(self.cfg.stale_partial_ms),
         );
         let target = self.now.saturating_sub(retain);
-        self.segs
-            .sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        sort_by_start(&mut self.segs);
         let mut k = self.segs.iter().take_while(|s| s.end <= target).count();
         if self.segs.len().saturating_sub(k) > MAX_SEGMENTS {
             k = self.segs.len() - MAX_SEGMENTS;
@@ -902,6 +913,39 @@ impl TimingModel {
         while self.evicted_ids.len() > MAX_EVICTED_IDS {
             self.evicted_ids.pop_front();
         }
+    }
+}
+
+/// Order segments by (start, id). They arrive almost in order (a new one is pushed at the end,
+/// a revision replaced in place), so an insertion pass does it without a general sort; the
+/// order is total (ids are unique), so the result is the one any sort gives.
+fn sort_by_start<S: AsSeg>(segs: &mut [S]) {
+    for i in 1..segs.len() {
+        let mut j = i;
+        while j > 0 && {
+            let (a, b) = (segs[j].seg(), segs[j - 1].seg());
+            (a.start, &a.id) < (b.start, &b.id)
+        } {
+            segs.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+}
+
+/// A retained segment, or a reference to one.
+trait AsSeg {
+    fn seg(&self) -> &Seg;
+}
+
+impl AsSeg for Seg {
+    fn seg(&self) -> &Seg {
+        self
+    }
+}
+
+impl AsSeg for &Seg {
+    fn seg(&self) -> &Seg {
+        self
     }
 }
 
