@@ -337,11 +337,16 @@ impl Analyzer {
 
         // `Analysis::has(Cat::Hold | Cat::FormalHold)`: un-negated hits of the hold lexicon (the only
         // one with those categories), found over the same content haystack.
-        let negators = self.lex.get(LexiconFile::Negators).find(&hay);
         let content_hay = self.content_haystack(&tokens, &fillers, side);
         let lex = self.lex.get(LexiconFile::AgentHold);
-        let waits: Vec<Cat> = lex
-            .find(&content_hay)
+        let holds = lex.find(&content_hay);
+        // Negators matter only for a hold phrase to negate (most partials have none).
+        let negators = if holds.is_empty() {
+            Vec::new()
+        } else {
+            self.lex.get(LexiconFile::Negators).find(&hay)
+        };
+        let waits: Vec<Cat> = holds
             .iter()
             .filter(|m| self.governing_negator(m, &negators, &tokens).is_none())
             .map(|m| lex.entry(m).cat)

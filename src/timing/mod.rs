@@ -246,7 +246,9 @@ struct LongTurn {
     last_end: u64,
 }
 
-/// The picture derived from retained segments at `now` (recomputed, never stored).
+/// The picture derived from retained segments at `now` (recomputed; kept only from a segment's
+/// evaluation to the media-time advance that follows it, see [`TimingModel::reusable_view`]).
+#[derive(Debug, Clone)]
 struct View {
     turns: Vec<Turn>,
     gap_sum: u64,
@@ -294,6 +296,10 @@ pub struct TimingModel {
     fast: bool,
     /// Start, id and wait announced (any, formal) of the agent's latest non-backchannel segment.
     last_agent: Option<(u64, Arc<str>, (bool, bool))>,
+    /// The view the last evaluation read, while nothing it depends on has changed since (segments
+    /// and their flags, media time, carry, frontiers, totals). The engine advances media time
+    /// right after every segment; when that changes nothing, the view is not rebuilt.
+    reusable_view: Option<View>,
 }
 
 impl TimingModel {
@@ -315,11 +321,13 @@ impl TimingModel {
             long_turn: [None, None],
             fast: false,
             last_agent: None,
+            reusable_view: None,
         }
     }
 
     /// A new revision of a segment (partial or final). Later revisions replace earlier ones.
     pub fn on_segment(&mut self, seg: &SegmentInfo<'_>) -> Vec<TimingEvent> {
+        self.reusable_view = None;
         let end = seg.end_ms.max(seg.start_ms);
         if self.evicted_ids.contains(&id_hash(seg.segment_id)) {
             // Its neighbours are gone: counting it again would double its talk time.
@@ -391,11 +399,16 @@ impl TimingModel {
 
     /// Media time moved on to `now_ms` (tick, or the end of a segment). Earlier times are ignored.
     pub fn advance(&mut self, now_ms: u64) -> Vec<TimingEvent> {
-        self.now = self.now.max(now_ms);
+        if now_ms > self.now {
+            self.now = now_ms;
+            self.reusable_view = None;
+        }
         let mut ev = Vec::new();
         self.check_interruptions(None, &mut ev);
         self.evaluate(&mut ev);
         self.evict();
+        // Kept only between a segment and the advance after it: nothing stays at rest.
+        self.reusable_view = None;
         ev
     }
 
@@ -679,6 +692,9 @@ impl TimingModel {
                 }
             }
         }
+        if !found.is_empty() {
+            self.reusable_view = None;
+        }
         for (xi, yi, (overlap, talk_over, at)) in found {
             let (y_id, y_quote) = (self.segs[yi].id.clone(), self.segs[yi].quote.clone());
             let x = &mut self.segs[xi];
@@ -707,8 +723,12 @@ impl TimingModel {
 
     /// Turn, dead-air and rate rules on the current picture.
     fn evaluate(&mut self, ev: &mut Vec<TimingEvent>) {
-        let v = self.view();
+        let v = match self.reusable_view.take() {
+            Some(v) => v,
+            None => self.view(),
+        };
         let now = self.now;
+        let mut marked = false;
 
         for sp in [Speaker::Agent, Speaker::Customer] {
             let k = speaker_index(sp);
@@ -750,6 +770,7 @@ impl TimingModel {
                     last_end: last.end,
                 });
                 self.mark(last, |s| s.long_reported = true, |t| t.long_reported = true);
+                marked = true;
             }
         }
 
@@ -766,6 +787,7 @@ impl TimingModel {
                         turn_ms: t.dur(),
                     });
                 }
+                marked = true;
                 self.mark(
                     t,
                     |s| s.completed_reported = true,
@@ -813,10 +835,15 @@ impl TimingModel {
                 });
             }
         }
+        // `mark` changed flags the view read: then it is stale.
+        if !marked {
+            self.reusable_view = Some(v);
+        }
     }
 
     /// Set a flag on every retained segment of `turn` (and on the carried turn it continues).
     fn mark(&mut self, turn: &Turn, on_seg: impl Fn(&mut Seg), on_carry: impl Fn(&mut Turn)) {
+        self.reusable_view = None;
         let ids: HashSet<&str> = turn.ids.iter().map(|i| &**i).collect();
         for s in self.segs.iter_mut().filter(|s| ids.contains(&*s.id)) {
             on_seg(s);
@@ -846,6 +873,7 @@ impl TimingModel {
         if k == 0 {
             return;
         }
+        self.reusable_view = None;
         let prefix = &self.segs[..k];
         let prefix_end = prefix.iter().map(|s| s.end).max().unwrap_or(0);
         // Everything before `cutoff` becomes history; the evicted segments all end by then.
