@@ -160,19 +160,7 @@ impl Tokenizer {
 
     fn make_token(&self, text: &str, start: usize, end: usize, brk: bool) -> Token {
         let word = &text[start..end];
-        let w = WORDS.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if let Some(w) = cache.get(word) {
-                return w.clone();
-            }
-            let w = self.read_word(word);
-            if cache.len() >= WORD_CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(word.into(), w.clone());
-            w
-        });
-        Token {
+        let token = |w: &Word| Token {
             start,
             end,
             folded: w.folded.to_string(),
@@ -181,7 +169,20 @@ impl Tokenizer {
             base: w.base.as_deref().map(str::to_string),
             clause_break_before: brk,
             all_caps: w.all_caps,
-        }
+        };
+        WORDS.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(w) = cache.get(word) {
+                return token(w);
+            }
+            let w = self.read_word(word);
+            if cache.len() >= WORD_CACHE_MAX {
+                cache.clear();
+            }
+            let t = token(&w);
+            cache.insert(word.into(), w);
+            t
+        })
     }
 
     /// Everything a token derives from its word alone.

@@ -9,7 +9,7 @@
 pub fn count(text: &str) -> u32 {
     let mut total: u32 = 0;
     let mut word = WordNuclei::default();
-    for c in text.chars().flat_map(char::to_lowercase) {
+    let mut feed = |c: char| {
         if c.is_ascii_digit() {
             // Spoken digits ("dos", "siete", "cero") average about two syllables.
             total = total.saturating_add(word.finish()).saturating_add(2);
@@ -17,6 +17,14 @@ pub fn count(text: &str) -> u32 {
             word.push(c);
         } else {
             total = total.saturating_add(word.finish());
+        }
+    };
+    for c in text.chars() {
+        if c.is_ascii() {
+            // ASCII lowercases to exactly one ASCII character.
+            feed(c.to_ascii_lowercase());
+        } else {
+            c.to_lowercase().for_each(&mut feed);
         }
     }
     total.saturating_add(word.finish())
