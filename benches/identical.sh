@@ -19,8 +19,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 calma=${CALMA:-$root/target/${CARGO_BUILD_PROFILE:-release}/calma}
 live=${LIVE_STREAM:-$root/target/release/examples/live_stream}
 
-sources=(tests/calls tests/holdout eval/holdout2 eval/holdout3 eval/blind/dev/calls
-         eval/blind/test/calls examples)
+sources=(tests/calls tests/holdout eval/holdout2 eval/holdout3 eval/blind/dev eval/blind/test
+         examples)
 
 case $mode in
 record)
