@@ -163,8 +163,10 @@ impl Tokenizer {
         let token = |w: &Word| Token {
             start,
             end,
-            folded: w.folded.to_string(),
-            stem: w.stem.to_string(),
+            // `String::from(&str)`: one exact allocation (`Rc<str>::to_string` goes through
+            // `Display` and grows the string).
+            folded: String::from(&*w.folded),
+            stem: String::from(&*w.stem),
             superlative: w.superlative,
             base: w.base.as_deref().map(str::to_string),
             clause_break_before: brk,

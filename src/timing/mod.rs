@@ -530,11 +530,14 @@ impl TimingModel {
 
     /// Segments that may enter turns, sorted by start.
     fn floor_segments<'a>(&self, sorted: &[&'a Seg]) -> Vec<&'a Seg> {
-        sorted
-            .iter()
-            .copied()
-            .filter(|s| !s.is_backchannel(&self.cfg) && s.start >= self.turn_frontier)
-            .collect()
+        let mut floor = Vec::with_capacity(sorted.len());
+        floor.extend(
+            sorted
+                .iter()
+                .copied()
+                .filter(|s| !s.is_backchannel(&self.cfg) && s.start >= self.turn_frontier),
+        );
+        floor
     }
 
     fn view(&self) -> View {

@@ -20,7 +20,11 @@ pub(crate) fn speaker_index(s: Speaker) -> usize {
 }
 
 pub(crate) fn short_quote(q: &str) -> String {
-    q.chars().take(QUOTE_CHARS).collect()
+    // The first `QUOTE_CHARS` characters, copied in one piece.
+    match q.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => q[..cut].to_owned(),
+        None => q.to_owned(),
+    }
 }
 
 /// Latest revision of one segment, plus flags that must survive revisions.
@@ -70,10 +74,13 @@ impl Seg {
 
 /// Merge intervals `[start, end)` clipped to `[lo, hi)` into sorted disjoint intervals.
 pub(crate) fn merged(ivs: impl Iterator<Item = (u64, u64)>, lo: u64, hi: u64) -> Vec<(u64, u64)> {
-    let mut v: Vec<(u64, u64)> = ivs
-        .map(|(s, e)| (s.max(lo), e.min(hi)))
-        .filter(|(s, e)| s < e)
-        .collect();
+    // Sized once for every interval (the iterator knows how many segments it walks).
+    let (least, most) = ivs.size_hint();
+    let mut v: Vec<(u64, u64)> = Vec::with_capacity(most.unwrap_or(least));
+    v.extend(
+        ivs.map(|(s, e)| (s.max(lo), e.min(hi)))
+            .filter(|(s, e)| s < e),
+    );
     // Segments are kept in start order, so this is usually sorted already.
     if !v.is_sorted() {
         v.sort_unstable();
