@@ -361,7 +361,9 @@ struct MediaWire<'a> {
 }
 
 /// A field that, when present, must hold a `T` (`null` is refused, as by the plain field).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 

@@ -686,9 +686,14 @@ impl TimingModel {
                 }
             }
             None => {
+                // Only partials can have gone stale; usually there are none or one.
+                let partials: Vec<usize> = (0..n).filter(|i| !self.segs[*i].is_final).collect();
+                if partials.is_empty() {
+                    return;
+                }
                 for xi in 0..n {
-                    for yi in 0..n {
-                        if xi != yi && !self.segs[yi].is_final {
+                    for &yi in &partials {
+                        if xi != yi {
                             judge(xi, yi);
                         }
                     }
