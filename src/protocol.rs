@@ -791,6 +791,41 @@ mod tests {
         parse_inbound(s, &ParseLimits::default())
     }
 
+    /// The hot-loop fast path answers exactly as the general path (JSON tree, then shape) on
+    /// well-formed messages, and leaves everything else to it.
+    #[test]
+    fn fast_path_reads_what_the_general_path_reads() {
+        let limits = ParseLimits::default();
+        let general = |t: &str| {
+            serde_json::from_str::<Value>(t)
+                .map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")))
+                .and_then(|v| parse_value(v, &limits))
+        };
+        let cases = [
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"hola","start_ms":1,"end_ms":2,"final":false}"#,
+            r#"{"type":"segment","call_id":"c","speaker":"cliente","text":"h\u00f3la \"x\"","start_ms":1000.4,"end_ms":2e3}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"a","start_ms":5,"end_ms":2}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"a","start_ms":1,"end_ms":2,"final":null}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":null,"speaker":"agent","text":"a","start_ms":1,"end_ms":2}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"a","start_ms":-1,"end_ms":2}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"a","start_ms":1}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","segment_id":"t","speaker":"agent","text":"a","start_ms":1,"end_ms":2}"#,
+            r#"{"type":"segment","call_id":"","segment_id":"s","speaker":"robot","text":"a","start_ms":1,"end_ms":2}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"a","start_ms":1,"end_ms":2,"at_ms":"x"}"#,
+            r#"{"type":"tick","call_id":"c","at_ms":1000}"#,
+            r#"{"type":"tick","call_id":"c","at_ms":1000,"text":7}"#,
+            r#"{"type":"tick","call_id":"c"}"#,
+            r#"{"type":"tick","call_id":"c","at_ms":1125899906842625}"#,
+            r#"["segment","c","s","agent","a",1,2,true]"#,
+            r#"{"type":"call.end","call_id":"c"}"#,
+            r#"{"type":7,"call_id":"c"}"#,
+            r#"{"type":"segment""#,
+        ];
+        for t in cases {
+            assert_eq!(parse(t), general(t), "{t}");
+        }
+    }
+
     #[test]
     fn parses_segment_and_ignores_unknown_fields() {
         let m = parse(r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"hola","start_ms":1,"end_ms":2,"final":false,"confidence":0.9}"#).unwrap();
