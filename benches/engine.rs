@@ -215,12 +215,47 @@ fn live_calls(c: &mut Criterion) {
     g.finish();
 }
 
+/// All 16 labelled calls streamed live, as JSON lines through `calma::replay` (parse, engine,
+/// serialise every output): what `calma replay` and a platform connection pay per message.
+/// Throughput counts final segments.
+fn live_calls_json(c: &mut Criterion) {
+    let res = Resources::embedded();
+    let calls: Vec<String> = calma::traffic::embedded_live_calls()
+        .into_iter()
+        .map(|(_, msgs)| {
+            msgs.iter()
+                .map(|m| m.to_string() + "\n")
+                .collect::<String>()
+        })
+        .collect();
+    let finals = calls
+        .iter()
+        .flat_map(|c| c.lines())
+        .filter(|l| l.contains("\"final\":true"))
+        .count();
+    let mut g = c.benchmark_group("call");
+    g.throughput(Throughput::Elements(finals as u64));
+    g.bench_function("labelled_calls_live_json", |b| {
+        b.iter(|| {
+            for text in &calls {
+                black_box(calma::replay::replay_jsonl(
+                    res.clone(),
+                    text,
+                    &ParseLimits::default(),
+                ));
+            }
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     language,
     language_calls,
     timing,
     whole_call,
-    live_calls
+    live_calls,
+    live_calls_json
 );
 criterion_main!(benches);

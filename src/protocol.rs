@@ -328,9 +328,84 @@ impl Default for ParseLimits {
 
 /// Parse one inbound text frame.
 pub fn parse_inbound(text: &str, limits: &ParseLimits) -> Result<Inbound, ProtocolError> {
+    if let Some(msg) = parse_media_fast(text, limits) {
+        return Ok(msg);
+    }
     let value: Value = serde_json::from_str(text)
         .map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")))?;
     parse_value(value, limits)
+}
+
+/// The fields of `segment` and `tick`, read straight from the text into one struct, with the
+/// same types, defaults and number rules as [`Segment`] and [`Tick`].
+#[derive(Deserialize)]
+struct MediaWire<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    call_id: String,
+    #[serde(default)]
+    segment_id: String,
+    #[serde(default, deserialize_with = "present")]
+    speaker: Option<Speaker>,
+    #[serde(default, deserialize_with = "present")]
+    text: Option<String>,
+    #[serde(default, deserialize_with = "present_millis")]
+    start_ms: Option<u64>,
+    #[serde(default, deserialize_with = "present_millis")]
+    end_ms: Option<u64>,
+    #[serde(rename = "final", default = "default_true")]
+    is_final: bool,
+    #[serde(default, deserialize_with = "present_millis")]
+    at_ms: Option<u64>,
+}
+
+/// A field that, when present, must hold a `T` (`null` is refused, as by the plain field).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+fn present_millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    millis(d).map(Some)
+}
+
+/// The fast path for the messages of the hot loop (`segment`, `tick`): one pass from text to
+/// the typed message, without the intermediate JSON tree. It answers only when the message is
+/// well-formed as one of the two, with each field once; anything else (other types, errors,
+/// repeated keys) returns `None` and goes through the general path, which words the errors.
+/// Where it answers, the message is the one the general path gives.
+fn parse_media_fast(text: &str, limits: &ParseLimits) -> Option<Inbound> {
+    // A derived struct would also read a JSON array; the protocol wants an object.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let w: MediaWire = serde_json::from_str(text).ok()?;
+    let msg = match &*w.kind {
+        "segment" => {
+            let mut s = Segment {
+                call_id: w.call_id,
+                segment_id: w.segment_id,
+                speaker: w.speaker?,
+                text: w.text?,
+                start_ms: w.start_ms?,
+                end_ms: w.end_ms?,
+                is_final: w.is_final,
+            };
+            if s.segment_id.is_empty() {
+                s.segment_id = format!("{}@{}", s.speaker.as_str(), s.start_ms);
+            }
+            Inbound::Segment(s)
+        }
+        "tick" => Inbound::Tick(Tick {
+            call_id: w.call_id,
+            at_ms: w.at_ms?,
+        }),
+        _ => return None,
+    };
+    validate(&msg, limits).ok()?;
+    Some(msg)
 }
 
 /// Parse an already-decoded JSON value (used by `POST /v1/analyze` for its `events` array).
@@ -714,6 +789,41 @@ mod tests {
 
     fn parse(s: &str) -> Result<Inbound, ProtocolError> {
         parse_inbound(s, &ParseLimits::default())
+    }
+
+    /// The hot-loop fast path answers exactly as the general path (JSON tree, then shape) on
+    /// well-formed messages, and leaves everything else to it.
+    #[test]
+    fn fast_path_reads_what_the_general_path_reads() {
+        let limits = ParseLimits::default();
+        let general = |t: &str| {
+            serde_json::from_str::<Value>(t)
+                .map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")))
+                .and_then(|v| parse_value(v, &limits))
+        };
+        let cases = [
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"hola","start_ms":1,"end_ms":2,"final":false}"#,
+            r#"{"type":"segment","call_id":"c","speaker":"cliente","text":"h\u00f3la \"x\"","start_ms":1000.4,"end_ms":2e3}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"a","start_ms":5,"end_ms":2}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"a","start_ms":1,"end_ms":2,"final":null}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":null,"speaker":"agent","text":"a","start_ms":1,"end_ms":2}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"a","start_ms":-1,"end_ms":2}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"a","start_ms":1}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","segment_id":"t","speaker":"agent","text":"a","start_ms":1,"end_ms":2}"#,
+            r#"{"type":"segment","call_id":"","segment_id":"s","speaker":"robot","text":"a","start_ms":1,"end_ms":2}"#,
+            r#"{"type":"segment","call_id":"c","segment_id":"s","speaker":"agent","text":"a","start_ms":1,"end_ms":2,"at_ms":"x"}"#,
+            r#"{"type":"tick","call_id":"c","at_ms":1000}"#,
+            r#"{"type":"tick","call_id":"c","at_ms":1000,"text":7}"#,
+            r#"{"type":"tick","call_id":"c"}"#,
+            r#"{"type":"tick","call_id":"c","at_ms":1125899906842625}"#,
+            r#"["segment","c","s","agent","a",1,2,true]"#,
+            r#"{"type":"call.end","call_id":"c"}"#,
+            r#"{"type":7,"call_id":"c"}"#,
+            r#"{"type":"segment""#,
+        ];
+        for t in cases {
+            assert_eq!(parse(t), general(t), "{t}");
+        }
     }
 
     #[test]

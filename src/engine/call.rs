@@ -616,7 +616,10 @@ fn quote_of(text: &str) -> String {
     if t.chars().count() <= MAX {
         return t.to_string();
     }
-    let mut s: String = t.chars().take(MAX).collect();
+    // More than MAX characters: the first MAX, copied in one piece.
+    let cut = t.char_indices().nth(MAX).map_or(t.len(), |(i, _)| i);
+    let mut s = String::with_capacity(cut + '…'.len_utf8());
+    s.push_str(&t[..cut]);
     if let Some(i) = s.rfind(' ') {
         s.truncate(i);
     }

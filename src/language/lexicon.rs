@@ -369,9 +369,14 @@ pub fn parse_tsv(file: LexiconFile, origin: &str, text: &str) -> Result<Vec<Entr
 pub struct Lexicon {
     pub file: LexiconFile,
     pub entries: Vec<Entry>,
+    /// Leftmost-longest automaton over the distinct token sequences of the entries.
     automaton: Option<AhoCorasick>,
-    /// Pattern index → entry index.
-    pattern_entry: Vec<usize>,
+    /// Distinct pattern index → the entries spelled that way, in file order (a term may come
+    /// once per regional variant, and a folded or inflected form may be shared by two entries).
+    pattern_entries: Vec<Vec<usize>>,
+    /// When every pattern is a single word (fillers, stopwords): those words, so a token is
+    /// looked up instead of scanned for ([`Lexicon::single_word_tokens`]).
+    single_words: Option<foldhash::HashSet<Box<str>>>,
     /// Where it came from ("embedded" or a path), for `/healthz` and logs.
     pub origin: String,
 }
@@ -440,8 +445,10 @@ impl Lexicon {
         tok: &Tokenizer,
         transparent: &HashSet<String>,
     ) -> Result<Lexicon, LexiconError> {
-        let mut patterns = Vec::with_capacity(entries.len());
-        let mut pattern_entry = Vec::with_capacity(entries.len());
+        let mut patterns: Vec<String> = Vec::with_capacity(entries.len());
+        let mut pattern_entries: Vec<Vec<usize>> = Vec::with_capacity(entries.len());
+        let mut pattern_index: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
             let sequences = match file.matching() {
                 Matching::Folded => vec![tok.fold_phrase(&e.term)],
@@ -463,8 +470,20 @@ impl Lexicon {
                 });
             }
             for seq in sequences {
-                patterns.push(format!(" {seq} "));
-                pattern_entry.push(i);
+                let pattern = format!(" {seq} ");
+                match pattern_index.get(&pattern) {
+                    Some(&p) => {
+                        // One entry may expand to the same form twice: it is one candidate.
+                        if pattern_entries[p].last() != Some(&i) {
+                            pattern_entries[p].push(i);
+                        }
+                    }
+                    None => {
+                        pattern_index.insert(pattern.clone(), patterns.len());
+                        patterns.push(pattern);
+                        pattern_entries.push(vec![i]);
+                    }
+                }
             }
         }
         let automaton = if patterns.is_empty() {
@@ -472,7 +491,7 @@ impl Lexicon {
         } else {
             Some(
                 AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
+                    .match_kind(MatchKind::LeftmostLongest)
                     .build(&patterns)
                     .map_err(|e| LexiconError {
                         file: origin.clone(),
@@ -481,11 +500,16 @@ impl Lexicon {
                     })?,
             )
         };
+        let single_words = patterns
+            .iter()
+            .all(|p| !p.trim().contains(' '))
+            .then(|| patterns.iter().map(|p| p.trim().into()).collect());
         Ok(Lexicon {
             file,
             entries,
             automaton,
-            pattern_entry,
+            pattern_entries,
+            single_words,
             origin,
         })
     }
@@ -498,42 +522,76 @@ impl Lexicon {
     /// Like [`Lexicon::find`]; where a term has several regional readings, the one for `region`
     /// wins, then the `all` one.
     pub fn find_in(&self, hay: &Haystack, region: Option<Region>) -> Vec<LexMatch> {
+        let mut out = Vec::new();
+        self.find_into(hay, region, &mut out);
+        out
+    }
+
+    /// [`Lexicon::find_in`] into a caller's buffer (cleared first).
+    ///
+    /// One leftmost-longest pass: a match at the leftmost token, the longest there, then the next
+    /// one from the token after it. Patterns are ` word word ` with a space on each side, so two
+    /// adjacent matches share a space: the search resumes on the space that ended the previous
+    /// match. Among entries spelled the same way, the best regional fit wins, then file order.
+    pub fn find_into(&self, hay: &Haystack, region: Option<Region>, out: &mut Vec<LexMatch>) {
+        out.clear();
         let Some(ac) = &self.automaton else {
-            return Vec::new();
+            return;
         };
-        let mut all: Vec<LexMatch> = ac
-            .find_overlapping_iter(&hay.text)
-            .filter_map(|m| {
-                let first = hay.token_at(m.start())?;
-                let last = hay.token_ending_at(m.end() - 1)?;
-                Some(LexMatch {
-                    entry: self.pattern_entry[m.pattern().as_usize()],
-                    first,
-                    last,
-                })
-            })
-            .collect();
-        let fit = |m: &LexMatch| {
-            let v = self.entries[m.entry].variant.as_str();
+        let fit = |entry: usize| {
+            let v = self.entries[entry].variant.as_str();
             match region {
                 Some(r) if v != "all" && r.covers(v) => 2,
                 _ if v == "all" => 1,
                 _ => 0,
             }
         };
-        all.sort_by(|a, b| {
-            a.first
-                .cmp(&b.first)
-                .then(b.last.cmp(&a.last))
-                .then(fit(b).cmp(&fit(a)))
-        });
-        let mut out: Vec<LexMatch> = Vec::with_capacity(all.len());
-        for m in all {
-            if out.last().is_none_or(|p| m.first > p.last) {
-                out.push(m);
+        let text = hay.text.as_str();
+        let mut at = 0;
+        while at < text.len() {
+            let input = aho_corasick::Input::new(text).range(at..);
+            let Some(m) = ac.find(input) else {
+                break;
+            };
+            // The trailing space is the next token's leading one.
+            at = m.end() - 1;
+            let (Some(first), Some(last)) = (hay.token_at(m.start()), hay.token_ending_at(at))
+            else {
+                continue;
+            };
+            let candidates = &self.pattern_entries[m.pattern().as_usize()];
+            let mut entry = candidates[0];
+            if candidates.len() > 1 {
+                let mut best = fit(entry);
+                for &c in &candidates[1..] {
+                    let f = fit(c);
+                    if f > best {
+                        (entry, best) = (c, f);
+                    }
+                }
+            }
+            out.push(LexMatch { entry, first, last });
+        }
+    }
+
+    /// Which of `words` (one per token; empty words never match) are single-word entries: the
+    /// tokens [`Lexicon::find`] reports as one-token matches over the same words.
+    pub fn single_word_tokens<'a>(&self, words: impl Iterator<Item = &'a str>) -> Vec<bool> {
+        match &self.single_words {
+            // One-word patterns cannot overlap: every token that is one matches.
+            Some(set) => words.map(|w| !w.is_empty() && set.contains(w)).collect(),
+            None => {
+                let words: Vec<&str> = words.collect();
+                let hay = Haystack::new(words.iter().enumerate().map(|(i, w)| (i, *w, false)));
+                let mut set = vec![false; words.len()];
+                for m in self.find(&hay) {
+                    if m.first == m.last {
+                        set[m.first] = true;
+                    }
+                }
+                set
             }
         }
-        out
     }
 
     pub fn entry(&self, m: &LexMatch) -> &Entry {
@@ -589,7 +647,7 @@ pub struct Lexicons {
     files: Vec<Lexicon>,
     /// Folded words content matching looks through: fillers, single-word intensifiers (their
     /// effect is applied as intensity), cardinal numbers ("llevo diez días" = "llevo días").
-    transparent: HashSet<String>,
+    transparent: foldhash::HashSet<String>,
 }
 
 /// Intensifiers that are also ordinary content words: never looked through.
@@ -720,6 +778,7 @@ impl Lexicons {
             };
             files.push(Lexicon::compile(file, entries, origin, tok, skip)?);
         }
+        let transparent = transparent.into_iter().collect();
         Ok(Lexicons { files, transparent })
     }
 

@@ -366,11 +366,16 @@ impl Analyzer {
 
         // `Analysis::has(Cat::Hold | Cat::FormalHold)`: un-negated hits of the hold lexicon (the only
         // one with those categories), found over the same content haystack.
-        let negators = self.lex.get(LexiconFile::Negators).find(&hay);
         let content_hay = self.content_haystack(&tokens, &fillers, side);
         let lex = self.lex.get(LexiconFile::AgentHold);
-        let waits: Vec<Cat> = lex
-            .find(&content_hay)
+        let holds = lex.find(&content_hay);
+        // Negators matter only for a hold phrase to negate (most partials have none).
+        let negators = if holds.is_empty() {
+            Vec::new()
+        } else {
+            self.lex.get(LexiconFile::Negators).find(&hay)
+        };
+        let waits: Vec<Cat> = holds
             .iter()
             .filter(|m| self.governing_negator(m, &negators, &tokens).is_none())
             .map(|m| lex.entry(m).cat)
@@ -409,20 +414,9 @@ impl Analyzer {
 
     /// Tokens that are single-word entries of `file` (fillers, stopwords).
     fn single_word_set(&self, file: LexiconFile, tokens: &[Token]) -> Vec<bool> {
-        let lex = self.lex.get(file);
-        let hay = Haystack::new(
-            tokens
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (i, t.folded.as_str(), false)),
-        );
-        let mut set = vec![false; tokens.len()];
-        for m in lex.find(&hay) {
-            if m.first == m.last {
-                set[m.first] = true;
-            }
-        }
-        set
+        self.lex
+            .get(file)
+            .single_word_tokens(tokens.iter().map(|t| t.folded.as_str()))
     }
 
     /// A negator governs a match when it stands before it within its scope (tokens), with no

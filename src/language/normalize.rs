@@ -94,8 +94,8 @@ thread_local! {
     /// words before it, and a contact centre's vocabulary is small), and Snowball stemming is
     /// the analyzer's largest single cost. The cache holds only pure results, so it cannot
     /// change any reading; it lives per thread so the shared analyzer needs no lock.
-    static WORDS: std::cell::RefCell<std::collections::HashMap<Box<str>, Word>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static WORDS: std::cell::RefCell<foldhash::HashMap<Box<str>, Word>> =
+        std::cell::RefCell::new(foldhash::HashMap::default());
 }
 
 /// Split into word tokens; keep offsets into the NFC form of the text (returned alongside), since
@@ -160,28 +160,31 @@ impl Tokenizer {
 
     fn make_token(&self, text: &str, start: usize, end: usize, brk: bool) -> Token {
         let word = &text[start..end];
-        let w = WORDS.with(|cache| {
+        let token = |w: &Word| Token {
+            start,
+            end,
+            // `String::from(&str)`: one exact allocation (`Rc<str>::to_string` goes through
+            // `Display` and grows the string).
+            folded: String::from(&*w.folded),
+            stem: String::from(&*w.stem),
+            superlative: w.superlative,
+            base: w.base.as_deref().map(str::to_string),
+            clause_break_before: brk,
+            all_caps: w.all_caps,
+        };
+        WORDS.with(|cache| {
             let mut cache = cache.borrow_mut();
             if let Some(w) = cache.get(word) {
-                return w.clone();
+                return token(w);
             }
             let w = self.read_word(word);
             if cache.len() >= WORD_CACHE_MAX {
                 cache.clear();
             }
-            cache.insert(word.into(), w.clone());
-            w
-        });
-        Token {
-            start,
-            end,
-            folded: w.folded.to_string(),
-            stem: w.stem.to_string(),
-            superlative: w.superlative,
-            base: w.base.as_deref().map(str::to_string),
-            clause_break_before: brk,
-            all_caps: w.all_caps,
-        }
+            let t = token(&w);
+            cache.insert(word.into(), w);
+            t
+        })
     }
 
     /// Everything a token derives from its word alone.

@@ -246,7 +246,9 @@ struct LongTurn {
     last_end: u64,
 }
 
-/// The picture derived from retained segments at `now` (recomputed, never stored).
+/// The picture derived from retained segments at `now` (recomputed; kept only from a segment's
+/// evaluation to the media-time advance that follows it, see [`TimingModel::reusable_view`]).
+#[derive(Debug, Clone)]
 struct View {
     turns: Vec<Turn>,
     gap_sum: u64,
@@ -294,6 +296,10 @@ pub struct TimingModel {
     fast: bool,
     /// Start, id and wait announced (any, formal) of the agent's latest non-backchannel segment.
     last_agent: Option<(u64, Arc<str>, (bool, bool))>,
+    /// The view the last evaluation read, while nothing it depends on has changed since (segments
+    /// and their flags, media time, carry, frontiers, totals). The engine advances media time
+    /// right after every segment; when that changes nothing, the view is not rebuilt.
+    reusable_view: Option<View>,
 }
 
 impl TimingModel {
@@ -315,11 +321,13 @@ impl TimingModel {
             long_turn: [None, None],
             fast: false,
             last_agent: None,
+            reusable_view: None,
         }
     }
 
     /// A new revision of a segment (partial or final). Later revisions replace earlier ones.
     pub fn on_segment(&mut self, seg: &SegmentInfo<'_>) -> Vec<TimingEvent> {
+        self.reusable_view = None;
         let end = seg.end_ms.max(seg.start_ms);
         if self.evicted_ids.contains(&id_hash(seg.segment_id)) {
             // Its neighbours are gone: counting it again would double its talk time.
@@ -391,11 +399,16 @@ impl TimingModel {
 
     /// Media time moved on to `now_ms` (tick, or the end of a segment). Earlier times are ignored.
     pub fn advance(&mut self, now_ms: u64) -> Vec<TimingEvent> {
-        self.now = self.now.max(now_ms);
+        if now_ms > self.now {
+            self.now = now_ms;
+            self.reusable_view = None;
+        }
         let mut ev = Vec::new();
         self.check_interruptions(None, &mut ev);
         self.evaluate(&mut ev);
         self.evict();
+        // Kept only between a segment and the advance after it: nothing stays at rest.
+        self.reusable_view = None;
         ev
     }
 
@@ -517,17 +530,20 @@ impl TimingModel {
 
     /// Segments that may enter turns, sorted by start.
     fn floor_segments<'a>(&self, sorted: &[&'a Seg]) -> Vec<&'a Seg> {
-        sorted
-            .iter()
-            .copied()
-            .filter(|s| !s.is_backchannel(&self.cfg) && s.start >= self.turn_frontier)
-            .collect()
+        let mut floor = Vec::with_capacity(sorted.len());
+        floor.extend(
+            sorted
+                .iter()
+                .copied()
+                .filter(|s| !s.is_backchannel(&self.cfg) && s.start >= self.turn_frontier),
+        );
+        floor
     }
 
     fn view(&self) -> View {
         let cfg = &self.cfg;
         let mut sorted: Vec<&Seg> = self.segs.iter().collect();
-        sorted.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        sort_by_start(&mut sorted);
         let floor = self.floor_segments(&sorted);
         let mut builder = TurnBuilder::new(cfg, self.now, &floor, self.carry.as_ref());
         builder.run(floor.len());
@@ -606,7 +622,7 @@ impl TimingModel {
     /// Segment ids behind the current window rate (wanted only when fast speech starts).
     fn window_rate_ids(&self) -> Vec<String> {
         let mut sorted: Vec<&Seg> = self.segs.iter().collect();
-        sorted.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        sort_by_start(&mut sorted);
         let mut ids = Vec::new();
         self.window_rate(&sorted, Some(&mut ids));
         ids
@@ -649,23 +665,43 @@ impl TimingModel {
     fn check_interruptions(&mut self, trigger: Option<usize>, ev: &mut Vec<TimingEvent>) {
         let n = self.segs.len();
         let mut found = Vec::new();
-        for xi in 0..n {
-            for yi in 0..n {
-                let relevant = match trigger {
-                    Some(t) => xi == t || yi == t,
-                    None => !self.segs[yi].is_final,
-                };
-                if xi == yi || !relevant {
-                    continue;
-                }
-                let (x, y) = (&self.segs[xi], &self.segs[yi]);
-                if x.interrupted.contains(&y.id) {
-                    continue;
-                }
-                if let Some(verdict) = judge_interruption(&self.cfg, self.now, x, y) {
+        let mut judge = |xi: usize, yi: usize| {
+            let (x, y) = (&self.segs[xi], &self.segs[yi]);
+            // The verdict first (cheap arithmetic), then the pair's history (id compares).
+            if let Some(verdict) = judge_interruption(&self.cfg, self.now, x, y) {
+                if !x.interrupted.contains(&y.id) {
                     found.push((xi, yi, verdict));
                 }
             }
+        };
+        // Pairs in (interrupter, interrupted) index order, as the events come out in that order.
+        match trigger {
+            Some(t) => {
+                for xi in 0..n {
+                    if xi == t {
+                        (0..n).filter(|yi| *yi != t).for_each(|yi| judge(t, yi));
+                    } else {
+                        judge(xi, t);
+                    }
+                }
+            }
+            None => {
+                // Only partials can have gone stale; usually there are none or one.
+                let partials: Vec<usize> = (0..n).filter(|i| !self.segs[*i].is_final).collect();
+                if partials.is_empty() {
+                    return;
+                }
+                for xi in 0..n {
+                    for &yi in &partials {
+                        if xi != yi {
+                            judge(xi, yi);
+                        }
+                    }
+                }
+            }
+        }
+        if !found.is_empty() {
+            self.reusable_view = None;
         }
         for (xi, yi, (overlap, talk_over, at)) in found {
             let (y_id, y_quote) = (self.segs[yi].id.clone(), self.segs[yi].quote.clone());
@@ -695,8 +731,12 @@ impl TimingModel {
 
     /// Turn, dead-air and rate rules on the current picture.
     fn evaluate(&mut self, ev: &mut Vec<TimingEvent>) {
-        let v = self.view();
+        let v = match self.reusable_view.take() {
+            Some(v) => v,
+            None => self.view(),
+        };
         let now = self.now;
+        let mut marked = false;
 
         for sp in [Speaker::Agent, Speaker::Customer] {
             let k = speaker_index(sp);
@@ -738,6 +778,7 @@ impl TimingModel {
                     last_end: last.end,
                 });
                 self.mark(last, |s| s.long_reported = true, |t| t.long_reported = true);
+                marked = true;
             }
         }
 
@@ -754,6 +795,7 @@ impl TimingModel {
                         turn_ms: t.dur(),
                     });
                 }
+                marked = true;
                 self.mark(
                     t,
                     |s| s.completed_reported = true,
@@ -801,10 +843,15 @@ impl TimingModel {
                 });
             }
         }
+        // `mark` changed flags the view read: then it is stale.
+        if !marked {
+            self.reusable_view = Some(v);
+        }
     }
 
     /// Set a flag on every retained segment of `turn` (and on the carried turn it continues).
     fn mark(&mut self, turn: &Turn, on_seg: impl Fn(&mut Seg), on_carry: impl Fn(&mut Turn)) {
+        self.reusable_view = None;
         let ids: HashSet<&str> = turn.ids.iter().map(|i| &**i).collect();
         for s in self.segs.iter_mut().filter(|s| ids.contains(&*s.id)) {
             on_seg(s);
@@ -826,8 +873,7 @@ impl TimingModel {
                 .saturating_add(self.cfg.stale_partial_ms),
         );
         let target = self.now.saturating_sub(retain);
-        self.segs
-            .sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        sort_by_start(&mut self.segs);
         let mut k = self.segs.iter().take_while(|s| s.end <= target).count();
         if self.segs.len().saturating_sub(k) > MAX_SEGMENTS {
             k = self.segs.len() - MAX_SEGMENTS;
@@ -835,6 +881,7 @@ impl TimingModel {
         if k == 0 {
             return;
         }
+        self.reusable_view = None;
         let prefix = &self.segs[..k];
         let prefix_end = prefix.iter().map(|s| s.end).max().unwrap_or(0);
         // Everything before `cutoff` becomes history; the evicted segments all end by then.
@@ -902,6 +949,39 @@ impl TimingModel {
         while self.evicted_ids.len() > MAX_EVICTED_IDS {
             self.evicted_ids.pop_front();
         }
+    }
+}
+
+/// Order segments by (start, id). They arrive almost in order (a new one is pushed at the end,
+/// a revision replaced in place), so an insertion pass does it without a general sort; the
+/// order is total (ids are unique), so the result is the one any sort gives.
+fn sort_by_start<S: AsSeg>(segs: &mut [S]) {
+    for i in 1..segs.len() {
+        let mut j = i;
+        while j > 0 && {
+            let (a, b) = (segs[j].seg(), segs[j - 1].seg());
+            (a.start, &a.id) < (b.start, &b.id)
+        } {
+            segs.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+}
+
+/// A retained segment, or a reference to one.
+trait AsSeg {
+    fn seg(&self) -> &Seg;
+}
+
+impl AsSeg for Seg {
+    fn seg(&self) -> &Seg {
+        self
+    }
+}
+
+impl AsSeg for &Seg {
+    fn seg(&self) -> &Seg {
+        self
     }
 }
 

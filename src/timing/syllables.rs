@@ -5,22 +5,29 @@
 //! is not a vowel.
 
 /// Estimated syllables in `text` (any case, with or without accents; punctuation ignored).
+/// One pass over the characters, no allocation: it runs on every segment revision.
 pub fn count(text: &str) -> u32 {
     let mut total: u32 = 0;
-    let mut word: Vec<char> = Vec::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
+    let mut word = WordNuclei::default();
+    let mut feed = |c: char| {
         if c.is_ascii_digit() {
             // Spoken digits ("dos", "siete", "cero") average about two syllables.
-            total = total.saturating_add(count_word(&word)).saturating_add(2);
-            word.clear();
+            total = total.saturating_add(word.finish()).saturating_add(2);
         } else if c.is_alphabetic() {
             word.push(c);
         } else {
-            total = total.saturating_add(count_word(&word));
-            word.clear();
+            total = total.saturating_add(word.finish());
+        }
+    };
+    for c in text.chars() {
+        if c.is_ascii() {
+            // ASCII lowercases to exactly one ASCII character.
+            feed(c.to_ascii_lowercase());
+        } else {
+            c.to_lowercase().for_each(&mut feed);
         }
     }
-    total.saturating_add(count_word(&word))
+    total.saturating_add(word.finish())
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -44,34 +51,54 @@ fn vowel_kind(c: char) -> Option<Kind> {
     }
 }
 
-/// Nuclei in one word of lowercase letters.
-fn count_word(word: &[char]) -> u32 {
-    let kinds: Vec<Option<Kind>> = (0..word.len())
-        .map(|i| {
-            let c = word[i];
-            let next = word.get(i + 1).copied();
-            let prev = if i > 0 { Some(word[i - 1]) } else { None };
-            let next_is_vowel = next.is_some_and(|n| vowel_kind(n).is_some() || n == 'y');
-            match c {
-                // "muy", "hoy", "y": vocalic only when no vowel follows ("ya", "mayo": consonant).
-                'y' if !next_is_vowel => Some(Kind::Weak),
-                'y' => None,
-                // que, qui, gue, gui: the u only marks the hard consonant.
-                'u' if matches!(prev, Some('q') | Some('g'))
-                    && matches!(next, Some('e' | 'i' | 'é' | 'í')) =>
-                {
-                    None
-                }
-                _ => vowel_kind(c),
+/// Nuclei of one word of lowercase letters, fed letter by letter: a letter's kind depends on its
+/// neighbours, so each is judged when the next one (or the word's end) arrives.
+#[derive(Default)]
+struct WordNuclei {
+    /// The letter before `pending`.
+    before: Option<char>,
+    /// The latest letter, not judged yet.
+    pending: Option<char>,
+    /// Kind of the last judged letter (`None`: not a vowel).
+    prev: Option<Kind>,
+    nuclei: u32,
+}
+
+impl WordNuclei {
+    fn push(&mut self, c: char) {
+        if let Some(p) = self.pending {
+            self.judge(p, Some(c));
+            self.before = Some(p);
+        }
+        self.pending = Some(c);
+    }
+
+    /// The word ended: its nuclei, and a fresh start.
+    fn finish(&mut self) -> u32 {
+        if let Some(p) = self.pending.take() {
+            self.judge(p, None);
+        }
+        std::mem::take(self).nuclei
+    }
+
+    fn judge(&mut self, c: char, next: Option<char>) {
+        let prev_char = self.before;
+        let next_is_vowel = next.is_some_and(|n| vowel_kind(n).is_some() || n == 'y');
+        let k = match c {
+            // "muy", "hoy", "y": vocalic only when no vowel follows ("ya", "mayo": consonant).
+            'y' if !next_is_vowel => Some(Kind::Weak),
+            'y' => None,
+            // que, qui, gue, gui: the u only marks the hard consonant.
+            'u' if matches!(prev_char, Some('q') | Some('g'))
+                && matches!(next, Some('e' | 'i' | 'é' | 'í')) =>
+            {
+                None
             }
-        })
-        .collect();
-    let mut nuclei: u32 = 0;
-    let mut prev: Option<Kind> = None;
-    for k in kinds {
-        match (prev, k) {
+            _ => vowel_kind(c),
+        };
+        match (self.prev, k) {
             (_, None) => {}
-            (None, Some(_)) => nuclei = nuclei.saturating_add(1),
+            (None, Some(_)) => self.nuclei = self.nuclei.saturating_add(1),
             (Some(a), Some(b)) => {
                 let hiatus = matches!(
                     (a, b),
@@ -80,13 +107,12 @@ fn count_word(word: &[char]) -> u32 {
                         | (Kind::StressedWeak, Kind::Strong)
                 );
                 if hiatus {
-                    nuclei = nuclei.saturating_add(1);
+                    self.nuclei = self.nuclei.saturating_add(1);
                 }
             }
         }
-        prev = k;
+        self.prev = k;
     }
-    nuclei
 }
 
 #[cfg(test)]

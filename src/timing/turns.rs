@@ -20,7 +20,11 @@ pub(crate) fn speaker_index(s: Speaker) -> usize {
 }
 
 pub(crate) fn short_quote(q: &str) -> String {
-    q.chars().take(QUOTE_CHARS).collect()
+    // The first `QUOTE_CHARS` characters, copied in one piece.
+    match q.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => q[..cut].to_owned(),
+        None => q.to_owned(),
+    }
 }
 
 /// Latest revision of one segment, plus flags that must survive revisions.
@@ -70,19 +74,30 @@ impl Seg {
 
 /// Merge intervals `[start, end)` clipped to `[lo, hi)` into sorted disjoint intervals.
 pub(crate) fn merged(ivs: impl Iterator<Item = (u64, u64)>, lo: u64, hi: u64) -> Vec<(u64, u64)> {
-    let mut v: Vec<(u64, u64)> = ivs
-        .map(|(s, e)| (s.max(lo), e.min(hi)))
-        .filter(|(s, e)| s < e)
-        .collect();
-    v.sort_unstable();
-    let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
-    for (s, e) in v {
-        match out.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => out.push((s, e)),
+    // Sized once for every interval (the iterator knows how many segments it walks).
+    let (least, most) = ivs.size_hint();
+    let mut v: Vec<(u64, u64)> = Vec::with_capacity(most.unwrap_or(least));
+    v.extend(
+        ivs.map(|(s, e)| (s.max(lo), e.min(hi)))
+            .filter(|(s, e)| s < e),
+    );
+    // Segments are kept in start order, so this is usually sorted already.
+    if !v.is_sorted() {
+        v.sort_unstable();
+    }
+    // Merge in place: `kept` intervals are final, the next one may still grow.
+    let mut kept = 0;
+    for i in 0..v.len() {
+        let (s, e) = v[i];
+        if kept > 0 && s <= v[kept - 1].1 {
+            v[kept - 1].1 = v[kept - 1].1.max(e);
+        } else {
+            v[kept] = (s, e);
+            kept += 1;
         }
     }
-    out
+    v.truncate(kept);
+    v
 }
 
 pub(crate) fn total_len(ivs: &[(u64, u64)]) -> u64 {
@@ -137,7 +152,12 @@ impl Turn {
             speaker: s.speaker,
             start: s.start,
             end: s.end,
-            ids: vec![s.id.clone()],
+            ids: {
+                // Most turns hold a few segments: one allocation, no regrowth.
+                let mut ids = Vec::with_capacity(4);
+                ids.push(s.id.clone());
+                ids
+            },
             last_id: s.id.clone(),
             done: s.done(now, cfg),
             long_reported: s.long_reported,
