@@ -368,9 +368,11 @@ impl Options {
     }
 }
 
-/// WebSocket read buffer per connection. The default (128 KiB) dominates memory with thousands
-/// of connections; transcript frames are a few hundred bytes (larger messages still assemble).
-pub(crate) const WS_READ_BUFFER: usize = 16 * 1024;
+/// WebSocket read buffer per connection, allocated up front for every socket. The default
+/// (128 KiB) dominated memory with thousands of connections; transcript frames are a few hundred
+/// bytes, so 4 KiB holds a burst of them and larger messages still assemble (the buffer grows
+/// for the frame being read).
+pub(crate) const WS_READ_BUFFER: usize = 4 * 1024;
 
 /// State shared by every handler and connection task of one server.
 #[derive(Debug)]
