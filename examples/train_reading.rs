@@ -22,7 +22,7 @@ use calma::language::{Analyzer, Side};
 
 thread_local! {
     /// `--min-p P`: the model overrules the rules only this sure.
-    static MIN_P: std::cell::RefCell<(f64, f64)> = const { std::cell::RefCell::new((0.0, 0.0)) };
+    static MIN_P: std::cell::RefCell<f64> = const { std::cell::RefCell::new(0.0) };
     /// Feature families the fit uses (`--families a,b,…`; default all).
     static FAMILIES: std::cell::RefCell<Vec<String>> =
         std::cell::RefCell::new(model::FAMILIES.iter().map(|s| s.to_string()).collect());
@@ -33,8 +33,6 @@ const LEVELS: [&str; 4] = ["calm", "tense", "frustrated", "angry"];
 struct Row {
     features: Vec<String>,
     rule: usize,
-    /// The rules found some cue (heat > 0).
-    cue: bool,
     /// The rules saw a trap: the model may lower their level, never raise it.
     trap: bool,
     level: usize,
@@ -60,7 +58,6 @@ fn row(an: &Analyzer, text: &str, region: &str, level: usize) -> Row {
     Row {
         features,
         rule,
-        cue: r.heat > 0.0,
         trap: model::rules_saw_a_trap(&a, &r),
         level,
         region: region.to_string(),
@@ -234,7 +231,7 @@ fn read(m: &ReadingModel, r: &Row) -> usize {
     let best = (0..4).fold(0, |best, i| if p[i] > p[best] { i } else { best });
     // As `ReadingModel::adjust`: one level away from the rules at most.
     let best = best.clamp(r.rule.saturating_sub(1), (r.rule + 1).min(3));
-    if best > r.rule && (p[best] < m.min_p_to_raise(r.cue) || r.trap) {
+    if best > r.rule && (p[best] < m.min_p() || r.trap) {
         r.rule
     } else {
         best
@@ -283,14 +280,7 @@ fn main() {
             "--calm-calls" => calm_calls.push(args.next().expect("--calm-calls DIR")),
             "--min-p" => {
                 let p: f64 = args.next().and_then(|v| v.parse().ok()).expect("--min-p P");
-                MIN_P.with(|m| m.borrow_mut().0 = p);
-            }
-            "--min-p-no-cue" => {
-                let p: f64 = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--min-p-no-cue P");
-                MIN_P.with(|m| m.borrow_mut().1 = p);
+                MIN_P.with(|m| *m.borrow_mut() = p);
             }
             "--families" => {
                 let list = args.next().expect("--families a,b");

@@ -32,9 +32,6 @@ pub struct ReadingModel {
     /// probability (lowering needs no more than being the likeliest): a false raise costs a
     /// nudge in a calm call, and a call has many turns to get one wrong.
     min_p: f64,
-    /// ... and at least this when the rules found no cue at all in the turn: words alone, without
-    /// one cue the rules know, are weak evidence in a long call of ordinary turns.
-    min_p_no_cue: f64,
 }
 
 /// What the model says about one turn.
@@ -191,16 +188,11 @@ pub const FAMILIES: &[&str] = &["rule", "flag", "cat", "neg", "cx", "w", "b", "s
 
 impl ReadingModel {
     /// A model from weights and biases (the fitting tool builds one).
-    pub fn new(
-        weights: HashMap<Box<str>, [f64; 4]>,
-        bias: [f64; 4],
-        (min_p, min_p_no_cue): (f64, f64),
-    ) -> ReadingModel {
+    pub fn new(weights: HashMap<Box<str>, [f64; 4]>, bias: [f64; 4], min_p: f64) -> ReadingModel {
         ReadingModel {
             weights,
             bias,
             min_p,
-            min_p_no_cue,
         }
     }
 
@@ -233,24 +225,19 @@ impl ReadingModel {
     pub fn parse(text: &str) -> Result<ReadingModel, String> {
         let mut weights = HashMap::new();
         let mut bias = None;
-        let (mut min_p, mut min_p_no_cue) = (0.0, 0.0);
+        let mut min_p = 0.0;
         for (i, line) in text.lines().enumerate() {
             if line.starts_with('#') || line.trim().is_empty() || line.starts_with("feature\t") {
                 continue;
             }
             let mut cols = line.split('\t');
             let name = cols.next().unwrap_or("");
-            if name == "min_p" || name == "min_p_no_cue" {
-                let v = cols
+            if name == "min_p" {
+                min_p = cols
                     .next()
                     .and_then(|v| v.trim().parse().ok())
                     .filter(|v: &f64| (0.0..=1.0).contains(v))
-                    .ok_or_else(|| format!("line {}: {name} must be within 0..1", i + 1))?;
-                *(if name == "min_p" {
-                    &mut min_p
-                } else {
-                    &mut min_p_no_cue
-                }) = v;
+                    .ok_or_else(|| format!("line {}: min_p must be within 0..1", i + 1))?;
                 continue;
             }
             let mut w = [0.0; 4];
@@ -274,7 +261,6 @@ impl ReadingModel {
             weights,
             bias,
             min_p,
-            min_p_no_cue,
         })
     }
 
@@ -289,7 +275,6 @@ impl ReadingModel {
             )
         };
         s.push_str(&format!("min_p\t{:.2}\n", self.min_p));
-        s.push_str(&format!("min_p_no_cue\t{:.2}\n", self.min_p_no_cue));
         s.push_str(&row("bias", &self.bias));
         let size = |w: &[f64; 4]| w.iter().map(|v| v.abs()).fold(0.0, f64::max);
         let mut w: Vec<_> = self.weights.iter().collect();
@@ -308,14 +293,9 @@ impl ReadingModel {
         self.bias
     }
 
-    /// The least probability at which the model raises a turn above the rules' level, given
-    /// whether the rules found any cue in it.
-    pub fn min_p_to_raise(&self, rules_found_a_cue: bool) -> f64 {
-        if rules_found_a_cue {
-            self.min_p
-        } else {
-            self.min_p.max(self.min_p_no_cue)
-        }
+    /// The least probability at which the model raises a turn above the rules' level.
+    pub fn min_p(&self) -> f64 {
+        self.min_p
     }
 
     /// Place one customer turn on the four levels.
@@ -387,7 +367,7 @@ impl ReadingModel {
             Level::Angry => (t.angry + 0.05, 1.0),
         };
         let raise = pred.level > rule_level(r);
-        if (raise && (pred.p < self.min_p_to_raise(r.heat > 0.0) || rules_saw_a_trap(a, r)))
+        if (raise && (pred.p < self.min_p || rules_saw_a_trap(a, r)))
             || rule_level(r) == pred.level
             || (low..=high).contains(&r.heat)
         {
