@@ -8,6 +8,11 @@
 //! same load against `GET /v1/echo` (same axum stack, no engine) is the baseline: there the
 //! response to a final is its echo.
 //!
+//! With `--agents`, every call slot has its own agent id and an agent panel socket
+//! (`/v1/agents/{id}/nudges`) that receives the call's outputs, as softphone panels would.
+//! Connections (and panels) open when their first call starts, staggered over the ramp, as a
+//! contact centre's calls arrive; `--connections` equal to `--calls` is one connection per call.
+//!
 //! Every loop is bounded in count and time, and traffic goes to loopback addresses only.
 
 use serde_json::{json, Value};
@@ -24,6 +29,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Waiting for outstanding responses once sending stopped.
@@ -38,6 +44,13 @@ const MAX_CALLS: usize = 100_000;
 const MAX_CONNECTIONS: usize = 20_000;
 /// Error messages printed verbatim per phase (the rest are counted).
 const ERRORS_SHOWN: usize = 5;
+/// Timed finals at least this slow are kept with their send time for `--timeline`.
+const SLOW_MS: f64 = 10.0;
+/// Most slow finals kept per phase for the timeline.
+const SLOW_KEPT: usize = 200_000;
+/// Read buffer of each client socket: the generator's frames are small, and 10,000 sockets
+/// with tungstenite's default 128 KiB would make the generator, not the server, the memory hog.
+const CLIENT_READ_BUFFER: usize = 4 * 1024;
 
 /// `calma loadgen` options.
 #[derive(clap::Args, Debug, Clone)]
@@ -83,6 +96,15 @@ pub struct LoadgenArgs {
     /// Draw p50/p95/p99 latency against concurrent calls (calma and echo) as SVG to this file.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// Give every call slot its own agent id and open its agent panel socket
+    /// (`/v1/agents/{id}/nudges`): as many panels as calls, receiving the calls' outputs.
+    #[arg(long)]
+    pub agents: bool,
+    /// Write every timed final of at least 10 ms as CSV (phase, seconds into the measured
+    /// window, latency ms, connection) to this file: shows whether slow finals come in bursts
+    /// (a stall of the whole server) or one connection at a time.
+    #[arg(long)]
+    pub timeline: Option<PathBuf>,
 }
 
 /// One prepared message: its media time, the JSON split around the call id, and for a final
@@ -93,6 +115,8 @@ struct Msg {
     before: String,
     after: String,
     final_end: Option<u64>,
+    /// A `call.start` whose `agent_id` is [`AGENT_MARK`], replaced with the slot's agent.
+    names_agent: bool,
 }
 
 /// A call ready to be replayed under any call id.
@@ -102,8 +126,10 @@ struct Template {
 }
 
 const ID_MARK: &str = "@@calma-loadgen-call-id@@";
+const AGENT_MARK: &str = "@@calma-loadgen-agent-id@@";
 
-fn templates(calls: &[Vec<Value>]) -> Vec<Template> {
+/// The calls as templates; with `own_agents`, each `call.start` leaves its agent id open.
+fn templates(calls: &[Vec<Value>], own_agents: bool) -> Vec<Template> {
     calls
         .iter()
         .map(|msgs| Template {
@@ -112,6 +138,10 @@ fn templates(calls: &[Vec<Value>]) -> Vec<Template> {
                 .map(|m| {
                     let mut m = m.clone();
                     m["call_id"] = json!(ID_MARK);
+                    let names_agent = own_agents && m["type"] == "call.start";
+                    if names_agent {
+                        m["agent_id"] = json!(AGENT_MARK);
+                    }
                     let text = m.to_string();
                     let (before, after) = text.split_once(ID_MARK).unwrap_or((&text, ""));
                     let is_final = m["type"] == "segment" && m["final"] != false;
@@ -120,6 +150,7 @@ fn templates(calls: &[Vec<Value>]) -> Vec<Template> {
                         before: before.to_string(),
                         after: after.to_string(),
                         final_end: is_final.then(|| m["end_ms"].as_u64().unwrap_or(0)),
+                        names_agent,
                     }
                 })
                 .collect(),
@@ -152,6 +183,15 @@ pub struct PhaseResult {
     pub server_rss_mib: Option<f64>,
     pub server_fds: Option<u64>,
     pub loadgen_cpu_percent: Option<f64>,
+    /// Agent panel sockets open at the end of the measured window (`--agents`).
+    pub panels: u64,
+    /// Messages the panels received in the measured window.
+    pub panel_received: u64,
+    /// Timed finals of at least 10 ms, and in how many distinct seconds of the window they fell.
+    pub slow_finals: u64,
+    pub slow_seconds: u64,
+    /// The second (into the measured window) with the most slow finals, and how many.
+    pub worst_second: Option<(u64, u64)>,
 }
 
 /// Shared between a connection's writer and reader.
@@ -169,6 +209,10 @@ struct Counters {
     errors: AtomicU64,
     samples: Mutex<Vec<String>>,
     hist: Mutex<Histogram<u64>>,
+    panels: AtomicU64,
+    panel_received: AtomicU64,
+    /// Slow timed finals: (send time, latency µs, connection).
+    slow: Mutex<Vec<(Instant, u64, usize)>>,
 }
 
 impl Counters {
@@ -182,6 +226,9 @@ impl Counters {
             samples: Mutex::new(Vec::new()),
             // 1 µs .. 60 s, 3 significant digits.
             hist: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")),
+            panels: AtomicU64::new(0),
+            panel_received: AtomicU64::new(0),
+            slow: Mutex::new(Vec::new()),
         }
     }
 
@@ -215,7 +262,14 @@ struct Resp<'a> {
 /// Match a response to the final it answers: calma's `state` (`at_ms` = the final's `end_ms`,
 /// the call's media time) or the echo of the final itself. Earlier finals of the call still
 /// waiting got no response (no visible change) and are dropped as such.
-fn on_response(text: &str, echo: bool, pending: &Mutex<Pending>, c: &Counters, now: Instant) {
+fn on_response(
+    text: &str,
+    echo: bool,
+    pending: &Mutex<Pending>,
+    c: &Counters,
+    now: Instant,
+    conn: usize,
+) {
     let Ok(r) = serde_json::from_str::<Resp>(text) else {
         c.error(format!(
             "unreadable response: {}",
@@ -254,7 +308,63 @@ fn on_response(text: &str, echo: bool, pending: &Mutex<Pending>, c: &Counters, n
         if let Ok(mut h) = c.hist.lock() {
             let _ = h.record(us.clamp(1, 60_000_000));
         }
+        if us as f64 >= SLOW_MS * 1000.0 {
+            if let Ok(mut s) = c.slow.lock() {
+                if s.len() < SLOW_KEPT {
+                    s.push((sent, us, conn));
+                }
+            }
+        }
     }
+}
+
+fn client_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER)
+}
+
+/// One agent panel: count what it receives until `until`.
+async fn panel(
+    url: String,
+    until: Instant,
+    measure_from: Instant,
+    stop: Instant,
+    c: Arc<Counters>,
+) {
+    let connect = tokio_tungstenite::connect_async_with_config(&url, Some(client_config()), true);
+    let ws = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok((ws, _))) => ws,
+        Ok(Err(e)) => return c.error(format!("panel {url}: cannot connect: {e}")),
+        Err(_) => return c.error(format!("panel {url}: connect timed out")),
+    };
+    c.panels.fetch_add(1, Ordering::Relaxed);
+    let (mut tx, mut rx) = ws.split();
+    loop {
+        let Ok(Some(msg)) = tokio::time::timeout_at(until, rx.next()).await else {
+            break;
+        };
+        match msg {
+            Ok(Message::Text(t)) => {
+                let now = Instant::now();
+                if now >= measure_from && now < stop {
+                    c.panel_received.fetch_add(1, Ordering::Relaxed);
+                }
+                if t.as_str().contains("\"type\":\"error\"") {
+                    c.error(format!(
+                        "panel error: {}",
+                        t.as_str().chars().take(120).collect::<String>()
+                    ));
+                }
+            }
+            Ok(Message::Close(_)) => break,
+            Ok(_) => {}
+            Err(e) => {
+                c.error(format!("panel read: {e}"));
+                break;
+            }
+        }
+    }
+    c.panels.fetch_sub(1, Ordering::Relaxed);
+    let _ = tokio::time::timeout(Duration::from_secs(2), tx.send(Message::Close(None))).await;
 }
 
 /// One call slot of a connection: which template, where in it, under which id.
@@ -263,12 +373,14 @@ struct Slot {
     pos: usize,
     anchor: Instant,
     call_id: String,
+    agent_id: String,
     generation: u64,
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn connection(
     url: String,
+    panel_base: Option<String>,
     echo: bool,
     conn: usize,
     slots_global: Vec<usize>,
@@ -282,8 +394,33 @@ async fn connection(
     run: u64,
     c: Arc<Counters>,
 ) {
+    // Open when the first call starts, as a contact centre's calls arrive (one connection per
+    // call opens with its call), not all in the same millisecond.
+    let first = slots_global.iter().copied().min().unwrap_or(0);
+    let opens = start + ramp.mul_f64(first as f64 / total_calls.max(1) as f64);
+    tokio::time::sleep_until(
+        opens
+            .checked_sub(Duration::from_millis(500))
+            .unwrap_or(opens),
+    )
+    .await;
+    let agent = |g: usize| format!("lg{run}-a{g}");
+    let mut panels = Vec::new();
+    if let Some(base) = &panel_base {
+        let until = stop + DRAIN + Duration::from_secs(1);
+        for &g in &slots_global {
+            let url = format!("{base}/v1/agents/{}/nudges", agent(g));
+            panels.push(tokio::spawn(panel(
+                url,
+                until,
+                measure_from,
+                stop,
+                c.clone(),
+            )));
+        }
+    }
     // TCP_NODELAY, as a platform sending small frames would set it.
-    let connect = tokio_tungstenite::connect_async_with_config(&url, None, true);
+    let connect = tokio_tungstenite::connect_async_with_config(&url, Some(client_config()), true);
     let ws = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok((ws, _))) => ws,
         Ok(Err(e)) => return c.error(format!("connection {conn}: cannot connect: {e}")),
@@ -304,7 +441,7 @@ async fn connection(
                         if now >= measure_from && now < stop {
                             c.received.fetch_add(1, Ordering::Relaxed);
                         }
-                        on_response(t.as_str(), echo, &pending, &c, now);
+                        on_response(t.as_str(), echo, &pending, &c, now, conn);
                     }
                     Ok(Message::Close(_)) => break,
                     Ok(_) => {}
@@ -327,6 +464,7 @@ async fn connection(
             // Calls start staggered over the ramp, so the load is smooth from the first second.
             anchor: start + ramp.mul_f64(g as f64 / total_calls.max(1) as f64),
             call_id: format!("lg{run}-{g}-0"),
+            agent_id: agent(g),
             generation: 0,
         })
         .collect();
@@ -338,6 +476,8 @@ async fn connection(
     let mut out = String::with_capacity(512);
     while let Some(Reverse((due, i))) = heap.pop() {
         if due >= stop {
+            // Nothing more to send in the window: stay connected until it ends.
+            tokio::time::sleep_until(stop).await;
             break;
         }
         tokio::time::sleep_until(due).await;
@@ -359,6 +499,9 @@ async fn connection(
             out.push_str(&m.before);
             out.push_str(&s.call_id);
             out.push_str(&m.after);
+            if m.names_agent {
+                out = out.replace(AGENT_MARK, &s.agent_id);
+            }
             let now = Instant::now();
             if let Some(end) = m.final_end {
                 let measured = now >= measure_from;
@@ -437,6 +580,9 @@ async fn connection(
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), tx.send(Message::Close(None))).await;
     reader.abort();
+    for p in panels {
+        let _ = p.await;
+    }
 }
 
 /// CPU ticks (user + system) and RSS of a process, from /proc.
@@ -517,6 +663,7 @@ async fn phase(
     run: u64,
 ) -> PhaseResult {
     let url = format!("{base}/v1/{}", if echo { "echo" } else { "stream" });
+    let panel_base = (args.agents && !echo).then(|| base.to_string());
     let c = Arc::new(Counters::new());
     let start = Instant::now() + Duration::from_millis(200);
     let ramp = Duration::from_secs(args.ramp);
@@ -527,6 +674,7 @@ async fn phase(
         let slots: Vec<usize> = (conn..calls).step_by(connections).collect();
         tasks.push(tokio::spawn(connection(
             url.clone(),
+            panel_base.clone(),
             echo,
             conn,
             slots,
@@ -548,6 +696,7 @@ async fn phase(
     tokio::time::sleep_until(sample_at.max(measure_from)).await;
     let (s1, me1) = (server_pid.and_then(proc_sample), proc_sample("self"));
     let fds = server_pid.and_then(fd_count);
+    let panels = c.panels.load(Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
     }
@@ -563,6 +712,44 @@ async fn phase(
         }
     };
     let seconds = stop.saturating_duration_since(measure_from).as_secs_f64();
+    let slow = c.slow.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut per_second: HashMap<u64, u64> = HashMap::new();
+    for (sent, _, _) in &slow {
+        *per_second
+            .entry(sent.saturating_duration_since(measure_from).as_secs())
+            .or_default() += 1;
+    }
+    let worst_second = per_second
+        .iter()
+        .max_by_key(|(s, n)| (**n, Reverse(**s)))
+        .map(|(s, n)| (*s, *n));
+    if let Some(path) = &args.timeline {
+        let mut text = String::new();
+        let new = !path.exists() || run == 1;
+        if new {
+            text.push_str("phase,target,calls,connections,t_s,latency_ms,connection\n");
+        }
+        for (sent, us, conn) in &slow {
+            text.push_str(&format!(
+                "{run},{},{calls},{connections},{:.3},{:.3},{conn}\n",
+                if echo { "echo" } else { "calma" },
+                sent.saturating_duration_since(measure_from).as_secs_f64(),
+                *us as f64 / 1000.0
+            ));
+        }
+        let written = if new {
+            std::fs::write(path, text)
+        } else {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+        };
+        if let Err(e) = written {
+            eprintln!("loadgen: cannot write {}: {e}", path.display());
+        }
+    }
     PhaseResult {
         target: if echo { "echo" } else { "calma" }.to_string(),
         calls,
@@ -589,6 +776,11 @@ async fn phase(
         server_rss_mib: s1.map(|s| s.rss_kib as f64 / 1024.0),
         server_fds: fds,
         loadgen_cpu_percent: me0.zip(me1).map(|(a, b)| cpu_percent(a, b)),
+        panels,
+        panel_received: c.panel_received.load(Ordering::Relaxed),
+        slow_finals: slow.len() as u64,
+        slow_seconds: per_second.len() as u64,
+        worst_second,
     }
 }
 
@@ -616,6 +808,22 @@ fn print_phase(r: &PhaseResult) {
         r.server_fds.map_or("-".to_string(), |v| v.to_string()),
         opt(r.loadgen_cpu_percent, "%"),
     );
+    if r.panels > 0 {
+        println!(
+            "       agent panels {}  panel msgs {:.0}/s",
+            r.panels,
+            r.panel_received as f64 / r.seconds.max(1e-3)
+        );
+    }
+    if r.slow_finals > 0 {
+        let worst = r.worst_second.map_or(String::new(), |(s, n)| {
+            format!("; worst second {s} with {n}")
+        });
+        println!(
+            "       finals >= {SLOW_MS} ms: {} in {} of {:.0} seconds{worst}",
+            r.slow_finals, r.slow_seconds, r.seconds
+        );
+    }
     for e in &r.error_samples {
         println!("       error: {e}");
     }
@@ -631,7 +839,12 @@ impl Drop for Spawned {
     }
 }
 
-fn spawn_server(max_calls: usize) -> Result<(Spawned, String), String> {
+/// `max_calls`: per connection; `calls` and `sockets`: for the whole run.
+fn spawn_server(
+    max_calls: usize,
+    calls: usize,
+    sockets: usize,
+) -> Result<(Spawned, String), String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("cannot find a free port: {e}"))?
@@ -646,9 +859,13 @@ fn spawn_server(max_calls: usize) -> Result<(Spawned, String), String> {
             &max_calls.max(1).to_string(),
             // A load test is one tenant: let it use the whole process.
             "--max-calls-per-tenant",
-            "10000",
+            &calls.max(10_000).to_string(),
+            "--max-process-calls",
+            &calls.max(10_000).to_string(),
             "--max-connections-per-tenant",
-            "10000",
+            &sockets.max(10_000).to_string(),
+            "--max-connections",
+            &(sockets + 16).max(10_000).to_string(),
         ])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
@@ -684,12 +901,13 @@ pub fn run(args: LoadgenArgs) -> Result<Vec<PhaseResult>, String> {
     }
     // Every connection is a socket here, and one in the server (which has its own limit; a
     // spawned server inherits this one).
-    let needed = args.connections as u64 + 64;
+    let panels = if args.agents { max_calls } else { 0 };
+    let needed = (args.connections + panels) as u64 + 64;
     if let Some(limit) = fd_limit() {
         if limit < needed {
             return Err(format!(
-                "{} connections need about {needed} open files but this shell allows {limit}: \
-                 raise it first (ulimit -n {needed})",
+                "{} connections and {panels} panels need about {needed} open files but this \
+                 shell allows {limit}: raise it first (ulimit -n {needed})",
                 args.connections
             ));
         }
@@ -720,10 +938,14 @@ pub fn run(args: LoadgenArgs) -> Result<Vec<PhaseResult>, String> {
     if calls.is_empty() {
         return Err("no calls to stream".into());
     }
-    let templates = Arc::new(templates(&calls));
+    let templates = Arc::new(templates(&calls, args.agents));
 
     let (_server, base_url, pid) = if args.spawn {
-        let (child, url) = spawn_server(max_calls.div_ceil(args.connections) + 1)?;
+        let (child, url) = spawn_server(
+            max_calls.div_ceil(args.connections) + 1,
+            max_calls,
+            args.connections.min(max_calls) + panels,
+        )?;
         let pid = child.0.id().to_string();
         (Some(child), url, Some(pid))
     } else {
@@ -934,11 +1156,29 @@ mod tests {
     #[test]
     fn templates_keep_the_call_id_slot_and_final_keys() {
         let calls: Vec<Vec<Value>> = embedded_live_calls().into_iter().map(|c| c.1).collect();
-        let t = templates(&calls[..1]);
+        let t = templates(&calls[..1], false);
         let m = t[0].msgs.iter().find(|m| m.final_end.is_some()).unwrap();
         let text = format!("{}x-1{}", m.before, m.after);
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["call_id"], "x-1");
         assert_eq!(v["end_ms"].as_u64(), m.final_end);
+    }
+
+    #[test]
+    fn own_agents_leave_only_the_start_naming_the_agent() {
+        let calls: Vec<Vec<Value>> = embedded_live_calls().into_iter().map(|c| c.1).collect();
+        let t = templates(&calls[..1], true);
+        let starts: Vec<&Msg> = t[0].msgs.iter().filter(|m| m.names_agent).collect();
+        assert_eq!(starts.len(), 1);
+        assert!(starts[0].before.contains(AGENT_MARK) || starts[0].after.contains(AGENT_MARK));
+        assert!(t[0]
+            .msgs
+            .iter()
+            .filter(|m| !m.names_agent)
+            .all(|m| { !m.before.contains(AGENT_MARK) && !m.after.contains(AGENT_MARK) }));
+        assert!(templates(&calls[..1], false)[0]
+            .msgs
+            .iter()
+            .all(|m| !m.names_agent));
     }
 }

@@ -378,9 +378,11 @@ impl Options {
     }
 }
 
-/// WebSocket read buffer per connection. The default (128 KiB) dominates memory with thousands
-/// of connections; transcript frames are a few hundred bytes (larger messages still assemble).
-pub(crate) const WS_READ_BUFFER: usize = 16 * 1024;
+/// WebSocket read buffer per connection, allocated up front for every socket. The default
+/// (128 KiB) dominated memory with thousands of connections; transcript frames are a few hundred
+/// bytes, so 4 KiB holds a burst of them and larger messages still assemble (the buffer grows
+/// for the frame being read).
+pub(crate) const WS_READ_BUFFER: usize = 4 * 1024;
 
 /// State shared by every handler and connection task of one server.
 #[derive(Debug)]
@@ -690,7 +692,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         ..Options::from_args(&args)
     };
     rt.block_on(async move {
-        let listener = match TcpListener::bind(args.addr).await {
+        let listener = match listen(args.addr) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("calma: cannot listen on {}: {e}", args.addr);
@@ -736,6 +738,22 @@ pub fn run(args: ServeArgs) -> ExitCode {
         tracing::info!(clean = report.clean, "calma stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// Pending connections the kernel queues before `accept` (tokio's `bind` asks for 1,024; the
+/// kernel caps it at `net.core.somaxconn`). 10,000 platforms reconnecting at once overflowed the
+/// smaller queue: the kernel drops the handshake and the client retries only after 1, 3, 7 s.
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn wait_for_signal() {

@@ -39,16 +39,40 @@ impl Out {
     }
 }
 
-/// Drain `rx` into the socket until the queue closes, a Close frame is sent, or one send takes
+/// Most queued messages written with one flush (one `send` syscall for a burst).
+const WRITE_BATCH: usize = 64;
+
+/// Drain `rx` into the socket until the queue closes, a Close frame is sent, or one write takes
 /// longer than `send_timeout` (a stalled peer: give up on it rather than block anyone).
+///
+/// Messages already queued are framed together and flushed once: a connection carrying many
+/// calls (or one final giving `state` and a `nudge`) costs one syscall per burst, not one per
+/// message, on both ends.
 pub async fn writer(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Out>,
     send_timeout: Duration,
 ) {
-    while let Some(out) = rx.recv().await {
-        let (msg, last) = out.into_message();
-        match tokio::time::timeout(send_timeout, sink.send(msg)).await {
+    'outer: while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut last = false;
+        let mut batched = 0;
+        let write = async {
+            while let Some(out) = next.take() {
+                let (msg, closes) = out.into_message();
+                sink.feed(msg).await?;
+                batched += 1;
+                if closes {
+                    last = true;
+                    break;
+                }
+                if batched < WRITE_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            sink.flush().await
+        };
+        match tokio::time::timeout(send_timeout, write).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "websocket send failed");
@@ -60,7 +84,7 @@ pub async fn writer(
             }
         }
         if last {
-            break;
+            break 'outer;
         }
     }
     let _ = tokio::time::timeout(send_timeout, sink.close()).await;

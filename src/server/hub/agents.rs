@@ -41,7 +41,9 @@ pub struct AgentQueue {
 impl AgentQueue {
     pub fn new(cap: usize) -> AgentQueue {
         AgentQueue {
-            items: Mutex::new(VecDeque::with_capacity(cap.min(1024))),
+            // Grown on demand: most panels hold a message or two, and 10,000 panels with
+            // their whole capacity allocated cost 60 MiB for nothing.
+            items: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
             cap: cap.max(1),
             stuck: CancellationToken::new(),

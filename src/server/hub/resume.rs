@@ -14,7 +14,7 @@
 //! [`ResumeStore::record_and_publish`] appends to the buffer and pushes to the panels under the
 //! lock; [`ResumeStore::join_agent`] snapshots and registers under the same lock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -70,7 +70,42 @@ type Key = (Arc<str>, String);
 #[derive(Debug, Default)]
 struct Inner {
     buffers: HashMap<Key, Buffer>,
+    /// tenant → agent → call ids with a buffer: a joining panel finds its calls without
+    /// walking every buffer of the server (10,000 panels joining used to cost 10,000 walks).
+    by_agent: HashMap<Arc<str>, HashMap<Arc<str>, HashSet<String>>>,
     parked: HashMap<Key, (ParkedCall, Instant)>,
+}
+
+impl Inner {
+    fn index(&mut self, tenant: &Arc<str>, agent_id: &Arc<str>, call_id: &str) {
+        self.by_agent
+            .entry(tenant.clone())
+            .or_default()
+            .entry(agent_id.clone())
+            .or_default()
+            .insert(call_id.to_string());
+    }
+
+    fn unindex(&mut self, tenant: &str, agent_id: &str, call_id: &str) {
+        let Some(agents) = self.by_agent.get_mut(tenant) else {
+            return;
+        };
+        if let Some(calls) = agents.get_mut(agent_id) {
+            calls.remove(call_id);
+            if calls.is_empty() {
+                agents.remove(agent_id);
+            }
+        }
+        if agents.is_empty() {
+            self.by_agent.remove(tenant);
+        }
+    }
+
+    fn remove_buffer(&mut self, k: &Key) {
+        if let Some(b) = self.buffers.remove(k) {
+            self.unindex(&k.0, &b.agent_id, &k.1);
+        }
+    }
 }
 
 /// Replay buffers and parked calls of one server.
@@ -146,15 +181,21 @@ impl ResumeStore {
         json: &Arc<str>,
         ends_call: bool,
     ) -> Option<u64> {
-        let mut inner = self.lock();
-        let buf = inner
-            .buffers
-            .entry((tenant.clone(), call_id.to_string()))
-            .or_insert_with(|| Buffer {
-                agent_id: agent_id.clone(),
-                items: VecDeque::new(),
-                ended_at: None,
-            });
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let k = (tenant.clone(), call_id.to_string());
+        let mut reindex = None;
+        let buf = match inner.buffers.entry(k) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                reindex = Some(None);
+                e.insert(Buffer {
+                    agent_id: agent_id.clone(),
+                    items: VecDeque::new(),
+                    ended_at: None,
+                })
+            }
+        };
         let known = !buf.items.is_empty() && seq <= buf.last_seq();
         if known && (buf.ended_at.is_none() || ends_call) {
             return None;
@@ -163,7 +204,9 @@ impl ResumeStore {
             // A new call reusing the id of an ended one: start afresh.
             buf.items.clear();
             buf.ended_at = None;
-            buf.agent_id = agent_id.clone();
+            if buf.agent_id != *agent_id {
+                reindex = Some(Some(std::mem::replace(&mut buf.agent_id, agent_id.clone())));
+            }
         }
         if buf.items.len() >= self.cap {
             buf.items.pop_front();
@@ -171,6 +214,12 @@ impl ResumeStore {
         buf.items.push_back((seq, class, json.clone()));
         if ends_call {
             buf.ended_at = Some(Instant::now());
+        }
+        if let Some(old_agent) = reindex {
+            if let Some(old) = old_agent {
+                inner.unindex(tenant, &old, call_id);
+            }
+            inner.index(tenant, agent_id, call_id);
         }
         Some(agents.publish(
             tenant,
@@ -194,10 +243,15 @@ impl ResumeStore {
     ) -> Joined {
         let inner = self.lock();
         let horizon: HashMap<String, u64> = inner
-            .buffers
-            .iter()
-            .filter(|((t, _), b)| &**t == tenant && &*b.agent_id == agent_id)
-            .map(|((_, c), b)| (c.clone(), b.last_seq()))
+            .by_agent
+            .get(tenant)
+            .and_then(|a| a.get(agent_id))
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                let b = inner.buffers.get(&key(tenant, c))?;
+                Some((c.clone(), b.last_seq()))
+            })
             .collect();
         for (call_id, after) in resume {
             let r = Self::replay_locked(&inner, tenant, agent_id, call_id, *after, &horizon);
@@ -264,7 +318,7 @@ impl ResumeStore {
         let mut inner = self.lock();
         let k = key(tenant, call_id);
         if inner.buffers.get(&k).is_some_and(|b| b.ended_at.is_some()) {
-            inner.buffers.remove(&k);
+            inner.remove_buffer(&k);
         }
     }
 
@@ -308,10 +362,18 @@ impl ResumeStore {
             .into_iter()
             .filter_map(|k| inner.parked.remove(&k).map(|(c, _)| (k.0, c)))
             .collect();
-        inner.buffers.retain(|_, b| {
-            b.ended_at
-                .is_none_or(|t| now.saturating_duration_since(t) < retention)
-        });
+        let old: Vec<Key> = inner
+            .buffers
+            .iter()
+            .filter(|(_, b)| {
+                b.ended_at
+                    .is_some_and(|t| now.saturating_duration_since(t) >= retention)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &old {
+            inner.remove_buffer(k);
+        }
         out
     }
 }
@@ -409,6 +471,40 @@ mod tests {
         assert!(store
             .agent_resume("t", "b", "c", 0, &joined.horizon)
             .is_err());
+    }
+
+    #[test]
+    fn a_joining_panel_finds_exactly_its_own_calls() {
+        let agents = Agents::default();
+        let store = ResumeStore::new(8);
+        let t: Arc<str> = Arc::from("t");
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        let j: Arc<str> = Arc::from("{}");
+        store.record_and_publish(&agents, &t, "c1", &a, 1, Class::Keep, &j, false);
+        store.record_and_publish(&agents, &t, "c2", &b, 1, Class::Keep, &j, false);
+        // c1 ends, and its id is reused by a call of agent b.
+        store.record_and_publish(&agents, &t, "c1", &a, 2, Class::Keep, &j, true);
+        store.record_and_publish(&agents, &t, "c1", &b, 1, Class::Keep, &j, false);
+        let horizon = |agent: &str| {
+            let q = Arc::new(AgentQueue::new(4));
+            let mut calls: Vec<String> = store
+                .join_agent(&agents, "t", agent, &q, &[])
+                .horizon
+                .into_keys()
+                .collect();
+            calls.sort();
+            calls
+        };
+        assert_eq!(horizon("a"), Vec::<String>::new());
+        assert_eq!(horizon("b"), ["c1", "c2"]);
+        assert!(store
+            .join_agent(&agents, "u", "b", &Arc::new(AgentQueue::new(4)), &[])
+            .horizon
+            .is_empty());
+        // Ended buffers past their retention leave the index with the buffer.
+        store.record_and_publish(&agents, &t, "c2", &b, 2, Class::Keep, &j, true);
+        store.due(Instant::now(), false, Duration::ZERO);
+        assert_eq!(horizon("b"), ["c1"]);
     }
 
     #[test]
