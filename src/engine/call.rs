@@ -412,6 +412,8 @@ impl Call {
             &self.cfg,
             now,
             &seg.segment_id,
+            &seg.text,
+            analysis,
             &reading,
             &evidence_for_rules,
             repeated,

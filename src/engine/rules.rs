@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 use crate::config::CampaignConfig;
 use crate::language::agent::AgentReading;
 use crate::language::cues::CustomerCues;
-use crate::language::customer::CustomerReading;
+use crate::language::customer::{CustomerReading, Target};
+use crate::language::lexicon::Cat;
 use crate::language::{Analysis, Hit};
 use crate::nudges::policy::Proposal;
 use crate::nudges::Kind;
@@ -29,19 +30,10 @@ const ABUSE_QUIET_MS: u64 = 30_000;
 const BREATHE_SHOUT_HEAT: f64 = 0.6;
 /// Abuse this soon after an outburst is part of it (breathe, urgent).
 const OUTBURST_MEMORY_MS: u64 = 30_000;
-/// Entering *angry* is hostility when the segment that tipped it is hostile in kind (anger,
-/// insults, sarcasm, swearing, shouting, "!!") or a heavy complaint (at least this much heat): a
-/// drift over the line on a weak cue ("no es normal"), a repetition ("ya se lo he dicho", "usted
-/// no me está escuchando": active listening is owed, not composure) or a demand is not.
-const BREATHE_TIPPING_HEAT: f64 = 0.6;
-/// Evidence rules (`lexicon/category:term`, see `Hit::rule`) of hostile kinds of heat.
-const HOSTILE_RULES: &[&str] = &[
-    "frustration/anger:",
-    "frustration/sarcasm:",
-    "insults/",
-    "shouting (capitals)",
-    "exclamations",
-];
+/// Anger words at least this strong are fury ("furioso", "estoy que exploto", "emputado"):
+/// hostility. Weaker ones are being fed up ("estoy harta", "ya estoy cansado", "hasta las
+/// narices"): frustration, for empathy and a next step, not for `breathe`.
+const BREATHE_FURY_WEIGHT: f64 = 0.8;
 /// A presence check ("¿hola?, ¿hay alguien?") counts after at least this much silence.
 const PRESENCE_MIN_SILENCE_MS: u64 = 5_000;
 /// "Couldn't follow you" points at the agent's delivery when their turn before it was brisk, or
@@ -60,6 +52,21 @@ const TRANSFER_EXPLAINED_MS: u64 = 120_000;
 const OWNERSHIP_EMPATHY_WEIGHT: f64 = 0.8;
 /// Distress this strong makes empathy owed from *tense* already.
 const DISTRESS_EMPATHY_HEAT: f64 = 0.3;
+/// Kinds of customer evidence that show a feeling (as opposed to facts: a repeat contact, a
+/// complaint about the service, distrust, a request).
+const FEELING_CATS: &[Cat] = &[
+    Cat::Anger,
+    Cat::Distress,
+    Cat::Sarcasm,
+    Cat::Command,
+    Cat::Insult,
+    Cat::InsultPeer,
+    Cat::Directed,
+    Cat::Profanity,
+];
+/// An agent who starts talking this far into the customer's words cut them off: that answer is
+/// `let_them_finish` business, and empathy advice waits for the next one.
+const TALK_OVER_MS: u64 = 1_000;
 /// After the agent showed empathy, the score must rise this much before it is owed again.
 const EMPATHY_AGAIN_RISE: f64 = 0.2;
 /// Empathy is due in the answers right after the customer showed how they feel; later the advice
@@ -94,6 +101,8 @@ fn propose(kind: Kind, evidence: Vec<Evidence>) -> Proposal {
 /// The agent's speech since the customer last said something of substance.
 #[derive(Debug, Clone, Default)]
 struct AgentTurn {
+    /// The turn began while the customer was still talking (by at least [`TALK_OVER_MS`]).
+    began_over_customer: bool,
     words: usize,
     syllables: u32,
     speech_ms: u64,
@@ -146,6 +155,8 @@ pub(super) struct Conversation {
     empathy_owed: Option<Evidence>,
     /// Since when: a cold answer long after the moment is no longer the moment.
     empathy_owed_since: u64,
+    /// The level it became owed at: it stays owed while the customer is at least there.
+    empathy_threshold: Option<Level>,
     /// Since when the customer has been at `next_step_level` with no next step offered.
     frustrated_since: Option<u64>,
     frustration_evidence: Option<Evidence>,
@@ -173,6 +184,8 @@ pub(super) struct Conversation {
     /// The silence was broken by the customer (often "¿hola?"): the agent still owes them word of
     /// what is happening, so `dead_air` stays open until the agent speaks.
     dead_air_owed: bool,
+    /// When the customer's last final of substance ended.
+    last_customer_end_ms: u64,
     /// Content stems of the customer's recent turns, for recognising an agent who reflects them.
     recent_customer: VecDeque<(u64, Vec<String>)>,
     /// The customer is mid-turn: an agent's "entiendo" now is listening, not an answer.
@@ -258,6 +271,7 @@ impl Conversation {
             return;
         }
         self.agent_turn = AgentTurn::default();
+        self.last_customer_end_ms = now;
         let mut stems = a.content.clone();
         stems.sort();
         stems.dedup();
@@ -295,7 +309,11 @@ impl Conversation {
         if !asked && calm_pace && self.fast_speech.is_none() && self.monologue.is_none() {
             out.resolve(Kind::SlowDown, "pace_normal");
         }
+        let over = self.last_customer_end_ms.saturating_sub(start) >= TALK_OVER_MS;
         let t = &mut self.agent_turn;
+        if t.words == 0 {
+            t.began_over_customer = over;
+        }
         t.words += words;
         t.syllables = t.syllables.saturating_add(syllables);
         t.speech_ms += end.saturating_sub(start);
@@ -360,6 +378,8 @@ impl Conversation {
         cfg: &CampaignConfig,
         now: u64,
         seg: &str,
+        text: &str,
+        a: &Analysis,
         r: &CustomerReading,
         evidence: &[Evidence],
         repeated: Option<Evidence>,
@@ -379,11 +399,12 @@ impl Conversation {
             .cloned()
             .collect();
 
-        // A shouting-grade outburst: capitals with real heat or with "!!".
-        let outburst = r.shouting
-            && after >= Level::Tense
-            && (r.heat >= BREATHE_SHOUT_HEAT
-                || r.evidence.iter().any(|(_, rule)| rule == "exclamations"));
+        // A shouting-grade outburst: capitals with an exclamation or real heat, or "!!" with real
+        // heat ("NO ESTABA ACTIVO!!", "¡CÁLLESE!").
+        let shouting = a.shouting || shouted_clause(text);
+        let outburst = after >= Level::Tense
+            && ((shouting && (a.exclamations >= 1 || r.heat >= BREATHE_SHOUT_HEAT))
+                || (a.exclamations >= 2 && r.heat >= BREATHE_SHOUT_HEAT));
         if outburst {
             self.last_outburst_ms = Some(now);
         }
@@ -415,28 +436,38 @@ impl Conversation {
             out.resolve(Kind::AbuseBoundary, "abuse_stopped");
         }
 
-        // `breathe` is about the agent's composure under hostility: the customer turning angry
-        // (the reading's level for hostility) or a shouting-grade outburst — not a frustrated
-        // level, one complaint, or a firm demand for a supervisor (that wants `offer_escalation`
-        // first). Abuse is handled above (urgent). Worry and fear call for empathy instead.
-        let has_rule = |prefixes: &[&str]| {
-            r.evidence
-                .iter()
-                .any(|(_, rule)| prefixes.iter().any(|p| rule.starts_with(p)))
-        };
-        let hostile_kind = has_rule(HOSTILE_RULES);
-        let heavy_complaint =
-            has_rule(&["frustration/complaint:"]) && r.heat >= BREATHE_TIPPING_HEAT;
-        let entered_angry =
-            after == Level::Angry && before < Level::Angry && (hostile_kind || heavy_complaint);
+        // `breathe` is about the agent's composure under hostility, and needs hostility evidence
+        // in this very turn: a shouting-grade outburst, or the customer turning angry with
+        // insults or swearing at the agent or the company, or fury words ("estoy que exploto").
+        // Never a level alone, being fed up ("estoy harta", "ya me cansé"), one complaint,
+        // sarcasm or a firm demand for a supervisor (that wants `offer_escalation` first). Abuse
+        // is handled above (urgent). Worry and fear call for empathy instead.
+        let insulting = matches!(r.insult_target, Some(Target::Agent | Target::Company));
+        let fury = a.hits.iter().any(|h| {
+            h.cat == crate::language::lexicon::Cat::Anger
+                && !h.negated
+                && h.weight >= BREATHE_FURY_WEIGHT
+        });
+        let entered_angry = after == Level::Angry && before < Level::Angry;
+        let hostile = outburst || entered_angry && (insulting || fury);
         let demand_only = r.escalation.is_some() && !r.shouting;
         let plain_abuse = r.abuse.is_some() && !fury_recently;
-        if !plain_abuse && !r.distress_only && !demand_only && (entered_angry || outburst) {
+        if hostile && !plain_abuse && !r.distress_only && !demand_only {
             let why = if outburst {
                 "hostility: shouting-grade outburst".to_string()
+            } else if insulting {
+                format!(
+                    "hostility: insults at the {} as the customer turned angry (from {})",
+                    if r.insult_target == Some(Target::Agent) {
+                        "agent"
+                    } else {
+                        "company"
+                    },
+                    before.as_str()
+                )
             } else {
                 format!(
-                    "hostility: customer turned angry (from {})",
+                    "hostility: fury words as the customer turned angry (from {})",
                     before.as_str()
                 )
             };
@@ -452,7 +483,29 @@ impl Conversation {
             out.resolve(Kind::Breathe, "customer_calmer");
         }
 
-        if let Some(h) = &r.escalation {
+        // A threat to leave ("me doy de baja", "si no me la mandan esta semana cancelo") wants a
+        // concrete next step (or a retention offer) on the agent's answer; a demand for a
+        // supervisor or a formal complaint wants the escalation offered.
+        let churn = r
+            .escalation
+            .as_ref()
+            .filter(|h| h.cat == Cat::Churn)
+            .map(|h| hit_ev(seg, h))
+            .or_else(|| {
+                a.constructions
+                    .iter()
+                    .find(|c| {
+                        matches!(
+                            c.kind,
+                            crate::language::constructions::Kind::Condition
+                                | crate::language::constructions::Kind::Ultimatum
+                        )
+                    })
+                    .map(|c| ev(seg, &c.quote, format!("{} — a threat to leave", c.kind.rule())))
+            });
+        if let Some(e) = churn.filter(|_| r.escalation.as_ref().is_none_or(|h| h.cat == Cat::Churn)) {
+            self.pending_next_step_request = Some(e);
+        } else if let Some(h) = r.escalation.as_ref().or(cues.supervisor_request.as_ref()) {
             self.pending_escalation = Some(hit_ev(seg, h));
         }
         // Due on the agent's answer to the demand, if it offers no escalation (see `on_agent`).
@@ -511,25 +564,35 @@ impl Conversation {
         let rose_again = self
             .empathy_shown_at
             .is_none_or(|at| score >= at + EMPATHY_AGAIN_RISE);
-        // Real worry or fear (not "un poco asustado") calls for empathy sooner: from tense.
-        let threshold = if r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT {
+        // Empathy is owed for feelings the customer showed (anger or being fed up, worry,
+        // sarcasm, a command, insults, shouting) or for what is at stake for them ("mi mamá ya no
+        // tiene pastillas", "vivo de esa bodega"): not for facts alone (a repeat contact, "sigue
+        // igual", "me dijeron que…"), however they add up, where a firm customer wants the
+        // problem handled.
+        let feeling = a
+            .hits
+            .iter()
+            .find(|h| !h.negated && FEELING_CATS.contains(&h.cat))
+            .map(|h| hit_ev(seg, h))
+            .or_else(|| (r.sarcasm || outburst).then(|| ev(seg, "", "sarcasm or shouting")));
+        let impact = cues.impact.as_ref().map(|h| {
+            let mut e = hit_ev(seg, h);
+            e.rule = format!("{} — what is at stake for the customer", e.rule);
+            e
+        });
+        // Real worry or fear (not "un poco asustado"), or high stakes, call for empathy sooner:
+        // from tense.
+        let threshold = if r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT || impact.is_some() {
             pc.empathy_level.min(Level::Tense)
         } else {
             pc.empathy_level
         };
-        if after >= threshold
-            && self.empathy_owed.is_none()
-            && rose_again
-            && (before < threshold || (r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT))
-        {
+        if let Some(e) = impact.or(feeling).filter(|_| {
+            after >= threshold && rose_again
+        }) {
             self.empathy_owed_since = now;
-            self.empathy_owed = heat_ev.first().cloned().or_else(|| {
-                Some(ev(
-                    seg,
-                    "",
-                    format!("frustration reached {}", after.as_str()),
-                ))
-            });
+            self.empathy_threshold = Some(threshold);
+            self.empathy_owed = Some(e);
         }
         if after >= pc.next_step_level {
             self.frustrated_since.get_or_insert(now);
@@ -591,7 +654,10 @@ impl Conversation {
             .ownership
             .as_ref()
             .is_some_and(|h| h.weight >= OWNERSHIP_EMPATHY_WEIGHT);
-        let reflects = r.validation.is_some() && self.reflects_customer(now, a);
+        // An evaluative frame or a paraphrase ("a ver si lo he entendido: le cobraron dos cuotas
+        // de cuarenta y cinco euros…") around the customer's own facts shows they were heard.
+        let reflects =
+            (r.validation.is_some() || r.paraphrase.is_some()) && self.reflects_customer(now, a);
         let empathy = r.empathy.is_some() || owns || reflects;
 
         if empathy || next_step || paraphrase {
@@ -755,12 +821,20 @@ impl Conversation {
         // proposed for: that is the more precise advice.
         let substantive = (a.words >= 4 && !a.backchannel_only || rote_answer) && r.hold.is_none();
         let setting_limit = r.boundary.is_some();
-        if substantive && !empathy && !setting_limit && !rote {
+        // Asking for the account number or the ID is identification, not the answer to how the
+        // customer feels: empathy advice waits for the answer about their problem.
+        if substantive && !empathy && !setting_limit && !rote && !r.data_request {
             let moment = now.saturating_sub(self.empathy_owed_since) <= EMPATHY_MOMENT_MS;
             if let Some(e) = self.empathy_owed.as_ref().filter(|_| moment) {
-                // Owed since the customer reached `empathy_level`; still owed while they are
-                // at least tense.
-                if level >= Level::Tense {
+                // Owed since the customer showed how they feel; still owed while they are at
+                // least at the level it became owed at. Not on an answer that cut the customer
+                // off (`let_them_finish` is the advice for it), nor while a demand for a
+                // supervisor is unanswered (`offer_escalation` first).
+                let cut_off = self.agent_turn.began_over_customer;
+                if Some(level) >= self.empathy_threshold
+                    && !cut_off
+                    && self.pending_escalation.is_none()
+                {
                     let mut evidence = vec![e.clone()];
                     evidence.push(ev(
                         seg,
@@ -772,8 +846,13 @@ impl Conversation {
             }
         }
 
-        // Still no concrete next step while the customer stays upset, or after they asked.
-        if substantive && !next_step && !setting_limit {
+        // Still no concrete next step while the customer stays upset, or after they asked (or
+        // threatened to leave): then a short answer ("lamento escuchar eso") is the answer too.
+        let answers_request = self.pending_next_step_request.is_some()
+            && a.words >= 2
+            && !a.backchannel_only
+            && r.hold.is_none();
+        if (substantive || answers_request) && !next_step && !setting_limit {
             let waited = self
                 .frustrated_since
                 .is_some_and(|t| now.saturating_sub(t) >= pc.next_step_after_ms);
@@ -1003,6 +1082,32 @@ impl Conversation {
             out.proposals.push(now(Kind::SlowDown, pace));
         }
     }
+}
+
+/// At least this many words in capitals in a row are a shouted clause ("NO ESTABA ACTIVO!! yo
+/// lo desactivé"), even when the rest of the turn is not: one capitalised word is emphasis
+/// ("cobrado DOS veces"), an acronym ("el DNI") nothing.
+const SHOUTED_RUN_WORDS: usize = 2;
+
+/// A run of words in capitals (ASR or chat that keeps case) that is shouting, not emphasis.
+fn shouted_clause(text: &str) -> bool {
+    let mut run = 0;
+    let mut long_in_run = false;
+    for w in text.split_whitespace() {
+        let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
+        let caps = letters.len() >= 2 && letters.iter().all(|c| c.is_uppercase());
+        if caps {
+            run += 1;
+            long_in_run |= letters.len() >= 4;
+            if run >= SHOUTED_RUN_WORDS && long_in_run {
+                return true;
+            }
+        } else if !letters.is_empty() {
+            run = 0;
+            long_in_run = false;
+        }
+    }
+    false
 }
 
 /// Most of the words are numbers: an account, phone or reference being read out.

@@ -53,6 +53,12 @@ pub struct CustomerCues {
     pub misunderstood: Option<Hit>,
     /// They ask what they should do now ("¿y entonces qué hago?"): no next step was given.
     pub what_now: Option<Hit>,
+    /// What is at stake for them ("mi mamá ya no tiene pastillas", "vivo de esa bodega", "no
+    /// puede caminar"): empathy is owed for it, whatever the heat.
+    pub impact: Option<Hit>,
+    /// They ask for someone above the agent in words the reading takes as a mere mention ("le
+    /// estoy pidiendo un supervisor", "quiero hablar con un manager").
+    pub supervisor_request: Option<Hit>,
 }
 
 impl CustomerCues {
@@ -63,6 +69,8 @@ impl CustomerCues {
             && self.let_me_finish.is_none()
             && self.misunderstood.is_none()
             && self.what_now.is_none()
+            && self.impact.is_none()
+            && self.supervisor_request.is_none()
     }
 }
 
@@ -87,6 +95,8 @@ pub fn read(a: &Analysis) -> CustomerCues {
         let_me_finish: pick(Cat::LetMeFinish),
         misunderstood: pick(Cat::Misunderstood),
         what_now: pick(Cat::WhatNow),
+        impact: pick(Cat::Impact),
+        supervisor_request: pick(Cat::SupervisorRequest),
     }
 }
 

@@ -225,12 +225,13 @@ impl Policy {
         self.open.iter().map(|o| o.kind)
     }
 
-    /// A non-urgent piece of advice at least as important as `kind` is open (not one about the
-    /// moment — breathing, letting them finish, a silence — which does not compete for the reply).
+    /// A non-urgent nudge at least as important as `kind` is open (breathing, letting them
+    /// finish and a silence are): the panel shows one piece of advice at a time, so general
+    /// advice waits for it to clear.
     fn open_at_least_as_important(&self, kind: Kind) -> bool {
-        self.open.iter().any(|o| {
-            !o.urgent && !o.kind.about_the_moment() && o.kind.priority() <= kind.priority()
-        })
+        self.open
+            .iter()
+            .any(|o| !o.urgent && o.kind.priority() <= kind.priority())
     }
 
     pub fn records(&self) -> &[NudgeRecord] {
