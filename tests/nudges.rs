@@ -513,10 +513,16 @@ fn a_frustrated_customer_answered_coldly_fires_show_empathy() {
         )
         .a(10.5, 14.0, "dígame el número de cliente por favor")
         .c(14.5, 17.0, "es el cuatro cinco seis siete")
-        .a(17.5, 21.0, "muy bien voy a revisar la línea")
-        .until(26.0)
+        .a(
+            17.5,
+            22.0,
+            "muy bien la línea figura sin incidencias reinicie el router",
+        )
+        .until(28.0)
         .run();
-    assert_fires(&out, "show_empathy", 14.0, 21.1);
+    // Asking for the customer number is identification, not the cold answer: the advice comes
+    // on the answer about the problem.
+    assert_fires(&out, "show_empathy", 21.9, 24.1);
 }
 
 #[test]
@@ -1246,7 +1252,7 @@ dead_air_hold_ms = 30000
 // ---------------------------------------------------------------- churn
 
 #[test]
-fn a_churn_threat_gets_offer_escalation_until_a_concrete_step() {
+fn a_churn_threat_gets_offer_next_step_until_a_concrete_step() {
     let out = Script::new("churn")
         .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
         .c(
@@ -1268,10 +1274,13 @@ fn a_churn_threat_gets_offer_escalation_until_a_concrete_step() {
         )
         .until(44.0)
         .run();
-    assert_fires(&out, "offer_escalation", 20.0, 26.0);
+    // A threat to leave wants a concrete step (what, and when) on the answer: the catalogue's
+    // `offer_next_step`, not a supervisor.
+    assert_fires(&out, "offer_next_step", 24.0, 26.0);
+    assert_silent(&out, "offer_escalation");
     assert_silent(&out, "breathe");
     assert_eq!(
-        clear_reason(&out, "offer_escalation").as_deref(),
-        Some("escalation_offered")
+        clear_reason(&out, "offer_next_step").as_deref(),
+        Some("next_step_offered")
     );
 }

@@ -34,6 +34,9 @@ const OUTBURST_MEMORY_MS: u64 = 30_000;
 /// hostility. Weaker ones are being fed up ("estoy harta", "ya estoy cansado", "hasta las
 /// narices"): frustration, for empathy and a next step, not for `breathe`.
 const BREATHE_FURY_WEIGHT: f64 = 0.8;
+/// Complaints at least this strong are contempt or accusations ("es una vergüenza", "me están
+/// robando", "tomadura de pelo"): hostility when they take the customer to *angry*.
+const BREATHE_CONTEMPT_WEIGHT: f64 = 0.6;
 /// A presence check ("¿hola?, ¿hay alguien?") counts after at least this much silence.
 const PRESENCE_MIN_SILENCE_MS: u64 = 5_000;
 /// "Couldn't follow you" points at the agent's delivery when their turn before it was brisk, or
@@ -157,6 +160,10 @@ pub(super) struct Conversation {
     empathy_owed_since: u64,
     /// The level it became owed at: it stays owed while the customer is at least there.
     empathy_threshold: Option<Level>,
+    /// It is owed for a feeling the customer showed (not only for what is at stake)...
+    empathy_felt: bool,
+    /// ...and the agent has already asked for identification since.
+    identification_asked: bool,
     /// Since when the customer has been at `next_step_level` with no next step offered.
     frustrated_since: Option<u64>,
     frustration_evidence: Option<Evidence>,
@@ -443,13 +450,18 @@ impl Conversation {
         // sarcasm or a firm demand for a supervisor (that wants `offer_escalation` first). Abuse
         // is handled above (urgent). Worry and fear call for empathy instead.
         let insulting = matches!(r.insult_target, Some(Target::Agent | Target::Company));
-        let fury = a.hits.iter().any(|h| {
-            h.cat == crate::language::lexicon::Cat::Anger
-                && !h.negated
-                && h.weight >= BREATHE_FURY_WEIGHT
-        });
+        let fury = a
+            .hits
+            .iter()
+            .any(|h| h.cat == Cat::Anger && !h.negated && h.weight >= BREATHE_FURY_WEIGHT);
+        // Contempt for the company ("es una vergüenza", "me están tomando el pelo", "esto es un
+        // robo"): the strongest complaints, not "sigue sin funcionar".
+        let contempt = a
+            .hits
+            .iter()
+            .any(|h| h.cat == Cat::Complaint && !h.negated && h.weight >= BREATHE_CONTEMPT_WEIGHT);
         let entered_angry = after == Level::Angry && before < Level::Angry;
-        let hostile = outburst || entered_angry && (insulting || fury);
+        let hostile = outburst || entered_angry && (insulting || fury || contempt);
         let demand_only = r.escalation.is_some() && !r.shouting;
         let plain_abuse = r.abuse.is_some() && !fury_recently;
         if hostile && !plain_abuse && !r.distress_only && !demand_only {
@@ -467,7 +479,12 @@ impl Conversation {
                 )
             } else {
                 format!(
-                    "hostility: fury words as the customer turned angry (from {})",
+                    "hostility: {} as the customer turned angry (from {})",
+                    if fury {
+                        "fury words"
+                    } else {
+                        "contempt for the company"
+                    },
                     before.as_str()
                 )
             };
@@ -501,11 +518,19 @@ impl Conversation {
                                 | crate::language::constructions::Kind::Ultimatum
                         )
                     })
-                    .map(|c| ev(seg, &c.quote, format!("{} — a threat to leave", c.kind.rule())))
+                    .map(|c| {
+                        ev(
+                            seg,
+                            &c.quote,
+                            format!("{} — a threat to leave", c.kind.rule()),
+                        )
+                    })
             });
-        if let Some(e) = churn.filter(|_| r.escalation.as_ref().is_none_or(|h| h.cat == Cat::Churn)) {
+        if let Some(e) = churn {
             self.pending_next_step_request = Some(e);
-        } else if let Some(h) = r.escalation.as_ref().or(cues.supervisor_request.as_ref()) {
+        }
+        let demand = r.escalation.as_ref().filter(|h| h.cat != Cat::Churn);
+        if let Some(h) = demand.or(cues.escalation_request.as_ref()) {
             self.pending_escalation = Some(hit_ev(seg, h));
         }
         // Due on the agent's answer to the demand, if it offers no escalation (see `on_agent`).
@@ -569,10 +594,12 @@ impl Conversation {
         // tiene pastillas", "vivo de esa bodega"): not for facts alone (a repeat contact, "sigue
         // igual", "me dijeron que…"), however they add up, where a firm customer wants the
         // problem handled.
+        // A negation before a feeling is usually another clause's ("nadie me contesta, estoy
+        // desesperada"): the level says whether the customer is upset, this only says why.
         let feeling = a
             .hits
             .iter()
-            .find(|h| !h.negated && FEELING_CATS.contains(&h.cat))
+            .find(|h| FEELING_CATS.contains(&h.cat))
             .map(|h| hit_ev(seg, h))
             .or_else(|| (r.sarcasm || outburst).then(|| ev(seg, "", "sarcasm or shouting")));
         let impact = cues.impact.as_ref().map(|h| {
@@ -587,9 +614,16 @@ impl Conversation {
         } else {
             pc.empathy_level
         };
-        if let Some(e) = impact.or(feeling).filter(|_| {
-            after >= threshold && rose_again
-        }) {
+        let felt = feeling.is_some();
+        if let Some(e) = impact
+            .or(feeling)
+            .filter(|_| after >= threshold && rose_again)
+        {
+            if self.empathy_owed.is_none() {
+                self.identification_asked = false;
+                self.empathy_felt = false;
+            }
+            self.empathy_felt |= felt;
             self.empathy_owed_since = now;
             self.empathy_threshold = Some(threshold);
             self.empathy_owed = Some(e);
@@ -646,7 +680,7 @@ impl Conversation {
         } else if next_step {
             self.pending_action = None;
         }
-        let paraphrase = r.paraphrase.is_some() || self.echoes_complaint(a);
+        let paraphrase = r.paraphrase.is_some() || !r.data_request && self.echoes_complaint(a);
         // Empathy in the agent's own words: a stock-free empathy phrase, ownership ("me encargo
         // yo"), or an evaluative frame about the customer's own situation ("tres semanas sin poder
         // teletrabajar, eso es muy duro").
@@ -819,11 +853,20 @@ impl Conversation {
         // The agent answered an upset customer without acknowledging how they feel. Not while
         // setting a limit on abuse, and not when this answer is what `avoid_empty_phrases` is
         // proposed for: that is the more precise advice.
-        let substantive = (a.words >= 4 && !a.backchannel_only || rote_answer) && r.hold.is_none();
+        // Asking for the account number or the ID is identification, not the answer: advice on
+        // what the answer lacked (empathy, a step, a summary) waits for the answer about the
+        // customer's problem.
+        // The first such request after the customer said how they feel is identification; a
+        // customer who said so and gets question after question is being answered coldly.
+        let identification = r.data_request && !(self.empathy_felt && self.identification_asked);
+        if r.data_request {
+            self.identification_asked = true;
+        }
+        let substantive = (a.words >= 4 && !a.backchannel_only || rote_answer)
+            && r.hold.is_none()
+            && !identification;
         let setting_limit = r.boundary.is_some();
-        // Asking for the account number or the ID is identification, not the answer to how the
-        // customer feels: empathy advice waits for the answer about their problem.
-        if substantive && !empathy && !setting_limit && !rote && !r.data_request {
+        if substantive && !empathy && !setting_limit && !rote {
             let moment = now.saturating_sub(self.empathy_owed_since) <= EMPATHY_MOMENT_MS;
             if let Some(e) = self.empathy_owed.as_ref().filter(|_| moment) {
                 // Owed since the customer showed how they feel; still owed while they are at
@@ -851,7 +894,8 @@ impl Conversation {
         let answers_request = self.pending_next_step_request.is_some()
             && a.words >= 2
             && !a.backchannel_only
-            && r.hold.is_none();
+            && r.hold.is_none()
+            && !r.data_request;
         if (substantive || answers_request) && !next_step && !setting_limit {
             let waited = self
                 .frustrated_since
@@ -877,7 +921,7 @@ impl Conversation {
         }
         // An unanswered demand, whatever else the answer does ("le transfiero, no cuelgue"): not
         // held back by the rolling budget.
-        if a.words >= 4 && !next_step && !setting_limit {
+        if a.words >= 4 && !next_step && !setting_limit && !r.data_request {
             if let Some(e) = &self.pending_escalation {
                 out.proposals.push(Proposal {
                     timely: true,

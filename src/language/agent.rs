@@ -53,16 +53,68 @@ const ACK_COMPANIONS: &[&str] = &[
 /// What an agent asks for to identify the customer or their case ("¿me da su DNI?", "¿el número
 /// de contrato?", "me pasas el código del reclamo").
 const ID_NOUNS: &[&str] = &[
-    "dni", "nie", "rut", "cedula", "curp", "rfc", "cuit", "cuil", "nit", "ine", "pasaporte", "poliza",
-    "contrato", "cuenta", "pedido", "guia", "tracking", "folio", "expediente", "matricula", "placa",
-    "titular", "numero", "codigo", "referencia", "nombre", "direccion", "correo", "email",
-    "telefono", "celular", "documento", "identificacion", "reclamo", "orden", "localizador",
+    "dni",
+    "nie",
+    "rut",
+    "cedula",
+    "curp",
+    "rfc",
+    "cuit",
+    "cuil",
+    "nit",
+    "ine",
+    "pasaporte",
+    "poliza",
+    "contrato",
+    "cuenta",
+    "pedido",
+    "guia",
+    "tracking",
+    "folio",
+    "expediente",
+    "matricula",
+    "placa",
+    "titular",
+    "numero",
+    "codigo",
+    "referencia",
+    "nombre",
+    "direccion",
+    "correo",
+    "email",
+    "telefono",
+    "celular",
+    "documento",
+    "identificacion",
+    "reclamo",
+    "orden",
+    "localizador",
 ];
 /// Words that make a short segment a request to the customer ("me da…", "me indica…").
 const REQUEST_WORDS: &[&str] = &[
-    "da", "das", "dice", "dices", "decis", "indica", "indicas", "pasa", "pasas", "regala",
-    "facilita", "confirma", "confirmas", "dar", "decir", "indicar", "facilitar", "proporciona",
-    "digame", "dime", "indiqueme", "regaleme", "favor",
+    "da",
+    "das",
+    "dice",
+    "dices",
+    "decis",
+    "indica",
+    "indicas",
+    "pasa",
+    "pasas",
+    "regala",
+    "facilita",
+    "confirma",
+    "confirmas",
+    "dar",
+    "decir",
+    "indicar",
+    "facilitar",
+    "proporciona",
+    "digame",
+    "dime",
+    "indiqueme",
+    "regaleme",
+    "favor",
 ];
 /// A request for identification is at most this long.
 const DATA_REQUEST_MAX_WORDS: usize = 12;
@@ -178,7 +230,10 @@ fn data_request(a: &Analysis) -> bool {
     let plain = |w: &str| crate::language::normalize::fold(w).replace('ñ', "n");
     words.len() <= DATA_REQUEST_MAX_WORDS
         && words.iter().any(|w| ID_NOUNS.contains(&plain(w).as_str()))
-        && (a.question || words.iter().any(|w| REQUEST_WORDS.contains(&plain(w).as_str())))
+        && (a.question
+            || words
+                .iter()
+                .any(|w| REQUEST_WORDS.contains(&plain(w).as_str())))
 }
 
 /// "Entiendo." / "Sí, claro, comprendo." and nothing else: acknowledgement without content.

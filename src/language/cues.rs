@@ -57,8 +57,9 @@ pub struct CustomerCues {
     /// puede caminar"): empathy is owed for it, whatever the heat.
     pub impact: Option<Hit>,
     /// They ask for someone above the agent in words the reading takes as a mere mention ("le
-    /// estoy pidiendo un supervisor", "quiero hablar con un manager").
-    pub supervisor_request: Option<Hit>,
+    /// estoy pidiendo un supervisor", "quiero hablar con un manager"), or name a regulator to
+    /// complain to ("pongo mi reclamo en Osiptel").
+    pub escalation_request: Option<Hit>,
 }
 
 impl CustomerCues {
@@ -70,7 +71,7 @@ impl CustomerCues {
             && self.misunderstood.is_none()
             && self.what_now.is_none()
             && self.impact.is_none()
-            && self.supervisor_request.is_none()
+            && self.escalation_request.is_none()
     }
 }
 
@@ -96,7 +97,7 @@ pub fn read(a: &Analysis) -> CustomerCues {
         misunderstood: pick(Cat::Misunderstood),
         what_now: pick(Cat::WhatNow),
         impact: pick(Cat::Impact),
-        supervisor_request: pick(Cat::SupervisorRequest),
+        escalation_request: pick(Cat::EscalationRequest),
     }
 }
 

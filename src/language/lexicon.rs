@@ -91,7 +91,7 @@ lexicon_files! {
     AgentTransfer => "agent_transfer" [Transfer, VagueTarget, Target, Reason],
     AgentHold => "agent_hold" [Hold, FormalHold],
     Stopwords => "stopwords" [Stopword],
-    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood, WhatNow, Impact, SupervisorRequest],
+    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood, WhatNow, Impact, EscalationRequest],
 }
 
 /// How a file's terms are matched against a segment.
@@ -165,7 +165,7 @@ pub enum Cat {
     Misunderstood,
     WhatNow,
     Impact,
-    SupervisorRequest,
+    EscalationRequest,
 }
 
 impl Cat {
@@ -224,7 +224,7 @@ impl Cat {
             Cat::Misunderstood => "misunderstood",
             Cat::WhatNow => "what_now",
             Cat::Impact => "impact",
-            Cat::SupervisorRequest => "supervisor_request",
+            Cat::EscalationRequest => "escalation_request",
         }
     }
 }

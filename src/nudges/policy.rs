@@ -327,11 +327,14 @@ impl Policy {
                 // One piece of general advice at a time: a budgeted nudge waits while a more
                 // important non-urgent one is still open (timely and immediate ones are about now).
                 let busy = !p.immediate && !p.timely && self.open_at_least_as_important(p.kind);
-                if warming_up || busy || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
+                let gap_left = last.map_or(0, |t| (t + gap).saturating_sub(now_ms));
+                if warming_up || busy || gap_left > 0 {
                     // Held back by its gap: a lower-priority proposal outside that gap (a timely
-                    // one, a sharper replacement) may still go. Timely advice about the answer
-                    // just given waits a few seconds for its gap instead of being lost.
-                    if p.timely && !warming_up && self.deferred.is_none() {
+                    // one, a sharper replacement) may still go. Advice about the answer just
+                    // given waits a few seconds for its gap instead of being lost: timely advice
+                    // always, budgeted advice when its gap ends within `defer_max_ms`.
+                    let gap_soon = !busy && gap_left <= cfg.defer_max_ms;
+                    if (p.timely || gap_soon) && !warming_up && self.deferred.is_none() {
                         self.deferred = Some((now_ms, p));
                     }
                     continue;
