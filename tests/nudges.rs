@@ -163,7 +163,7 @@ fn clear_reason(out: &[Value], kind: &str) -> Option<String> {
 // ---------------------------------------------------------------- abuse_boundary + breathe
 
 #[test]
-fn abuse_at_the_agent_fires_the_boundary_at_once_and_a_limit_clears_it() {
+fn abuse_at_the_agent_fires_the_boundary_when_the_customer_pauses_and_a_limit_clears_it() {
     let out = Script::new("abuse")
         .a(
             0.5,
@@ -185,7 +185,9 @@ fn abuse_at_the_agent_fires_the_boundary_at_once_and_a_limit_clears_it() {
         .c(22.5, 26.0, "vale vale perdone es que estoy desesperado")
         .until(30.0)
         .run();
-    assert_fires(&out, "abuse_boundary", 17.0, 17.1);
+    // Shown as soon as the customer's outburst is over (not mid-sentence): at the latest with
+    // the agent's first words, before the answer is read.
+    assert_fires(&out, "abuse_boundary", 17.0, 18.6);
     // A plain insult gets the limit; `breathe` is for a shouting-grade outburst (below). The
     // team's first fixture expected both here; the blind labels (issue 14) do not.
     assert_silent(&out, "breathe");
@@ -205,7 +207,7 @@ fn abuse_at_the_agent_fires_the_boundary_at_once_and_a_limit_clears_it() {
 }
 
 #[test]
-fn shouted_abuse_fires_boundary_and_an_urgent_breathe_at_once() {
+fn shouted_abuse_fires_boundary_and_an_urgent_breathe_when_the_customer_pauses() {
     let out = Script::new("shouted")
         .a(
             0.5,
@@ -221,8 +223,8 @@ fn shouted_abuse_fires_boundary_and_an_urgent_breathe_at_once() {
         .c(14.0, 17.0, "ERES UNA INÚTIL NO SABES HACER NADA!!")
         .until(24.0)
         .run();
-    assert_fires(&out, "abuse_boundary", 17.0, 17.1);
-    assert_fires(&out, "breathe", 17.0, 17.1);
+    assert_fires(&out, "abuse_boundary", 17.0, 18.6);
+    assert_fires(&out, "breathe", 17.0, 18.6);
     let breathe = out
         .iter()
         .find(|o| o["type"] == "nudge" && o["kind"] == "breathe")
@@ -771,15 +773,18 @@ fn nothing_but_urgent_nudges_in_the_first_seconds() {
             4.0,
             "es una vergüenza estoy harto quiero hablar con su supervisor",
         )
-        .a(4.5, 7.0, "le entiendo perfectamente disculpe las molestias")
-        .c(7.5, 9.5, "eres un imbécil")
+        .a(4.5, 6.0, "le entiendo perfectamente disculpe las molestias")
+        .c(6.5, 8.0, "eres un imbécil")
         .until(12.0)
         .run();
     let early: Vec<&Value> = out
         .iter()
         .filter(|o| o["type"] == "nudge" && o["at_ms"].as_u64().unwrap() < 10_000)
         .collect();
-    assert!(!early.is_empty(), "abuse at 9.5 s must still be flagged");
+    assert!(
+        !early.is_empty(),
+        "abuse at 8 s must still be flagged once the customer pauses"
+    );
     for n in early {
         assert_eq!(
             n["severity"], "urgent",

@@ -23,6 +23,10 @@ const COMPLAINT_MEMORY: usize = 8;
 const REPEAT_MIN_GAP_MS: u64 = 12_000;
 /// An action and its time/reference may be split over agent segments this close together.
 const NEXT_STEP_JOIN_MS: u64 = 15_000;
+/// Abuse nudges wait for the customer to have been quiet this long (their outburst is over)...
+const ABUSE_PAUSE_MS: u64 = 800;
+/// ...but no longer than this after the first abusive words.
+const ABUSE_MAX_WAIT_MS: u64 = 15_000;
 /// Abuse is over when nothing abusive has been said for this long.
 const ABUSE_QUIET_MS: u64 = 30_000;
 /// Shouting this hot (or with "!!") is a shouting-grade outburst (breathe), even before the level
@@ -191,6 +195,11 @@ pub(super) struct Conversation {
     /// The silence was broken by the customer (often "¿hola?"): the agent still owes them word of
     /// what is happening, so `dead_air` stays open until the agent speaks.
     dead_air_owed: bool,
+    /// Abuse waiting for the customer to pause: since when, and the proposals (the limit, and
+    /// `breathe` when it came in an outburst).
+    pending_abuse: Option<(u64, Vec<Proposal>)>,
+    /// The end of the customer's latest words heard (partials included).
+    last_customer_heard_ms: u64,
     /// When the customer's last final of substance ended.
     last_customer_end_ms: u64,
     /// Content stems of the customer's recent turns, for recognising an agent who reflects them.
@@ -286,6 +295,19 @@ impl Conversation {
         while self.recent_customer.len() > RECENT_CUSTOMER_TURNS {
             self.recent_customer.pop_front();
         }
+    }
+
+    /// The agent starts answering: abuse still waiting for the customer's pause is shown now,
+    /// before the answer is read (a limit in it then clears it).
+    pub fn flush_abuse(&mut self, out: &mut Outcome) {
+        if let Some((_, abuse)) = self.pending_abuse.take() {
+            out.proposals.extend(abuse);
+        }
+    }
+
+    /// The customer is speaking (a partial or final of theirs, not a backchannel, ending here).
+    pub fn customer_heard(&mut self, end_ms: u64) {
+        self.last_customer_heard_ms = self.last_customer_heard_ms.max(end_ms);
     }
 
     /// The agent said something (partial or final, not a backchannel): a silence the customer broke
@@ -420,12 +442,14 @@ impl Conversation {
             .is_some_and(|t| now.saturating_sub(t) <= OUTBURST_MEMORY_MS);
         if let Some(h) = &r.abuse {
             self.last_abuse_ms = Some(now);
-            out.proposals
-                .push(propose(Kind::AbuseBoundary, vec![hit_ev(seg, h)]));
+            // Shown when the customer pauses (the agent cannot answer mid-outburst, and the
+            // panel changing while they listen is noise), or after `ABUSE_MAX_WAIT_MS` at most.
+            let since = self.pending_abuse.as_ref().map_or(now, |(t, _)| *t);
+            let mut abuse = vec![propose(Kind::AbuseBoundary, vec![hit_ev(seg, h)])];
             // Abuse shouted, or right after an outburst, is the moment to breathe before
             // answering: as urgent as the limit itself. A plain insult gets the limit alone.
             if fury_recently {
-                out.proposals.push(Proposal {
+                abuse.push(Proposal {
                     severity: Some(crate::protocol::Severity::Urgent),
                     ..propose(
                         Kind::Breathe,
@@ -436,6 +460,7 @@ impl Conversation {
                     )
                 });
             }
+            self.pending_abuse = Some((since, abuse));
         } else if self
             .last_abuse_ms
             .is_some_and(|t| now.saturating_sub(t) >= ABUSE_QUIET_MS)
@@ -463,8 +488,8 @@ impl Conversation {
         let entered_angry = after == Level::Angry && before < Level::Angry;
         let hostile = outburst || entered_angry && (insulting || fury || contempt);
         let demand_only = r.escalation.is_some() && !r.shouting;
-        let plain_abuse = r.abuse.is_some() && !fury_recently;
-        if hostile && !plain_abuse && !r.distress_only && !demand_only {
+        // With abuse, `breathe` comes (urgent) with the limit, when the customer pauses.
+        if hostile && r.abuse.is_none() && !r.distress_only && !demand_only {
             let why = if outburst {
                 "hostility: shouting-grade outburst".to_string()
             } else if insulting {
@@ -563,14 +588,15 @@ impl Conversation {
             // (The engine passes a repeat only when heated or from a tense customer.)
             .or(repeated);
         // "Ya se lo he dicho" shows the agent already failed to take it in: due now. "Usted no
-        // me escucha" is due on the agent's next answer if it still does not sum up the case.
+        // me escucha" and the same complaint told again are due on the agent's next answer if it
+        // still does not sum up the case.
         let told_again = r
             .repetition
             .as_ref()
             .is_some_and(|h| h.cat == crate::language::lexicon::Cat::AlreadySaid);
         let repeated_complaint = r.repetition.is_none() && !rejected_now && listening.is_some();
         if let Some(e) = listening {
-            self.understanding_rejected |= rejected_now || !told_again && !repeated_complaint;
+            self.understanding_rejected |= rejected_now || repeated_complaint || !told_again;
             self.pending_repetition = Some(e.clone());
             if !self.understanding_rejected {
                 out.proposals.push(propose(Kind::ActiveListening, vec![e]));
@@ -735,6 +761,7 @@ impl Conversation {
             out.resolve(Kind::ActiveListening, "paraphrased");
         }
         if r.boundary.is_some() {
+            self.pending_abuse = None;
             out.resolve(Kind::AbuseBoundary, "limit_set");
         }
         if empathy || paraphrase || next_step {
@@ -1094,7 +1121,17 @@ impl Conversation {
 
     /// Re-propose the lasting timing conditions. They are about what is happening right now, so
     /// they are immediate: shown even mid-sentence, outside the rolling budget.
-    pub fn lasting(&self, out: &mut Outcome) {
+    pub fn lasting(&mut self, now: u64, out: &mut Outcome) {
+        let paused = now.saturating_sub(self.last_customer_heard_ms) >= ABUSE_PAUSE_MS;
+        let abuse_due = self
+            .pending_abuse
+            .as_ref()
+            .is_some_and(|(since, _)| paused || now.saturating_sub(*since) >= ABUSE_MAX_WAIT_MS);
+        if abuse_due {
+            if let Some((_, abuse)) = self.pending_abuse.take() {
+                out.proposals.extend(abuse);
+            }
+        }
         let now = |kind, evidence| Proposal {
             kind,
             evidence,
