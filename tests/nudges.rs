@@ -1289,3 +1289,266 @@ fn a_churn_threat_gets_offer_next_step_until_a_concrete_step() {
         Some("next_step_offered")
     );
 }
+
+// ---------------------------------------------------------------- issue 14, second round
+
+#[test]
+fn a_shouted_clause_inside_a_turn_then_abuse_gets_an_urgent_breathe_with_the_limit() {
+    let out = Script::new("shouted-clause")
+        .a(
+            0.5,
+            3.0,
+            "buenas tardes le atiende marta en qué le puedo ayudar",
+        )
+        .c(
+            3.5,
+            9.0,
+            "me han cobrado la portabilidad y yo nunca la pedí es la tercera vez que llamo",
+        )
+        .a(9.5, 14.0, "según el sistema usted la solicitó el día tres")
+        .c(
+            14.5,
+            20.0,
+            "NO LA PEDÍ NUNCA!! yo no he tocado nada del contrato en mi vida",
+        )
+        .a(20.5, 24.0, "lamentamos los inconvenientes pero consta así")
+        .c(24.5, 28.0, "es usted una inútil como todos los de ahí")
+        .until(34.0)
+        .run();
+    // The shouted clause alone is an outburst (the rest of the turn is lower case)...
+    assert_fires(&out, "breathe", 20.0, 20.1);
+    // ...and the abuse right after it gets the limit once the customer pauses.
+    assert_fires(&out, "abuse_boundary", 28.0, 29.1);
+}
+
+#[test]
+fn fed_up_to_angry_is_not_hostility_but_contempt_for_the_company_is() {
+    let fed_up = Script::new("fed-up")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "ya llamé el lunes y el martes por la factura y sigue sin llegarme",
+        )
+        .a(9.5, 13.0, "vale lo miro ahora mismo")
+        .c(
+            13.5,
+            19.0,
+            "ya estoy cansada de llamar de verdad estoy harta de esta factura",
+        )
+        .a(19.5, 23.0, "sí la veo pendiente de envío")
+        .until(28.0)
+        .run();
+    assert_silent(&fed_up, "breathe");
+
+    let contempt = Script::new("contempt")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "estoy harto me han vuelto a cobrar la cuota que cancelé en marzo",
+        )
+        .a(9.5, 13.0, "vale lo miro ahora mismo")
+        .c(
+            13.5,
+            19.0,
+            "esto es un robo me están tomando el pelo es una vergüenza",
+        )
+        .until(26.0)
+        .run();
+    assert_fires(&contempt, "breathe", 19.0, 19.1);
+    let n = contempt
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "breathe")
+        .unwrap();
+    assert!(n["evidence"][0]["rule"]
+        .as_str()
+        .unwrap()
+        .contains("contempt"));
+}
+
+#[test]
+fn facts_alone_owe_no_empathy_but_stakes_do() {
+    // A firm customer counting contacts and failures, answered with the procedure: the answer
+    // is about the problem, nothing to nudge.
+    let firm = Script::new("firm")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es la tercera vez que llamo el router se sigue cayendo cada noche y sigue igual",
+        )
+        .a(10.5, 13.0, "me da el número de cliente por favor")
+        .c(13.5, 16.0, "el cuatro cuatro dos uno")
+        .a(
+            16.5,
+            22.0,
+            "gracias le programo una visita del técnico para el jueves por la mañana",
+        )
+        .until(28.0)
+        .run();
+    assert_silent(&firm, "show_empathy");
+
+    // What is at stake (a father who cannot walk, an operation), answered with a bare deadline.
+    let stakes = Script::new("stakes")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "ya llamé dos veces por la autorización de mi padre y me sigue saliendo pendiente",
+        )
+        .a(
+            10.5,
+            14.0,
+            "sí la autorización figura pendiente de revisión",
+        )
+        .c(
+            14.5,
+            22.0,
+            "pero es que tiene noventa años y no puede caminar y si no sale no lo operan",
+        )
+        .a(
+            22.5,
+            26.0,
+            "las autorizaciones tardan hasta cinco días hábiles",
+        )
+        .until(32.0)
+        .run();
+    assert_fires(&stakes, "show_empathy", 26.0, 28.1);
+}
+
+#[test]
+fn an_answer_that_cut_the_customer_off_gets_let_them_finish_and_empathy_waits_for_the_next() {
+    let out = Script::new("cut-then-cold")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es la segunda vez que llamo el paquete figura entregado pero no llegó",
+        )
+        .a(10.5, 13.0, "vale lo miro ahora")
+        .c(
+            13.5,
+            21.0,
+            "y mi hijo ya no tiene pastillas para mañana y el médico dijo que",
+        )
+        .a(
+            19.0,
+            24.0,
+            "lo que tiene que hacer es esperar cuarenta y ocho horas",
+        )
+        .c(24.5, 29.0, "que no puede dejar de tomarlas ni un día")
+        .a(
+            30.0,
+            34.0,
+            "el procedimiento es esperar cuarenta y ocho horas",
+        )
+        .until(40.0)
+        .run();
+    assert_fires(&out, "let_them_finish", 24.0, 25.6);
+    // Not on the answer that talked over the customer: on the next cold one.
+    assert_fires(&out, "show_empathy", 34.0, 36.1);
+}
+
+#[test]
+fn the_agent_echoing_the_customers_facts_in_a_paraphrase_shows_empathy() {
+    let out = Script::new("paraphrase")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "estoy harta me han cobrado dos veces la cuota de cuarenta euros",
+        )
+        .a(
+            10.5,
+            17.0,
+            "a ver si lo he entendido le han cobrado dos veces la cuota de cuarenta euros",
+        )
+        .a(17.5, 21.0, "lo devuelvo ahora y lo verá en dos días")
+        .until(27.0)
+        .run();
+    assert_silent(&out, "show_empathy");
+}
+
+#[test]
+fn supervisor_requests_and_regulators_the_reading_only_mentions_get_offer_escalation() {
+    let manager = Script::new("manager")
+        .a(0.5, 3.0, "customer service buenas tardes")
+        .c(
+            3.5,
+            9.0,
+            "mire usted ha sido muy amable pero quiero hablar con un manager por favor",
+        )
+        .a(9.5, 14.0, "no es necesario yo le puedo ayudar con la cita")
+        .c(
+            14.5,
+            20.0,
+            "le estoy pidiendo un supervisor de la manera más educada posible",
+        )
+        .a(20.5, 25.0, "la política es que primero venga el técnico")
+        .until(31.0)
+        .run_with(Resources::embedded());
+    assert_fires(&manager, "offer_escalation", 14.0, 16.1);
+    // The demand is what wants an answer: not empathy advice meanwhile.
+    assert_silent(&manager, "show_empathy");
+    assert_silent(&manager, "breathe");
+
+    let regulator = Script::new("regulator")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "el internet se corta todas las noches y ya llamé cuatro veces",
+        )
+        .a(10.5, 13.0, "vale reinicie el módem por favor")
+        .c(
+            13.5,
+            19.0,
+            "si no me lo arreglan esta semana pongo mi reclamo en osiptel",
+        )
+        .a(19.5, 23.0, "eso lo puede hacer usted cuando quiera")
+        .until(29.0)
+        .run();
+    assert_fires(&regulator, "offer_escalation", 23.0, 25.1);
+}
+
+#[test]
+fn let_me_finish_shouted_with_abuse_gets_the_limit_not_three_nudges() {
+    let out = Script::new("abuse-finish")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "el pedido figura entregado y aquí no ha llegado nada",
+        )
+        .a(9.5, 13.0, "el sistema indica entregado señor")
+        .c(
+            13.5,
+            19.0,
+            "¡IMBÉCIL, NO ME INTERRUMPAS!! ¡TE ESTOY DICIENDO QUE NO LLEGÓ!",
+        )
+        .until(26.0)
+        .run();
+    assert_fires(&out, "abuse_boundary", 19.0, 20.1);
+    assert_fires(&out, "breathe", 19.0, 20.1);
+    assert_silent(&out, "let_them_finish");
+}
+
+#[test]
+fn general_advice_waits_while_breathe_is_on_the_panel() {
+    let out = Script::new("one-at-a-time")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 9.0, "llevamos cuatro días sin luz en el barrio")
+        .a(9.5, 13.0, "veo una avería en el transformador")
+        .c(
+            13.5,
+            19.0,
+            "¿ustedes creen que uno es pendejo? me están tomando el pelo",
+        )
+        .a(19.5, 23.0, "hay varias cuadrillas trabajando en la zona")
+        .until(30.0)
+        .run();
+    assert_fires(&out, "breathe", 19.0, 19.1);
+    // The cold answer would owe empathy, but the panel shows one piece of advice at a time.
+    assert_silent(&out, "show_empathy");
+}

@@ -350,7 +350,14 @@ impl Conversation {
     }
 
     /// The customer's own words about the agent's delivery.
-    fn on_cues(&mut self, cues: &CustomerCues, now: u64, seg: &str, silence_before_ms: u64) {
+    fn on_cues(
+        &mut self,
+        cues: &CustomerCues,
+        now: u64,
+        seg: &str,
+        silence_before_ms: u64,
+        abusive: bool,
+    ) {
         // Could not follow / asked to slow down → slow_down, whatever the measured rate.
         let pace = cues.pace_request.as_ref().map(|h| {
             let mut e = hit_ev(seg, h);
@@ -390,9 +397,13 @@ impl Conversation {
             self.dead_air = Some(e);
             self.dead_air_owed = true;
         }
-        // "Déjeme terminar" → let_them_finish, until they finish their turn uninterrupted.
+        // "Déjeme terminar" → let_them_finish, until they finish their turn uninterrupted. Not
+        // when it comes with abuse ("¡CONCHATUMARE, NO ME INTERRUMPAS!!"): the limit and
+        // `breathe` ("escucha y luego responde") are the advice then, one at a time.
         if let Some(h) = cues.let_me_finish.as_ref().filter(|h| {
-            h.weight >= STRONG_CUE || now.saturating_sub(self.agent_turn.last_end_ms) <= 3_000
+            !abusive
+                && (h.weight >= STRONG_CUE
+                    || now.saturating_sub(self.agent_turn.last_end_ms) <= 3_000)
         }) {
             let mut e = hit_ev(seg, h);
             e.rule = format!("{} — the customer asked to be let finish", e.rule);
@@ -421,7 +432,7 @@ impl Conversation {
     ) {
         let pc = &cfg.nudges;
         self.peak_level = self.peak_level.max(Some(after));
-        self.on_cues(cues, now, seg, silence_before_ms);
+        self.on_cues(cues, now, seg, silence_before_ms, r.abuse.is_some());
         let heat_ev: Vec<Evidence> = evidence
             .iter()
             .filter(|e| !e.quote.is_empty())
@@ -478,13 +489,12 @@ impl Conversation {
         let fury = a
             .hits
             .iter()
-            .any(|h| h.cat == Cat::Anger && !h.negated && h.weight >= BREATHE_FURY_WEIGHT);
+            .any(|h| h.cat == Cat::Anger && !h.negated && base_weight(h) >= BREATHE_FURY_WEIGHT);
         // Contempt for the company ("es una vergüenza", "me están tomando el pelo", "esto es un
         // robo"): the strongest complaints, not "sigue sin funcionar".
-        let contempt = a
-            .hits
-            .iter()
-            .any(|h| h.cat == Cat::Complaint && !h.negated && h.weight >= BREATHE_CONTEMPT_WEIGHT);
+        let contempt = a.hits.iter().any(|h| {
+            h.cat == Cat::Complaint && !h.negated && base_weight(h) >= BREATHE_CONTEMPT_WEIGHT
+        });
         let entered_angry = after == Level::Angry && before < Level::Angry;
         let hostile = outburst || entered_angry && (insulting || fury || contempt);
         let demand_only = r.escalation.is_some() && !r.shouting;
@@ -515,11 +525,22 @@ impl Conversation {
             };
             let mut evidence = vec![ev(seg, "", why)];
             evidence.extend(heat_ev.iter().take(3).cloned());
-            // Breathing helps before the next answer, not twenty seconds later: immediate.
-            out.proposals.push(Proposal {
-                immediate: true,
-                ..propose(Kind::Breathe, evidence)
-            });
+            if let Some((_, abuse)) = self.pending_abuse.as_mut() {
+                // The same outburst as abuse still waiting for the customer's pause: shown with
+                // the limit, as urgent.
+                if !abuse.iter().any(|p| p.kind == Kind::Breathe) {
+                    abuse.push(Proposal {
+                        severity: Some(crate::protocol::Severity::Urgent),
+                        ..propose(Kind::Breathe, evidence)
+                    });
+                }
+            } else {
+                // Breathing helps before the next answer, not twenty seconds later: immediate.
+                out.proposals.push(Proposal {
+                    immediate: true,
+                    ..propose(Kind::Breathe, evidence)
+                });
+            }
         }
         if after < Level::Frustrated {
             out.resolve(Kind::Breathe, "customer_calmer");
@@ -1162,6 +1183,15 @@ impl Conversation {
         if !pace.is_empty() {
             out.proposals.push(now(Kind::SlowDown, pace));
         }
+    }
+}
+
+/// A cue's lexicon weight before intensifiers: "de verdad estoy harta" is still being fed up.
+fn base_weight(h: &Hit) -> f64 {
+    if h.intensity > 0.0 {
+        h.weight / h.intensity
+    } else {
+        h.weight
     }
 }
 
