@@ -877,6 +877,8 @@ impl Conversation {
             .filter(|_| !just_explained && !explained)
         {
             let upset = Some(level).max(self.peak_level) >= Some(pc.transfer_level);
+            // A vague target ("otra área") fires whatever the level: the reading often takes a
+            // worried customer for a calm one, and "otra área" is never owned.
             if !t.owned() && (upset || t.vague.is_some()) {
                 // Only useful before the line goes to someone else: show it now.
                 self.unowned_transfer = true;
