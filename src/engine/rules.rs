@@ -64,13 +64,16 @@ const DISTRESS_EMPATHY_HEAT: f64 = 0.3;
 const FEELING_CATS: &[Cat] = &[
     Cat::Anger,
     Cat::Distress,
-    Cat::Sarcasm,
     Cat::Command,
     Cat::Insult,
     Cat::InsultPeer,
     Cat::Directed,
     Cat::Profanity,
 ];
+/// Negators that deny a feeling when they stand at most this many words before it ("no estoy
+/// arrecha", "nunca estoy enfadado").
+const DIRECT_NEGATORS: &[&str] = &["no", "nunca", "ni", "tampoco", "jamas", "jamás"];
+const NEGATION_REACH: usize = 2;
 /// An agent who starts talking this far into the customer's words cut them off: that answer is
 /// `let_them_finish` business, and empathy advice waits for the next one.
 const TALK_OVER_MS: u64 = 1_000;
@@ -641,14 +644,29 @@ impl Conversation {
         // tiene pastillas", "vivo de esa bodega"): not for facts alone (a repeat contact, "sigue
         // igual", "me dijeron que…"), however they add up, where a firm customer wants the
         // problem handled.
-        // A negation before a feeling is usually another clause's ("nadie me contesta, estoy
-        // desesperada"): the level says whether the customer is upset, this only says why.
+        // A negation a few words before a feeling is often another clause's ("nadie me contesta,
+        // estoy desesperada"); right before it, it is the feeling's ("no estoy arrecha").
+        let negated_here = |h: &Hit| {
+            h.negated
+                && (h.first.saturating_sub(NEGATION_REACH)..=h.first)
+                    .filter_map(|i| a.folded.get(i))
+                    .any(|w| DIRECT_NEGATORS.contains(&w.as_str()))
+        };
         let feeling = a
             .hits
             .iter()
-            .find(|h| FEELING_CATS.contains(&h.cat))
+            .filter(|h| FEELING_CATS.contains(&h.cat) && !negated_here(h))
+            // Insults and swearing say how the customer feels about the agent or the company;
+            // "qué bruta soy" or "el weón de mi cuñado" do not.
+            .find(|h| {
+                h.file != crate::language::lexicon::LexiconFile::Insults
+                    || matches!(
+                        crate::language::customer::target(a, h),
+                        Target::Agent | Target::Company
+                    )
+            })
             .map(|h| hit_ev(seg, h))
-            .or_else(|| (r.sarcasm || outburst).then(|| ev(seg, "", "sarcasm or shouting")));
+            .or_else(|| outburst.then(|| ev(seg, "", "shouting")));
         let impact = cues.impact.as_ref().map(|h| {
             let mut e = hit_ev(seg, h);
             e.rule = format!("{} — what is at stake for the customer", e.rule);
