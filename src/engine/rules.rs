@@ -555,7 +555,8 @@ impl Conversation {
         let churn = r
             .escalation
             .as_ref()
-            .filter(|h| h.cat == Cat::Churn)
+            // Refusing a charge ("no voy a pagar eso") is a dispute, not a threat to leave.
+            .filter(|h| h.cat == Cat::Churn && !h.term.contains("pag"))
             .map(|h| hit_ev(seg, h))
             .or_else(|| {
                 a.constructions
@@ -940,11 +941,13 @@ impl Conversation {
                 // Owed since the customer showed how they feel; still owed while they are at
                 // least at the level it became owed at. Not on an answer that cut the customer
                 // off (`let_them_finish` is the advice for it), nor while a demand for a
-                // supervisor is unanswered (`offer_escalation` first).
+                // supervisor or "¿y ahora qué hago?" is unanswered (`offer_escalation` or
+                // `offer_next_step` first: the answer failed what was asked).
                 let cut_off = self.agent_turn.began_over_customer;
                 if Some(level) >= self.empathy_threshold
                     && !cut_off
                     && self.pending_escalation.is_none()
+                    && self.pending_next_step_request.is_none()
                 {
                     let mut evidence = vec![e.clone()];
                     evidence.push(ev(
@@ -965,9 +968,12 @@ impl Conversation {
             && r.hold.is_none()
             && !r.data_request;
         if (substantive || answers_request) && !next_step && !setting_limit {
-            let waited = self
-                .frustrated_since
-                .is_some_and(|t| now.saturating_sub(t) >= pc.next_step_after_ms);
+            // A formula ("sí claro, le entiendo perfectamente") is `avoid_empty_phrases`
+            // business while the customer has not asked for a step.
+            let waited = !rote
+                && self
+                    .frustrated_since
+                    .is_some_and(|t| now.saturating_sub(t) >= pc.next_step_after_ms);
             let asked = self.pending_next_step_request.clone();
             let asked_now = asked.is_some();
             if level >= pc.next_step_level && waited || asked.is_some() {
