@@ -575,7 +575,8 @@ impl Conversation {
                             format!("{} — a threat to leave", c.kind.rule()),
                         )
                     })
-            });
+            })
+            .or_else(|| cues.leave_threat.as_ref().map(|h| hit_ev(seg, h)));
         if let Some(e) = churn {
             self.pending_next_step_request = Some(e);
         }

@@ -60,6 +60,9 @@ pub struct CustomerCues {
     /// estoy pidiendo un supervisor", "quiero hablar con un manager"), or name a regulator to
     /// complain to ("pongo mi reclamo en Osiptel").
     pub escalation_request: Option<Hit>,
+    /// They threaten to leave in words the reading's churn list does not have ("me voy pa otro
+    /// banco", "me llevo la cuenta sueldo").
+    pub leave_threat: Option<Hit>,
 }
 
 impl CustomerCues {
@@ -72,6 +75,7 @@ impl CustomerCues {
             && self.what_now.is_none()
             && self.impact.is_none()
             && self.escalation_request.is_none()
+            && self.leave_threat.is_none()
     }
 }
 
@@ -98,6 +102,7 @@ pub fn read(a: &Analysis) -> CustomerCues {
         what_now: pick(Cat::WhatNow),
         impact: pick(Cat::Impact),
         escalation_request: pick(Cat::EscalationRequest),
+        leave_threat: pick(Cat::LeaveThreat),
     }
 }
 

@@ -91,7 +91,7 @@ lexicon_files! {
     AgentTransfer => "agent_transfer" [Transfer, VagueTarget, Target, Reason],
     AgentHold => "agent_hold" [Hold, FormalHold],
     Stopwords => "stopwords" [Stopword],
-    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood, WhatNow, Impact, EscalationRequest],
+    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood, WhatNow, Impact, EscalationRequest, LeaveThreat],
 }
 
 /// How a file's terms are matched against a segment.
@@ -166,6 +166,7 @@ pub enum Cat {
     WhatNow,
     Impact,
     EscalationRequest,
+    LeaveThreat,
 }
 
 impl Cat {
@@ -225,6 +226,7 @@ impl Cat {
             Cat::WhatNow => "what_now",
             Cat::Impact => "impact",
             Cat::EscalationRequest => "escalation_request",
+            Cat::LeaveThreat => "leave_threat",
         }
     }
 }
