@@ -1552,3 +1552,70 @@ fn general_advice_waits_while_breathe_is_on_the_panel() {
     // The cold answer would owe empathy, but the panel shows one piece of advice at a time.
     assert_silent(&out, "show_empathy");
 }
+
+#[test]
+fn a_leave_threat_the_churn_list_lacks_still_wants_a_next_step() {
+    let out = Script::new("leave")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es la tercera vez que llamo por el cargo doble y sigo sin la plata",
+        )
+        .a(10.5, 14.0, "sí veo los dos cargos en su cuenta")
+        .c(
+            14.5,
+            20.0,
+            "pues si esto va a ser así me voy pa otro banco que me ofrecen cuenta gratis",
+        )
+        .a(20.5, 24.0, "bueno señora eso ya es decisión suya")
+        .until(30.0)
+        .run();
+    assert_fires(&out, "offer_next_step", 24.0, 26.1);
+    assert_silent(&out, "offer_escalation");
+}
+
+#[test]
+fn a_transfer_whose_who_and_why_come_in_the_next_segment_is_owned() {
+    let out = Script::new("split-transfer")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es la tercera vez que llamo y nadie me soluciona lo de la nómina",
+        )
+        .a(10.5, 14.0, "le comunico con la supervisora de banca pyme")
+        .a(
+            14.2,
+            18.0,
+            "porque ella puede hablar con cumplimiento directamente",
+        )
+        .until(24.0)
+        .run();
+    assert_silent(&out, "own_the_transfer");
+}
+
+#[test]
+fn self_deprecation_and_a_denied_feeling_owe_no_empathy() {
+    let out = Script::new("self")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "ay qué bruta soy puse el código de mi prima al pagar qué vergüenza",
+        )
+        .a(
+            10.5,
+            15.0,
+            "tranquila pasa seguido mándenos el voucher por el intranet",
+        )
+        .c(
+            15.5,
+            21.0,
+            "y no estoy enojada ni nada pero la otra vez me cobraron otra vez el envío",
+        )
+        .a(21.5, 25.0, "aquí el cambio no tiene ningún costo")
+        .until(30.0)
+        .run();
+    assert_silent(&out, "show_empathy");
+}

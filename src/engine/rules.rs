@@ -70,6 +70,10 @@ const FEELING_CATS: &[Cat] = &[
     Cat::Directed,
     Cat::Profanity,
 ];
+/// Sarcasm phrases at least this strong show a feeling ("qué maravilla, otra vez sin luz");
+/// weaker ones collide with idioms ("me sacaste un peso de encima"), and praise next to a
+/// complaint ("qué bueno, pensé que me iban a cobrar otra vez") is too often relief.
+const SARCASM_FEELING_WEIGHT: f64 = 0.3;
 /// Negators that deny a feeling when they stand at most this many words before it ("no estoy
 /// arrecha", "nunca estoy enfadado").
 const DIRECT_NEGATORS: &[&str] = &["no", "nunca", "ni", "tampoco", "jamas", "jamás"];
@@ -642,7 +646,7 @@ impl Conversation {
             .empathy_shown_at
             .is_none_or(|at| score >= at + EMPATHY_AGAIN_RISE);
         // Empathy is owed for feelings the customer showed (anger or being fed up, worry,
-        // sarcasm, a command, insults, shouting) or for what is at stake for them ("mi mamá ya no
+        // clear sarcasm, a command, insults, shouting) or for what is at stake for them ("mi mamá ya no
         // tiene pastillas", "vivo de esa bodega"): not for facts alone (a repeat contact, "sigue
         // igual", "me dijeron que…"), however they add up, where a firm customer wants the
         // problem handled.
@@ -657,7 +661,11 @@ impl Conversation {
         let feeling = a
             .hits
             .iter()
-            .filter(|h| FEELING_CATS.contains(&h.cat) && !negated_here(h))
+            .filter(|h| {
+                (FEELING_CATS.contains(&h.cat)
+                    || h.cat == Cat::Sarcasm && base_weight(h) >= SARCASM_FEELING_WEIGHT)
+                    && !negated_here(h)
+            })
             // Insults and swearing say how the customer feels about the agent or the company;
             // "qué bruta soy" or "el weón de mi cuñado" do not.
             .find(|h| {
@@ -900,7 +908,7 @@ impl Conversation {
             // A vague target ("otra área") fires whatever the level: the reading often takes a
             // worried customer for a calm one, and "otra área" is never owned.
             if !t.owned() && (upset || t.vague.is_some()) {
-                // Only useful before the line goes to someone else: show it now.
+                // Only useful before the line goes to someone else.
                 self.unowned_transfer = true;
                 let mut e = vec![hit_ev(seg, &t.hit)];
                 let missing = match (t.target.is_some() && t.vague.is_none(), t.reason.is_some()) {
@@ -913,8 +921,14 @@ impl Conversation {
                     e.push(hit_ev(seg, v));
                 }
                 e[0].rule = format!("{} — transfer {missing}", e[0].rule);
+                // Shown at once when the line is going now ("le transfiero, no cuelgue");
+                // otherwise when the agent's turn is over: who and why often come in the next
+                // segment ("le comunico con la supervisora…" … "que sí puede llamar a
+                // cumplimiento"), and then nothing is missing.
+                let going_now = r.hold.is_some();
                 out.proposals.push(Proposal {
-                    immediate: true,
+                    immediate: going_now,
+                    timely: !going_now,
                     ..propose(Kind::OwnTheTransfer, e)
                 });
             }
@@ -948,7 +962,7 @@ impl Conversation {
                 if Some(level) >= self.empathy_threshold
                     && !cut_off
                     && self.pending_escalation.is_none()
-                    && self.pending_next_step_request.is_none()
+                    && (next_step || self.pending_next_step_request.is_none())
                 {
                     let mut evidence = vec![e.clone()];
                     evidence.push(ev(
