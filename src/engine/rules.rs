@@ -74,6 +74,9 @@ const FEELING_CATS: &[Cat] = &[
 /// weaker ones collide with idioms ("me sacaste un peso de encima"), and praise next to a
 /// complaint ("qué bueno, pensé que me iban a cobrar otra vez") is too often relief.
 const SARCASM_FEELING_WEIGHT: f64 = 0.3;
+/// Complaints at least this strong are indignation, a feeling ("es una vergüenza", "es el colmo",
+/// "me están robando"); "qué vergüenza" (0.6) is as often embarrassment about oneself.
+const INDIGNATION_WEIGHT: f64 = 0.65;
 /// Negators that deny a feeling when they stand at most this many words before it ("no estoy
 /// arrecha", "nunca estoy enfadado").
 const DIRECT_NEGATORS: &[&str] = &["no", "nunca", "ni", "tampoco", "jamas", "jamás"];
@@ -646,7 +649,7 @@ impl Conversation {
             .empathy_shown_at
             .is_none_or(|at| score >= at + EMPATHY_AGAIN_RISE);
         // Empathy is owed for feelings the customer showed (anger or being fed up, worry,
-        // clear sarcasm, a command, insults, shouting) or for what is at stake for them ("mi mamá ya no
+        // clear sarcasm, indignation — "es una vergüenza" —, a command, insults, shouting) or for what is at stake for them ("mi mamá ya no
         // tiene pastillas", "vivo de esa bodega"): not for facts alone (a repeat contact, "sigue
         // igual", "me dijeron que…"), however they add up, where a firm customer wants the
         // problem handled.
@@ -663,7 +666,8 @@ impl Conversation {
             .iter()
             .filter(|h| {
                 (FEELING_CATS.contains(&h.cat)
-                    || h.cat == Cat::Sarcasm && base_weight(h) >= SARCASM_FEELING_WEIGHT)
+                    || h.cat == Cat::Sarcasm && base_weight(h) >= SARCASM_FEELING_WEIGHT
+                    || h.cat == Cat::Complaint && base_weight(h) >= INDIGNATION_WEIGHT)
                     && !negated_here(h)
             })
             // Insults and swearing say how the customer feels about the agent or the company;

@@ -527,7 +527,8 @@ mod tests {
             .is_empty());
         assert_eq!(pol.propose(&cfg, 40_500, false, vec![other]).len(), 1);
         // ... and do not use up the budget either: the next non-urgent waits for 33 s + 20 s,
-        // and for the more important advice still open (show_empathy) to clear
+        // and for every more important nudge still open to clear (show_empathy, and the ones
+        // about the moment too: one piece of advice at a time)
         assert!(pol
             .propose(&cfg, 50_000, false, vec![p(Kind::OfferNextStep)])
             .is_empty());
@@ -537,6 +538,16 @@ mod tests {
         assert!(pol
             .resolve(53_500, Kind::ShowEmpathy, "empathy_shown")
             .is_some());
+        assert!(pol
+            .propose(&cfg, 53_600, false, vec![p(Kind::OfferNextStep)])
+            .is_empty());
+        for (k, why) in [
+            (Kind::Breathe, "customer_calmer"),
+            (Kind::DeadAir, "speech_resumed"),
+            (Kind::LetThemFinish, "customer_finished"),
+        ] {
+            assert!(pol.resolve(53_700, k, why).is_some());
+        }
         assert_eq!(
             pol.propose(&cfg, 54_000, false, vec![p(Kind::OfferNextStep)])
                 .len(),
