@@ -930,9 +930,10 @@ mod tests {
     const DEAD_AIR_CALL: &str = include_str!("../tests/calls/08_ar_dead_air_no_hold.jsonl");
 
     fn label(after: &str, by: &str) -> Value {
+        // "¿seguís ahí?" after the silence is an early tense signal.
         json!({
             "region": "es-AR",
-            "peak_level": "calm",
+            "peak_level": "tense",
             "end_level": "calm",
             "expected_nudges": [{"kind": "dead_air", "after": after, "by": by}],
             "must_not_fire": ["breathe"],

@@ -11,6 +11,8 @@
 //! - [`eval`]: scores labelled calls and utterances against the engine (`calma eval`).
 //! - [`replay`]: drives the engine from protocol messages (CLI replay and `POST /v1/analyze`).
 //! - [`store`]: call history on SQLite (records, reports, customer context), written off the hot path.
+//! - [`cluster`]: the NATS link of `--cluster` (subjects, wire, event log, re-homing a call from
+//!   its log); below the server's hub, which it knows nothing of.
 //! - [`server`]: the thin async shell: WebSocket streams, batch HTTP, agent feeds, metrics.
 //! - [`client`]: a platform-side WebSocket client (`calma replay --live`).
 //! - [`traffic`]: realistic live traffic (labelled calls re-streamed like a live STT), shared by
@@ -19,6 +21,7 @@
 
 pub mod adapters;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod eval;

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the service (the default command).
-    Serve(calma::server::ServeArgs),
+    Serve(Box<calma::server::ServeArgs>),
     /// Replay protocol messages (JSONL, one per line) through the engine; print every output as
     /// JSON lines on stdout, on media time only (deterministic).
     Replay {
@@ -158,7 +158,7 @@ fn main() -> ExitCode {
             json,
             verbose,
         }) => eval(&dir, lexicons, config, finals, json, verbose),
-        Some(Command::Serve(args)) => calma::server::run(args),
+        Some(Command::Serve(args)) => calma::server::run(*args),
         Some(Command::Loadgen(args)) => match calma::loadgen::run(args) {
             Ok(results) if results.iter().all(|r| r.errors == 0) => ExitCode::SUCCESS,
             Ok(_) => {

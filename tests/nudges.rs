@@ -270,7 +270,7 @@ fn breathe_when_anger_builds_to_angry_not_on_mild_complaints() {
         .c(
             12.5,
             18.0,
-            "es una vergüenza no me parece nada bien esto es una tomadura de pelo",
+            "es una vergüenza ustedes me están tomando el pelo y no me da la gana seguir así",
         )
         .until(25.0)
         .run();

@@ -9,7 +9,7 @@ use crate::config::CampaignConfig;
 use crate::language::detect::LanguageGate;
 use crate::language::frustration::Frustration;
 use crate::language::region::Region;
-use crate::language::{agent, cues, customer, Analysis, PartialReading, Side};
+use crate::language::{agent, cues, Analysis, PartialReading, Side};
 use crate::nudges::policy::{Decision, Policy};
 use crate::protocol::{
     CallStart, FeedbackCounts, InterruptionCounts, Level, Nudge, NudgeClear, Outbound, Segment,
@@ -354,7 +354,7 @@ impl Call {
         o: &mut Outcome,
     ) {
         let now = self.now_ms;
-        let reading = customer::read(analysis);
+        let reading = self.res.analyzer.read_customer(analysis);
         let cues = cues::read(analysis);
         let repeated = self.conv.repeated_complaint(
             now,

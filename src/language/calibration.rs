@@ -81,7 +81,29 @@ static EMBEDDED: std::sync::LazyLock<Calibration> = std::sync::LazyLock::new(|| 
         .expect("lexicons/es/calibration.tsv is valid (tested)")
 });
 
+/// File name (without `.tsv`) of the calibration, in `lexicons/es/` or an override directory.
+pub const FILE: &str = "calibration";
+
 impl Calibration {
+    /// The embedded calibration, or `calibration.tsv` from an override directory when it has one.
+    pub fn load(
+        dir: Option<&std::path::Path>,
+    ) -> Result<Calibration, super::lexicon::LexiconError> {
+        let Some(path) = dir
+            .map(|d| d.join(format!("{FILE}.tsv")))
+            .filter(|p| p.is_file())
+        else {
+            return Ok(Calibration::embedded().clone());
+        };
+        let err = |message: String| super::lexicon::LexiconError {
+            file: path.display().to_string(),
+            line: 0,
+            message,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+        Calibration::parse(&text).map_err(err)
+    }
+
     /// The calibration compiled into calma.
     pub fn embedded() -> &'static Calibration {
         &EMBEDDED

@@ -34,6 +34,18 @@ impl Kind {
             Kind::Rhetorical => "construction/rhetorical_question".into(),
         }
     }
+
+    /// The construction's family, without its count: a feature of the learned reading.
+    pub fn family(self) -> &'static str {
+        match self {
+            Kind::Ultimatum => "ultimatum",
+            Kind::Condition => "conditional_threat",
+            Kind::CountedContact(2) => "counted_contact_2",
+            Kind::CountedContact(_) => "counted_contact_3_or_more",
+            Kind::CountedWait(m) => wait_words(m),
+            Kind::Rhetorical => "rhetorical_question",
+        }
+    }
 }
 
 fn wait_words(minutes: u32) -> &'static str {

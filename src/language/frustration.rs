@@ -33,6 +33,11 @@ pub struct FrustrationConfig {
     pub trend_window_ms: u64,
     /// Minimum change over the window to call the trend rising or falling.
     pub trend_delta: f64,
+    /// How much a turn's heat adds on top of the heat already there, 0..1: 1 adds them as
+    /// independent evidence (two tense turns make a frustrated customer); lower values make the
+    /// score follow the hottest recent turn and climb only slowly with persistence, as a person
+    /// judges a customer who keeps saying tense things.
+    pub accumulation: f64,
 }
 
 impl Default for FrustrationConfig {
@@ -49,6 +54,7 @@ impl Default for FrustrationConfig {
             repeated_complaint_heat: 0.25,
             trend_window_ms: 20_000,
             trend_delta: 0.06,
+            accumulation: 0.2,
         }
     }
 }
@@ -69,6 +75,7 @@ impl FrustrationConfig {
             ("customer_interrupt_heat", self.customer_interrupt_heat),
             ("repeated_complaint_heat", self.repeated_complaint_heat),
             ("trend_delta", self.trend_delta),
+            ("accumulation", self.accumulation),
         ] {
             if !ok(v) {
                 return Err(format!("{name} must be within 0..1"));
@@ -148,8 +155,19 @@ impl Frustration {
     pub fn heat(&mut self, now_ms: u64, heat: f64, evidence: Vec<Evidence>) {
         self.decay_to(now_ms);
         let h = (heat * self.cfg.gain).clamp(0.0, 1.0);
-        self.score = (self.score + (1.0 - self.score) * h).clamp(0.0, 1.0);
+        self.score = self.raised(h);
         self.record(now_ms, evidence);
+    }
+
+    /// The score after heat `h`: the hotter of the two, plus `accumulation` of what the other
+    /// adds as independent evidence (at 1, `s + (1 − s)·h`).
+    fn raised(&self, h: f64) -> f64 {
+        let (hi, lo) = if h > self.score {
+            (h, self.score)
+        } else {
+            (self.score, h)
+        };
+        (hi + self.cfg.accumulation * lo * (1.0 - hi)).clamp(0.0, 1.0)
     }
 
     /// Like [`Frustration::heat`], but never pushes the score past `ceiling` (distress alone is
@@ -157,7 +175,7 @@ impl Frustration {
     pub fn heat_below(&mut self, now_ms: u64, heat: f64, ceiling: f64, evidence: Vec<Evidence>) {
         self.decay_to(now_ms);
         let h = (heat * self.cfg.gain).clamp(0.0, 1.0);
-        let raised = self.score + (1.0 - self.score) * h;
+        let raised = self.raised(h);
         self.score = raised.min(ceiling.max(self.score)).clamp(0.0, 1.0);
         self.record(now_ms, evidence);
     }
@@ -265,7 +283,10 @@ mod tests {
 
     #[test]
     fn heat_accumulates_and_decays() {
-        let mut f = Frustration::new(FrustrationConfig::default());
+        let mut f = Frustration::new(FrustrationConfig {
+            accumulation: 1.0,
+            ..FrustrationConfig::default()
+        });
         f.heat(1_000, 0.5, ev());
         assert_eq!(f.level(), Level::Frustrated);
         f.heat(5_000, 0.5, ev());
@@ -274,6 +295,23 @@ mod tests {
         f.decay_to(5_000 + 150_000 * 3);
         assert_eq!(f.level(), Level::Calm);
         assert!(f.peak_view().score >= 0.7);
+    }
+
+    #[test]
+    fn low_accumulation_follows_the_hottest_turn_and_climbs_with_persistence() {
+        // Default accumulation: two tense turns leave a tense customer, not a frustrated one;
+        // the same complaint kept up turn after turn climbs to frustrated.
+        let mut f = Frustration::new(FrustrationConfig::default());
+        f.heat(1_000, 0.3, ev());
+        f.heat(6_000, 0.3, ev());
+        assert_eq!(f.level(), Level::Tense);
+        for i in 0..12 {
+            f.heat(10_000 + i * 4_000, 0.4, ev());
+        }
+        assert_eq!(f.level(), Level::Frustrated);
+        // A hotter turn takes the score to its own heat at once.
+        f.heat(70_000, 0.75, ev());
+        assert!(f.score() >= 0.75);
     }
 
     #[test]

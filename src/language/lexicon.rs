@@ -672,7 +672,9 @@ impl Lexicons {
                     continue;
                 }
                 let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-                if !LexiconFile::ALL.iter().any(|f| f.name() == stem) {
+                // The calibration and the learned reading's weights live beside the lexicons.
+                let beside = [super::calibration::FILE, super::model::FILE];
+                if !beside.contains(&stem) && !LexiconFile::ALL.iter().any(|f| f.name() == stem) {
                     let known: Vec<&str> = LexiconFile::ALL.iter().map(|f| f.name()).collect();
                     return Err(LexiconError {
                         file: path.display().to_string(),

@@ -12,6 +12,7 @@ pub mod customer;
 pub mod detect;
 pub mod frustration;
 pub mod lexicon;
+pub mod model;
 pub mod morphology;
 pub mod normalize;
 pub mod pii;
@@ -94,6 +95,9 @@ pub struct Analysis {
     pub question: bool,
     /// Every token, folded (fillers included, so hit indices line up).
     pub folded: Vec<String>,
+    /// Customer turns: the stem of every token, aligned with `folded` (the learned reading's
+    /// words, [`model`]); empty for the agent.
+    pub stems: Vec<String>,
     /// A clause break (, . ? ! …) stands before token `i`.
     pub breaks: Vec<bool>,
     /// Grammar-level cues of a customer turn (ultimatums, counted contacts and waits,
@@ -189,6 +193,8 @@ pub struct Analyzer {
     tok: Tokenizer,
     lex: Lexicons,
     detector: detect::Detector,
+    calibration: calibration::Calibration,
+    model: model::ReadingModel,
 }
 
 impl Analyzer {
@@ -200,6 +206,8 @@ impl Analyzer {
             tok,
             lex,
             detector: detect::Detector::default(),
+            calibration: calibration::Calibration::load(dir)?,
+            model: model::ReadingModel::load(dir)?,
         })
     }
 
@@ -213,6 +221,23 @@ impl Analyzer {
 
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tok
+    }
+
+    /// What a customer turn says about their state: the rules' reading, placed on the level the
+    /// learned reading gives ([`model`]).
+    pub fn read_customer(&self, a: &Analysis) -> customer::CustomerReading {
+        let mut r = customer::read_with(a, &self.calibration);
+        self.model.adjust(a, &mut r);
+        r
+    }
+
+    /// The rules' reading alone (what the learned reading starts from).
+    pub fn read_customer_rules(&self, a: &Analysis) -> customer::CustomerReading {
+        customer::read_with(a, &self.calibration)
+    }
+
+    pub fn reading_model(&self) -> &model::ReadingModel {
+        &self.model
     }
 
     /// Read one segment's text as `side`, with no regional reading (every variant at full weight).
@@ -317,6 +342,10 @@ impl Analyzer {
             content,
             question: nfc.contains('?'),
             breaks: tokens.iter().map(|t| t.clause_break_before).collect(),
+            stems: match side {
+                Side::Customer => tokens.iter().map(|t| t.stem.clone()).collect(),
+                Side::Agent => Vec::new(),
+            },
             folded: tokens.into_iter().map(|t| t.folded).collect(),
         }
     }

@@ -182,9 +182,18 @@ async fn on_text(app: &AppState, who: &Who<'_>, queue: &AgentQueue, text: &str) 
         Err(e) => return error(app, queue, e),
     };
     let call_id = fb.call_id.clone();
-    let reply = match app.hub.route_feedback(who.tenant, who.agent_id, fb) {
+    let reply = match app.hub.route_feedback(who.tenant, who.agent_id, fb.clone()) {
         Ok(rx) => rx,
-        Err(e) => return error(app, queue, e),
+        Err(e) => {
+            // Cluster mode: the call may run on another node, which applies it.
+            if let (ErrorCode::UnknownCall, Some(cluster)) = (e.code, app.hub.cluster()) {
+                if let Err(e) = cluster.feedback(who.tenant, who.agent_id, fb).await {
+                    error(app, queue, e);
+                }
+                return;
+            }
+            return error(app, queue, e);
+        }
     };
     match timeout(FEEDBACK_REPLY, reply).await {
         Ok(Ok(Ok(()))) => {}

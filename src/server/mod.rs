@@ -51,6 +51,7 @@ mod echo;
 mod gate;
 mod history;
 mod pages;
+mod peers;
 mod reaper;
 mod stream;
 mod vendor;
@@ -139,6 +140,11 @@ pub struct ServeArgs {
     /// Outputs kept per call for replay on resume.
     #[arg(long, default_value_t = 256, env = "CALMA_REPLAY_BUFFER")]
     pub replay_buffer: usize,
+    /// Join a cluster through this NATS server (`nats://HOST:PORT`, JetStream enabled): calls,
+    /// agent panels and supervisor boards on any node, failover by `call.resume` (README →
+    /// Cluster). Unset: a single node, as before.
+    #[arg(long, env = "CALMA_CLUSTER")]
+    pub cluster: Option<String>,
     /// Key for `/v1/admin/*` (`Authorization: Bearer`); platform keys cannot use it.
     /// Prefer the environment variable.
     #[arg(long, env = "CALMA_ADMIN_KEY", hide_env_values = true)]
@@ -281,6 +287,8 @@ pub struct Options {
     pub db_max_mib: u64,
     /// How often records past their retention are purged.
     pub history_purge_interval: Duration,
+    /// The NATS server of the cluster this node joins (`None`: a single node).
+    pub cluster: Option<String>,
 }
 
 impl Default for Options {
@@ -328,6 +336,7 @@ impl Default for Options {
             customer_key_secret: None,
             db_max_mib: 0,
             history_purge_interval: Duration::from_secs(3600),
+            cluster: None,
         }
     }
 }
@@ -359,6 +368,7 @@ impl Options {
             metrics_key: args.metrics_key.clone().filter(|k| !k.is_empty()),
             db_path: args.db.clone(),
             db_max_mib: args.db_max_mib,
+            cluster: args.cluster.clone().filter(|u| !u.is_empty()),
             customer_key_secret: args
                 .customer_key_secret
                 .as_ref()
@@ -523,6 +533,20 @@ pub async fn start_with_sources(
         },
     });
     hub.board.set_history(store.clone());
+    let (hub, remote) = match &opts.cluster {
+        Some(url) => {
+            let cfg = crate::cluster::ClusterConfig::new(url.clone());
+            let (link, remote) = crate::cluster::Cluster::connect(
+                &cfg,
+                &format!("calma {addr} pid {}", std::process::id()),
+            )
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            tracing::info!(%url, "joined the cluster");
+            (hub.with_cluster(link), Some(remote))
+        }
+        None => (hub, None),
+    };
     let limits = limits::Limits::new(opts.max_connections);
     let analyze_slots = Arc::new(tokio::sync::Semaphore::new(
         opts.max_analyze_concurrency
@@ -558,6 +582,10 @@ pub async fn start_with_sources(
     app.streams.spawn(reaper::reaper(app.clone()));
     app.streams.spawn(ingest::reaper(app.clone()));
     app.streams.spawn(history::purge_loop(app.clone()));
+    if let Some(remote) = remote {
+        tokio::spawn(peers::apply(app.clone(), remote));
+        app.streams.spawn(peers::end_orphans(app.clone()));
+    }
     let routes = router(app.clone());
     let serve = tokio::spawn(accept::serve(listener, routes, app.clone()));
     Ok(ServerHandle { addr, app, serve })

@@ -8,6 +8,7 @@ use tokio::time::{Duration, Instant, MissedTickBehavior};
 
 use super::hub::resume::ParkedCall;
 use super::AppState;
+use crate::cluster::wire::CallEvent;
 use crate::engine::Event;
 
 /// End a call that has no connection (parked too long, or shutdown): outputs go to the replay
@@ -20,6 +21,7 @@ pub fn end_unattached(
 ) {
     let call_id: Arc<str> = Arc::from(parked.call.call_id());
     let agent_id = parked.agent_id.clone();
+    app.hub.log_event(tenant, &call_id, || CallEvent::End);
     for o in parked.call.on_event(Event::End) {
         let json: Arc<str> = Arc::from(o.to_json());
         let dropped = app
@@ -32,7 +34,7 @@ pub fn end_unattached(
     // The call leaves its tenant's quota.
     drop(parked.slot);
     app.metrics.call_ended(reason);
-    app.hub.board.call_end(tenant, &call_id, &agent_id);
+    app.hub.board_call_end(tenant, &call_id, &agent_id);
     tracing::info!(tenant = %tenant, call = %call_id, reason, "call ended");
 }
 

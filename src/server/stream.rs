@@ -28,6 +28,7 @@ use super::reaper::end_unattached;
 use super::vendor::VendorFeed;
 use super::ws::{writer, Out, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG};
 use super::AppState;
+use crate::cluster::wire::CallEvent;
 use crate::engine::{Event, Session};
 use crate::protocol::{
     parse_inbound, validate, ErrorCode, Feedback, Inbound, Outbound, ProtocolError, Resume,
@@ -187,6 +188,9 @@ pub(super) async fn serve_vendor(
         // End every call still open: agents and supervisors get the summaries whatever happened
         // to the platform socket, and the platform gets them too if it is still there.
         let n = conn.session.len();
+        for call_id in conn.calls.keys() {
+            app.hub.log_event(&conn.tenant, call_id, || CallEvent::End);
+        }
         let outs = conn.session.end_all();
         conn.route(outs).await;
         let why = match reason {
@@ -342,6 +346,9 @@ impl Conn {
                 let ctx = super::history::at_call_start(&self.app, &self.tenant, &mut start).await;
                 let r = self.session.handle(Inbound::CallStart(start.clone()));
                 if r.is_ok() {
+                    self.app.hub.log_event(&self.tenant, &start.call_id, || {
+                        CallEvent::Start(start.clone())
+                    });
                     self.call_started(&start.call_id, &start.agent_id, slot);
                     self.app
                         .hub
@@ -386,6 +393,11 @@ impl Conn {
                 }
                 // Finals go to supervisors (the board's transcript), before their outputs.
                 let fin = seg.is_final.then(|| seg.clone());
+                if self.session.call(&call_id).is_some() {
+                    self.app
+                        .hub
+                        .log_event(&self.tenant, &call_id, || CallEvent::Segment(seg.clone()));
+                }
                 let t0 = StdInstant::now();
                 let r = self.session.handle(Inbound::Segment(seg));
                 if r.is_ok() {
@@ -399,13 +411,19 @@ impl Conn {
                         s
                     });
                     if let Some(seg) = fin {
-                        self.app.hub.board.segment(&self.tenant, &seg);
+                        self.app.hub.board_segment(&self.tenant, &seg);
                     }
                 }
                 r
             }
             Inbound::Tick(t) => {
                 let call_id = t.call_id.clone();
+                if self.session.call(&call_id).is_some() {
+                    let at_ms = t.at_ms;
+                    self.app
+                        .hub
+                        .log_event(&self.tenant, &call_id, || CallEvent::Tick { at_ms });
+                }
                 let r = self.session.handle(Inbound::Tick(t));
                 if r.is_ok() {
                     self.touched(&call_id);
@@ -414,6 +432,11 @@ impl Conn {
             }
             Inbound::Feedback(f) => self.feedback(f).map(|()| Vec::new()),
             Inbound::CallEnd(e) => {
+                if self.session.call(&e.call_id).is_some() {
+                    self.app
+                        .hub
+                        .log_event(&self.tenant, &e.call_id, || CallEvent::End);
+                }
                 let r = self.session.handle(Inbound::CallEnd(e));
                 if r.is_ok() {
                     self.app.metrics.call_ended("call_end");
@@ -471,8 +494,7 @@ impl Conn {
         tracing::info!(conn = self.id, call = call_id, agent = agent_id, %campaign, "call started");
         self.app
             .hub
-            .board
-            .call_start(&self.tenant, call_id, &agent, &campaign);
+            .board_call_start(&self.tenant, call_id, &agent, &campaign);
     }
 
     /// A platform event reached the call: restart its wall clock from the media time it reached.
@@ -495,7 +517,10 @@ impl Conn {
             None => (String::new(), String::new()),
         };
         let useful = f.useful;
+        let ev = CallEvent::feedback(&f);
+        let call_id = f.call_id.clone();
         self.session.handle(Inbound::Feedback(f))?;
+        self.app.hub.log_event(&self.tenant, &call_id, || ev);
         self.app.metrics.feedback(&kind, &campaign, useful);
         Ok(())
     }
@@ -561,54 +586,38 @@ impl Conn {
         let call_id = r.call_id.clone();
         let ended = self.app.hub.resume.ended(&self.tenant, &call_id);
         if self.session.call(&call_id).is_none() && !ended {
-            let Some(parked) = self.find_call(&call_id).await else {
-                let e = ProtocolError::new(
-                    ErrorCode::UnknownCall,
-                    format!("no call `{call_id}` to resume (never started, ended, or its grace period passed): start it again"),
-                )
-                .for_call(&call_id);
-                return self.send_error(e).await;
+            let found = match self.find_call(&call_id).await {
+                Some(p) => Ok(Some(p)),
+                None => self.rehome(&call_id).await,
             };
-            let ParkedCall {
-                call,
-                agent_id,
-                media_at_event,
-                event_at,
-                slot,
-            } = parked;
-            if let Err(e) = self.session.can_adopt(&call_id) {
-                // Over this connection's limit: leave the call parked for another one.
-                let deadline = Instant::now() + self.app.opts.resume_grace;
-                let p = ParkedCall {
-                    call,
-                    agent_id,
-                    media_at_event,
-                    event_at,
-                    slot,
-                };
-                self.app.hub.resume.park(&self.tenant, p, deadline);
-                return self.send_error(e).await;
+            let parked = match found {
+                Ok(p) => p,
+                Err(e) => return self.send_error(e).await,
+            };
+            // A call that ended in its log was summarised by the re-homing: replay that.
+            let rehomed_ended = self.app.hub.resume.ended(&self.tenant, &call_id);
+            match parked {
+                Some(p) => {
+                    if let Err(e) = self.adopt_resumed(p, &call_id) {
+                        return self.send_error(e).await;
+                    }
+                    // Cluster: the other nodes can reach the call here (feedback) before the
+                    // platform hears it resumed.
+                    if let Some(c) = self.app.hub.cluster().cloned() {
+                        c.flush().await;
+                    }
+                    tracing::info!(conn = self.id, call = %call_id, after_seq = r.after_seq, "call resumed");
+                }
+                None if rehomed_ended => {}
+                None => {
+                    let e = ProtocolError::new(
+                        ErrorCode::UnknownCall,
+                        format!("no call `{call_id}` to resume (never started, ended, or its grace period passed): start it again"),
+                    )
+                    .for_call(&call_id);
+                    return self.send_error(e).await;
+                }
             }
-            self.session.adopt(call);
-            self.calls.insert(
-                call_id.clone(),
-                CallMeta {
-                    agent_id: agent_id.clone(),
-                    media_at_event,
-                    event_at,
-                    limiter: self.new_limiter(),
-                    slot,
-                },
-            );
-            self.app.hub.register_call(
-                &self.tenant,
-                &call_id,
-                &agent_id,
-                self.id,
-                self.cmd_tx.clone(),
-            );
-            self.app.metrics.resumed("platform");
-            tracing::info!(conn = self.id, call = %call_id, after_seq = r.after_seq, "call resumed");
         }
         let Some(replay) = self
             .app
@@ -625,6 +634,73 @@ impl Conn {
             self.send(Out::Text(m.to_string())).await;
         }
         self.send(Out::Text(replay.ack)).await;
+    }
+
+    /// Run a resumed call on this connection (over its call limit: park it for another one).
+    fn adopt_resumed(&mut self, parked: ParkedCall, call_id: &str) -> Result<(), ProtocolError> {
+        // Cluster: this node holds the call now (running or parked), and answers for it.
+        if let Some(c) = self.app.hub.cluster() {
+            c.hold(&self.tenant, call_id);
+        }
+        if let Err(e) = self.session.can_adopt(call_id) {
+            let deadline = Instant::now() + self.app.opts.resume_grace;
+            self.app.hub.resume.park(&self.tenant, parked, deadline);
+            return Err(e);
+        }
+        let ParkedCall {
+            call,
+            agent_id,
+            media_at_event,
+            event_at,
+            slot,
+        } = parked;
+        self.session.adopt(call);
+        self.calls.insert(
+            call_id.to_string(),
+            CallMeta {
+                agent_id: agent_id.clone(),
+                media_at_event,
+                event_at,
+                limiter: self.new_limiter(),
+                slot,
+            },
+        );
+        self.app.hub.register_call(
+            &self.tenant,
+            call_id,
+            &agent_id,
+            self.id,
+            self.cmd_tx.clone(),
+        );
+        self.app.metrics.resumed("platform");
+        Ok(())
+    }
+
+    /// Cluster mode, the call is on no connection of this node: take it over from the node that
+    /// holds it (or held it and died) by rebuilding it from its event log. The outputs nobody
+    /// has had yet are delivered on the way (agents, boards, replay buffer). `Ok(None)`: not in
+    /// the log, or it ended there (then its summary was just delivered).
+    async fn rehome(&mut self, call_id: &str) -> Result<Option<ParkedCall>, ProtocolError> {
+        let Some(super::peers::Rehomed {
+            call: Some(call),
+            agent_id,
+        }) = super::peers::rehome(&self.app, &self.tenant, call_id).await
+        else {
+            return Ok(None);
+        };
+        let slot = self
+            .app
+            .hub
+            .quotas
+            .reserve_call(&self.tenant)
+            .map_err(|e| e.for_call(call_id))?;
+        Ok(Some(ParkedCall {
+            media_at_event: call.now_ms(),
+            event_at: Instant::now(),
+            call,
+            agent_id,
+            slot,
+        }))
     }
 
     /// A running call of this tenant: parked, or released by the connection still holding it.
@@ -673,12 +749,18 @@ impl Conn {
             }
         }
         for (call_id, at_ms) in due {
+            self.app
+                .hub
+                .log_event(&self.tenant, &call_id, || CallEvent::Tick { at_ms });
             if let Ok(outs) = self.session.event(&call_id, Event::Tick { at_ms }) {
                 self.route(outs).await;
             }
         }
         for call_id in expired {
             tracing::info!(conn = self.id, call = %call_id, reason = "idle", "call expired: no platform event");
+            self.app
+                .hub
+                .log_event(&self.tenant, &call_id, || CallEvent::End);
             if let Ok(outs) = self.session.event(&call_id, Event::End) {
                 self.app.metrics.call_ended("idle");
                 self.route(outs).await;
@@ -714,7 +796,7 @@ impl Conn {
                 // Dropping the call's meta gives its quota slot back.
                 self.calls.remove(&*call);
                 self.app.hub.unregister_call(&self.tenant, &call, self.id);
-                self.app.hub.board.call_end(&self.tenant, &call, &agent_id);
+                self.app.hub.board_call_end(&self.tenant, &call, &agent_id);
                 tracing::info!(conn = self.id, call = %call, "call ended");
             }
             self.send(Out::Text(json)).await;

@@ -7,6 +7,8 @@
 //! - [`board`]: the supervisor board (live calls, subscriptions) and post-call records.
 //! - [`resume`]: replay buffers and parked calls.
 //! - [`quotas`]: calls, connections and sockets per tenant and principal.
+//! - the cluster link (here, optional): with `--cluster`, outputs of the calls this node owns
+//!   also go to the other nodes, and theirs arrive through [`Hub::publish_remote_output`].
 //!
 //! The hub imports no socket handler; the handlers (`stream`, `agent`, `supervisor`, `http`) and
 //! the `reaper` depend on it. Everything here is synchronous and never blocks on a peer.
@@ -21,7 +23,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::protocol::{ErrorCode, Feedback, Outbound, ProtocolError};
+use crate::cluster::wire::{CallEvent, OutMsg};
+use crate::cluster::Cluster;
+use crate::protocol::{ErrorCode, Feedback, Outbound, ProtocolError, Segment};
 use agents::{Agents, Class};
 use board::Board;
 use quotas::{QuotaLimits, Quotas};
@@ -75,6 +79,8 @@ pub struct Hub {
     pub board: Board,
     pub resume: ResumeStore,
     pub quotas: Quotas,
+    /// The other nodes (`--cluster`); `None` on a single node.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Hub {
@@ -85,11 +91,75 @@ impl Hub {
             board: Board::new(cfg.recent_calls, cfg.supervisor_queue),
             resume: ResumeStore::new(cfg.replay_buffer),
             quotas: Quotas::new(cfg.quotas),
+            cluster: None,
+        }
+    }
+
+    /// Join a cluster: outputs of this node's calls go to the other nodes too.
+    pub fn with_cluster(mut self, cluster: Arc<Cluster>) -> Hub {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// Cluster mode: log an engine input of a call this node owns (`ev` is only built then).
+    pub fn log_event(&self, tenant: &str, call_id: &str, ev: impl FnOnce() -> CallEvent) {
+        if let Some(c) = &self.cluster {
+            c.log_event(tenant, call_id, &ev());
+        }
+    }
+
+    /// A call started here: on this board, and on the other nodes' boards.
+    pub fn board_call_start(
+        &self,
+        tenant: &Arc<str>,
+        call_id: &str,
+        agent_id: &Arc<str>,
+        campaign: &str,
+    ) {
+        self.board.call_start(tenant, call_id, agent_id, campaign);
+        if let Some(c) = &self.cluster {
+            c.hold(tenant, call_id);
+            c.publish(&OutMsg::CallStart {
+                tenant: tenant.to_string(),
+                call_id: call_id.to_string(),
+                agent_id: agent_id.to_string(),
+                campaign: campaign.to_string(),
+                node: c.node().to_string(),
+            });
+        }
+    }
+
+    /// A final segment of a call running here, for every node's board.
+    pub fn board_segment(&self, tenant: &str, seg: &Segment) {
+        self.board.segment(tenant, seg);
+        if let Some(c) = &self.cluster {
+            c.publish(&OutMsg::Segment {
+                tenant: tenant.to_string(),
+                segment: seg.clone(),
+            });
+        }
+    }
+
+    /// A call that ran here ended (after its summary), on every node's board.
+    pub fn board_call_end(&self, tenant: &str, call_id: &str, agent_id: &str) {
+        self.board.call_end(tenant, call_id, agent_id);
+        if let Some(c) = &self.cluster {
+            c.publish(&OutMsg::CallEnd {
+                tenant: tenant.to_string(),
+                call_id: call_id.to_string(),
+                agent_id: agent_id.to_string(),
+            });
         }
     }
 
     /// An engine output of a call: kept for replay, queued for the agent's panels, applied to the
-    /// board and queued for the tenant's supervisors. Returns messages dropped for slow panels.
+    /// board and queued for the tenant's supervisors (and, in a cluster, sent to the other
+    /// nodes). An output whose `seq` is already kept is dropped: a call re-homed from its log
+    /// regenerates outputs that were delivered before. Returns messages dropped for slow panels.
     pub fn publish_output(
         &self,
         tenant: &Arc<str>,
@@ -98,6 +168,53 @@ impl Hub {
         o: &Outbound,
         json: Arc<str>,
     ) -> u64 {
+        let Some(dropped) = self.apply_output(tenant, call_id, agent_id, o, &json) else {
+            return 0;
+        };
+        if let Some(c) = &self.cluster {
+            c.publish(&OutMsg::Output {
+                tenant: tenant.to_string(),
+                call_id: call_id.to_string(),
+                agent_id: agent_id.to_string(),
+                seq: o.seq(),
+                json: json.to_string(),
+            });
+            if matches!(o, Outbound::Summary(_)) {
+                c.unhold(tenant, call_id);
+            }
+        }
+        dropped
+    }
+
+    /// An output of a call owned by another node (`json` as its platform got it), applied here
+    /// like a local one. Returns messages dropped for slow panels.
+    pub fn publish_remote_output(
+        &self,
+        tenant: &Arc<str>,
+        call_id: &str,
+        agent_id: &str,
+        json: &str,
+    ) -> u64 {
+        let Ok(o) = serde_json::from_str::<Outbound>(json) else {
+            tracing::warn!(call = call_id, "unreadable output from the cluster dropped");
+            return 0;
+        };
+        if o.call_id() != call_id {
+            return 0;
+        }
+        let json: Arc<str> = Arc::from(json);
+        self.apply_output(tenant, &Arc::from(call_id), &Arc::from(agent_id), &o, &json)
+            .unwrap_or(0)
+    }
+
+    fn apply_output(
+        &self,
+        tenant: &Arc<str>,
+        call_id: &Arc<str>,
+        agent_id: &Arc<str>,
+        o: &Outbound,
+        json: &Arc<str>,
+    ) -> Option<u64> {
         let class = if matches!(o, Outbound::State(_)) {
             Class::State
         } else {
@@ -111,11 +228,12 @@ impl Hub {
             agent_id,
             o.seq(),
             class,
-            &json,
+            json,
             ends,
-        );
-        self.board.output(tenant, call_id, agent_id, o, json);
-        dropped
+        )?;
+        self.board
+            .output(tenant, call_id, agent_id, o, json.clone());
+        Some(dropped)
     }
 
     /// Route feedback for `call_id` to the owning connection (from now on, `conn_id` owns it).

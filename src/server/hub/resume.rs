@@ -132,7 +132,8 @@ impl ResumeStore {
     }
 
     /// Keep `json` (output `seq` of the call) for replay and push it to the agent's panels, both
-    /// under the store lock. Returns messages dropped for slow panels.
+    /// under the store lock. Returns messages dropped for slow panels, or `None` when output
+    /// `seq` of this call was kept already (a re-homed call replays what was delivered).
     #[allow(clippy::too_many_arguments)]
     pub fn record_and_publish(
         &self,
@@ -144,7 +145,7 @@ impl ResumeStore {
         class: Class,
         json: &Arc<str>,
         ends_call: bool,
-    ) -> u64 {
+    ) -> Option<u64> {
         let mut inner = self.lock();
         let buf = inner
             .buffers
@@ -154,6 +155,10 @@ impl ResumeStore {
                 items: VecDeque::new(),
                 ended_at: None,
             });
+        let known = !buf.items.is_empty() && seq <= buf.last_seq();
+        if known && (buf.ended_at.is_none() || ends_call) {
+            return None;
+        }
         if buf.ended_at.is_some() && !ends_call {
             // A new call reusing the id of an ended one: start afresh.
             buf.items.clear();
@@ -167,14 +172,14 @@ impl ResumeStore {
         if ends_call {
             buf.ended_at = Some(Instant::now());
         }
-        agents.publish(
+        Some(agents.publish(
             tenant,
             agent_id,
             AgentMsg {
                 class,
                 json: json.clone(),
             },
-        )
+        ))
     }
 
     /// Register an agent panel with the hub, replaying `resume` requests (`call_id`, last seq
@@ -244,6 +249,14 @@ impl ResumeStore {
         let (messages, missed) = b.since(after, u64::MAX - 1);
         let ack = ack("call.resumed", call_id, after, messages.len(), missed);
         Some(Replay { messages, ack })
+    }
+
+    /// Whether output `seq` of the call is kept (delivered here already).
+    pub fn has_output(&self, tenant: &str, call_id: &str, seq: u64) -> bool {
+        self.lock()
+            .buffers
+            .get(&key(tenant, call_id))
+            .is_some_and(|b| !b.items.is_empty() && seq <= b.last_seq())
     }
 
     /// Drop the kept outputs of an ended call (its id is being reused by a new call).
@@ -396,6 +409,48 @@ mod tests {
         assert!(store
             .agent_resume("t", "b", "c", 0, &joined.horizon)
             .is_err());
+    }
+
+    #[test]
+    fn an_output_kept_already_is_not_published_again() {
+        let agents = Agents::default();
+        let store = ResumeStore::new(8);
+        let (t, a): (Arc<str>, Arc<str>) = (Arc::from("t"), Arc::from("a"));
+        let q = Arc::new(AgentQueue::new(16));
+        agents.add("t", "a", q.clone());
+        let j = |s: u64| -> Arc<str> { Arc::from(format!("{{\"seq\":{s}}}")) };
+        for seq in 1..=3 {
+            assert!(store
+                .record_and_publish(&agents, &t, "c", &a, seq, Class::Keep, &j(seq), false)
+                .is_some());
+        }
+        // A re-homed call regenerates seqs 1..=4: only 4 is new.
+        let again: Vec<bool> = (1..=4)
+            .map(|seq| {
+                store
+                    .record_and_publish(&agents, &t, "c", &a, seq, Class::Keep, &j(seq), false)
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(again, [false, false, false, true]);
+        assert!(store.has_output("t", "c", 4) && !store.has_output("t", "c", 5));
+        let got: Vec<String> = std::iter::from_fn(|| q.try_pop())
+            .map(|m| m.json.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            ["{\"seq\":1}", "{\"seq\":2}", "{\"seq\":3}", "{\"seq\":4}"]
+        );
+        // A summary that was delivered is not delivered twice; a new call with the id starts over.
+        assert!(store
+            .record_and_publish(&agents, &t, "c", &a, 5, Class::Keep, &j(5), true)
+            .is_some());
+        assert!(store
+            .record_and_publish(&agents, &t, "c", &a, 5, Class::Keep, &j(5), true)
+            .is_none());
+        assert!(store
+            .record_and_publish(&agents, &t, "c", &a, 1, Class::Keep, &j(1), false)
+            .is_some());
     }
 
     #[test]
