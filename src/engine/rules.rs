@@ -70,6 +70,9 @@ const FEELING_CATS: &[Cat] = &[
     Cat::Directed,
     Cat::Profanity,
 ];
+/// An answer sharing this many content words with what the customer said since the agent's
+/// last answer addresses it.
+const RESPONSIVE_SHARED_WORDS: usize = 2;
 /// Sarcasm phrases at least this strong show a feeling ("qué maravilla, otra vez sin luz");
 /// weaker ones collide with idioms ("me sacaste un peso de encima"), and praise next to a
 /// complaint ("qué bueno, pensé que me iban a cobrar otra vez") is too often relief.
@@ -210,6 +213,8 @@ pub(super) struct Conversation {
     pending_abuse: Option<(u64, Vec<Proposal>)>,
     /// The end of the customer's latest words heard (partials included).
     last_customer_heard_ms: u64,
+    /// Content stems (numbers aside) the customer said since the agent's last answer.
+    unanswered: Vec<String>,
     /// When the customer's last final of substance ended.
     last_customer_end_ms: u64,
     /// Content stems of the customer's recent turns, for recognising an agent who reflects them.
@@ -301,6 +306,12 @@ impl Conversation {
         let mut stems = a.content.clone();
         stems.sort();
         stems.dedup();
+        self.unanswered.extend(
+            stems
+                .iter()
+                .filter(|w| !crate::language::lexicon::is_number_word(w))
+                .cloned(),
+        );
         self.recent_customer.push_back((now, stems));
         while self.recent_customer.len() > RECENT_CUSTOMER_TURNS {
             self.recent_customer.pop_front();
@@ -954,7 +965,19 @@ impl Conversation {
             && r.hold.is_none()
             && !identification;
         let setting_limit = r.boundary.is_some();
-        if substantive && !empathy && !setting_limit && !rote {
+        // A factual answer to what the customer just said ("sí, la autorización figura
+        // pendiente de auditoría" to "me sigue apareciendo pendiente") addresses their concern:
+        // not the cold answer. Their words since the agent's last answer are what it answers.
+        let shared: std::collections::BTreeSet<&String> = a
+            .content
+            .iter()
+            .filter(|w| self.unanswered.contains(*w))
+            .collect();
+        let responsive = shared.len() >= RESPONSIVE_SHARED_WORDS && !r.mentions_id;
+        if substantive {
+            self.unanswered.clear();
+        }
+        if substantive && !empathy && !setting_limit && !rote && !responsive {
             let moment = now.saturating_sub(self.empathy_owed_since) <= EMPATHY_MOMENT_MS;
             if let Some(e) = self.empathy_owed.as_ref().filter(|_| moment) {
                 // Owed since the customer showed how they feel; still owed while they are at

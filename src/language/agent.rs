@@ -167,6 +167,9 @@ pub struct AgentReading {
     pub rote_ack: Option<Hit>,
     /// A short request for the customer's ID or case number ("¿me da su DNI, por favor?").
     pub data_request: bool,
+    /// Names an identifier at all ("con la placa me sirve, nombre del tomador"): collecting
+    /// data, whatever else it shares with the customer's words.
+    pub mentions_id: bool,
 }
 
 impl AgentReading {
@@ -215,6 +218,12 @@ pub fn read(a: &Analysis) -> AgentReading {
         validation: pick(Cat::Validation),
         rote_ack: rote_ack(a),
         data_request: data_request(a),
+        mentions_id: a.folded.iter().any(|w| {
+            let w = w
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .replace('ñ', "n");
+            ID_NOUNS.contains(&w.as_str())
+        }),
     }
 }
 
