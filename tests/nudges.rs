@@ -163,7 +163,7 @@ fn clear_reason(out: &[Value], kind: &str) -> Option<String> {
 // ---------------------------------------------------------------- abuse_boundary + breathe
 
 #[test]
-fn abuse_at_the_agent_fires_the_boundary_at_once_and_a_limit_clears_it() {
+fn abuse_at_the_agent_fires_the_boundary_when_the_customer_pauses_and_a_limit_clears_it() {
     let out = Script::new("abuse")
         .a(
             0.5,
@@ -185,7 +185,9 @@ fn abuse_at_the_agent_fires_the_boundary_at_once_and_a_limit_clears_it() {
         .c(22.5, 26.0, "vale vale perdone es que estoy desesperado")
         .until(30.0)
         .run();
-    assert_fires(&out, "abuse_boundary", 17.0, 17.1);
+    // Shown as soon as the customer's outburst is over (not mid-sentence): at the latest with
+    // the agent's first words, before the answer is read.
+    assert_fires(&out, "abuse_boundary", 17.0, 18.6);
     // A plain insult gets the limit; `breathe` is for a shouting-grade outburst (below). The
     // team's first fixture expected both here; the blind labels (issue 14) do not.
     assert_silent(&out, "breathe");
@@ -205,7 +207,7 @@ fn abuse_at_the_agent_fires_the_boundary_at_once_and_a_limit_clears_it() {
 }
 
 #[test]
-fn shouted_abuse_fires_boundary_and_an_urgent_breathe_at_once() {
+fn shouted_abuse_fires_boundary_and_an_urgent_breathe_when_the_customer_pauses() {
     let out = Script::new("shouted")
         .a(
             0.5,
@@ -221,8 +223,8 @@ fn shouted_abuse_fires_boundary_and_an_urgent_breathe_at_once() {
         .c(14.0, 17.0, "ERES UNA INÚTIL NO SABES HACER NADA!!")
         .until(24.0)
         .run();
-    assert_fires(&out, "abuse_boundary", 17.0, 17.1);
-    assert_fires(&out, "breathe", 17.0, 17.1);
+    assert_fires(&out, "abuse_boundary", 17.0, 18.6);
+    assert_fires(&out, "breathe", 17.0, 18.6);
     let breathe = out
         .iter()
         .find(|o| o["type"] == "nudge" && o["kind"] == "breathe")
@@ -513,10 +515,16 @@ fn a_frustrated_customer_answered_coldly_fires_show_empathy() {
         )
         .a(10.5, 14.0, "dígame el número de cliente por favor")
         .c(14.5, 17.0, "es el cuatro cinco seis siete")
-        .a(17.5, 21.0, "muy bien voy a revisar la línea")
-        .until(26.0)
+        .a(
+            17.5,
+            22.0,
+            "muy bien la línea figura sin incidencias reinicie el router",
+        )
+        .until(28.0)
         .run();
-    assert_fires(&out, "show_empathy", 14.0, 21.1);
+    // Asking for the customer number is identification, not the cold answer: the advice comes
+    // on the answer about the problem.
+    assert_fires(&out, "show_empathy", 21.9, 24.1);
 }
 
 #[test]
@@ -765,15 +773,18 @@ fn nothing_but_urgent_nudges_in_the_first_seconds() {
             4.0,
             "es una vergüenza estoy harto quiero hablar con su supervisor",
         )
-        .a(4.5, 7.0, "le entiendo perfectamente disculpe las molestias")
-        .c(7.5, 9.5, "eres un imbécil")
+        .a(4.5, 6.0, "le entiendo perfectamente disculpe las molestias")
+        .c(6.5, 8.0, "eres un imbécil")
         .until(12.0)
         .run();
     let early: Vec<&Value> = out
         .iter()
         .filter(|o| o["type"] == "nudge" && o["at_ms"].as_u64().unwrap() < 10_000)
         .collect();
-    assert!(!early.is_empty(), "abuse at 9.5 s must still be flagged");
+    assert!(
+        !early.is_empty(),
+        "abuse at 8 s must still be flagged once the customer pauses"
+    );
     for n in early {
         assert_eq!(
             n["severity"], "urgent",
@@ -1246,7 +1257,7 @@ dead_air_hold_ms = 30000
 // ---------------------------------------------------------------- churn
 
 #[test]
-fn a_churn_threat_gets_offer_escalation_until_a_concrete_step() {
+fn a_churn_threat_gets_offer_next_step_until_a_concrete_step() {
     let out = Script::new("churn")
         .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
         .c(
@@ -1268,10 +1279,343 @@ fn a_churn_threat_gets_offer_escalation_until_a_concrete_step() {
         )
         .until(44.0)
         .run();
-    assert_fires(&out, "offer_escalation", 20.0, 26.0);
+    // A threat to leave wants a concrete step (what, and when) on the answer: the catalogue's
+    // `offer_next_step`, not a supervisor.
+    assert_fires(&out, "offer_next_step", 24.0, 26.0);
+    assert_silent(&out, "offer_escalation");
     assert_silent(&out, "breathe");
     assert_eq!(
-        clear_reason(&out, "offer_escalation").as_deref(),
-        Some("escalation_offered")
+        clear_reason(&out, "offer_next_step").as_deref(),
+        Some("next_step_offered")
     );
+}
+
+// ---------------------------------------------------------------- issue 14, second round
+
+#[test]
+fn a_shouted_clause_inside_a_turn_then_abuse_gets_an_urgent_breathe_with_the_limit() {
+    let out = Script::new("shouted-clause")
+        .a(
+            0.5,
+            3.0,
+            "buenas tardes le atiende marta en qué le puedo ayudar",
+        )
+        .c(
+            3.5,
+            9.0,
+            "me han cobrado la portabilidad y yo nunca la pedí es la tercera vez que llamo",
+        )
+        .a(9.5, 14.0, "según el sistema usted la solicitó el día tres")
+        .c(
+            14.5,
+            20.0,
+            "NO LA PEDÍ NUNCA!! yo no he tocado nada del contrato en mi vida",
+        )
+        .a(20.5, 24.0, "lamentamos los inconvenientes pero consta así")
+        .c(24.5, 28.0, "es usted una inútil como todos los de ahí")
+        .until(34.0)
+        .run();
+    // The shouted clause alone is an outburst (the rest of the turn is lower case)...
+    assert_fires(&out, "breathe", 20.0, 20.1);
+    // ...and the abuse right after it gets the limit once the customer pauses.
+    assert_fires(&out, "abuse_boundary", 28.0, 29.1);
+}
+
+#[test]
+fn fed_up_to_angry_is_not_hostility_but_contempt_for_the_company_is() {
+    let fed_up = Script::new("fed-up")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "ya llamé el lunes y el martes por la factura y sigue sin llegarme",
+        )
+        .a(9.5, 13.0, "vale lo miro ahora mismo")
+        .c(
+            13.5,
+            19.0,
+            "ya estoy cansada de llamar de verdad estoy harta de esta factura",
+        )
+        .a(19.5, 23.0, "sí la veo pendiente de envío")
+        .until(28.0)
+        .run();
+    assert_silent(&fed_up, "breathe");
+
+    let contempt = Script::new("contempt")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "estoy harto me han vuelto a cobrar la cuota que cancelé en marzo",
+        )
+        .a(9.5, 13.0, "vale lo miro ahora mismo")
+        .c(
+            13.5,
+            19.0,
+            "esto es un robo me están tomando el pelo es una vergüenza",
+        )
+        .until(26.0)
+        .run();
+    assert_fires(&contempt, "breathe", 19.0, 19.1);
+    let n = contempt
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "breathe")
+        .unwrap();
+    assert!(n["evidence"][0]["rule"]
+        .as_str()
+        .unwrap()
+        .contains("contempt"));
+}
+
+#[test]
+fn facts_alone_owe_no_empathy_but_stakes_do() {
+    // A firm customer counting contacts and failures, answered with the procedure: the answer
+    // is about the problem, nothing to nudge.
+    let firm = Script::new("firm")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es la tercera vez que llamo el router se sigue cayendo cada noche y sigue igual",
+        )
+        .a(10.5, 13.0, "me da el número de cliente por favor")
+        .c(13.5, 16.0, "el cuatro cuatro dos uno")
+        .a(
+            16.5,
+            22.0,
+            "gracias le programo una visita del técnico para el jueves por la mañana",
+        )
+        .until(28.0)
+        .run();
+    assert_silent(&firm, "show_empathy");
+
+    // What is at stake (a father who cannot walk, an operation), answered with a bare deadline.
+    let stakes = Script::new("stakes")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "ya llamé dos veces por la autorización de mi padre y me sigue saliendo pendiente",
+        )
+        .a(
+            10.5,
+            14.0,
+            "sí la autorización figura pendiente de revisión",
+        )
+        .c(
+            14.5,
+            22.0,
+            "pero es que tiene noventa años y no puede caminar y si no sale no lo operan",
+        )
+        .a(
+            22.5,
+            26.0,
+            "las autorizaciones tardan hasta cinco días hábiles",
+        )
+        .until(32.0)
+        .run();
+    assert_fires(&stakes, "show_empathy", 26.0, 28.1);
+}
+
+#[test]
+fn an_answer_that_cut_the_customer_off_gets_let_them_finish_and_empathy_waits_for_the_next() {
+    let out = Script::new("cut-then-cold")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es la segunda vez que llamo el paquete figura entregado pero no llegó",
+        )
+        .a(10.5, 13.0, "vale lo miro ahora")
+        .c(
+            13.5,
+            21.0,
+            "y mi hijo ya no tiene pastillas para mañana y el médico dijo que",
+        )
+        .a(
+            19.0,
+            24.0,
+            "lo que tiene que hacer es esperar cuarenta y ocho horas",
+        )
+        .c(24.5, 29.0, "que no puede dejar de tomarlas ni un día")
+        .a(
+            30.0,
+            34.0,
+            "el procedimiento es esperar cuarenta y ocho horas",
+        )
+        .until(40.0)
+        .run();
+    assert_fires(&out, "let_them_finish", 24.0, 25.6);
+    // Not on the answer that talked over the customer: on the next cold one.
+    assert_fires(&out, "show_empathy", 34.0, 36.1);
+}
+
+#[test]
+fn the_agent_echoing_the_customers_facts_in_a_paraphrase_shows_empathy() {
+    let out = Script::new("paraphrase")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "estoy harta me han cobrado dos veces la cuota de cuarenta euros",
+        )
+        .a(
+            10.5,
+            17.0,
+            "a ver si lo he entendido le han cobrado dos veces la cuota de cuarenta euros",
+        )
+        .a(17.5, 21.0, "lo devuelvo ahora y lo verá en dos días")
+        .until(27.0)
+        .run();
+    assert_silent(&out, "show_empathy");
+}
+
+#[test]
+fn supervisor_requests_and_regulators_the_reading_only_mentions_get_offer_escalation() {
+    let manager = Script::new("manager")
+        .a(0.5, 3.0, "customer service buenas tardes")
+        .c(
+            3.5,
+            9.0,
+            "mire usted ha sido muy amable pero quiero hablar con un manager por favor",
+        )
+        .a(9.5, 14.0, "no es necesario yo le puedo ayudar con la cita")
+        .c(
+            14.5,
+            20.0,
+            "le estoy pidiendo un supervisor de la manera más educada posible",
+        )
+        .a(20.5, 25.0, "la política es que primero venga el técnico")
+        .until(31.0)
+        .run_with(Resources::embedded());
+    assert_fires(&manager, "offer_escalation", 14.0, 16.1);
+    // The demand is what wants an answer: not empathy advice meanwhile.
+    assert_silent(&manager, "show_empathy");
+    assert_silent(&manager, "breathe");
+
+    let regulator = Script::new("regulator")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "el internet se corta todas las noches y ya llamé cuatro veces",
+        )
+        .a(10.5, 13.0, "vale reinicie el módem por favor")
+        .c(
+            13.5,
+            19.0,
+            "si no me lo arreglan esta semana pongo mi reclamo en osiptel",
+        )
+        .a(19.5, 23.0, "eso lo puede hacer usted cuando quiera")
+        .until(29.0)
+        .run();
+    assert_fires(&regulator, "offer_escalation", 23.0, 25.1);
+}
+
+#[test]
+fn let_me_finish_shouted_with_abuse_gets_the_limit_not_three_nudges() {
+    let out = Script::new("abuse-finish")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "el pedido figura entregado y aquí no ha llegado nada",
+        )
+        .a(9.5, 13.0, "el sistema indica entregado señor")
+        .c(
+            13.5,
+            19.0,
+            "¡IMBÉCIL, NO ME INTERRUMPAS!! ¡TE ESTOY DICIENDO QUE NO LLEGÓ!",
+        )
+        .until(26.0)
+        .run();
+    assert_fires(&out, "abuse_boundary", 19.0, 20.1);
+    assert_fires(&out, "breathe", 19.0, 20.1);
+    assert_silent(&out, "let_them_finish");
+}
+
+#[test]
+fn general_advice_waits_while_breathe_is_on_the_panel() {
+    let out = Script::new("one-at-a-time")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 9.0, "llevamos cuatro días sin luz en el barrio")
+        .a(9.5, 13.0, "veo una avería en el transformador")
+        .c(
+            13.5,
+            19.0,
+            "¿ustedes creen que uno es pendejo? me están tomando el pelo",
+        )
+        .a(19.5, 23.0, "hay varias cuadrillas trabajando en la zona")
+        .until(30.0)
+        .run();
+    assert_fires(&out, "breathe", 19.0, 19.1);
+    // The cold answer would owe empathy, but the panel shows one piece of advice at a time.
+    assert_silent(&out, "show_empathy");
+}
+
+#[test]
+fn a_leave_threat_the_churn_list_lacks_still_wants_a_next_step() {
+    let out = Script::new("leave")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es la tercera vez que llamo por el cargo doble y sigo sin la plata",
+        )
+        .a(10.5, 14.0, "sí veo los dos cargos en su cuenta")
+        .c(
+            14.5,
+            20.0,
+            "pues si esto va a ser así me voy pa otro banco que me ofrecen cuenta gratis",
+        )
+        .a(20.5, 24.0, "bueno señora eso ya es decisión suya")
+        .until(30.0)
+        .run();
+    assert_fires(&out, "offer_next_step", 24.0, 26.1);
+    assert_silent(&out, "offer_escalation");
+}
+
+#[test]
+fn a_transfer_whose_who_and_why_come_in_the_next_segment_is_owned() {
+    let out = Script::new("split-transfer")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "es la tercera vez que llamo y nadie me soluciona lo de la nómina",
+        )
+        .a(10.5, 14.0, "le comunico con la supervisora de banca pyme")
+        .a(
+            14.2,
+            18.0,
+            "porque ella puede hablar con cumplimiento directamente",
+        )
+        .until(24.0)
+        .run();
+    assert_silent(&out, "own_the_transfer");
+}
+
+#[test]
+fn self_deprecation_and_a_denied_feeling_owe_no_empathy() {
+    let out = Script::new("self")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "ay qué bruta soy puse el código de mi prima al pagar qué vergüenza",
+        )
+        .a(
+            10.5,
+            15.0,
+            "tranquila pasa seguido mándenos el voucher por el intranet",
+        )
+        .c(
+            15.5,
+            21.0,
+            "y no estoy enojada ni nada pero la otra vez me cobraron otra vez el envío",
+        )
+        .a(21.5, 25.0, "aquí el cambio no tiene ningún costo")
+        .until(30.0)
+        .run();
+    assert_silent(&out, "show_empathy");
 }

@@ -281,6 +281,16 @@ impl Call {
         if side == Side::Agent && !backchannel {
             self.conv.agent_spoke(&mut o);
         }
+        if side == Side::Customer && !backchannel {
+            self.conv.customer_heard(seg.end_ms);
+        }
+        if side == Side::Agent && !backchannel {
+            let mut first = Outcome::default();
+            self.conv.flush_abuse(&mut first);
+            if !first.proposals.is_empty() {
+                self.apply(first, out);
+            }
+        }
         match side {
             Side::Agent if seg.is_final && !backchannel => {
                 self.agent_turn_until = seg.end_ms + self.cfg.timing.turn_join_gap_ms;
@@ -412,6 +422,8 @@ impl Call {
             &self.cfg,
             now,
             &seg.segment_id,
+            &seg.text,
+            analysis,
             &reading,
             &evidence_for_rules,
             repeated,
@@ -458,7 +470,7 @@ impl Call {
     /// Turn rule outcomes into policy decisions and protocol messages.
     fn apply(&mut self, mut o: Outcome, out: &mut Vec<Outbound>) {
         let now = self.now_ms;
-        self.conv.lasting(&mut o);
+        self.conv.lasting(now, &mut o);
         for d in self.policy.expire(&self.cfg.nudges, now) {
             self.emit_decision(d, out);
         }

@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 use crate::config::CampaignConfig;
 use crate::language::agent::AgentReading;
 use crate::language::cues::CustomerCues;
-use crate::language::customer::CustomerReading;
+use crate::language::customer::{CustomerReading, Target};
+use crate::language::lexicon::Cat;
 use crate::language::{Analysis, Hit};
 use crate::nudges::policy::Proposal;
 use crate::nudges::Kind;
@@ -22,6 +23,10 @@ const COMPLAINT_MEMORY: usize = 8;
 const REPEAT_MIN_GAP_MS: u64 = 12_000;
 /// An action and its time/reference may be split over agent segments this close together.
 const NEXT_STEP_JOIN_MS: u64 = 15_000;
+/// Abuse nudges wait for the customer to have been quiet this long (their outburst is over)...
+const ABUSE_PAUSE_MS: u64 = 800;
+/// ...but no longer than this after the first abusive words.
+const ABUSE_MAX_WAIT_MS: u64 = 15_000;
 /// Abuse is over when nothing abusive has been said for this long.
 const ABUSE_QUIET_MS: u64 = 30_000;
 /// Shouting this hot (or with "!!") is a shouting-grade outburst (breathe), even before the level
@@ -29,19 +34,13 @@ const ABUSE_QUIET_MS: u64 = 30_000;
 const BREATHE_SHOUT_HEAT: f64 = 0.6;
 /// Abuse this soon after an outburst is part of it (breathe, urgent).
 const OUTBURST_MEMORY_MS: u64 = 30_000;
-/// Entering *angry* is hostility when the segment that tipped it is hostile in kind (anger,
-/// insults, sarcasm, swearing, shouting, "!!") or a heavy complaint (at least this much heat): a
-/// drift over the line on a weak cue ("no es normal"), a repetition ("ya se lo he dicho", "usted
-/// no me está escuchando": active listening is owed, not composure) or a demand is not.
-const BREATHE_TIPPING_HEAT: f64 = 0.6;
-/// Evidence rules (`lexicon/category:term`, see `Hit::rule`) of hostile kinds of heat.
-const HOSTILE_RULES: &[&str] = &[
-    "frustration/anger:",
-    "frustration/sarcasm:",
-    "insults/",
-    "shouting (capitals)",
-    "exclamations",
-];
+/// Anger words at least this strong are fury ("furioso", "estoy que exploto", "emputado"):
+/// hostility. Weaker ones are being fed up ("estoy harta", "ya estoy cansado", "hasta las
+/// narices"): frustration, for empathy and a next step, not for `breathe`.
+const BREATHE_FURY_WEIGHT: f64 = 0.8;
+/// Complaints at least this strong are contempt or accusations ("es una vergüenza", "me están
+/// robando", "tomadura de pelo"): hostility when they take the customer to *angry*.
+const BREATHE_CONTEMPT_WEIGHT: f64 = 0.6;
 /// A presence check ("¿hola?, ¿hay alguien?") counts after at least this much silence.
 const PRESENCE_MIN_SILENCE_MS: u64 = 5_000;
 /// "Couldn't follow you" points at the agent's delivery when their turn before it was brisk, or
@@ -60,6 +59,34 @@ const TRANSFER_EXPLAINED_MS: u64 = 120_000;
 const OWNERSHIP_EMPATHY_WEIGHT: f64 = 0.8;
 /// Distress this strong makes empathy owed from *tense* already.
 const DISTRESS_EMPATHY_HEAT: f64 = 0.3;
+/// Kinds of customer evidence that show a feeling (as opposed to facts: a repeat contact, a
+/// complaint about the service, distrust, a request).
+const FEELING_CATS: &[Cat] = &[
+    Cat::Anger,
+    Cat::Distress,
+    Cat::Command,
+    Cat::Insult,
+    Cat::InsultPeer,
+    Cat::Directed,
+    Cat::Profanity,
+];
+/// An answer sharing this many content words with what the customer said since the agent's
+/// last answer addresses it.
+const RESPONSIVE_SHARED_WORDS: usize = 2;
+/// Sarcasm phrases at least this strong show a feeling ("qué maravilla, otra vez sin luz");
+/// weaker ones collide with idioms ("me sacaste un peso de encima"), and praise next to a
+/// complaint ("qué bueno, pensé que me iban a cobrar otra vez") is too often relief.
+const SARCASM_FEELING_WEIGHT: f64 = 0.3;
+/// Complaints at least this strong are indignation, a feeling ("es una vergüenza", "es el colmo",
+/// "me están robando"); "qué vergüenza" (0.6) is as often embarrassment about oneself.
+const INDIGNATION_WEIGHT: f64 = 0.65;
+/// Negators that deny a feeling when they stand at most this many words before it ("no estoy
+/// arrecha", "nunca estoy enfadado").
+const DIRECT_NEGATORS: &[&str] = &["no", "nunca", "ni", "tampoco", "jamas", "jamás"];
+const NEGATION_REACH: usize = 2;
+/// An agent who starts talking this far into the customer's words cut them off: that answer is
+/// `let_them_finish` business, and empathy advice waits for the next one.
+const TALK_OVER_MS: u64 = 1_000;
 /// After the agent showed empathy, the score must rise this much before it is owed again.
 const EMPATHY_AGAIN_RISE: f64 = 0.2;
 /// Empathy is due in the answers right after the customer showed how they feel; later the advice
@@ -94,6 +121,8 @@ fn propose(kind: Kind, evidence: Vec<Evidence>) -> Proposal {
 /// The agent's speech since the customer last said something of substance.
 #[derive(Debug, Clone, Default)]
 struct AgentTurn {
+    /// The turn began while the customer was still talking (by at least [`TALK_OVER_MS`]).
+    began_over_customer: bool,
     words: usize,
     syllables: u32,
     speech_ms: u64,
@@ -146,6 +175,12 @@ pub(super) struct Conversation {
     empathy_owed: Option<Evidence>,
     /// Since when: a cold answer long after the moment is no longer the moment.
     empathy_owed_since: u64,
+    /// The level it became owed at: it stays owed while the customer is at least there.
+    empathy_threshold: Option<Level>,
+    /// It is owed for a feeling the customer showed (not only for what is at stake)...
+    empathy_felt: bool,
+    /// ...and the agent has already asked for identification since.
+    identification_asked: bool,
     /// Since when the customer has been at `next_step_level` with no next step offered.
     frustrated_since: Option<u64>,
     frustration_evidence: Option<Evidence>,
@@ -173,6 +208,15 @@ pub(super) struct Conversation {
     /// The silence was broken by the customer (often "¿hola?"): the agent still owes them word of
     /// what is happening, so `dead_air` stays open until the agent speaks.
     dead_air_owed: bool,
+    /// Abuse waiting for the customer to pause: since when, and the proposals (the limit, and
+    /// `breathe` when it came in an outburst).
+    pending_abuse: Option<(u64, Vec<Proposal>)>,
+    /// The end of the customer's latest words heard (partials included).
+    last_customer_heard_ms: u64,
+    /// Content stems (numbers aside) the customer said since the agent's last answer.
+    unanswered: Vec<String>,
+    /// When the customer's last final of substance ended.
+    last_customer_end_ms: u64,
     /// Content stems of the customer's recent turns, for recognising an agent who reflects them.
     recent_customer: VecDeque<(u64, Vec<String>)>,
     /// The customer is mid-turn: an agent's "entiendo" now is listening, not an answer.
@@ -258,13 +302,33 @@ impl Conversation {
             return;
         }
         self.agent_turn = AgentTurn::default();
+        self.last_customer_end_ms = now;
         let mut stems = a.content.clone();
         stems.sort();
         stems.dedup();
+        self.unanswered.extend(
+            stems
+                .iter()
+                .filter(|w| !crate::language::lexicon::is_number_word(w))
+                .cloned(),
+        );
         self.recent_customer.push_back((now, stems));
         while self.recent_customer.len() > RECENT_CUSTOMER_TURNS {
             self.recent_customer.pop_front();
         }
+    }
+
+    /// The agent starts answering: abuse still waiting for the customer's pause is shown now,
+    /// before the answer is read (a limit in it then clears it).
+    pub fn flush_abuse(&mut self, out: &mut Outcome) {
+        if let Some((_, abuse)) = self.pending_abuse.take() {
+            out.proposals.extend(abuse);
+        }
+    }
+
+    /// The customer is speaking (a partial or final of theirs, not a backchannel, ending here).
+    pub fn customer_heard(&mut self, end_ms: u64) {
+        self.last_customer_heard_ms = self.last_customer_heard_ms.max(end_ms);
     }
 
     /// The agent said something (partial or final, not a backchannel): a silence the customer broke
@@ -295,7 +359,11 @@ impl Conversation {
         if !asked && calm_pace && self.fast_speech.is_none() && self.monologue.is_none() {
             out.resolve(Kind::SlowDown, "pace_normal");
         }
+        let over = self.last_customer_end_ms.saturating_sub(start) >= TALK_OVER_MS;
         let t = &mut self.agent_turn;
+        if t.words == 0 {
+            t.began_over_customer = over;
+        }
         t.words += words;
         t.syllables = t.syllables.saturating_add(syllables);
         t.speech_ms += end.saturating_sub(start);
@@ -303,7 +371,14 @@ impl Conversation {
     }
 
     /// The customer's own words about the agent's delivery.
-    fn on_cues(&mut self, cues: &CustomerCues, now: u64, seg: &str, silence_before_ms: u64) {
+    fn on_cues(
+        &mut self,
+        cues: &CustomerCues,
+        now: u64,
+        seg: &str,
+        silence_before_ms: u64,
+        abusive: bool,
+    ) {
         // Could not follow / asked to slow down → slow_down, whatever the measured rate.
         let pace = cues.pace_request.as_ref().map(|h| {
             let mut e = hit_ev(seg, h);
@@ -343,9 +418,13 @@ impl Conversation {
             self.dead_air = Some(e);
             self.dead_air_owed = true;
         }
-        // "Déjeme terminar" → let_them_finish, until they finish their turn uninterrupted.
+        // "Déjeme terminar" → let_them_finish, until they finish their turn uninterrupted. Not
+        // when it comes with abuse ("¡CONCHATUMARE, NO ME INTERRUMPAS!!"): the limit and
+        // `breathe` ("escucha y luego responde") are the advice then, one at a time.
         if let Some(h) = cues.let_me_finish.as_ref().filter(|h| {
-            h.weight >= STRONG_CUE || now.saturating_sub(self.agent_turn.last_end_ms) <= 3_000
+            !abusive
+                && (h.weight >= STRONG_CUE
+                    || now.saturating_sub(self.agent_turn.last_end_ms) <= 3_000)
         }) {
             let mut e = hit_ev(seg, h);
             e.rule = format!("{} — the customer asked to be let finish", e.rule);
@@ -360,6 +439,8 @@ impl Conversation {
         cfg: &CampaignConfig,
         now: u64,
         seg: &str,
+        text: &str,
+        a: &Analysis,
         r: &CustomerReading,
         evidence: &[Evidence],
         repeated: Option<Evidence>,
@@ -372,18 +453,19 @@ impl Conversation {
     ) {
         let pc = &cfg.nudges;
         self.peak_level = self.peak_level.max(Some(after));
-        self.on_cues(cues, now, seg, silence_before_ms);
+        self.on_cues(cues, now, seg, silence_before_ms, r.abuse.is_some());
         let heat_ev: Vec<Evidence> = evidence
             .iter()
             .filter(|e| !e.quote.is_empty())
             .cloned()
             .collect();
 
-        // A shouting-grade outburst: capitals with real heat or with "!!".
-        let outburst = r.shouting
-            && after >= Level::Tense
-            && (r.heat >= BREATHE_SHOUT_HEAT
-                || r.evidence.iter().any(|(_, rule)| rule == "exclamations"));
+        // A shouting-grade outburst: capitals with an exclamation or real heat, or "!!" with real
+        // heat ("NO ESTABA ACTIVO!!", "¡CÁLLESE!").
+        let shouting = a.shouting || shouted_clause(text);
+        let outburst = after >= Level::Tense
+            && ((shouting && (a.exclamations >= 1 || r.heat >= BREATHE_SHOUT_HEAT))
+                || (a.exclamations >= 2 && r.heat >= BREATHE_SHOUT_HEAT));
         if outburst {
             self.last_outburst_ms = Some(now);
         }
@@ -392,12 +474,14 @@ impl Conversation {
             .is_some_and(|t| now.saturating_sub(t) <= OUTBURST_MEMORY_MS);
         if let Some(h) = &r.abuse {
             self.last_abuse_ms = Some(now);
-            out.proposals
-                .push(propose(Kind::AbuseBoundary, vec![hit_ev(seg, h)]));
+            // Shown when the customer pauses (the agent cannot answer mid-outburst, and the
+            // panel changing while they listen is noise), or after `ABUSE_MAX_WAIT_MS` at most.
+            let since = self.pending_abuse.as_ref().map_or(now, |(t, _)| *t);
+            let mut abuse = vec![propose(Kind::AbuseBoundary, vec![hit_ev(seg, h)])];
             // Abuse shouted, or right after an outburst, is the moment to breathe before
             // answering: as urgent as the limit itself. A plain insult gets the limit alone.
             if fury_recently {
-                out.proposals.push(Proposal {
+                abuse.push(Proposal {
                     severity: Some(crate::protocol::Severity::Urgent),
                     ..propose(
                         Kind::Breathe,
@@ -408,6 +492,7 @@ impl Conversation {
                     )
                 });
             }
+            self.pending_abuse = Some((since, abuse));
         } else if self
             .last_abuse_ms
             .is_some_and(|t| now.saturating_sub(t) >= ABUSE_QUIET_MS)
@@ -415,44 +500,106 @@ impl Conversation {
             out.resolve(Kind::AbuseBoundary, "abuse_stopped");
         }
 
-        // `breathe` is about the agent's composure under hostility: the customer turning angry
-        // (the reading's level for hostility) or a shouting-grade outburst — not a frustrated
-        // level, one complaint, or a firm demand for a supervisor (that wants `offer_escalation`
-        // first). Abuse is handled above (urgent). Worry and fear call for empathy instead.
-        let has_rule = |prefixes: &[&str]| {
-            r.evidence
-                .iter()
-                .any(|(_, rule)| prefixes.iter().any(|p| rule.starts_with(p)))
-        };
-        let hostile_kind = has_rule(HOSTILE_RULES);
-        let heavy_complaint =
-            has_rule(&["frustration/complaint:"]) && r.heat >= BREATHE_TIPPING_HEAT;
-        let entered_angry =
-            after == Level::Angry && before < Level::Angry && (hostile_kind || heavy_complaint);
+        // `breathe` is about the agent's composure under hostility, and needs hostility evidence
+        // in this very turn: a shouting-grade outburst, or the customer turning angry with
+        // insults or swearing at the agent or the company, or fury words ("estoy que exploto").
+        // Never a level alone, being fed up ("estoy harta", "ya me cansé"), one complaint,
+        // sarcasm or a firm demand for a supervisor (that wants `offer_escalation` first). Abuse
+        // is handled above (urgent). Worry and fear call for empathy instead.
+        let insulting = matches!(r.insult_target, Some(Target::Agent | Target::Company));
+        let fury = a
+            .hits
+            .iter()
+            .any(|h| h.cat == Cat::Anger && !h.negated && base_weight(h) >= BREATHE_FURY_WEIGHT);
+        // Contempt for the company ("es una vergüenza", "me están tomando el pelo", "esto es un
+        // robo"): the strongest complaints, not "sigue sin funcionar".
+        let contempt = a.hits.iter().any(|h| {
+            h.cat == Cat::Complaint && !h.negated && base_weight(h) >= BREATHE_CONTEMPT_WEIGHT
+        });
+        let entered_angry = after == Level::Angry && before < Level::Angry;
+        let hostile = outburst || entered_angry && (insulting || fury || contempt);
         let demand_only = r.escalation.is_some() && !r.shouting;
-        let plain_abuse = r.abuse.is_some() && !fury_recently;
-        if !plain_abuse && !r.distress_only && !demand_only && (entered_angry || outburst) {
+        // With abuse, `breathe` comes (urgent) with the limit, when the customer pauses.
+        if hostile && r.abuse.is_none() && !r.distress_only && !demand_only {
             let why = if outburst {
                 "hostility: shouting-grade outburst".to_string()
+            } else if insulting {
+                format!(
+                    "hostility: insults at the {} as the customer turned angry (from {})",
+                    if r.insult_target == Some(Target::Agent) {
+                        "agent"
+                    } else {
+                        "company"
+                    },
+                    before.as_str()
+                )
             } else {
                 format!(
-                    "hostility: customer turned angry (from {})",
+                    "hostility: {} as the customer turned angry (from {})",
+                    if fury {
+                        "fury words"
+                    } else {
+                        "contempt for the company"
+                    },
                     before.as_str()
                 )
             };
             let mut evidence = vec![ev(seg, "", why)];
             evidence.extend(heat_ev.iter().take(3).cloned());
-            // Breathing helps before the next answer, not twenty seconds later: immediate.
-            out.proposals.push(Proposal {
-                immediate: true,
-                ..propose(Kind::Breathe, evidence)
-            });
+            if let Some((_, abuse)) = self.pending_abuse.as_mut() {
+                // The same outburst as abuse still waiting for the customer's pause: shown with
+                // the limit, as urgent.
+                if !abuse.iter().any(|p| p.kind == Kind::Breathe) {
+                    abuse.push(Proposal {
+                        severity: Some(crate::protocol::Severity::Urgent),
+                        ..propose(Kind::Breathe, evidence)
+                    });
+                }
+            } else {
+                // Breathing helps before the next answer, not twenty seconds later: immediate.
+                out.proposals.push(Proposal {
+                    immediate: true,
+                    ..propose(Kind::Breathe, evidence)
+                });
+            }
         }
         if after < Level::Frustrated {
             out.resolve(Kind::Breathe, "customer_calmer");
         }
 
-        if let Some(h) = &r.escalation {
+        // A threat to leave ("me doy de baja", "si no me la mandan esta semana cancelo") wants a
+        // concrete next step (or a retention offer) on the agent's answer; a demand for a
+        // supervisor or a formal complaint wants the escalation offered.
+        let churn = r
+            .escalation
+            .as_ref()
+            // Refusing a charge ("no voy a pagar eso") is a dispute, not a threat to leave.
+            .filter(|h| h.cat == Cat::Churn && !h.term.contains("pag"))
+            .map(|h| hit_ev(seg, h))
+            .or_else(|| {
+                a.constructions
+                    .iter()
+                    .find(|c| {
+                        matches!(
+                            c.kind,
+                            crate::language::constructions::Kind::Condition
+                                | crate::language::constructions::Kind::Ultimatum
+                        )
+                    })
+                    .map(|c| {
+                        ev(
+                            seg,
+                            &c.quote,
+                            format!("{} — a threat to leave", c.kind.rule()),
+                        )
+                    })
+            })
+            .or_else(|| cues.leave_threat.as_ref().map(|h| hit_ev(seg, h)));
+        if let Some(e) = churn {
+            self.pending_next_step_request = Some(e);
+        }
+        let demand = r.escalation.as_ref().filter(|h| h.cat != Cat::Churn);
+        if let Some(h) = demand.or(cues.escalation_request.as_ref()) {
             self.pending_escalation = Some(hit_ev(seg, h));
         }
         // Due on the agent's answer to the demand, if it offers no escalation (see `on_agent`).
@@ -485,14 +632,15 @@ impl Conversation {
             // (The engine passes a repeat only when heated or from a tense customer.)
             .or(repeated);
         // "Ya se lo he dicho" shows the agent already failed to take it in: due now. "Usted no
-        // me escucha" is due on the agent's next answer if it still does not sum up the case.
+        // me escucha" and the same complaint told again are due on the agent's next answer if it
+        // still does not sum up the case.
         let told_again = r
             .repetition
             .as_ref()
             .is_some_and(|h| h.cat == crate::language::lexicon::Cat::AlreadySaid);
         let repeated_complaint = r.repetition.is_none() && !rejected_now && listening.is_some();
         if let Some(e) = listening {
-            self.understanding_rejected |= rejected_now || !told_again && !repeated_complaint;
+            self.understanding_rejected |= rejected_now || repeated_complaint || !told_again;
             self.pending_repetition = Some(e.clone());
             if !self.understanding_rejected {
                 out.proposals.push(propose(Kind::ActiveListening, vec![e]));
@@ -511,25 +659,64 @@ impl Conversation {
         let rose_again = self
             .empathy_shown_at
             .is_none_or(|at| score >= at + EMPATHY_AGAIN_RISE);
-        // Real worry or fear (not "un poco asustado") calls for empathy sooner: from tense.
-        let threshold = if r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT {
+        // Empathy is owed for feelings the customer showed (anger or being fed up, worry,
+        // clear sarcasm, indignation — "es una vergüenza" —, a command, insults, shouting) or for what is at stake for them ("mi mamá ya no
+        // tiene pastillas", "vivo de esa bodega"): not for facts alone (a repeat contact, "sigue
+        // igual", "me dijeron que…"), however they add up, where a firm customer wants the
+        // problem handled.
+        // A negation a few words before a feeling is often another clause's ("nadie me contesta,
+        // estoy desesperada"); right before it, it is the feeling's ("no estoy arrecha").
+        let negated_here = |h: &Hit| {
+            h.negated
+                && (h.first.saturating_sub(NEGATION_REACH)..=h.first)
+                    .filter_map(|i| a.folded.get(i))
+                    .any(|w| DIRECT_NEGATORS.contains(&w.as_str()))
+        };
+        let feeling = a
+            .hits
+            .iter()
+            .filter(|h| {
+                (FEELING_CATS.contains(&h.cat)
+                    || h.cat == Cat::Sarcasm && base_weight(h) >= SARCASM_FEELING_WEIGHT
+                    || h.cat == Cat::Complaint && base_weight(h) >= INDIGNATION_WEIGHT)
+                    && !negated_here(h)
+            })
+            // Insults and swearing say how the customer feels about the agent or the company;
+            // "qué bruta soy" or "el weón de mi cuñado" do not.
+            .find(|h| {
+                h.file != crate::language::lexicon::LexiconFile::Insults
+                    || matches!(
+                        crate::language::customer::target(a, h),
+                        Target::Agent | Target::Company
+                    )
+            })
+            .map(|h| hit_ev(seg, h))
+            .or_else(|| outburst.then(|| ev(seg, "", "shouting")));
+        let impact = cues.impact.as_ref().map(|h| {
+            let mut e = hit_ev(seg, h);
+            e.rule = format!("{} — what is at stake for the customer", e.rule);
+            e
+        });
+        // Real worry or fear (not "un poco asustado"), or high stakes, call for empathy sooner:
+        // from tense.
+        let threshold = if r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT || impact.is_some() {
             pc.empathy_level.min(Level::Tense)
         } else {
             pc.empathy_level
         };
-        if after >= threshold
-            && self.empathy_owed.is_none()
-            && rose_again
-            && (before < threshold || (r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT))
+        let felt = feeling.is_some();
+        if let Some(e) = impact
+            .or(feeling)
+            .filter(|_| after >= threshold && rose_again)
         {
+            if self.empathy_owed.is_none() {
+                self.identification_asked = false;
+                self.empathy_felt = false;
+            }
+            self.empathy_felt |= felt;
             self.empathy_owed_since = now;
-            self.empathy_owed = heat_ev.first().cloned().or_else(|| {
-                Some(ev(
-                    seg,
-                    "",
-                    format!("frustration reached {}", after.as_str()),
-                ))
-            });
+            self.empathy_threshold = Some(threshold);
+            self.empathy_owed = Some(e);
         }
         if after >= pc.next_step_level {
             self.frustrated_since.get_or_insert(now);
@@ -583,7 +770,7 @@ impl Conversation {
         } else if next_step {
             self.pending_action = None;
         }
-        let paraphrase = r.paraphrase.is_some() || self.echoes_complaint(a);
+        let paraphrase = r.paraphrase.is_some() || !r.data_request && self.echoes_complaint(a);
         // Empathy in the agent's own words: a stock-free empathy phrase, ownership ("me encargo
         // yo"), or an evaluative frame about the customer's own situation ("tres semanas sin poder
         // teletrabajar, eso es muy duro").
@@ -591,7 +778,10 @@ impl Conversation {
             .ownership
             .as_ref()
             .is_some_and(|h| h.weight >= OWNERSHIP_EMPATHY_WEIGHT);
-        let reflects = r.validation.is_some() && self.reflects_customer(now, a);
+        // An evaluative frame or a paraphrase ("a ver si lo he entendido: le cobraron dos cuotas
+        // de cuarenta y cinco euros…") around the customer's own facts shows they were heard.
+        let reflects =
+            (r.validation.is_some() || r.paraphrase.is_some()) && self.reflects_customer(now, a);
         let empathy = r.empathy.is_some() || owns || reflects;
 
         if empathy || next_step || paraphrase {
@@ -635,6 +825,7 @@ impl Conversation {
             out.resolve(Kind::ActiveListening, "paraphrased");
         }
         if r.boundary.is_some() {
+            self.pending_abuse = None;
             out.resolve(Kind::AbuseBoundary, "limit_set");
         }
         if empathy || paraphrase || next_step {
@@ -729,8 +920,10 @@ impl Conversation {
             .filter(|_| !just_explained && !explained)
         {
             let upset = Some(level).max(self.peak_level) >= Some(pc.transfer_level);
+            // A vague target ("otra área") fires whatever the level: the reading often takes a
+            // worried customer for a calm one, and "otra área" is never owned.
             if !t.owned() && (upset || t.vague.is_some()) {
-                // Only useful before the line goes to someone else: show it now.
+                // Only useful before the line goes to someone else.
                 self.unowned_transfer = true;
                 let mut e = vec![hit_ev(seg, &t.hit)];
                 let missing = match (t.target.is_some() && t.vague.is_none(), t.reason.is_some()) {
@@ -743,8 +936,14 @@ impl Conversation {
                     e.push(hit_ev(seg, v));
                 }
                 e[0].rule = format!("{} — transfer {missing}", e[0].rule);
+                // Shown at once when the line is going now ("le transfiero, no cuelgue");
+                // otherwise when the agent's turn is over: who and why often come in the next
+                // segment ("le comunico con la supervisora…" … "que sí puede llamar a
+                // cumplimiento"), and then nothing is missing.
+                let going_now = r.hold.is_some();
                 out.proposals.push(Proposal {
-                    immediate: true,
+                    immediate: going_now,
+                    timely: !going_now,
                     ..propose(Kind::OwnTheTransfer, e)
                 });
             }
@@ -753,14 +952,45 @@ impl Conversation {
         // The agent answered an upset customer without acknowledging how they feel. Not while
         // setting a limit on abuse, and not when this answer is what `avoid_empty_phrases` is
         // proposed for: that is the more precise advice.
-        let substantive = (a.words >= 4 && !a.backchannel_only || rote_answer) && r.hold.is_none();
+        // Asking for the account number or the ID is identification, not the answer: advice on
+        // what the answer lacked (empathy, a step, a summary) waits for the answer about the
+        // customer's problem.
+        // The first such request after the customer said how they feel is identification; a
+        // customer who said so and gets question after question is being answered coldly.
+        let identification = r.data_request && !(self.empathy_felt && self.identification_asked);
+        if r.data_request {
+            self.identification_asked = true;
+        }
+        let substantive = (a.words >= 4 && !a.backchannel_only || rote_answer)
+            && r.hold.is_none()
+            && !identification;
         let setting_limit = r.boundary.is_some();
-        if substantive && !empathy && !setting_limit && !rote {
+        // A factual answer to what the customer just said ("sí, la autorización figura
+        // pendiente de auditoría" to "me sigue apareciendo pendiente") addresses their concern:
+        // not the cold answer. Their words since the agent's last answer are what it answers.
+        let shared: std::collections::BTreeSet<&String> = a
+            .content
+            .iter()
+            .filter(|w| self.unanswered.contains(*w))
+            .collect();
+        let responsive = shared.len() >= RESPONSIVE_SHARED_WORDS && !r.mentions_id;
+        if substantive {
+            self.unanswered.clear();
+        }
+        if substantive && !empathy && !setting_limit && !rote && !responsive {
             let moment = now.saturating_sub(self.empathy_owed_since) <= EMPATHY_MOMENT_MS;
             if let Some(e) = self.empathy_owed.as_ref().filter(|_| moment) {
-                // Owed since the customer reached `empathy_level`; still owed while they are
-                // at least tense.
-                if level >= Level::Tense {
+                // Owed since the customer showed how they feel; still owed while they are at
+                // least at the level it became owed at. Not on an answer that cut the customer
+                // off (`let_them_finish` is the advice for it), nor while a demand for a
+                // supervisor or "¿y ahora qué hago?" is unanswered (`offer_escalation` or
+                // `offer_next_step` first: the answer failed what was asked).
+                let cut_off = self.agent_turn.began_over_customer;
+                if Some(level) >= self.empathy_threshold
+                    && !cut_off
+                    && self.pending_escalation.is_none()
+                    && (next_step || self.pending_next_step_request.is_none())
+                {
                     let mut evidence = vec![e.clone()];
                     evidence.push(ev(
                         seg,
@@ -772,11 +1002,20 @@ impl Conversation {
             }
         }
 
-        // Still no concrete next step while the customer stays upset, or after they asked.
-        if substantive && !next_step && !setting_limit {
-            let waited = self
-                .frustrated_since
-                .is_some_and(|t| now.saturating_sub(t) >= pc.next_step_after_ms);
+        // Still no concrete next step while the customer stays upset, or after they asked (or
+        // threatened to leave): then a short answer ("lamento escuchar eso") is the answer too.
+        let answers_request = self.pending_next_step_request.is_some()
+            && a.words >= 2
+            && !a.backchannel_only
+            && r.hold.is_none()
+            && !r.data_request;
+        if (substantive || answers_request) && !next_step && !setting_limit {
+            // A formula ("sí claro, le entiendo perfectamente") is `avoid_empty_phrases`
+            // business while the customer has not asked for a step.
+            let waited = !rote
+                && self
+                    .frustrated_since
+                    .is_some_and(|t| now.saturating_sub(t) >= pc.next_step_after_ms);
             let asked = self.pending_next_step_request.clone();
             let asked_now = asked.is_some();
             if level >= pc.next_step_level && waited || asked.is_some() {
@@ -798,7 +1037,7 @@ impl Conversation {
         }
         // An unanswered demand, whatever else the answer does ("le transfiero, no cuelgue"): not
         // held back by the rolling budget.
-        if a.words >= 4 && !next_step && !setting_limit {
+        if a.words >= 4 && !next_step && !setting_limit && !r.data_request {
             if let Some(e) = &self.pending_escalation {
                 out.proposals.push(Proposal {
                     timely: true,
@@ -971,7 +1210,17 @@ impl Conversation {
 
     /// Re-propose the lasting timing conditions. They are about what is happening right now, so
     /// they are immediate: shown even mid-sentence, outside the rolling budget.
-    pub fn lasting(&self, out: &mut Outcome) {
+    pub fn lasting(&mut self, now: u64, out: &mut Outcome) {
+        let paused = now.saturating_sub(self.last_customer_heard_ms) >= ABUSE_PAUSE_MS;
+        let abuse_due = self
+            .pending_abuse
+            .as_ref()
+            .is_some_and(|(since, _)| paused || now.saturating_sub(*since) >= ABUSE_MAX_WAIT_MS);
+        if abuse_due {
+            if let Some((_, abuse)) = self.pending_abuse.take() {
+                out.proposals.extend(abuse);
+            }
+        }
         let now = |kind, evidence| Proposal {
             kind,
             evidence,
@@ -1003,6 +1252,41 @@ impl Conversation {
             out.proposals.push(now(Kind::SlowDown, pace));
         }
     }
+}
+
+/// A cue's lexicon weight before intensifiers: "de verdad estoy harta" is still being fed up.
+fn base_weight(h: &Hit) -> f64 {
+    if h.intensity > 0.0 {
+        h.weight / h.intensity
+    } else {
+        h.weight
+    }
+}
+
+/// At least this many words in capitals in a row are a shouted clause ("NO ESTABA ACTIVO!! yo
+/// lo desactivé"), even when the rest of the turn is not: one capitalised word is emphasis
+/// ("cobrado DOS veces"), an acronym ("el DNI") nothing.
+const SHOUTED_RUN_WORDS: usize = 2;
+
+/// A run of words in capitals (ASR or chat that keeps case) that is shouting, not emphasis.
+fn shouted_clause(text: &str) -> bool {
+    let mut run = 0;
+    let mut long_in_run = false;
+    for w in text.split_whitespace() {
+        let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
+        let caps = letters.len() >= 2 && letters.iter().all(|c| c.is_uppercase());
+        if caps {
+            run += 1;
+            long_in_run |= letters.len() >= 4;
+            if run >= SHOUTED_RUN_WORDS && long_in_run {
+                return true;
+            }
+        } else if !letters.is_empty() {
+            run = 0;
+            long_in_run = false;
+        }
+    }
+    false
 }
 
 /// Most of the words are numbers: an account, phone or reference being read out.

@@ -50,6 +50,75 @@ const ACK_COMPANIONS: &[&str] = &[
     "veo",
 ];
 
+/// What an agent asks for to identify the customer or their case ("¿me da su DNI?", "¿el número
+/// de contrato?", "me pasas el código del reclamo").
+const ID_NOUNS: &[&str] = &[
+    "dni",
+    "nie",
+    "rut",
+    "cedula",
+    "curp",
+    "rfc",
+    "cuit",
+    "cuil",
+    "nit",
+    "ine",
+    "pasaporte",
+    "poliza",
+    "contrato",
+    "cuenta",
+    "pedido",
+    "guia",
+    "tracking",
+    "folio",
+    "expediente",
+    "matricula",
+    "placa",
+    "titular",
+    "numero",
+    "codigo",
+    "referencia",
+    "nombre",
+    "direccion",
+    "correo",
+    "email",
+    "telefono",
+    "celular",
+    "documento",
+    "identificacion",
+    "reclamo",
+    "orden",
+    "localizador",
+];
+/// Words that make a short segment a request to the customer ("me da…", "me indica…").
+const REQUEST_WORDS: &[&str] = &[
+    "da",
+    "das",
+    "dice",
+    "dices",
+    "decis",
+    "indica",
+    "indicas",
+    "pasa",
+    "pasas",
+    "regala",
+    "facilita",
+    "confirma",
+    "confirmas",
+    "dar",
+    "decir",
+    "indicar",
+    "facilitar",
+    "proporciona",
+    "digame",
+    "dime",
+    "indiqueme",
+    "regaleme",
+    "favor",
+];
+/// A request for identification is at most this long.
+const DATA_REQUEST_MAX_WORDS: usize = 12;
+
 /// A transfer announcement and what came with it.
 #[derive(Debug, Clone)]
 pub struct Transfer {
@@ -96,6 +165,11 @@ pub struct AgentReading {
     pub validation: Option<Hit>,
     /// The whole answer is a bare acknowledgement ("entiendo", "sí, claro, comprendo").
     pub rote_ack: Option<Hit>,
+    /// A short request for the customer's ID or case number ("¿me da su DNI, por favor?").
+    pub data_request: bool,
+    /// Names an identifier at all ("con la placa me sirve, nombre del tomador"): collecting
+    /// data, whatever else it shares with the customer's words.
+    pub mentions_id: bool,
 }
 
 impl AgentReading {
@@ -143,7 +217,32 @@ pub fn read(a: &Analysis) -> AgentReading {
         reason: pick(Cat::Reason),
         validation: pick(Cat::Validation),
         rote_ack: rote_ack(a),
+        data_request: data_request(a),
+        mentions_id: a.folded.iter().any(|w| {
+            let w = w
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .replace('ñ', "n");
+            ID_NOUNS.contains(&w.as_str())
+        }),
     }
+}
+
+/// "¿Me da su DNI?", "me pasas el código del reclamo", "¿a nombre de quién está el servicio?":
+/// identification, asked in a few words.
+fn data_request(a: &Analysis) -> bool {
+    let words: Vec<&str> = a
+        .folded
+        .iter()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let plain = |w: &str| crate::language::normalize::fold(w).replace('ñ', "n");
+    words.len() <= DATA_REQUEST_MAX_WORDS
+        && words.iter().any(|w| ID_NOUNS.contains(&plain(w).as_str()))
+        && (a.question
+            || words
+                .iter()
+                .any(|w| REQUEST_WORDS.contains(&plain(w).as_str())))
 }
 
 /// "Entiendo." / "Sí, claro, comprendo." and nothing else: acknowledgement without content.

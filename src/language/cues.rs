@@ -53,6 +53,16 @@ pub struct CustomerCues {
     pub misunderstood: Option<Hit>,
     /// They ask what they should do now ("¿y entonces qué hago?"): no next step was given.
     pub what_now: Option<Hit>,
+    /// What is at stake for them ("mi mamá ya no tiene pastillas", "vivo de esa bodega", "no
+    /// puede caminar"): empathy is owed for it, whatever the heat.
+    pub impact: Option<Hit>,
+    /// They ask for someone above the agent in words the reading takes as a mere mention ("le
+    /// estoy pidiendo un supervisor", "quiero hablar con un manager"), or name a regulator to
+    /// complain to ("pongo mi reclamo en Osiptel").
+    pub escalation_request: Option<Hit>,
+    /// They threaten to leave in words the reading's churn list does not have ("me voy pa otro
+    /// banco", "me llevo la cuenta sueldo").
+    pub leave_threat: Option<Hit>,
 }
 
 impl CustomerCues {
@@ -63,6 +73,9 @@ impl CustomerCues {
             && self.let_me_finish.is_none()
             && self.misunderstood.is_none()
             && self.what_now.is_none()
+            && self.impact.is_none()
+            && self.escalation_request.is_none()
+            && self.leave_threat.is_none()
     }
 }
 
@@ -87,6 +100,9 @@ pub fn read(a: &Analysis) -> CustomerCues {
         let_me_finish: pick(Cat::LetMeFinish),
         misunderstood: pick(Cat::Misunderstood),
         what_now: pick(Cat::WhatNow),
+        impact: pick(Cat::Impact),
+        escalation_request: pick(Cat::EscalationRequest),
+        leave_threat: pick(Cat::LeaveThreat),
     }
 }
 

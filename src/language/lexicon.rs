@@ -91,7 +91,7 @@ lexicon_files! {
     AgentTransfer => "agent_transfer" [Transfer, VagueTarget, Target, Reason],
     AgentHold => "agent_hold" [Hold, FormalHold],
     Stopwords => "stopwords" [Stopword],
-    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood, WhatNow],
+    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood, WhatNow, Impact, EscalationRequest, LeaveThreat],
 }
 
 /// How a file's terms are matched against a segment.
@@ -164,6 +164,9 @@ pub enum Cat {
     LetMeFinish,
     Misunderstood,
     WhatNow,
+    Impact,
+    EscalationRequest,
+    LeaveThreat,
 }
 
 impl Cat {
@@ -221,6 +224,9 @@ impl Cat {
             Cat::LetMeFinish => "let_me_finish",
             Cat::Misunderstood => "misunderstood",
             Cat::WhatNow => "what_now",
+            Cat::Impact => "impact",
+            Cat::EscalationRequest => "escalation_request",
+            Cat::LeaveThreat => "leave_threat",
         }
     }
 }

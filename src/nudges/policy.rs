@@ -225,12 +225,13 @@ impl Policy {
         self.open.iter().map(|o| o.kind)
     }
 
-    /// A non-urgent piece of advice at least as important as `kind` is open (not one about the
-    /// moment — breathing, letting them finish, a silence — which does not compete for the reply).
+    /// A non-urgent nudge at least as important as `kind` is open (breathing, letting them
+    /// finish and a silence are): the panel shows one piece of advice at a time, so general
+    /// advice waits for it to clear.
     fn open_at_least_as_important(&self, kind: Kind) -> bool {
-        self.open.iter().any(|o| {
-            !o.urgent && !o.kind.about_the_moment() && o.kind.priority() <= kind.priority()
-        })
+        self.open
+            .iter()
+            .any(|o| !o.urgent && o.kind.priority() <= kind.priority())
     }
 
     pub fn records(&self) -> &[NudgeRecord] {
@@ -326,11 +327,14 @@ impl Policy {
                 // One piece of general advice at a time: a budgeted nudge waits while a more
                 // important non-urgent one is still open (timely and immediate ones are about now).
                 let busy = !p.immediate && !p.timely && self.open_at_least_as_important(p.kind);
-                if warming_up || busy || last.is_some_and(|t| now_ms.saturating_sub(t) < gap) {
+                let gap_left = last.map_or(0, |t| (t + gap).saturating_sub(now_ms));
+                if warming_up || busy || gap_left > 0 {
                     // Held back by its gap: a lower-priority proposal outside that gap (a timely
-                    // one, a sharper replacement) may still go. Timely advice about the answer
-                    // just given waits a few seconds for its gap instead of being lost.
-                    if p.timely && !warming_up && self.deferred.is_none() {
+                    // one, a sharper replacement) may still go. Advice about the answer just
+                    // given waits a few seconds for its gap instead of being lost: timely advice
+                    // always, budgeted advice when its gap ends within `defer_max_ms`.
+                    let gap_soon = !busy && gap_left <= cfg.defer_max_ms;
+                    if (p.timely || gap_soon) && !warming_up && self.deferred.is_none() {
                         self.deferred = Some((now_ms, p));
                     }
                     continue;
@@ -523,7 +527,8 @@ mod tests {
             .is_empty());
         assert_eq!(pol.propose(&cfg, 40_500, false, vec![other]).len(), 1);
         // ... and do not use up the budget either: the next non-urgent waits for 33 s + 20 s,
-        // and for the more important advice still open (show_empathy) to clear
+        // and for every more important nudge still open to clear (show_empathy, and the ones
+        // about the moment too: one piece of advice at a time)
         assert!(pol
             .propose(&cfg, 50_000, false, vec![p(Kind::OfferNextStep)])
             .is_empty());
@@ -533,6 +538,16 @@ mod tests {
         assert!(pol
             .resolve(53_500, Kind::ShowEmpathy, "empathy_shown")
             .is_some());
+        assert!(pol
+            .propose(&cfg, 53_600, false, vec![p(Kind::OfferNextStep)])
+            .is_empty());
+        for (k, why) in [
+            (Kind::Breathe, "customer_calmer"),
+            (Kind::DeadAir, "speech_resumed"),
+            (Kind::LetThemFinish, "customer_finished"),
+        ] {
+            assert!(pol.resolve(53_700, k, why).is_some());
+        }
         assert_eq!(
             pol.propose(&cfg, 54_000, false, vec![p(Kind::OfferNextStep)])
                 .len(),

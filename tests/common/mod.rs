@@ -462,7 +462,8 @@ pub fn angry_call(call_id: &str, agent_id: &str) -> Vec<String> {
         start_msg(call_id, agent_id),
         final_seg(call_id, "s1", "agent", "buenos días le atiende nuria en qué puedo ayudarle", 0, 3000),
         final_seg(call_id, "s2", "customer", "llevo tres semanas esperando al técnico y no viene nadie es una vergüenza", 3500, 9000),
-        final_seg(call_id, "s3", "agent", "me dice su número de cliente por favor", 9500, 11000),
+        // A cold answer (not a request for ID, which empathy advice waits out): show_empathy.
+        final_seg(call_id, "s3", "agent", "los técnicos van según la agenda que tengan", 9500, 11000),
         final_seg(call_id, "s4", "customer", "estoy harto de llamar cada vez que llamo me dicen lo mismo quiero hablar con un supervisor", 11500, 18000),
         final_seg(call_id, "s5", "agent", "entiendo su enfado le mando un técnico mañana entre las nueve y las doce", 18500, 23000),
     ]
