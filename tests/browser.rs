@@ -440,8 +440,8 @@ async fn scenario(c: &Client, addr: SocketAddr) {
             "s6",
             "customer",
             "vale perdone ya veo que funciona otra vez muchas gracias",
-            300000,
-            304000,
+            150000,
+            154000,
         ),
     )
     .await;
