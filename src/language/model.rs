@@ -302,7 +302,9 @@ impl ReadingModel {
     pub fn predict(&self, a: &Analysis, r: &CustomerReading) -> Prediction {
         let mut signals = [0.0; 4];
         let mut words = [0.0; 4];
-        let mut seen: Vec<(String, [f64; 4])> = Vec::new();
+        // Quotable features, as ranges into one buffer: no allocation per feature.
+        let mut names = String::new();
+        let mut seen: Vec<(usize, usize, [f64; 4])> = Vec::new();
         let mut hashes: Vec<u64> = Vec::with_capacity(64);
         for_each_feature(a, r, &mut |name| {
             // Features are present or absent (a long turn is not hotter for repeating "y").
@@ -318,7 +320,9 @@ impl ReadingModel {
                     *zi += wi;
                 }
                 if name.starts_with("w:") || name.starts_with("b:") {
-                    seen.push((name.to_string(), *w));
+                    let start = names.len();
+                    names.push_str(name);
+                    seen.push((start, names.len(), *w));
                 }
             }
         });
@@ -329,14 +333,18 @@ impl ReadingModel {
         let p = softmax(z);
         let i = (0..4).fold(0, |best, i| if p[i] > p[best] { i } else { best });
         // The words that favour the chosen level over calm the most.
-        let mut top: Vec<(String, f64)> = seen
-            .into_iter()
-            .map(|(n, w)| (n, w[i] - w[0]))
+        let mut ranked: Vec<(&str, f64)> = seen
+            .iter()
+            .map(|&(from, to, w)| (&names[from..to], w[i] - w[0]))
             .filter(|(_, d)| *d > 0.0)
             .collect();
-        top.sort_by(|a, b| b.1.total_cmp(&a.1));
-        top.dedup_by(|a, b| a.0 == b.0);
-        top.truncate(3);
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked.dedup_by(|a, b| a.0 == b.0);
+        let top = ranked
+            .into_iter()
+            .take(3)
+            .map(|(n, d)| (n.to_string(), d))
+            .collect();
         Prediction {
             level: LEVELS[i],
             p: p[i],
