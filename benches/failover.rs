@@ -10,6 +10,9 @@
 //! cargo bench --bench failover -- --calls 200
 //! ```
 
+#[path = "../tests/common/procs.rs"]
+mod procs;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -52,14 +55,12 @@ fn nats_server(dir: &std::path::Path) -> (Proc, String) {
         .spawn()
         .expect("nats-server is not installed: apt-get install nats-server");
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("Server is ready") {
-        line.clear();
-        if err.read_line(&mut line).unwrap() == 0 {
-            panic!("nats-server exited before it was ready");
-        }
-    }
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    procs::wait_for_line(
+        &mut err,
+        "Server is ready",
+        "nats-server exited before it was ready",
+    );
+    procs::drain(err);
     (Proc(child), format!("nats://127.0.0.1:{port}"))
 }
 
@@ -86,20 +87,12 @@ fn node(nats: &str, db: &std::path::Path, rehomed: Arc<Mutex<Vec<String>>>) -> (
         .spawn()
         .expect("spawn calma");
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("calma listening on http://") {
-        line.clear();
-        if out.read_line(&mut line).unwrap() == 0 {
-            panic!("calma exited before listening");
-        }
-    }
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let line = procs::wait_for_line(
+        &mut out,
+        "calma listening on http://",
+        "calma exited before listening",
+    );
+    let addr = procs::listening_addr(&line);
     std::thread::spawn(move || {
         for l in out.lines().map_while(Result::ok) {
             if l.contains("call re-homed") {

@@ -10,7 +10,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -53,14 +53,12 @@ fn nats_server(dir: &std::path::Path) -> (Proc, String) {
         .spawn()
         .expect("nats-server is not installed: apt-get install nats-server");
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("Server is ready") {
-        line.clear();
-        if err.read_line(&mut line).unwrap() == 0 {
-            panic!("nats-server exited before it was ready");
-        }
-    }
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    procs::wait_for_line(
+        &mut err,
+        "Server is ready",
+        "nats-server exited before it was ready",
+    );
+    procs::drain(err);
     (Proc(child), format!("nats://127.0.0.1:{port}"))
 }
 
@@ -79,22 +77,13 @@ fn node(nats: &str, db: &std::path::Path) -> (Proc, SocketAddr) {
         .spawn()
         .expect("spawn calma");
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("calma listening on http://") {
-        line.clear();
-        if out.read_line(&mut line).unwrap() == 0 {
-            panic!("calma exited before listening (could it join the cluster?)");
-        }
-    }
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    (Proc(child), addr)
+    let line = procs::wait_for_line(
+        &mut out,
+        "calma listening on http://",
+        "calma exited before listening (could it join the cluster?)",
+    );
+    procs::drain(out);
+    (Proc(child), procs::listening_addr(&line))
 }
 
 /// The labelled call with the most nudges, streamed live (partials, ticks), and the index of

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -41,22 +41,13 @@ impl Calma {
             .spawn()
             .expect("spawn calma");
         let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("calma listening on http://") {
-            line.clear();
-            if out.read_line(&mut line).unwrap() == 0 {
-                panic!("calma exited before listening");
-            }
-        }
-        // Keep draining its log so the child never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .parse()
-            .unwrap();
+        let line = procs::wait_for_line(
+            &mut out,
+            "calma listening on http://",
+            "calma exited before listening",
+        );
+        procs::drain(out);
+        let addr = procs::listening_addr(&line);
         Calma { child, addr }
     }
 
