@@ -4,9 +4,11 @@
 //! customer utterances of the **dev** parts only (the tool refuses a path with `/test/`).
 //!
 //! ```sh
-//! cargo run --release --example train_reading -- [--l2 X] [--min-count N] [--folds K] \
+//! cargo run --release --example train_reading -- [--l2 X] [--min-p P] [--far-p P] [--min-count N] [--folds K] \
 //!     [--check OTHER.tsv] DEV.tsv... > lexicons/es/reading_model.tsv
 //! ```
+//! `--min-p P` and `--far-p P` set the limits written into the file (`ReadingModel::decide`: how
+//! sure the model must be to raise the rules' level, and to move it more than one level).
 //! `--folds K` reports K-fold agreement (fit on K−1 parts, read the other); `--check FILE` fits
 //! on the given files and reads FILE, which the fit never saw; `--calm-calls DIR` adds every
 //! customer segment of the labelled calls under DIR whose peak level is calm, as calm rows (what
@@ -23,6 +25,8 @@ use calma::language::{Analyzer, Side};
 thread_local! {
     /// `--min-p P`: the model overrules the rules only this sure.
     static MIN_P: std::cell::RefCell<f64> = const { std::cell::RefCell::new(0.0) };
+    /// `--far-p P`: the model moves a turn more than one level only this sure (default never).
+    static FAR_P: std::cell::RefCell<f64> = const { std::cell::RefCell::new(1.01) };
     /// Feature families the fit uses (`--families a,b,…`; default all).
     static FAMILIES: std::cell::RefCell<Vec<String>> =
         std::cell::RefCell::new(model::FAMILIES.iter().map(|s| s.to_string()).collect());
@@ -156,6 +160,7 @@ fn vocabulary(rows: &[&Row], min_count: usize) -> HashMap<String, usize> {
 /// log-likelihood plus `l2`/2 · |w|² (biases unpenalised).
 fn fit(rows: &[&Row], l2: f64, min_count: usize) -> ReadingModel {
     let min_p = MIN_P.with(|m| *m.borrow());
+    let far_p = FAR_P.with(|m| *m.borrow());
     let vocab = vocabulary(rows, min_count);
     let x: Vec<Vec<(usize, f64)>> = rows
         .iter()
@@ -214,7 +219,7 @@ fn fit(rows: &[&Row], l2: f64, min_count: usize) -> ReadingModel {
         .filter(|(_, i)| w[*i].iter().any(|v| v.abs() >= 0.005))
         .map(|(f, i)| (f.into_boxed_str(), w[i].map(round)))
         .collect();
-    ReadingModel::new(weights, bias.map(round), min_p)
+    ReadingModel::new(weights, bias.map(round), min_p, far_p)
 }
 
 /// Adam steps of a fit.
@@ -227,15 +232,7 @@ fn read(m: &ReadingModel, r: &Row) -> usize {
             *zi += wi;
         }
     }
-    let p = model::softmax(z);
-    let best = (0..4).fold(0, |best, i| if p[i] > p[best] { i } else { best });
-    // As `ReadingModel::adjust`: one level away from the rules at most.
-    let best = best.clamp(r.rule.saturating_sub(1), (r.rule + 1).min(3));
-    if best > r.rule && (p[best] < m.min_p() || r.trap) {
-        r.rule
-    } else {
-        best
-    }
+    m.decide(model::softmax(z), r.rule, r.trap)
 }
 
 /// (rows, exact, binary) of `got` against the labels.
@@ -281,6 +278,10 @@ fn main() {
             "--min-p" => {
                 let p: f64 = args.next().and_then(|v| v.parse().ok()).expect("--min-p P");
                 MIN_P.with(|m| *m.borrow_mut() = p);
+            }
+            "--far-p" => {
+                let p: f64 = args.next().and_then(|v| v.parse().ok()).expect("--far-p P");
+                FAR_P.with(|m| *m.borrow_mut() = p);
             }
             "--families" => {
                 let list = args.next().expect("--families a,b");

@@ -263,7 +263,8 @@ async fn scenario(c: &Client, addr: SocketAddr) {
                 call,
                 "s2",
                 "customer",
-                "LLEVO UNA SEMANA SIN INTERNET!!",
+                // Frustrated, not yet angry: the gauge shows the rise to the shouted insult.
+                "llevo una semana sin internet y nadie me da una solución",
                 3500,
                 8000,
             ),
@@ -279,7 +280,7 @@ async fn scenario(c: &Client, addr: SocketAddr) {
                 call,
                 "s4",
                 "customer",
-                "eres un inútil no sirves para nada",
+                "eres un inútil NO SIRVES PARA NADA!!",
                 11500,
                 14000,
             ),

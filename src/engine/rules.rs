@@ -183,6 +183,8 @@ pub(super) struct Conversation {
     identification_asked: bool,
     /// Since when the customer has been at `next_step_level` with no next step offered.
     frustrated_since: Option<u64>,
+    /// When the agent last showed they heard the customer (empathy, a paraphrase).
+    heard_at: Option<u64>,
     frustration_evidence: Option<Evidence>,
     stock_phrases: Vec<Evidence>,
     unowned_transfer: bool,
@@ -787,6 +789,9 @@ impl Conversation {
         if empathy || next_step || paraphrase {
             self.last_good_answer_ms = Some(now);
         }
+        if empathy || paraphrase {
+            self.heard_at = Some(now);
+        }
 
         if empathy {
             self.empathy_owed = None;
@@ -819,10 +824,17 @@ impl Conversation {
             self.pending_escalation = None;
             out.resolve(Kind::OfferEscalation, "escalation_offered");
         }
-        if paraphrase {
+        // A repeated complaint is also heard when the answer settles it with a concrete step; a
+        // customer who said they are not understood needs to hear their case back.
+        if paraphrase || next_step && !self.understanding_rejected {
             self.pending_repetition = None;
             self.understanding_rejected = false;
-            out.resolve(Kind::ActiveListening, "paraphrased");
+            let reason = if paraphrase {
+                "paraphrased"
+            } else {
+                "next_step_offered"
+            };
+            out.resolve(Kind::ActiveListening, reason);
         }
         if r.boundary.is_some() {
             self.pending_abuse = None;
@@ -977,7 +989,13 @@ impl Conversation {
         if substantive {
             self.unanswered.clear();
         }
-        if substantive && !empathy && !setting_limit && !rote && !responsive {
+        // What is at stake, said without a feeling ("trabaja desde la casa", "es para la renta"),
+        // is answered by a concrete step that takes care of it.
+        let stake_handled = next_step && self.empathy_owed.is_some() && !self.empathy_felt;
+        if stake_handled {
+            self.empathy_owed = None;
+        }
+        if substantive && !empathy && !setting_limit && !rote && !responsive && !stake_handled {
             let moment = now.saturating_sub(self.empathy_owed_since) <= EMPATHY_MOMENT_MS;
             if let Some(e) = self.empathy_owed.as_ref().filter(|_| moment) {
                 // Owed since the customer showed how they feel; still owed while they are at
@@ -1012,10 +1030,15 @@ impl Conversation {
         if (substantive || answers_request) && !next_step && !setting_limit {
             // A formula ("sí claro, le entiendo perfectamente") is `avoid_empty_phrases`
             // business while the customer has not asked for a step.
+            // The wait counts from the agent's last answer that showed they heard the customer
+            // (empathy, a paraphrase): an agent working through the case with them is on track.
             let waited = !rote
-                && self
-                    .frustrated_since
-                    .is_some_and(|t| now.saturating_sub(t) >= pc.next_step_after_ms);
+                && !empathy
+                && !paraphrase
+                && self.frustrated_since.is_some_and(|t| {
+                    let since = self.heard_at.map_or(t, |h| h.max(t));
+                    now.saturating_sub(since) >= pc.next_step_after_ms
+                });
             let asked = self.pending_next_step_request.clone();
             let asked_now = asked.is_some();
             if level >= pc.next_step_level && waited || asked.is_some() {

@@ -291,11 +291,20 @@ pub fn find(words: &[String], breaks: &[bool]) -> Vec<Found> {
 fn ultimatum(words: &[String], breaks: &[bool], out: &mut Vec<Found>) {
     let n = words.len();
     let sworn = words.iter().any(|w| w == "juro");
+    // "no sé qué voy a hacer", "cómo voy a pagar": a "voy a" after an interrogative is a
+    // question or distress, not a threat.
+    let asks = |j: usize| {
+        j > 0
+            && matches!(
+                words[j - 1].as_str(),
+                "que" | "como" | "donde" | "cuando" | "quien"
+            )
+    };
     let threat_after = |from: usize, to: usize| {
         (from..to.min(n)).find_map(|j| {
             THREAT_STARTS
                 .iter()
-                .find(|s| starts_with(words, j, s))
+                .find(|s| starts_with(words, j, s) && !asks(j))
                 .map(|s| j + s.len())
         })
     };
@@ -638,6 +647,9 @@ mod tests {
         );
         assert_eq!(kinds("me cancelan ya o no respondo"), [Kind::Ultimatum]);
         assert!(kinds("no se si es el router o el cable").is_empty());
+        // Distress, not a threat: the "voy a" answers a question.
+        assert!(kinds("si no me lo regresan no se que voy a hacer").is_empty());
+        assert!(kinds("si no me pagan como voy a pagar la renta").is_empty());
     }
 
     #[test]

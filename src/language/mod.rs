@@ -95,6 +95,10 @@ pub struct Analysis {
     pub question: bool,
     /// Every token, folded (fillers included, so hit indices line up).
     pub folded: Vec<String>,
+    /// Customer turns: token `i` is a filler or a stopword ("y", "me", "como"), aligned with
+    /// `folded`; empty for the agent. The learned reading ignores words made only of these: on
+    /// a few thousand rows they carry each author's style, not the customer's mood.
+    pub function_word: Vec<bool>,
     /// Customer turns: the stem of every token, aligned with `folded` (the learned reading's
     /// words, [`model`]); empty for the agent.
     pub stems: Vec<String>,
@@ -344,6 +348,10 @@ impl Analyzer {
             breaks: tokens.iter().map(|t| t.clause_break_before).collect(),
             stems: match side {
                 Side::Customer => tokens.iter().map(|t| t.stem.clone()).collect(),
+                Side::Agent => Vec::new(),
+            },
+            function_word: match side {
+                Side::Customer => (0..tokens.len()).map(|i| fillers[i] || stop[i]).collect(),
                 Side::Agent => Vec::new(),
             },
             folded: tokens.into_iter().map(|t| t.folded).collect(),

@@ -32,6 +32,9 @@ pub struct ReadingModel {
     /// probability (lowering needs no more than being the likeliest): a false raise costs a
     /// nudge in a calm call, and a call has many turns to get one wrong.
     min_p: f64,
+    /// The model moves a turn two or three levels away from the rules only when its level has at
+    /// least this probability (above 1: never); nearer moves are one level at most.
+    far_p: f64,
 }
 
 /// What the model says about one turn.
@@ -111,20 +114,29 @@ pub fn for_each_feature(a: &Analysis, r: &CustomerReading, f: &mut dyn FnMut(&st
     for c in &a.constructions {
         emit(&["cx:", c.kind.family()], f);
     }
-    for w in &a.folded {
-        emit(&["w:", w], f);
+    let function = |i: usize| a.function_word.get(i).copied().unwrap_or(false);
+    for (i, w) in a.folded.iter().enumerate() {
+        if !function(i) {
+            emit(&["w:", w], f);
+        }
     }
-    for pair in a.folded.windows(2) {
-        emit(&["b:", &pair[0], "_", &pair[1]], f);
+    for (i, pair) in a.folded.windows(2).enumerate() {
+        if !(function(i) && function(i + 1)) {
+            emit(&["b:", &pair[0], "_", &pair[1]], f);
+        }
     }
     for s in &a.content {
         emit(&["s:", s], f);
     }
-    for t in &a.stems {
-        emit(&["t:", t], f);
+    for (i, t) in a.stems.iter().enumerate() {
+        if !function(i) {
+            emit(&["t:", t], f);
+        }
     }
-    for pair in a.stems.windows(2) {
-        emit(&["u:", &pair[0], "_", &pair[1]], f);
+    for (i, pair) in a.stems.windows(2).enumerate() {
+        if !(function(i) && function(i + 1)) {
+            emit(&["u:", &pair[0], "_", &pair[1]], f);
+        }
     }
 }
 
@@ -188,11 +200,17 @@ pub const FAMILIES: &[&str] = &["rule", "flag", "cat", "neg", "cx", "w", "b", "s
 
 impl ReadingModel {
     /// A model from weights and biases (the fitting tool builds one).
-    pub fn new(weights: HashMap<Box<str>, [f64; 4]>, bias: [f64; 4], min_p: f64) -> ReadingModel {
+    pub fn new(
+        weights: HashMap<Box<str>, [f64; 4]>,
+        bias: [f64; 4],
+        min_p: f64,
+        far_p: f64,
+    ) -> ReadingModel {
         ReadingModel {
             weights,
             bias,
             min_p,
+            far_p,
         }
     }
 
@@ -221,11 +239,13 @@ impl ReadingModel {
 
     /// Read `feature<TAB>calm<TAB>tense<TAB>frustrated<TAB>angry` lines (`#` comments, a header
     /// starting `feature`); the feature `bias` holds the four biases and is required; an optional
-    /// `min_p<TAB>p` line sets the least probability at which the model overrules the rules.
+    /// `min_p<TAB>p` line sets the least probability at which the model raises the rules' level,
+    /// an optional `far_p<TAB>p` the least at which it moves it more than one level (default: never).
     pub fn parse(text: &str) -> Result<ReadingModel, String> {
         let mut weights = HashMap::new();
         let mut bias = None;
         let mut min_p = 0.0;
+        let mut far_p = 1.01;
         for (i, line) in text.lines().enumerate() {
             if line.starts_with('#') || line.trim().is_empty() || line.starts_with("feature\t") {
                 continue;
@@ -238,6 +258,14 @@ impl ReadingModel {
                     .and_then(|v| v.trim().parse().ok())
                     .filter(|v: &f64| (0.0..=1.0).contains(v))
                     .ok_or_else(|| format!("line {}: min_p must be within 0..1", i + 1))?;
+                continue;
+            }
+            if name == "far_p" {
+                far_p = cols
+                    .next()
+                    .and_then(|v| v.trim().parse().ok())
+                    .filter(|v: &f64| (0.0..=1.01).contains(v))
+                    .ok_or_else(|| format!("line {}: far_p must be within 0..1.01", i + 1))?;
                 continue;
             }
             let mut w = [0.0; 4];
@@ -261,6 +289,7 @@ impl ReadingModel {
             weights,
             bias,
             min_p,
+            far_p,
         })
     }
 
@@ -275,6 +304,7 @@ impl ReadingModel {
             )
         };
         s.push_str(&format!("min_p\t{:.2}\n", self.min_p));
+        s.push_str(&format!("far_p\t{:.2}\n", self.far_p));
         s.push_str(&row("bias", &self.bias));
         let size = |w: &[f64; 4]| w.iter().map(|v| v.abs()).fold(0.0, f64::max);
         let mut w: Vec<_> = self.weights.iter().collect();
@@ -296,6 +326,30 @@ impl ReadingModel {
     /// The least probability at which the model raises a turn above the rules' level.
     pub fn min_p(&self) -> f64 {
         self.min_p
+    }
+
+    /// The level a turn is read at, from the model's probabilities, the rules' level and whether
+    /// the rules saw a trap. Reading and the fitting tool share this one rule.
+    ///
+    /// Words move the rules' reading by one level, up or down; further only at `far_p` (two
+    /// levels away from what the rules read — praise read *angry*, "es una vergüenza" read calm —
+    /// is mostly a bag of words out of its depth). A raise needs no trap and `min_p` of
+    /// probability on the levels at or above the one it raises to: a turn the model reads
+    /// *frustrated* but may move only to *tense* is surely at least *tense*.
+    pub fn decide(&self, p: [f64; 4], rules: usize, trap: bool) -> usize {
+        let best = (0..4).fold(0, |best, i| if p[i] > p[best] { i } else { best });
+        let near = best.clamp(rules.saturating_sub(1), (rules + 1).min(3));
+        let level = if best != near && p[best] >= self.far_p {
+            best
+        } else {
+            near
+        };
+        let at_least: f64 = p[level..].iter().sum();
+        if level > rules && (at_least < self.min_p || trap) {
+            rules
+        } else {
+            level
+        }
     }
 
     /// Place one customer turn on the four levels.
@@ -358,15 +412,10 @@ impl ReadingModel {
     /// the evidence with the words that carried it.
     pub fn adjust(&self, a: &Analysis, r: &mut CustomerReading) {
         let mut pred = self.predict(a, r);
-        // Words move the rules' reading by one level at most, up or down: two levels away from
-        // what the rules read ("calm" praise read "angry", "es una vergüenza" read "calm") is the
-        // bag of words out of its depth, not a reading.
         let rules = rule_level(r) as usize;
-        let moved = (pred.level as usize).clamp(rules.saturating_sub(1), (rules + 1).min(3));
-        if moved != pred.level as usize {
-            pred.level = LEVELS[moved];
-            pred.p = pred.probabilities[moved];
-        }
+        let level = self.decide(pred.probabilities, rules, rules_saw_a_trap(a, r));
+        pred.level = LEVELS[level];
+        pred.p = pred.probabilities[level];
         let t = FrustrationConfig::default();
         let (low, high) = match pred.level {
             Level::Calm => (0.0, t.tense * 0.5),
@@ -374,11 +423,7 @@ impl ReadingModel {
             Level::Frustrated => (t.frustrated + 0.05, t.angry - 0.01),
             Level::Angry => (t.angry + 0.05, 1.0),
         };
-        let raise = pred.level > rule_level(r);
-        if (raise && (pred.p < self.min_p || rules_saw_a_trap(a, r)))
-            || rule_level(r) == pred.level
-            || (low..=high).contains(&r.heat)
-        {
+        if rule_level(r) == pred.level || (low..=high).contains(&r.heat) {
             return;
         }
         let moved = r.heat.clamp(low, high);
@@ -427,5 +472,25 @@ mod tests {
         assert!(p[1] > p[0] && p[0] > p[3]);
         let big = softmax([900.0, 0.0, 0.0, 0.0]);
         assert!(big[0] > 0.999 && big.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn the_model_moves_the_rules_only_as_far_as_it_is_sure() {
+        let m = ReadingModel::new(HashMap::new(), [0.0; 4], 0.7, 0.6);
+        let (calm, tense, frustrated, angry) = (0, 1, 2, 3);
+        // Sure it is angry where the rules read calm: two levels and more.
+        assert_eq!(m.decide([0.1, 0.05, 0.15, 0.7], calm, false), angry);
+        // Likeliest angry but not sure of it: one level, because "at least tense" is sure.
+        assert_eq!(m.decide([0.2, 0.15, 0.2, 0.45], calm, false), tense);
+        // Not sure enough that it is any higher: the rules' level stands.
+        assert_eq!(m.decide([0.35, 0.4, 0.15, 0.1], calm, false), calm);
+        // A trap the rules saw ("no estoy enfadado") blocks every raise, never a lowering.
+        assert_eq!(m.decide([0.0, 0.0, 0.1, 0.9], calm, true), calm);
+        assert_eq!(m.decide([0.9, 0.1, 0.0, 0.0], frustrated, true), calm);
+        // Lowering needs only being the likeliest, one level at a time below far_p.
+        assert_eq!(m.decide([0.5, 0.2, 0.1, 0.2], angry, false), frustrated);
+        // The shipped file's limits are the documented ones.
+        let shipped = ReadingModel::embedded();
+        assert_eq!((shipped.min_p, shipped.far_p), (0.7, 0.6));
     }
 }
