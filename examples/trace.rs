@@ -1,15 +1,23 @@
 //! Trace labelled calls as `calma eval` streams them: every final segment with the level calma
 //! reads after it, and every nudge (with its evidence) and clear, in media order.
 //!
-//! `cargo run --example trace -- eval/blind/dev/calls/NAME.jsonl`
+//! `cargo run --example trace -- [--lexicons DIR] eval/blind/dev/calls/NAME.jsonl`
 
 use calma::engine::{Resources, Session};
 use calma::protocol::{parse_inbound, ParseLimits};
 use serde_json::Value;
 
 fn main() {
-    let res = Resources::embedded();
-    for path in std::env::args().skip(1) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let res = match args.iter().position(|a| a == "--lexicons") {
+        Some(i) => {
+            let dir = args.remove(i + 1);
+            args.remove(i);
+            Resources::load(Some(std::path::Path::new(&dir)), None).expect("lexicon directory")
+        }
+        None => Resources::embedded(),
+    };
+    for path in args {
         let text = std::fs::read_to_string(&path).expect("read call");
         let label: Value = std::fs::read_to_string(path.replace(".jsonl", ".expect.json"))
             .ok()

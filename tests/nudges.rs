@@ -1619,3 +1619,72 @@ fn self_deprecation_and_a_denied_feeling_owe_no_empathy() {
         .run();
     assert_silent(&out, "show_empathy");
 }
+
+#[test]
+fn a_counted_wait_is_a_quick_check_not_dead_air() {
+    // "Dame quince segundos" announces the wait: 18 s of silence after it is a check, not dead air.
+    let out = Script::new("counted-wait")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "me cobraron dos veces la cuota del gimnasio este mes",
+        )
+        .a(9.5, 14.0, "vale, lo miro ahora mismo, dame quince segundos")
+        .c(14.3, 15.0, "venga, vale")
+        .a(33.0, 38.0, "ya está, veo los dos cargos del día tres")
+        .until(42.0)
+        .run();
+    assert_silent(&out, "dead_air");
+}
+
+#[test]
+fn a_commitment_in_the_agents_own_verb_with_a_time_is_a_next_step() {
+    let out = Script::new("own-verb-step")
+        .a(0.5, 3.0, "banco del valle buenas tardes")
+        .c(3.5, 10.0, "me aparecen tres cargos que no hice y estoy preocupada")
+        .a(10.5, 15.0, "lamento mucho el susto, lo revisamos juntos")
+        .c(15.5, 18.0, "¿y ahora qué hago?")
+        .a(18.5, 28.0, "ahorita le levanto la aclaración de los tres cargos y en dos días hábiles tiene el abono provisional")
+        .c(28.5, 30.0, "ah bueno, gracias")
+        .until(36.0)
+        .run();
+    assert_silent(&out, "offer_next_step");
+}
+
+#[test]
+fn a_rote_entiendo_then_a_data_request_to_a_worried_customer_owes_empathy() {
+    // The guidance's empty answer: a bare "entiendo" and straight to the policy number.
+    let out = Script::new("rote-then-request")
+        .a(0.5, 4.0, "seguros médicos buenas noches en qué le ayudo")
+        .c(4.5, 16.0, "mi mamá tiene cirugía mañana a las siete y el hospital dice que la autorización no ha llegado")
+        .c(16.3, 26.0, "yo mandé todo hace dos semanas y la verdad estoy muy preocupada porque si no está no la operan")
+        .a(26.5, 30.0, "Entiendo. ¿Me proporciona el número de póliza?")
+        .c(31.0, 34.0, "es ge eme cero cuatro cinco ocho")
+        .until(40.0)
+        .run();
+    assert_fires(&out, "show_empathy", 26.0, 36.0);
+}
+
+#[test]
+fn a_transfer_the_customer_asked_for_is_theirs_once_the_agent_names_who() {
+    let asked = Script::new("asked-transfer")
+        .a(0.5, 3.0, "emergencias médicas buenas noches")
+        .c(3.5, 12.0, "el médico tenía que venir hace cuatro horas y mi madre sigue con fiebre, estoy muy asustado")
+        .a(12.5, 22.0, "lamento muchísimo la espera, cuatro horas con su madre así es muy angustiante, tengo aquí a la doctora de guardia")
+        .c(22.5, 25.0, "sí, pásame con ella, por favor")
+        .a(25.5, 30.0, "ahora lo paso con la doctora Silva")
+        .until(36.0)
+        .run();
+    assert_silent(&asked, "own_the_transfer");
+    // The same request answered with "le transfiero, no cuelgue" names nobody.
+    let blind = Script::new("blind-transfer")
+        .a(0.5, 3.0, "emergencias médicas buenas noches")
+        .c(3.5, 12.0, "el médico tenía que venir hace cuatro horas y mi madre sigue con fiebre, estoy muy asustado")
+        .a(12.5, 16.0, "los tiempos dependen del área operativa")
+        .c(16.5, 20.0, "esto es una vergüenza, quiero hablar con su supervisor ahora mismo")
+        .a(20.5, 22.5, "está bien le transfiero no cuelgue")
+        .until(30.0)
+        .run();
+    assert_fires(&blind, "own_the_transfer", 20.0, 28.0);
+}

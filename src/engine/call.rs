@@ -26,6 +26,8 @@ const FOREIGN_BACKCHANNEL_WORDS: usize = 2;
 
 /// How long a turn that showed anger lets later complaints take the customer to angry.
 const ANGER_MEMORY_MS: u64 = 120_000;
+/// A retold complaint without heat of its own counts as a repetition from this level on.
+const REPEAT_LEVEL: Level = Level::Tense;
 
 /// One call: everything calma knows about it, driven only by [`Event`]s.
 #[derive(Debug)]
@@ -371,9 +373,15 @@ impl Call {
             .map(|(q, r)| ev(&seg.segment_id, q, r.clone()))
             .collect();
         let mut heat = reading.heat;
-        // Saying the same thing again is frustration when it is heated or the customer already
-        // was tense; a calm customer retelling ("el mes pasado me quedé sin datos") is not.
-        let repeated = repeated.filter(|_| heat > 0.0 || before_level >= Level::Tense);
+        // Saying the same thing again is frustration when it is heated (a cue of its own, not
+        // only the learned reading's words) or the customer already was tense; a calm customer
+        // retelling ("el mes pasado me quedé sin datos") is not.
+        let heated = heat > 0.0
+            && reading
+                .evidence
+                .iter()
+                .any(|(_, rule)| !rule.starts_with("model/"));
+        let repeated = repeated.filter(|_| heated || before_level >= REPEAT_LEVEL);
         if let Some(e) = &repeated {
             heat = 1.0 - (1.0 - heat) * (1.0 - self.cfg.frustration.repeated_complaint_heat);
             evidence.push(e.clone());

@@ -227,6 +227,9 @@ pub(super) struct Conversation {
     last_outburst_ms: Option<u64>,
     /// When the agent last said who will take the call and why.
     transfer_explained_ms: Option<u64>,
+    /// When the customer last asked to be passed to someone ("pásame con un supervisor"): a
+    /// transfer they asked for is not blind, they know who and why.
+    transfer_asked_ms: Option<u64>,
     /// When the agent last named a department or person, and last gave a reason.
     transfer_who_ms: Option<u64>,
     transfer_why_ms: Option<u64>,
@@ -603,6 +606,9 @@ impl Conversation {
         let demand = r.escalation.as_ref().filter(|h| h.cat != Cat::Churn);
         if let Some(h) = demand.or(cues.escalation_request.as_ref()) {
             self.pending_escalation = Some(hit_ev(seg, h));
+            if h.cat == Cat::Supervisor || h.cat == Cat::EscalationRequest {
+                self.transfer_asked_ms = Some(now);
+            }
         }
         // Due on the agent's answer to the demand, if it offers no escalation (see `on_agent`).
 
@@ -923,9 +929,16 @@ impl Conversation {
 
         // A blind transfer of an upset customer, or to "otra área" whoever the customer is; not
         // a reminder ("la transfiero ahora") of a transfer whose who and why were just said.
-        let just_explained = self
-            .transfer_explained_ms
-            .is_some_and(|t| now.saturating_sub(t) <= TRANSFER_EXPLAINED_MS);
+        let recent =
+            |t: Option<u64>| t.is_some_and(|t| now.saturating_sub(t) <= TRANSFER_EXPLAINED_MS);
+        // Asked for ("pásame con ella"), the why is the customer's own: naming who is enough
+        // ("ahora lo paso con la doctora Silva"); "le transfiero, no cuelgue" still says nobody.
+        let named = r
+            .transfer
+            .as_ref()
+            .is_some_and(|t| t.target.is_some() && t.vague.is_none());
+        let just_explained =
+            recent(self.transfer_explained_ms) || recent(self.transfer_asked_ms) && named;
         if let Some(t) = r
             .transfer
             .as_ref()
@@ -969,7 +982,18 @@ impl Conversation {
         // customer's problem.
         // The first such request after the customer said how they feel is identification; a
         // customer who said so and gets question after question is being answered coldly.
-        let identification = r.data_request && !(self.empathy_felt && self.identification_asked);
+        // "Entiendo. ¿Me da el número de póliza?" to a customer who said how they feel is the rote
+        // acknowledgement the guidance names, whatever the request after it.
+        let rote_then_request = self.empathy_felt
+            && a.folded.first().is_some_and(|w| {
+                matches!(
+                    w.trim_matches(|c: char| !c.is_alphanumeric()),
+                    "entiendo" | "comprendo"
+                )
+            });
+        let identification = r.data_request
+            && !rote_then_request
+            && !(self.empathy_felt && self.identification_asked);
         if r.data_request {
             self.identification_asked = true;
         }
@@ -1032,7 +1056,11 @@ impl Conversation {
             // business while the customer has not asked for a step.
             // The wait counts from the agent's last answer that showed they heard the customer
             // (empathy, a paraphrase): an agent working through the case with them is on track.
+            // An answer made of formulas ("le entiendo perfectamente… disculpe las molestias…")
+            // is `avoid_empty_phrases`' to answer, the more precise advice.
+            let formulaic = r.stock.len() >= 2;
             let waited = !rote
+                && !formulaic
                 && !empathy
                 && !paraphrase
                 && self.frustrated_since.is_some_and(|t| {

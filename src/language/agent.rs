@@ -193,12 +193,17 @@ pub fn read(a: &Analysis) -> AgentReading {
             .all(Cat::Target)
             .find(|t| t.first > hit.last)
             .cloned()
-            .or_else(|| pick(Cat::EscalationOffer).filter(|e| e.first >= hit.first)),
+            .or_else(|| pick(Cat::EscalationOffer).filter(|e| e.first >= hit.first))
+            .or_else(|| named_after(a, hit.last)),
         vague: a
             .all(Cat::VagueTarget)
             .find(|t| t.first > hit.last)
             .cloned(),
-        reason: a.all(Cat::Reason).find(|t| t.first > hit.last).cloned(),
+        reason: a
+            .all(Cat::Reason)
+            .find(|t| t.first > hit.last)
+            .cloned()
+            .or_else(|| purpose_after(a, hit.last)),
         hit,
     });
     AgentReading {
@@ -209,7 +214,7 @@ pub fn read(a: &Analysis) -> AgentReading {
         escalation_offer: pick(Cat::EscalationOffer),
         substantive_words: a.words.saturating_sub(stock_words),
         stock,
-        action: pick(Cat::Action),
+        action: pick(Cat::Action).or_else(|| commitment(a)),
         anchor: pick(Cat::When).or_else(|| pick(Cat::Reference)),
         transfer,
         hold: pick(Cat::Hold).or_else(|| pick(Cat::FormalHold)),
@@ -271,5 +276,252 @@ fn rote_ack(a: &Analysis) -> Option<Hit> {
         quote: words.iter().map(|(_, w)| *w).collect::<Vec<_>>().join(" "),
         first: i,
         last: i,
+    })
+}
+
+/// Words ending like a first-person verb that are not verbs in an agent's answer.
+const NOT_FIRST_PERSON: &[&str] = &[
+    "lo", "como", "pero", "esto", "eso", "algo", "nuevo", "todo", "mucho", "poco", "caso",
+    "numero", "correo", "cargo", "seguro", "plazo", "contrato", "pago", "medio", "centro", "mismo",
+    "cuanto", "otro", "resto", "dinero", "minuto", "segundo", "momento", "tiempo", "rato", "texto",
+    "banco", "recibo", "servicio", "tecnico", "folio", "codigo", "titulo",
+];
+
+/// Clitics before a verb the agent does for the customer ("le mando", "te devuelvo", "se lo
+/// cambiamos").
+const CLITICS: &[&str] = &["le", "te", "les", "se", "lo", "la", "os", "me"];
+
+/// An infinitive, with or without enclitics ("enviar", "enviarle", "mandárselo").
+fn infinitive(w: &str) -> bool {
+    let mut w = w;
+    for _ in 0..2 {
+        for suffix in ["los", "las", "les", "le", "lo", "la", "se", "te", "me"] {
+            if let Some(stem) = w.strip_suffix(suffix) {
+                if stem.len() >= 4
+                    && (stem.ends_with("ar") || stem.ends_with("er") || stem.ends_with("ir"))
+                {
+                    w = stem;
+                    break;
+                }
+            }
+        }
+    }
+    w.len() >= 4 && (w.ends_with("ar") || w.ends_with("er") || w.ends_with("ir"))
+}
+
+/// A first-person commitment said in the agent's own verb, not a listed phrase: "voy a levantar
+/// la aclaración", "vamos a enviarle", "le levanto", "te hago ahora mismo la devolución", "se lo
+/// cambiamos". With a time or reference in the same turn it is a next step, whatever the verb.
+fn commitment(a: &Analysis) -> Option<Hit> {
+    let words: Vec<String> = a
+        .folded
+        .iter()
+        .map(|w| {
+            crate::language::normalize::fold(w.trim_matches(|c: char| !c.is_alphanumeric()))
+                .replace('ñ', "n")
+        })
+        .collect();
+    let first_person = |w: &str| {
+        w.len() >= 4
+            && !NOT_FIRST_PERSON.contains(&w)
+            && (w.ends_with('o')
+                || w.ends_with("amos")
+                || w.ends_with("emos")
+                || w.ends_with("imos"))
+    };
+    let found = (0..words.len()).find_map(|i| {
+        let w = words[i].as_str();
+        let next = words.get(i + 1).map(String::as_str).unwrap_or("");
+        let after = words.get(i + 2).map(String::as_str).unwrap_or("");
+        if matches!(w, "voy" | "vamos") && next == "a" && infinitive(after) {
+            return Some((i, i + 2));
+        }
+        // "le estoy aplicando un crédito", "te estamos enviando": a step already under way.
+        if CLITICS.contains(&w)
+            && matches!(next, "estoy" | "estamos")
+            && (after.ends_with("ando") || after.ends_with("iendo") || after.ends_with("yendo"))
+        {
+            return Some((i, i + 2));
+        }
+        if CLITICS.contains(&w) {
+            // "se lo cambiamos", "te lo mando".
+            let (j, verb) = if CLITICS.contains(&next) {
+                (i + 2, after)
+            } else {
+                (i + 1, next)
+            };
+            if first_person(verb) && !(w == "me" && verb.ends_with('o')) {
+                return Some((i, j));
+            }
+        }
+        None
+    })?;
+    let (first, last) = found;
+    Some(Hit {
+        file: LexiconFile::AgentNextStep,
+        cat: Cat::Action,
+        term: "first-person commitment".to_string(),
+        weight: 0.8,
+        intensity: 1.0,
+        negated: false,
+        quote: words[first..=last].join(" "),
+        first,
+        last,
+    })
+}
+
+/// "Dame quince segundos", "deme dos minutitos", "regáleme un minuto": the agent announced how
+/// long the customer will wait, which makes the silence after it a quick check. Read with the
+/// agent's lexicon hits (`Analyzer::analyze`), so the timing model sees it too.
+pub fn counted_wait(folded: &[&str]) -> Option<Hit> {
+    let words: Vec<String> = folded
+        .iter()
+        .map(|w| crate::language::normalize::fold(w.trim_matches(|c: char| !c.is_alphanumeric())))
+        .collect();
+    let asks = |w: &str| {
+        matches!(
+            w,
+            "dame"
+                | "deme"
+                | "denme"
+                | "regalame"
+                | "permitame"
+                | "permiteme"
+                | "espereme"
+                | "esperame"
+                | "aguardame"
+                | "aguardeme"
+                | "bancame"
+                | "aguanteme"
+                | "aguantame"
+        )
+    };
+    let unit = |w: &str| {
+        w.starts_with("segundit")
+            || w.starts_with("minutit")
+            || matches!(w, "segundo" | "segundos" | "minuto" | "minutos")
+    };
+    let i = (0..words.len())
+        .find(|&i| asks(&words[i]) && (i + 1..(i + 4).min(words.len())).any(|j| unit(&words[j])))?;
+    let last = (i + 1..(i + 4).min(words.len())).find(|&j| unit(&words[j]))?;
+    Some(Hit {
+        file: LexiconFile::AgentHold,
+        cat: Cat::Hold,
+        term: "counted wait".to_string(),
+        weight: 1.0,
+        intensity: 1.0,
+        negated: false,
+        quote: words[i..=last].join(" "),
+        first: i,
+        last,
+    })
+}
+
+/// Determiners that open a named destination ("a su aseguradora", "con la doctora Silva", "a la
+/// cuadrilla de redes").
+const DETERMINERS: &[&str] = &[
+    "su", "la", "el", "los", "las", "mi", "nuestra", "nuestro", "tu",
+];
+
+/// Words after a determiner that name nobody in particular (`VagueTarget` covers the phrases).
+const NOBODY: &[&str] = &[
+    "otra",
+    "otro",
+    "area",
+    "departamento",
+    "linea",
+    "persona",
+    "gente",
+    "sistema",
+];
+
+/// Who the transfer goes to, said in the agent's own words right after the transfer verb:
+/// "(ahora) a/con + determiner + noun" — not only the destinations the lexicon lists.
+fn named_after(a: &Analysis, verb_last: usize) -> Option<Hit> {
+    let words: Vec<String> = a
+        .folded
+        .iter()
+        .map(|w| crate::language::normalize::fold(w.trim_matches(|c: char| !c.is_alphanumeric())))
+        .collect();
+    // The transfer phrase may end on its preposition ("tiene que llamar a | su aseguradora").
+    let mut i = verb_last + 1;
+    if matches!(words.get(verb_last).map(String::as_str), Some("a" | "con")) {
+        if words
+            .get(i)
+            .is_some_and(|w| DETERMINERS.contains(&w.as_str()))
+        {
+            i += 1;
+        }
+        let noun = words.get(i)?;
+        return (noun.chars().count() >= 4 && !NOBODY.contains(&noun.as_str())).then(|| Hit {
+            file: LexiconFile::AgentTransfer,
+            cat: Cat::Target,
+            term: "named destination".to_string(),
+            weight: 1.0,
+            intensity: 1.0,
+            negated: false,
+            quote: words[verb_last + 1..=i].join(" "),
+            first: verb_last + 1,
+            last: i,
+        });
+    }
+    while i < words.len()
+        && matches!(
+            words[i].as_str(),
+            "ahora" | "mismo" | "ya" | "directamente" | "enseguida"
+        )
+    {
+        i += 1;
+    }
+    if i < words.len() && matches!(words[i].as_str(), "a" | "al" | "con" | "hacia") {
+        let contracted = words[i] == "al";
+        i += 1;
+        if !contracted {
+            if !words
+                .get(i)
+                .is_some_and(|w| DETERMINERS.contains(&w.as_str()))
+            {
+                return None;
+            }
+            i += 1;
+        }
+        let noun = words.get(i)?;
+        if noun.chars().count() >= 4 && !NOBODY.contains(&noun.as_str()) {
+            return Some(Hit {
+                file: LexiconFile::AgentTransfer,
+                cat: Cat::Target,
+                term: "named destination".to_string(),
+                weight: 1.0,
+                intensity: 1.0,
+                negated: false,
+                quote: words[verb_last + 1..=i].join(" "),
+                first: verb_last + 1,
+                last: i,
+            });
+        }
+    }
+    None
+}
+
+/// Why, said as a purpose after the transfer verb: "para + infinitive" ("para que revisen" is in
+/// the lexicon; "para ir a la caja", "para revisar la línea" are not all listable).
+fn purpose_after(a: &Analysis, verb_last: usize) -> Option<Hit> {
+    let words: Vec<String> = a
+        .folded
+        .iter()
+        .map(|w| crate::language::normalize::fold(w.trim_matches(|c: char| !c.is_alphanumeric())))
+        .collect();
+    let i = (verb_last + 1..words.len().saturating_sub(1))
+        .find(|&i| words[i] == "para" && infinitive(&words[i + 1]))?;
+    Some(Hit {
+        file: LexiconFile::AgentTransfer,
+        cat: Cat::Reason,
+        term: "purpose".to_string(),
+        weight: 1.0,
+        intensity: 1.0,
+        negated: false,
+        quote: words[i..=i + 1].join(" "),
+        first: i,
+        last: i + 1,
     })
 }

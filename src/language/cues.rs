@@ -100,7 +100,13 @@ pub fn read(a: &Analysis) -> CustomerCues {
         let_me_finish: pick(Cat::LetMeFinish),
         misunderstood: pick(Cat::Misunderstood),
         what_now: pick(Cat::WhatNow),
-        impact: pick(Cat::Impact),
+        // What is at stake is at stake however it is said: "si no está, no la operan" says the
+        // operation hangs on it.
+        impact: a
+            .hits
+            .iter()
+            .find(|h| h.file == LexiconFile::CustomerCues && h.cat == Cat::Impact)
+            .cloned(),
         escalation_request: pick(Cat::EscalationRequest),
         leave_threat: pick(Cat::LeaveThreat),
     }

@@ -663,7 +663,10 @@ const OPAQUE_INTENSIFIERS: &[&str] = &["bien", "algo", "medio", "poco"];
 /// complaint ("llevo tres semanas") should not decide whether it matches.
 /// A folded word that is a cardinal number, or digits.
 pub fn is_number_word(folded: &str) -> bool {
+    // Content words are stems ("ochocientos" → "ochocient", "millones" → "millon"): a stem of
+    // four letters or more that begins a number word is that number.
     NUMBER_WORDS.contains(&folded)
+        || (folded.len() >= 4 && NUMBER_WORDS.iter().any(|n| n.starts_with(folded)))
         || matches!(folded, "uno" | "un" | "y")
         || (!folded.is_empty() && folded.chars().all(|c| c.is_ascii_digit()))
 }
@@ -705,7 +708,20 @@ const NUMBER_WORDS: &[&str] = &[
     "trescientos",
     "cuatrocientos",
     "quinientos",
+    "seiscientos",
+    "setecientos",
+    "ochocientos",
+    "novecientos",
+    "veintitres",
+    "veinticinco",
+    "veintiseis",
+    "veintisiete",
+    "veintiocho",
+    "veintinueve",
     "mil",
+    "millon",
+    "millones",
+    "guion",
 ];
 
 impl Lexicons {

@@ -308,6 +308,15 @@ impl Analyzer {
             }
         }
 
+        if side == Side::Agent
+            && !hits
+                .iter()
+                .any(|h| matches!(h.cat, Cat::Hold | Cat::FormalHold))
+        {
+            let folded: Vec<&str> = tokens.iter().map(|t| t.folded.as_str()).collect();
+            hits.extend(agent::counted_wait(&folded));
+        }
+
         let backchannel_only = backchannel_only(words, &fillers, &backch);
 
         let caps_words = tokens.iter().filter(|t| t.all_caps).count();
