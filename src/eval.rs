@@ -930,10 +930,11 @@ mod tests {
     const DEAD_AIR_CALL: &str = include_str!("../tests/calls/08_ar_dead_air_no_hold.jsonl");
 
     fn label(after: &str, by: &str) -> Value {
-        // "¿seguís ahí?" after the silence is an early tense signal.
+        // "¿seguís ahí?" after the silence reads tense only on the words, and in a call that was
+        // calm a raise on the words alone waits for a second one (`Call::confirmed_reading`).
         json!({
             "region": "es-AR",
-            "peak_level": "tense",
+            "peak_level": "calm",
             "end_level": "calm",
             "expected_nudges": [{"kind": "dead_air", "after": after, "by": by}],
             "must_not_fire": ["breathe"],

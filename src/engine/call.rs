@@ -9,7 +9,7 @@ use crate::config::CampaignConfig;
 use crate::language::detect::LanguageGate;
 use crate::language::frustration::Frustration;
 use crate::language::region::Region;
-use crate::language::{agent, cues, Analysis, PartialReading, Side};
+use crate::language::{agent, cues, model, Analysis, PartialReading, Side};
 use crate::nudges::policy::{Decision, Policy};
 use crate::protocol::{
     CallStart, FeedbackCounts, InterruptionCounts, Level, Nudge, NudgeClear, Outbound, Segment,
@@ -65,6 +65,11 @@ pub struct Call {
     agent_turn_until: u64,
     /// Earlier contacts of this customer in the last 7 days (from `call.start`).
     prior_contacts_7d: u32,
+    /// Customer finals read so far.
+    customer_finals: u32,
+    /// The last customer final was a turn the rules read calm and only the learned reading
+    /// raised, held back (see [`Call::confirmed_reading`]).
+    unconfirmed_raise: bool,
 }
 
 /// Earlier contacts in a week from which a call starts tense ("a third call this week").
@@ -101,6 +106,8 @@ impl Call {
             last_state: None,
             agent_turn_until: 0,
             prior_contacts_7d: start.prior_contacts_7d.unwrap_or(0),
+            customer_finals: 0,
+            unconfirmed_raise: false,
             origin_ms: None,
             seq: 0,
             now_ms: 0,
@@ -348,6 +355,34 @@ impl Call {
         }
     }
 
+    /// The customer turn's reading, with one guard for calls: in a calm conversation, a turn the
+    /// rules read calm and only the learned reading's words raise waits for a second such turn
+    /// before it counts. A bag of words misreads one turn in a long calm call often enough
+    /// (blind calm calls peaked *tense* on one raised turn) that a single raise is no evidence;
+    /// the first turn of a call, a turn with cues of its own and a customer already upset are
+    /// read as they are (the customer's words about the conversation, "¿sigues ahí?", drive their
+    /// own nudges but are held back here too: exempting them read calm calls worse).
+    fn confirmed_reading(
+        &mut self,
+        analysis: &Analysis,
+    ) -> crate::language::customer::CustomerReading {
+        let analyzer = &self.res.analyzer;
+        let mut reading = analyzer.read_customer_rules(analysis);
+        let model = analyzer.reading_model();
+        let placed = model.place(analysis, &reading);
+        let model_raise = model::rule_level(&reading) == Level::Calm && placed.level > Level::Calm;
+        let hold_back = model_raise
+            && self.customer_finals > 0
+            && !self.unconfirmed_raise
+            && self.frustration.level() == Level::Calm;
+        self.customer_finals += 1;
+        self.unconfirmed_raise = hold_back;
+        if !hold_back {
+            model.apply(&placed, &mut reading);
+        }
+        reading
+    }
+
     fn on_customer_final(
         &mut self,
         seg: &Segment,
@@ -356,7 +391,7 @@ impl Call {
         o: &mut Outcome,
     ) {
         let now = self.now_ms;
-        let reading = self.res.analyzer.read_customer(analysis);
+        let reading = self.confirmed_reading(analysis);
         let cues = cues::read(analysis);
         let repeated = self.conv.repeated_complaint(
             now,

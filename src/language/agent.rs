@@ -313,14 +313,7 @@ fn infinitive(w: &str) -> bool {
 /// la aclaración", "vamos a enviarle", "le levanto", "te hago ahora mismo la devolución", "se lo
 /// cambiamos". With a time or reference in the same turn it is a next step, whatever the verb.
 fn commitment(a: &Analysis) -> Option<Hit> {
-    let words: Vec<String> = a
-        .folded
-        .iter()
-        .map(|w| {
-            crate::language::normalize::fold(w.trim_matches(|c: char| !c.is_alphanumeric()))
-                .replace('ñ', "n")
-        })
-        .collect();
+    let words = plain_words(&a.folded);
     let first_person = |w: &str| {
         w.len() >= 4
             && !NOT_FIRST_PERSON.contains(&w)
@@ -330,9 +323,9 @@ fn commitment(a: &Analysis) -> Option<Hit> {
                 || w.ends_with("imos"))
     };
     let found = (0..words.len()).find_map(|i| {
-        let w = words[i].as_str();
-        let next = words.get(i + 1).map(String::as_str).unwrap_or("");
-        let after = words.get(i + 2).map(String::as_str).unwrap_or("");
+        let w = words[i];
+        let next = words.get(i + 1).copied().unwrap_or("");
+        let after = words.get(i + 2).copied().unwrap_or("");
         if matches!(w, "voy" | "vamos") && next == "a" && infinitive(after) {
             return Some((i, i + 2));
         }
@@ -374,10 +367,7 @@ fn commitment(a: &Analysis) -> Option<Hit> {
 /// long the customer will wait, which makes the silence after it a quick check. Read with the
 /// agent's lexicon hits (`Analyzer::analyze`), so the timing model sees it too.
 pub fn counted_wait(folded: &[&str]) -> Option<Hit> {
-    let words: Vec<String> = folded
-        .iter()
-        .map(|w| crate::language::normalize::fold(w.trim_matches(|c: char| !c.is_alphanumeric())))
-        .collect();
+    let words = plain_words(folded);
     let asks = |w: &str| {
         matches!(
             w,
@@ -402,8 +392,8 @@ pub fn counted_wait(folded: &[&str]) -> Option<Hit> {
             || matches!(w, "segundo" | "segundos" | "minuto" | "minutos")
     };
     let i = (0..words.len())
-        .find(|&i| asks(&words[i]) && (i + 1..(i + 4).min(words.len())).any(|j| unit(&words[j])))?;
-    let last = (i + 1..(i + 4).min(words.len())).find(|&j| unit(&words[j]))?;
+        .find(|&i| asks(words[i]) && (i + 1..(i + 4).min(words.len())).any(|j| unit(words[j])))?;
+    let last = (i + 1..(i + 4).min(words.len())).find(|&j| unit(words[j]))?;
     Some(Hit {
         file: LexiconFile::AgentHold,
         cat: Cat::Hold,
@@ -438,22 +428,15 @@ const NOBODY: &[&str] = &[
 /// Who the transfer goes to, said in the agent's own words right after the transfer verb:
 /// "(ahora) a/con + determiner + noun" — not only the destinations the lexicon lists.
 fn named_after(a: &Analysis, verb_last: usize) -> Option<Hit> {
-    let words: Vec<String> = a
-        .folded
-        .iter()
-        .map(|w| crate::language::normalize::fold(w.trim_matches(|c: char| !c.is_alphanumeric())))
-        .collect();
+    let words = plain_words(&a.folded);
     // The transfer phrase may end on its preposition ("tiene que llamar a | su aseguradora").
     let mut i = verb_last + 1;
-    if matches!(words.get(verb_last).map(String::as_str), Some("a" | "con")) {
-        if words
-            .get(i)
-            .is_some_and(|w| DETERMINERS.contains(&w.as_str()))
-        {
+    if matches!(words.get(verb_last).copied(), Some("a" | "con")) {
+        if words.get(i).is_some_and(|w| DETERMINERS.contains(w)) {
             i += 1;
         }
         let noun = words.get(i)?;
-        return (noun.chars().count() >= 4 && !NOBODY.contains(&noun.as_str())).then(|| Hit {
+        return (noun.chars().count() >= 4 && !NOBODY.contains(noun)).then(|| Hit {
             file: LexiconFile::AgentTransfer,
             cat: Cat::Target,
             term: "named destination".to_string(),
@@ -467,26 +450,23 @@ fn named_after(a: &Analysis, verb_last: usize) -> Option<Hit> {
     }
     while i < words.len()
         && matches!(
-            words[i].as_str(),
+            words[i],
             "ahora" | "mismo" | "ya" | "directamente" | "enseguida"
         )
     {
         i += 1;
     }
-    if i < words.len() && matches!(words[i].as_str(), "a" | "al" | "con" | "hacia") {
+    if i < words.len() && matches!(words[i], "a" | "al" | "con" | "hacia") {
         let contracted = words[i] == "al";
         i += 1;
         if !contracted {
-            if !words
-                .get(i)
-                .is_some_and(|w| DETERMINERS.contains(&w.as_str()))
-            {
+            if !words.get(i).is_some_and(|w| DETERMINERS.contains(w)) {
                 return None;
             }
             i += 1;
         }
         let noun = words.get(i)?;
-        if noun.chars().count() >= 4 && !NOBODY.contains(&noun.as_str()) {
+        if noun.chars().count() >= 4 && !NOBODY.contains(noun) {
             return Some(Hit {
                 file: LexiconFile::AgentTransfer,
                 cat: Cat::Target,
@@ -506,13 +486,9 @@ fn named_after(a: &Analysis, verb_last: usize) -> Option<Hit> {
 /// Why, said as a purpose after the transfer verb: "para + infinitive" ("para que revisen" is in
 /// the lexicon; "para ir a la caja", "para revisar la línea" are not all listable).
 fn purpose_after(a: &Analysis, verb_last: usize) -> Option<Hit> {
-    let words: Vec<String> = a
-        .folded
-        .iter()
-        .map(|w| crate::language::normalize::fold(w.trim_matches(|c: char| !c.is_alphanumeric())))
-        .collect();
+    let words = plain_words(&a.folded);
     let i = (verb_last + 1..words.len().saturating_sub(1))
-        .find(|&i| words[i] == "para" && infinitive(&words[i + 1]))?;
+        .find(|&i| words[i] == "para" && infinitive(words[i + 1]))?;
     Some(Hit {
         file: LexiconFile::AgentTransfer,
         cat: Cat::Reason,
@@ -524,4 +500,12 @@ fn purpose_after(a: &Analysis, verb_last: usize) -> Option<Hit> {
         first: i,
         last: i + 1,
     })
+}
+
+/// An agent turn's folded tokens without their punctuation ("segundos," → "segundos"), borrowed.
+fn plain_words<S: AsRef<str>>(folded: &[S]) -> Vec<&str> {
+    folded
+        .iter()
+        .map(|w| w.as_ref().trim_matches(|c: char| !c.is_alphanumeric()))
+        .collect()
 }

@@ -411,11 +411,23 @@ impl ReadingModel {
     /// (on the default thresholds) only when the rules' heat lies outside it, and the move is in
     /// the evidence with the words that carried it.
     pub fn adjust(&self, a: &Analysis, r: &mut CustomerReading) {
+        let pred = self.place(a, r);
+        self.apply(&pred, r);
+    }
+
+    /// Where the model places a turn the rules read as `r` (its [`Prediction`] with the level
+    /// [`ReadingModel::decide`] allows), without changing the reading yet.
+    pub fn place(&self, a: &Analysis, r: &CustomerReading) -> Prediction {
         let mut pred = self.predict(a, r);
         let rules = rule_level(r) as usize;
         let level = self.decide(pred.probabilities, rules, rules_saw_a_trap(a, r));
         pred.level = LEVELS[level];
         pred.p = pred.probabilities[level];
+        pred
+    }
+
+    /// Move the rules' reading to the placed level (see [`ReadingModel::adjust`]).
+    pub fn apply(&self, pred: &Prediction, r: &mut CustomerReading) {
         let t = FrustrationConfig::default();
         let (low, high) = match pred.level {
             Level::Calm => (0.0, t.tense * 0.5),
