@@ -1688,3 +1688,30 @@ fn a_transfer_the_customer_asked_for_is_theirs_once_the_agent_names_who() {
         .run();
     assert_fires(&blind, "own_the_transfer", 20.0, 28.0);
 }
+
+#[test]
+fn an_apology_or_an_acknowledgement_with_a_time_is_not_a_next_step() {
+    // "Lo siento… le entiendo… mañana" has a time but no action: the step is still owed.
+    let out = Script::new("sorry-tomorrow")
+        .a(0.5, 3.0, "compañía eléctrica buenas tardes")
+        .c(
+            3.5,
+            10.0,
+            "llevo tres días sin luz con un bebé en casa y nadie me dice nada",
+        )
+        .a(
+            10.5,
+            15.0,
+            "lamento mucho la situación, tres días sin luz con un bebé es muy duro",
+        )
+        .c(15.5, 18.0, "¿y ahora qué hago?")
+        .a(
+            18.5,
+            24.0,
+            "lo siento mucho señora, le entiendo, mañana es festivo",
+        )
+        .c(24.5, 26.0, "ah")
+        .until(34.0)
+        .run();
+    assert_fires(&out, "offer_next_step", 18.0, 30.0);
+}

@@ -287,6 +287,32 @@ const NOT_FIRST_PERSON: &[&str] = &[
     "banco", "recibo", "servicio", "tecnico", "folio", "codigo", "titulo",
 ];
 
+/// First-person verbs that say, feel or ask rather than do: "lo siento", "le entiendo", "le
+/// explico", "le pido disculpas" are no step, whatever time follows them.
+const NOT_ACTIONS: &[&str] = &[
+    "siento",
+    "entiendo",
+    "comprendo",
+    "explico",
+    "comento",
+    "digo",
+    "pregunto",
+    "cuento",
+    "agradezco",
+    "pido",
+    "recuerdo",
+    "repito",
+    "escucho",
+    "confirmo",
+    "molesto",
+    "ruego",
+    "aclaro",
+    "imagino",
+    "creo",
+    "veo",
+    "oigo",
+];
+
 /// Clitics before a verb the agent does for the customer ("le mando", "te devuelvo", "se lo
 /// cambiamos").
 const CLITICS: &[&str] = &["le", "te", "les", "se", "lo", "la", "os", "me"];
@@ -343,7 +369,10 @@ fn commitment(a: &Analysis) -> Option<Hit> {
             } else {
                 (i + 1, next)
             };
-            if first_person(verb) && !(w == "me" && verb.ends_with('o')) {
+            if first_person(verb)
+                && !NOT_ACTIONS.contains(&verb)
+                && !(w == "me" && verb.ends_with('o'))
+            {
                 return Some((i, j));
             }
         }
