@@ -180,6 +180,7 @@ impl AgentReading {
 }
 
 pub fn read(a: &Analysis) -> AgentReading {
+    let words = plain_words(&a.folded);
     let pick = |c: Cat| a.first(c).cloned();
     let stock: Vec<Hit> = a
         .hits
@@ -194,7 +195,7 @@ pub fn read(a: &Analysis) -> AgentReading {
             .find(|t| t.first > hit.last)
             .cloned()
             .or_else(|| pick(Cat::EscalationOffer).filter(|e| e.first >= hit.first))
-            .or_else(|| named_after(a, hit.last)),
+            .or_else(|| named_after(&words, hit.last)),
         vague: a
             .all(Cat::VagueTarget)
             .find(|t| t.first > hit.last)
@@ -203,7 +204,7 @@ pub fn read(a: &Analysis) -> AgentReading {
             .all(Cat::Reason)
             .find(|t| t.first > hit.last)
             .cloned()
-            .or_else(|| purpose_after(a, hit.last)),
+            .or_else(|| purpose_after(&words, hit.last)),
         hit,
     });
     AgentReading {
@@ -214,7 +215,7 @@ pub fn read(a: &Analysis) -> AgentReading {
         escalation_offer: pick(Cat::EscalationOffer),
         substantive_words: a.words.saturating_sub(stock_words),
         stock,
-        action: pick(Cat::Action).or_else(|| commitment(a)),
+        action: pick(Cat::Action).or_else(|| commitment(&words)),
         anchor: pick(Cat::When).or_else(|| pick(Cat::Reference)),
         transfer,
         hold: pick(Cat::Hold).or_else(|| pick(Cat::FormalHold)),
@@ -319,27 +320,25 @@ const CLITICS: &[&str] = &["le", "te", "les", "se", "lo", "la", "os", "me"];
 
 /// An infinitive, with or without enclitics ("enviar", "enviarle", "mandárselo").
 fn infinitive(w: &str) -> bool {
+    let bare =
+        |w: &str| w.len() >= 4 && (w.ends_with("ar") || w.ends_with("er") || w.ends_with("ir"));
     let mut w = w;
+    // Up to two enclitics: "mandárselo" → "mandarse" → "mandar".
     for _ in 0..2 {
-        for suffix in ["los", "las", "les", "le", "lo", "la", "se", "te", "me"] {
-            if let Some(stem) = w.strip_suffix(suffix) {
-                if stem.len() >= 4
-                    && (stem.ends_with("ar") || stem.ends_with("er") || stem.ends_with("ir"))
-                {
-                    w = stem;
-                    break;
-                }
-            }
+        if let Some(stem) = ["los", "las", "les", "le", "lo", "la", "se", "te", "me"]
+            .iter()
+            .find_map(|suffix| w.strip_suffix(suffix).filter(|stem| bare(stem)))
+        {
+            w = stem;
         }
     }
-    w.len() >= 4 && (w.ends_with("ar") || w.ends_with("er") || w.ends_with("ir"))
+    bare(w)
 }
 
 /// A first-person commitment said in the agent's own verb, not a listed phrase: "voy a levantar
 /// la aclaración", "vamos a enviarle", "le levanto", "te hago ahora mismo la devolución", "se lo
 /// cambiamos". With a time or reference in the same turn it is a next step, whatever the verb.
-fn commitment(a: &Analysis) -> Option<Hit> {
-    let words = plain_words(&a.folded);
+fn commitment(words: &[&str]) -> Option<Hit> {
     let first_person = |w: &str| {
         w.len() >= 4
             && !NOT_FIRST_PERSON.contains(&w)
@@ -379,17 +378,15 @@ fn commitment(a: &Analysis) -> Option<Hit> {
         None
     })?;
     let (first, last) = found;
-    Some(Hit {
-        file: LexiconFile::AgentNextStep,
-        cat: Cat::Action,
-        term: "first-person commitment".to_string(),
-        weight: 0.8,
-        intensity: 1.0,
-        negated: false,
-        quote: words[first..=last].join(" "),
+    Some(own_words_hit(
+        LexiconFile::AgentNextStep,
+        Cat::Action,
+        "first-person commitment",
+        0.8,
+        words,
         first,
         last,
-    })
+    ))
 }
 
 /// "Dame quince segundos", "deme dos minutitos", "regáleme un minuto": the agent announced how
@@ -423,17 +420,15 @@ pub fn counted_wait(folded: &[&str]) -> Option<Hit> {
     let i = (0..words.len())
         .find(|&i| asks(words[i]) && (i + 1..(i + 4).min(words.len())).any(|j| unit(words[j])))?;
     let last = (i + 1..(i + 4).min(words.len())).find(|&j| unit(words[j]))?;
-    Some(Hit {
-        file: LexiconFile::AgentHold,
-        cat: Cat::Hold,
-        term: "counted wait".to_string(),
-        weight: 1.0,
-        intensity: 1.0,
-        negated: false,
-        quote: words[i..=last].join(" "),
-        first: i,
+    Some(own_words_hit(
+        LexiconFile::AgentHold,
+        Cat::Hold,
+        "counted wait",
+        1.0,
+        &words,
+        i,
         last,
-    })
+    ))
 }
 
 /// Determiners that open a named destination ("a su aseguradora", "con la doctora Silva", "a la
@@ -456,79 +451,83 @@ const NOBODY: &[&str] = &[
 
 /// Who the transfer goes to, said in the agent's own words right after the transfer verb:
 /// "(ahora) a/con + determiner + noun" — not only the destinations the lexicon lists.
-fn named_after(a: &Analysis, verb_last: usize) -> Option<Hit> {
-    let words = plain_words(&a.folded);
-    // The transfer phrase may end on its preposition ("tiene que llamar a | su aseguradora").
+fn named_after(words: &[&str], verb_last: usize) -> Option<Hit> {
     let mut i = verb_last + 1;
+    // The transfer phrase may end on its preposition ("tiene que llamar a | su aseguradora"),
+    // where the determiner is optional; otherwise "(ahora) a/con + determiner", or "al".
     if matches!(words.get(verb_last).copied(), Some("a" | "con")) {
         if words.get(i).is_some_and(|w| DETERMINERS.contains(w)) {
             i += 1;
         }
-        let noun = words.get(i)?;
-        return (noun.chars().count() >= 4 && !NOBODY.contains(noun)).then(|| Hit {
-            file: LexiconFile::AgentTransfer,
-            cat: Cat::Target,
-            term: "named destination".to_string(),
-            weight: 1.0,
-            intensity: 1.0,
-            negated: false,
-            quote: words[verb_last + 1..=i].join(" "),
-            first: verb_last + 1,
-            last: i,
-        });
-    }
-    while i < words.len()
-        && matches!(
-            words[i],
-            "ahora" | "mismo" | "ya" | "directamente" | "enseguida"
-        )
-    {
-        i += 1;
-    }
-    if i < words.len() && matches!(words[i], "a" | "al" | "con" | "hacia") {
-        let contracted = words[i] == "al";
-        i += 1;
-        if !contracted {
-            if !words.get(i).is_some_and(|w| DETERMINERS.contains(w)) {
-                return None;
-            }
+    } else {
+        while words
+            .get(i)
+            .is_some_and(|w| matches!(*w, "ahora" | "mismo" | "ya" | "directamente" | "enseguida"))
+        {
             i += 1;
         }
-        let noun = words.get(i)?;
-        if noun.chars().count() >= 4 && !NOBODY.contains(noun) {
-            return Some(Hit {
-                file: LexiconFile::AgentTransfer,
-                cat: Cat::Target,
-                term: "named destination".to_string(),
-                weight: 1.0,
-                intensity: 1.0,
-                negated: false,
-                quote: words[verb_last + 1..=i].join(" "),
-                first: verb_last + 1,
-                last: i,
-            });
+        match words.get(i).copied() {
+            Some("al") => i += 1,
+            Some("a" | "con" | "hacia")
+                if words.get(i + 1).is_some_and(|w| DETERMINERS.contains(w)) =>
+            {
+                i += 2
+            }
+            _ => return None,
         }
     }
-    None
+    let noun = words.get(i)?;
+    (noun.chars().count() >= 4 && !NOBODY.contains(noun)).then(|| {
+        own_words_hit(
+            LexiconFile::AgentTransfer,
+            Cat::Target,
+            "named destination",
+            1.0,
+            words,
+            verb_last + 1,
+            i,
+        )
+    })
 }
 
 /// Why, said as a purpose after the transfer verb: "para + infinitive" ("para que revisen" is in
 /// the lexicon; "para ir a la caja", "para revisar la línea" are not all listable).
-fn purpose_after(a: &Analysis, verb_last: usize) -> Option<Hit> {
-    let words = plain_words(&a.folded);
+fn purpose_after(words: &[&str], verb_last: usize) -> Option<Hit> {
     let i = (verb_last + 1..words.len().saturating_sub(1))
         .find(|&i| words[i] == "para" && infinitive(words[i + 1]))?;
-    Some(Hit {
-        file: LexiconFile::AgentTransfer,
-        cat: Cat::Reason,
-        term: "purpose".to_string(),
-        weight: 1.0,
+    Some(own_words_hit(
+        LexiconFile::AgentTransfer,
+        Cat::Reason,
+        "purpose",
+        1.0,
+        words,
+        i,
+        i + 1,
+    ))
+}
+
+/// A hit found by a construction over the agent's own words (tokens `first..=last`), not by a
+/// lexicon entry: `term` names the construction.
+fn own_words_hit(
+    file: LexiconFile,
+    cat: Cat,
+    term: &str,
+    weight: f64,
+    words: &[&str],
+    first: usize,
+    last: usize,
+) -> Hit {
+    Hit {
+        file,
+        cat,
+        term: term.to_string(),
+        weight,
         intensity: 1.0,
         negated: false,
-        quote: words[i..=i + 1].join(" "),
-        first: i,
-        last: i + 1,
-    })
+        quote: words[first..=last].join(" "),
+        first,
+        last,
+    }
 }
 
 /// An agent turn's folded tokens without their punctuation ("segundos," → "segundos"), borrowed.

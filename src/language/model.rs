@@ -114,28 +114,21 @@ pub fn for_each_feature(a: &Analysis, r: &CustomerReading, f: &mut dyn FnMut(&st
     for c in &a.constructions {
         emit(&["cx:", c.kind.family()], f);
     }
-    let function = |i: usize| a.function_word.get(i).copied().unwrap_or(false);
-    for (i, w) in a.folded.iter().enumerate() {
-        if !function(i) {
-            emit(&["w:", w], f);
-        }
-    }
-    for (i, pair) in a.folded.windows(2).enumerate() {
-        if !(function(i) && function(i + 1)) {
-            emit(&["b:", &pair[0], "_", &pair[1]], f);
-        }
-    }
     for s in &a.content {
         emit(&["s:", s], f);
     }
-    for (i, t) in a.stems.iter().enumerate() {
-        if !function(i) {
-            emit(&["t:", t], f);
+    // Words and word pairs, folded and stemmed; none made only of function words.
+    let function = |i: usize| a.function_word.get(i).copied().unwrap_or(false);
+    for (unit, pair, list) in [("w:", "b:", &a.folded), ("t:", "u:", &a.stems)] {
+        for (i, w) in list.iter().enumerate() {
+            if !function(i) {
+                emit(&[unit, w], f);
+            }
         }
-    }
-    for (i, pair) in a.stems.windows(2).enumerate() {
-        if !(function(i) && function(i + 1)) {
-            emit(&["u:", &pair[0], "_", &pair[1]], f);
+        for (i, two) in list.windows(2).enumerate() {
+            if !(function(i) && function(i + 1)) {
+                emit(&[pair, &two[0], "_", &two[1]], f);
+            }
         }
     }
 }
