@@ -1715,3 +1715,75 @@ fn an_apology_or_an_acknowledgement_with_a_time_is_not_a_next_step() {
         .run();
     assert_fires(&out, "offer_next_step", 18.0, 30.0);
 }
+
+#[test]
+fn an_acknowledgement_of_a_generic_feeling_and_an_apology_for_the_inconvenience_are_formulas() {
+    // "entiendo su molestia" is not listed word for word: it is built (verb + determiner +
+    // generic feeling noun); "le pido disculpas por las molestias" is a formula inside an
+    // empathy frame.
+    let out = Script::new("generic-ack")
+        .a(0.5, 3.0, "aguas del norte buenas tardes")
+        .c(3.5, 14.0, "me llegó una factura de trescientos euros cuando siempre pago cuarenta, esto es un abuso y estoy harta de que nadie me explique nada")
+        .a(14.5, 19.0, "entiendo su molestia señora y le pido disculpas por las molestias ocasionadas")
+        .c(19.5, 23.0, "ya, pero eso no me arregla la factura")
+        .until(30.0)
+        .run();
+    assert_fires(&out, "avoid_empty_phrases", 19.0, 26.0);
+    // The same frame about the customer's own facts is empathy, and a step follows.
+    let real = Script::new("specific-apology")
+        .a(0.5, 3.0, "aguas del norte buenas tardes")
+        .c(3.5, 14.0, "me llegó una factura de trescientos euros cuando siempre pago cuarenta, esto es un abuso y estoy harta de que nadie me explique nada")
+        .a(14.5, 24.0, "le pido disculpas por esa factura de trescientos euros, la anulo ahora y le llega la corregida el lunes")
+        .c(24.5, 26.0, "vale, gracias")
+        .until(32.0)
+        .run();
+    assert_silent(&real, "avoid_empty_phrases");
+    assert_silent(&real, "show_empathy");
+}
+
+#[test]
+fn an_intention_to_leave_answered_without_a_step_gets_offer_next_step() {
+    let out = Script::new("leave-intent")
+        .a(0.5, 3.0, "telecable buenas tardes")
+        .c(3.5, 12.0, "se me corta el internet todos los días y el técnico no vino las dos veces que lo pedí")
+        .a(12.5, 16.0, "sí, veo las dos citas en el sistema")
+        .c(16.5, 24.0, "pues ya estoy pensando en cancelar, la otra compañía me ofreció fibra más barata")
+        .a(24.5, 28.0, "bueno sería una pena, lleva muchos años con nosotros")
+        .c(28.5, 30.0, "ya")
+        .until(36.0)
+        .run();
+    assert_fires(&out, "offer_next_step", 28.0, 34.0);
+}
+
+#[test]
+fn a_repeated_complaint_is_settled_by_what_the_agent_does_now() {
+    // "lo que hago ahorita es aplicarle…" is a commitment; with a time it is a step, and a
+    // customer retelling their case (not saying they are unheard) is answered by it.
+    let out = Script::new("what-i-do-now")
+        .a(0.5, 3.0, "banco central buenas tardes")
+        .c(3.5, 13.0, "ayer llamé por un cargo que no reconozco y me dijeron que en veinticuatro horas me daban respuesta")
+        .a(13.5, 17.0, "permítame un momento lo reviso")
+        .a(30.0, 36.0, "ya veo la aclaración que levantaron ayer")
+        .c(36.5, 45.0, "es que ayer me dijeron que en veinticuatro horas me respondían lo del cargo y nadie me llamó")
+        .a(45.5, 56.0, "lo que hago ahorita es aplicarle el abono provisional y lo ve en su cuenta mañana antes de las seis")
+        .c(56.5, 58.0, "ah bueno, gracias")
+        .until(64.0)
+        .run();
+    assert_silent(&out, "active_listening");
+}
+
+#[test]
+fn facts_about_something_else_do_not_answer_a_worried_customer() {
+    // A factual answer about the flight does not acknowledge "mi papá entra a cirugía… estoy
+    // muy angustiada": the facts answered must include the turn that said how they feel.
+    let out = Script::new("facts-elsewhere")
+        .a(0.5, 3.0, "aerolíneas del sur buenas noches")
+        .c(3.5, 10.0, "me acaban de cancelar el vuelo de las nueve para medellín")
+        .a(10.5, 13.0, "me regala el código de reserva por favor")
+        .c(13.5, 26.0, "sí es ka ele ocho, y es que mi papá entra a cirugía mañana a las siete y yo tengo que firmar, estoy muy angustiada")
+        .a(26.5, 33.0, "efectivamente el vuelo de las nueve fue cancelado por condiciones operacionales")
+        .c(33.5, 35.0, "ajá")
+        .until(42.0)
+        .run();
+    assert_fires(&out, "show_empathy", 33.0, 40.0);
+}

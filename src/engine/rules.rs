@@ -171,6 +171,9 @@ pub(super) struct Conversation {
     /// ...and the customer said so in words ("usted no me escucha"): the strongest evidence, not
     /// held back by the rolling budget.
     understanding_rejected: bool,
+    /// The customer said in so many words that they are not understood ("usted no me escucha"):
+    /// only their case said back settles it, not a step.
+    said_not_understood: bool,
     /// The customer reached the empathy level and the agent has not acknowledged it yet.
     empathy_owed: Option<Evidence>,
     /// Since when: a cold answer long after the moment is no longer the moment.
@@ -217,6 +220,8 @@ pub(super) struct Conversation {
     last_customer_heard_ms: u64,
     /// Content stems (numbers aside) the customer said since the agent's last answer.
     unanswered: Vec<String>,
+    /// Content stems of the turn in which the customer said how they feel (empathy owed).
+    felt_words: Vec<String>,
     /// When the customer's last final of substance ended.
     last_customer_end_ms: u64,
     /// Content stems of the customer's recent turns, for recognising an agent who reflects them.
@@ -649,6 +654,7 @@ impl Conversation {
         let repeated_complaint = r.repetition.is_none() && !rejected_now && listening.is_some();
         if let Some(e) = listening {
             self.understanding_rejected |= rejected_now || repeated_complaint || !told_again;
+            self.said_not_understood |= rejected_now;
             self.pending_repetition = Some(e.clone());
             if !self.understanding_rejected {
                 out.proposals.push(propose(Kind::ActiveListening, vec![e]));
@@ -722,6 +728,9 @@ impl Conversation {
                 self.empathy_felt = false;
             }
             self.empathy_felt |= felt;
+            if felt {
+                self.felt_words = a.content.clone();
+            }
             self.empathy_owed_since = now;
             self.empathy_threshold = Some(threshold);
             self.empathy_owed = Some(e);
@@ -744,6 +753,7 @@ impl Conversation {
             {
                 self.pending_repetition = None;
                 self.understanding_rejected = false;
+                self.said_not_understood = false;
             }
             self.stock_phrases.clear();
             out.resolve(Kind::ShowEmpathy, "customer_calm");
@@ -832,9 +842,10 @@ impl Conversation {
         }
         // A repeated complaint is also heard when the answer settles it with a concrete step; a
         // customer who said they are not understood needs to hear their case back.
-        if paraphrase || next_step && !self.understanding_rejected {
+        if paraphrase || next_step && !self.said_not_understood {
             self.pending_repetition = None;
             self.understanding_rejected = false;
+            self.said_not_understood = false;
             let reason = if paraphrase {
                 "paraphrased"
             } else {
@@ -914,6 +925,7 @@ impl Conversation {
                     // "Menos fórmulas" covers the summary that was owed: one piece of advice.
                     self.pending_repetition = None;
                     self.understanding_rejected = false;
+                    self.said_not_understood = false;
                 }
             }
             // An answer that is only a formula is `avoid_empty_phrases` business (on the second
@@ -1009,7 +1021,13 @@ impl Conversation {
             .iter()
             .filter(|w| self.unanswered.contains(*w))
             .collect();
-        let responsive = shared.len() >= RESPONSIVE_SHARED_WORDS && !r.mentions_id;
+        // To a customer who said how they feel, the facts answered must include that turn's:
+        // "el vuelo fue cancelado" does not answer "mi papá entra a cirugía… estoy angustiada".
+        let answers_feeling_turn = !self.empathy_felt
+            || self.empathy_owed.is_none()
+            || shared.iter().any(|w| self.felt_words.contains(w));
+        let responsive =
+            shared.len() >= RESPONSIVE_SHARED_WORDS && !r.mentions_id && answers_feeling_turn;
         if substantive {
             self.unanswered.clear();
         }

@@ -182,12 +182,32 @@ impl AgentReading {
 pub fn read(a: &Analysis) -> AgentReading {
     let words = plain_words(&a.folded);
     let pick = |c: Cat| a.first(c).cloned();
-    let stock: Vec<Hit> = a
+    let mut stock: Vec<Hit> = a
         .hits
         .iter()
         .filter(|h| matches!(h.cat, Cat::Stock | Cat::EmptyEmpathy) && !h.negated)
         .cloned()
         .collect();
+    for h in a.all(Cat::FeelingNoun) {
+        if let Some(f) = generic_acknowledgement(&words, h) {
+            if !stock.iter().any(|s| s.first <= f.last && f.first <= s.last) {
+                stock.push(f);
+            }
+        }
+    }
+    // An empathy frame whose object is a formula or a generic noun ("le pido disculpas por las
+    // molestias ocasionadas", "lamento mucho lo sucedido") names nothing of the customer's: it is
+    // one more formula.
+    let mut empathy = None;
+    for h in a.all(Cat::Empathy) {
+        if rote_object(&words, h.last + 1, &stock, a) {
+            let mut rote = h.clone();
+            rote.cat = Cat::EmptyEmpathy;
+            stock.push(rote);
+        } else if empathy.is_none() {
+            empathy = Some(h.clone());
+        }
+    }
     let stock_words: usize = stock.iter().map(|h| h.last + 1 - h.first).sum();
     let transfer = pick(Cat::Transfer).map(|hit| Transfer {
         target: a
@@ -208,7 +228,7 @@ pub fn read(a: &Analysis) -> AgentReading {
         hit,
     });
     AgentReading {
-        empathy: pick(Cat::Empathy),
+        empathy,
         ownership: pick(Cat::Ownership),
         paraphrase: pick(Cat::Paraphrase),
         boundary: pick(Cat::Boundary),
@@ -353,6 +373,14 @@ fn commitment(words: &[&str]) -> Option<Hit> {
         let after = words.get(i + 2).copied().unwrap_or("");
         if matches!(w, "voy" | "vamos") && next == "a" && infinitive(after) {
             return Some((i, i + 2));
+        }
+        // "lo que hago ahorita es aplicarle el abono": the commitment announced as what I do.
+        if matches!(w, "hago" | "hacemos" | "haremos" | "haré") && i > 0 && words[i - 1] == "que" {
+            if let Some(k) = (i + 1..(i + 4).min(words.len())).find(|&k| words[k] == "es") {
+                if words.get(k + 1).is_some_and(|v| infinitive(v)) {
+                    return Some((i - 1, k + 1));
+                }
+            }
         }
         // "le estoy aplicando un crédito", "te estamos enviando": a step already under way.
         if CLITICS.contains(&w)
@@ -508,6 +536,103 @@ fn purpose_after(words: &[&str], verb_last: usize) -> Option<Hit> {
 
 /// A hit found by a construction over the agent's own words (tokens `first..=last`), not by a
 /// lexicon entry: `term` names the construction.
+/// Verbs that acknowledge or apologise before a generic noun ("entiendo su molestia",
+/// "lamentamos el inconveniente", "disculpe la situación").
+const GENERIC_ACK_VERBS: &[&str] = &[
+    "entiendo",
+    "comprendo",
+    "entendemos",
+    "comprendemos",
+    "lamento",
+    "lamentamos",
+    "sentimos",
+    "disculpe",
+    "disculpa",
+    "disculpen",
+    "perdone",
+    "perdona",
+    "perdonen",
+];
+/// Determiners between such a verb and the noun.
+const GENERIC_ACK_DETERMINERS: &[&str] = &[
+    "su",
+    "sus",
+    "tu",
+    "tus",
+    "la",
+    "las",
+    "el",
+    "los",
+    "esta",
+    "estas",
+    "este",
+    "esa",
+    "esas",
+    "ese",
+    "toda",
+    "todo",
+    "perfectamente",
+    "mucho",
+    "lo",
+];
+/// Words after the noun that go on to name the customer's case ("su preocupación por la
+/// cirugía", "la molestia de tener que llamar"): then it is not generic.
+const SPECIFIC_AFTER: &[&str] = &["por", "de", "del", "con", "que", "cuando", "al", "ante"];
+
+/// What follows `at` is a stock phrase or a generic feeling noun ending the phrase, after at most
+/// two determiners.
+fn rote_object(words: &[&str], at: usize, stock: &[Hit], a: &Analysis) -> bool {
+    let mut i = at;
+    for _ in 0..=2 {
+        if stock.iter().any(|s| s.first == i) {
+            return true;
+        }
+        if let Some(noun) = a.all(Cat::FeelingNoun).find(|n| n.first == i) {
+            return !words
+                .get(noun.last + 1)
+                .is_some_and(|w| SPECIFIC_AFTER.contains(w));
+        }
+        match words.get(i) {
+            Some(w) if GENERIC_ACK_DETERMINERS.contains(w) => i += 1,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The rote formula built, not listed: an acknowledgement verb, a determiner and a generic
+/// feeling noun (lexicon `feeling_noun`) that names nothing more — "entiendo su molestia",
+/// "comprendo tu enojo", "lamentamos el inconveniente". One stock phrase, like the listed ones.
+fn generic_acknowledgement(words: &[&str], noun: &Hit) -> Option<Hit> {
+    if noun.first == 0 || noun.first != noun.last {
+        return None;
+    }
+    if words
+        .get(noun.last + 1)
+        .is_some_and(|w| SPECIFIC_AFTER.contains(w))
+    {
+        return None;
+    }
+    let mut i = noun.first;
+    let mut determiners = 0;
+    while i > 0 && determiners < 2 && GENERIC_ACK_DETERMINERS.contains(&words[i - 1]) {
+        i -= 1;
+        determiners += 1;
+    }
+    if determiners == 0 || i == 0 || !GENERIC_ACK_VERBS.contains(&words[i - 1]) {
+        return None;
+    }
+    Some(own_words_hit(
+        LexiconFile::AgentStock,
+        Cat::EmptyEmpathy,
+        "construction/generic_acknowledgement",
+        1.0,
+        words,
+        i - 1,
+        noun.last,
+    ))
+}
+
 fn own_words_hit(
     file: LexiconFile,
     cat: Cat,
@@ -536,4 +661,48 @@ fn plain_words<S: AsRef<str>>(folded: &[S]) -> Vec<&str> {
         .iter()
         .map(|w| w.as_ref().trim_matches(|c: char| !c.is_alphanumeric()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::language::{Analyzer, Side};
+
+    fn read(text: &str) -> super::AgentReading {
+        let an = Analyzer::load(None).unwrap();
+        super::read(&an.analyze(text, Side::Agent))
+    }
+
+    #[test]
+    fn a_generic_feeling_noun_after_an_acknowledgement_is_a_formula() {
+        for t in [
+            "entiendo su molestia señor",
+            "comprendo tu enojo",
+            "lamentamos el inconveniente",
+        ] {
+            let r = read(t);
+            assert_eq!(r.stock.len(), 1, "{t}: {:?}", r.stock);
+            assert!(r.empathy.is_none(), "{t}");
+        }
+        // Naming the customer's case is not generic.
+        let r = read("entiendo su preocupación por la cirugía de su papá");
+        assert!(r.stock.is_empty(), "{:?}", r.stock);
+    }
+
+    #[test]
+    fn an_empathy_frame_around_a_formula_is_a_formula() {
+        let r = read("le pido disculpas por las molestias ocasionadas");
+        assert!(r.empathy.is_none(), "{:?}", r.empathy);
+        assert_eq!(r.stock.len(), 2, "{:?}", r.stock);
+        let r = read("lamento mucho lo sucedido");
+        assert!(r.empathy.is_none() && !r.stock.is_empty(), "{:?}", r.stock);
+        // About the customer's own facts it is empathy.
+        let r = read("le pido disculpas por el corte de ayer");
+        assert!(r.empathy.is_some() && r.stock.is_empty(), "{:?}", r.stock);
+    }
+
+    #[test]
+    fn what_i_do_now_is_a_commitment() {
+        let r = read("lo que hago ahorita es aplicarle el abono provisional antes de las seis");
+        assert!(r.next_step().is_some(), "{:?} {:?}", r.action, r.anchor);
+    }
 }

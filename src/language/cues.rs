@@ -108,8 +108,85 @@ pub fn read(a: &Analysis) -> CustomerCues {
             .find(|h| h.file == LexiconFile::CustomerCues && h.cat == Cat::Impact)
             .cloned(),
         escalation_request: pick(Cat::EscalationRequest),
-        leave_threat: pick(Cat::LeaveThreat),
+        leave_threat: pick(Cat::LeaveThreat).or_else(|| leave_intent(a)),
     }
+}
+
+/// Said before a verb of leaving, they make it an intention ("ya estoy pensando en cancelar",
+/// "estoy por darme de baja", "me dan ganas de irme").
+const INTENT_MARKERS: &[&[&str]] = &[
+    &["pensando", "en"],
+    &["pienso"],
+    &["estoy", "por"],
+    &["ganas", "de"],
+    &["decidi"],
+    &["voy", "a"],
+    &["quiero"],
+    &["considerando"],
+];
+/// Verbs of leaving a provider (folded; infinitives with their clitics).
+const LEAVE_VERBS: &[&str] = &[
+    "cancelar",
+    "cancelarlo",
+    "cancelarla",
+    "irme",
+    "cambiarme",
+    "darme",
+    "darlo",
+    "darla",
+    "mudarme",
+    "pasarme",
+    "llevarme",
+];
+
+/// A threat to leave said with an intention and a verb of leaving, or as a rival's offer ("la
+/// otra compañía me ofreció fibra por cuarenta y nueve"): built, not listed. Not when negated
+/// ("no estoy pensando en cancelar").
+fn leave_intent(a: &Analysis) -> Option<Hit> {
+    let w: Vec<&str> = a
+        .folded
+        .iter()
+        .map(|x| x.trim_matches(|c: char| !c.is_alphanumeric()))
+        .collect();
+    let negated_before =
+        |i: usize| (i.saturating_sub(3)..i).any(|k| matches!(w[k], "no" | "nunca" | "tampoco"));
+    let hit = |first: usize, last: usize, term: &str| Hit {
+        file: LexiconFile::CustomerCues,
+        cat: Cat::LeaveThreat,
+        term: term.to_string(),
+        weight: 1.0,
+        intensity: 1.0,
+        negated: false,
+        quote: w[first..=last].join(" "),
+        first,
+        last,
+    };
+    for i in 0..w.len() {
+        for marker in INTENT_MARKERS {
+            let end = i + marker.len();
+            if end < w.len()
+                && w[i..end] == **marker
+                && LEAVE_VERBS.contains(&w[end])
+                && !negated_before(i)
+            {
+                return Some(hit(i, end, "construction/leave_intent"));
+            }
+        }
+        // "la otra compañía me ofreció…", "la competencia me da…".
+        if matches!(
+            w[i],
+            "ofrecio" | "ofrece" | "ofrecen" | "ofrecieron" | "regala"
+        ) && i >= 2
+            && w[i - 1] == "me"
+            && (i.saturating_sub(4)..i).any(|k| matches!(w[k], "otra" | "otro" | "competencia"))
+        {
+            let from = (i.saturating_sub(4)..i)
+                .find(|&k| matches!(w[k], "otra" | "otro" | "competencia"))
+                .unwrap_or(i);
+            return Some(hit(from, i, "construction/rival_offer"));
+        }
+    }
+    None
 }
 
 /// "¿hola?", "¿aló? ¿aló?", "¿bueno?": a greeting word that is all the customer said. "Bueno"
@@ -170,6 +247,23 @@ mod tests {
     fn cues(text: &str) -> CustomerCues {
         let analyzer = Analyzer::load(None).unwrap();
         read(&analyzer.analyze(text, Side::Customer))
+    }
+
+    #[test]
+    fn an_intention_to_leave_is_a_threat_to_leave() {
+        for t in [
+            "mira de verdad ya estoy pensando en cancelar",
+            "la otra compañía me ofreció fibra por cuarenta y nueve al mes",
+            "estoy por darme de baja",
+        ] {
+            assert!(cues(t).leave_threat.is_some(), "{t}");
+        }
+        for t in [
+            "no estoy pensando en cancelar solo quiero saber la fecha",
+            "quiero cambiar la fecha de la cita",
+        ] {
+            assert!(cues(t).leave_threat.is_none(), "{t}");
+        }
     }
 
     #[test]

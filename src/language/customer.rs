@@ -463,8 +463,10 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
         let contributes = match h.cat {
             // "no me parece nada bien" is one complaint, not a complaint plus a negated "bien".
             Cat::Positive => h.negated && !inside_heat(h),
+            // A "no" before thanks answers an offer ("no, nada más, muchas gracias"): thanks are
+            // never negated; "no estoy contenta" is.
             Cat::Thanks | Cat::Satisfaction | Cat::Agreement | Cat::Apology => {
-                if !h.negated && !inside_heat(h) {
+                if (!h.negated || h.cat == Cat::Thanks) && !inside_heat(h) {
                     cool_parts.push(h);
                 }
                 false

@@ -65,6 +65,38 @@ fn code(l: Lang) -> &'static str {
     }
 }
 
+/// Function words only Spanish uses (none is an English word: "no", "me", "a" are left out).
+const SPANISH_ONLY: &[&str] = &[
+    "que", "de", "el", "los", "las", "del", "y", "en", "por", "con", "para", "una", "es", "esta",
+    "pero", "lo", "se", "mi", "su", "muy", "como", "cuando", "porque", "ya", "yo", "tengo",
+    "estoy", "usted", "le", "nada", "todos", "eso", "esto", "hace", "hay", "mira", "pues",
+];
+/// Function words only English uses.
+const ENGLISH_ONLY: &[&str] = &[
+    "the", "and", "to", "of", "is", "you", "it", "that", "for", "my", "with", "this", "was", "are",
+    "have", "be", "not", "what", "i", "i'm", "your", "can", "just", "been", "will", "would", "do",
+    "don't", "we", "they", "there", "at", "on", "but",
+];
+
+/// Code-switched US Spanish ("ya tuve dos appointments con el technician") is Spanish with
+/// English words in it, which whatlang may call English: Spanish function words outnumbering
+/// English ones, and a fair share of the words, say the conversation is Spanish.
+fn carries_spanish_grammar(text: &str) -> bool {
+    let (mut es, mut en, mut words) = (0usize, 0usize, 0usize);
+    for w in text.split_whitespace() {
+        let w = w
+            .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+            .to_lowercase();
+        words += 1;
+        if SPANISH_ONLY.contains(&w.as_str()) {
+            es += 1;
+        } else if ENGLISH_ONLY.contains(&w.as_str()) {
+            en += 1;
+        }
+    }
+    words >= 8 && es * 5 >= words && es > 2 * en
+}
+
 /// Per-call language state.
 #[derive(Debug, Clone)]
 pub struct LanguageGate {
@@ -128,9 +160,12 @@ impl LanguageGate {
             return;
         }
         self.judged_at = self.chars;
-        let Some((lang, reliable)) = det.detect(&self.text) else {
+        let Some((mut lang, reliable)) = det.detect(&self.text) else {
             return;
         };
+        if lang == "en" && carries_spanish_grammar(&self.text) {
+            lang = "es";
+        }
         if hinted_es {
             // The platform said Spanish: only a confident verdict on enough text overrides it.
             if reliable && self.chars >= MIN_DECIDE_CHARS {
@@ -211,6 +246,32 @@ mod tests {
             "ya es la tercera vez que llamo y nadie me soluciona nada",
         );
         assert!(g.is_spanish(), "{}", g.code());
+    }
+
+    #[test]
+    fn code_switched_us_spanish_is_spanish() {
+        let d = Detector::default();
+        for hint in [None, Some("es-US")] {
+            let mut g = LanguageGate::new(hint);
+            g.observe(&d, "hi kevin soy maribel mira te llamo porque el internet se me está cayendo todos los días y ya tuve dos appointments con el technician y no vino ninguno");
+            g.observe(
+                &d,
+                "okay so sorry to hear that can you confirm the service address",
+            );
+            g.observe(
+                &d,
+                "y yo me quedé en la casa las dos veces pidiendo el día en el trabajo",
+            );
+            assert!(g.is_spanish(), "{hint:?}: {}", g.code());
+        }
+        // English with a Spanish name or two stays English.
+        let mut g = LanguageGate::new(None);
+        g.observe(&d, "hi my name is maria de la cruz and i am calling because my card was charged twice this month");
+        g.observe(
+            &d,
+            "i want to speak to your supervisor right now this is unacceptable",
+        );
+        assert_eq!(g.code(), "en");
     }
 
     #[test]

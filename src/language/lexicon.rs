@@ -86,7 +86,7 @@ lexicon_files! {
     Fillers => "fillers" [Filler],
     Backchannels => "backchannels" [Backchannel],
     AgentEmpathy => "agent_empathy" [Empathy, Ownership, Paraphrase, Boundary, EscalationOffer, Validation],
-    AgentStock => "agent_stock" [Stock, EmptyEmpathy],
+    AgentStock => "agent_stock" [Stock, EmptyEmpathy, FeelingNoun],
     AgentNextStep => "agent_next_step" [Action, When, Reference],
     AgentTransfer => "agent_transfer" [Transfer, VagueTarget, Target, Reason],
     AgentHold => "agent_hold" [Hold, FormalHold],
@@ -147,6 +147,9 @@ pub enum Cat {
     EscalationOffer,
     Stock,
     EmptyEmpathy,
+    /// A generic noun for the customer's feeling or case ("su molestia", "la situación"): after an
+    /// acknowledgement verb, and naming nothing more, it makes the rote formula.
+    FeelingNoun,
     Action,
     When,
     Reference,
@@ -207,6 +210,7 @@ impl Cat {
             Cat::EscalationOffer => "escalation_offer",
             Cat::Stock => "stock",
             Cat::EmptyEmpathy => "empty_empathy",
+            Cat::FeelingNoun => "feeling_noun",
             Cat::Action => "action",
             Cat::When => "when",
             Cat::Reference => "reference",

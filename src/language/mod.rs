@@ -575,6 +575,21 @@ mod tests {
     }
 
     #[test]
+    fn a_no_before_thanks_declines_an_offer_and_still_calms() {
+        let an = a();
+        for t in [
+            "no nada más muchas gracias señorita",
+            "no, muchas gracias, eso era todo",
+        ] {
+            let r = an.read_customer_rules(&an.analyze(t, Side::Customer));
+            assert!(r.cool > 0.0 && r.heat == 0.0, "{t}: {r:?}");
+        }
+        // Satisfaction is still negated.
+        let r = an.read_customer_rules(&an.analyze("no es excelente", Side::Customer));
+        assert_eq!(r.cool, 0.0, "{r:?}");
+    }
+
+    #[test]
     fn intensifier_and_superlative_raise_weight() {
         let an = a();
         let plain = an.analyze("estoy harto", Side::Customer);
