@@ -1745,10 +1745,22 @@ fn an_acknowledgement_of_a_generic_feeling_and_an_apology_for_the_inconvenience_
 fn an_intention_to_leave_answered_without_a_step_gets_offer_next_step() {
     let out = Script::new("leave-intent")
         .a(0.5, 3.0, "telecable buenas tardes")
-        .c(3.5, 12.0, "se me corta el internet todos los días y el técnico no vino las dos veces que lo pedí")
+        .c(
+            3.5,
+            12.0,
+            "se me corta el internet todos los días y el técnico no vino las dos veces que lo pedí",
+        )
         .a(12.5, 16.0, "sí, veo las dos citas en el sistema")
-        .c(16.5, 24.0, "pues ya estoy pensando en cancelar, la otra compañía me ofreció fibra más barata")
-        .a(24.5, 28.0, "bueno sería una pena, lleva muchos años con nosotros")
+        .c(
+            16.5,
+            24.0,
+            "pues ya estoy pensando en cancelar, la otra compañía me ofreció fibra más barata",
+        )
+        .a(
+            24.5,
+            28.0,
+            "bueno sería una pena, lleva muchos años con nosotros",
+        )
         .c(28.5, 30.0, "ya")
         .until(36.0)
         .run();

@@ -67,8 +67,8 @@ pub struct Call {
     prior_contacts_7d: u32,
     /// Customer finals read so far.
     customer_finals: u32,
-    /// The last customer final was a turn the rules read calm and only the learned reading
-    /// raised, held back (see [`Call::confirmed_reading`]).
+    /// The last customer final was a turn only the learned reading raised above the
+    /// conversation's level, held back (see [`Call::confirmed_reading`]).
     unconfirmed_raise: bool,
 }
 
@@ -355,13 +355,14 @@ impl Call {
         }
     }
 
-    /// The customer turn's reading, with one guard for calls: in a calm conversation, a turn the
-    /// rules read calm and only the learned reading's words raise waits for a second such turn
-    /// before it counts. A bag of words misreads one turn in a long calm call often enough
-    /// (blind calm calls peaked *tense* on one raised turn) that a single raise is no evidence;
-    /// the first turn of a call, a turn with cues of its own and a customer already upset are
-    /// read as they are (the customer's words about the conversation, "¿sigues ahí?", drive their
-    /// own nudges but are held back here too: exempting them read calm calls worse).
+    /// The customer turn's reading, with one guard for calls: a turn that only the learned
+    /// reading's words raise above the rules *and* above the conversation's level (a calm call to
+    /// tense, a tense one to frustrated) waits for a second such turn before it counts. A bag of
+    /// words misreads one turn in a long call often enough (blind calm calls peaked *tense*, tense
+    /// ones *frustrated*, on one raised turn) that a single raise is no evidence; the first turn
+    /// of a call and a turn the rules read as hot are read as they are (the customer's words
+    /// about the conversation, "¿sigues ahí?", drive their own nudges but are held back here too:
+    /// exempting them read calm calls worse).
     fn confirmed_reading(
         &mut self,
         analysis: &Analysis,
@@ -370,13 +371,20 @@ impl Call {
         let mut reading = analyzer.read_customer_rules(analysis);
         let model = analyzer.reading_model();
         let placed = model.place(analysis, &reading);
-        let model_raise = model::rule_level(&reading) == Level::Calm && placed.level > Level::Calm;
-        let hold_back = model_raise
-            && self.customer_finals > 0
-            && !self.unconfirmed_raise
-            && self.frustration.level() == Level::Calm;
+        // The words alone lifting the conversation to a level it has not reached (a calm call to
+        // tense, a tense one to frustrated) wait for a second such turn.
+        let rules = model::rule_level(&reading);
+        let model_raise =
+            rules == Level::Calm && placed.level > rules && placed.level > self.frustration.level();
+        let hold_back = model_raise && self.customer_finals > 0 && !self.unconfirmed_raise;
         self.customer_finals += 1;
-        self.unconfirmed_raise = hold_back;
+        // A held-back turn about the conversation itself ("hola, ¿seguís ahí?", "más despacio")
+        // says nothing of the customer's mood: it cannot be the first of two.
+        let about_the_call = || {
+            let c = cues::read(analysis);
+            c.presence_check.is_some() || c.pace_request.is_some() || c.not_understood.is_some()
+        };
+        self.unconfirmed_raise = hold_back && !about_the_call();
         if !hold_back {
             model.apply(&placed, &mut reading);
         }

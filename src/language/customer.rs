@@ -197,6 +197,8 @@ const DETERMINERS: &[&str] = &[
 const FURY_WEIGHT: f64 = 0.8;
 /// Abuse aimed at the agent is at least this hot.
 const ABUSE_HEAT: f64 = 0.8;
+/// A complaint this strong (before intensifiers), aimed at the company or the agent, is contempt.
+const CONTEMPT_WEIGHT: f64 = 0.65;
 /// Escalation cues below this weight are requests, not demands or threats.
 const ESCALATION_MIN_WEIGHT: f64 = 0.3;
 /// Praise next to at least this much heat reads as sarcasm.
@@ -565,6 +567,15 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
             }
             Cat::Sarcasm => r.sarcasm = true,
             Cat::Command => hostile |= w >= HOSTILE_COMMAND_WEIGHT,
+            // Contempt said to the company or the agent ("ustedes me están tomando el pelo", "lo
+            // que hacen es un robo") is hostility, as the level table says; "es una vergüenza"
+            // about the weather is not.
+            Cat::Complaint
+                if h.weight >= CONTEMPT_WEIGHT
+                    && matches!(target(a, h), Target::Agent | Target::Company) =>
+            {
+                hostile = true
+            }
             // "les va a llover una demanda", "mi abogado va a tener noticias suyas".
             Cat::Legal => hostile |= w >= HOSTILE_LEGAL_WEIGHT,
             _ => {}
