@@ -69,6 +69,7 @@ params! {
     heat_wait_days = 0.4, "Heat of a wait counted in days.";
     heat_wait_weeks = 0.45, "Heat of a wait counted in weeks or more.";
     heat_rhetorical = 0.45, "Heat of a rhetorical challenge.";
+    heat_echo = 0.3, "Heat of an emphatic echo (\"tres técnicos, tres\").";
     heat_sarcasm = 0.5, "Least heat of praise next to an adverse fact.";
     heat_hostile = 0.72, "Least heat of hostility (company insult, ultimatum, strong command).";
     heat_shout = 0.5, "Least heat of shouting (capitals) without exclamation marks.";
@@ -176,6 +177,7 @@ impl Calibration {
             Kind::CountedWait(m) if m < 10_080 => self.heat_wait_days,
             Kind::CountedWait(_) => self.heat_wait_weeks,
             Kind::Rhetorical => self.heat_rhetorical,
+            Kind::Echo => self.heat_echo,
         }
     }
 }

@@ -21,6 +21,9 @@ pub enum Kind {
     CountedWait(u32),
     /// "¿usted sabe lo que…?", "¿a usted le parece normal?".
     Rhetorical,
+    /// The customer says it again for weight, closing a clause: "tres técnicos, tres", "cada mes
+    /// lo mismo, cada mes", "desde octubre, desde octubre", "toda la mañana… toda la mañana".
+    Echo,
 }
 
 impl Kind {
@@ -32,6 +35,7 @@ impl Kind {
             Kind::CountedContact(n) => format!("construction/counted_contact:{n}"),
             Kind::CountedWait(m) => format!("construction/counted_wait:{}", wait_words(m)),
             Kind::Rhetorical => "construction/rhetorical_question".into(),
+            Kind::Echo => "construction/emphatic_echo".into(),
         }
     }
 
@@ -44,6 +48,7 @@ impl Kind {
             Kind::CountedContact(_) => "counted_contact_3_or_more",
             Kind::CountedWait(m) => wait_words(m),
             Kind::Rhetorical => "rhetorical_question",
+            Kind::Echo => "emphatic_echo",
         }
     }
 }
@@ -285,7 +290,78 @@ pub fn find(words: &[String], breaks: &[bool]) -> Vec<Found> {
     ultimatum(words, breaks, &mut out);
     counted(words, &mut out);
     rhetorical(words, &mut out);
+    echo(words, breaks, &mut out);
     out
+}
+
+/// Words that are repeated for rhythm, not weight ("bueno, bueno", "gracias, gracias").
+const NOT_EMPHASIS: &[&str] = &[
+    "bueno",
+    "claro",
+    "gracias",
+    "perfecto",
+    "vale",
+    "dale",
+    "listo",
+    "hola",
+    "senorita",
+    "señorita",
+    "senora",
+    "señora",
+    "senor",
+    "señor",
+    "oiga",
+    "mire",
+    "mira",
+    "okay",
+    "este",
+    "entonces",
+    "pues",
+    "digo",
+    "sabe",
+    "verdad",
+    "favor",
+];
+
+/// An emphatic echo ([`Kind::Echo`]): a unit of one to three words said again within five
+/// words, the repeat closing the clause (the turn ends or a break follows), with at least one
+/// word of four letters or more or a number in it, and something other than numbers in between
+/// or a break (so digits read out, "cuatro cinco cuatro", and ASR stutters, "la la", are not).
+fn echo(words: &[String], breaks: &[bool], out: &mut Vec<Found>) {
+    let n = words.len();
+    let number = |w: &str| super::lexicon::is_number_word(w);
+    for len in (1..=3).rev() {
+        for j in len..=n.saturating_sub(len) {
+            let end = j + len;
+            if end < n && !breaks[end] && !matches!(words[end].as_str(), "y" | "e" | "pero") {
+                continue;
+            }
+            let unit = &words[j..end];
+            if !unit.iter().any(|w| w.chars().count() >= 4 || number(w))
+                || unit.iter().any(|w| NOT_EMPHASIS.contains(&w.as_str()))
+            {
+                continue;
+            }
+            for gap in 0..=4 {
+                let Some(i) = j.checked_sub(len + gap) else {
+                    break;
+                };
+                if words[i..i + len] != *unit {
+                    continue;
+                }
+                let between = &words[i + len..j];
+                let separated = breaks[j] || between.iter().any(|w| !number(w));
+                if separated && (gap > 0 || breaks[j]) {
+                    out.push(Found {
+                        kind: Kind::Echo,
+                        first: i,
+                        last: end - 1,
+                    });
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn ultimatum(words: &[String], breaks: &[bool], out: &mut Vec<Found>) {
@@ -680,6 +756,34 @@ mod tests {
             kinds("hace tres semanas que espero"),
             [Kind::CountedWait(3 * 10_080)]
         );
+    }
+
+    #[test]
+    fn emphatic_echo() {
+        let an = crate::language::Analyzer::load(None).unwrap();
+        let kinds = |t: &str| -> Vec<Kind> {
+            an.analyze(t, crate::language::Side::Customer)
+                .constructions
+                .iter()
+                .map(|c| c.kind)
+                .collect()
+        };
+        for t in [
+            "tres technicians tres y nadie lo arregla",
+            "cada mes lo mismo cada mes",
+            "llevo desde octubre con esto, desde octubre, y estamos en enero",
+            "me pasaron con cuatro personas distintas hoy, cuatro",
+        ] {
+            assert!(kinds(t).contains(&Kind::Echo), "{t}");
+        }
+        for t in [
+            "el número es cuatro cinco cuatro",
+            "bueno bueno ya está",
+            "la la factura de este mes",
+            "quiero la factura de marzo y la factura de abril",
+        ] {
+            assert!(!kinds(t).contains(&Kind::Echo), "{t}");
+        }
     }
 
     #[test]

@@ -113,7 +113,8 @@ pub fn read(a: &Analysis) -> CustomerCues {
 }
 
 /// Said before a verb of leaving, they make it an intention ("ya estoy pensando en cancelar",
-/// "estoy por darme de baja", "me dan ganas de irme").
+/// "estoy por darme de baja", "me dan ganas de irme"). Not "quiero": "quiero cancelar la cita"
+/// is a request.
 const INTENT_MARKERS: &[&[&str]] = &[
     &["pensando", "en"],
     &["pienso"],
@@ -121,22 +122,44 @@ const INTENT_MARKERS: &[&[&str]] = &[
     &["ganas", "de"],
     &["decidi"],
     &["voy", "a"],
-    &["quiero"],
     &["considerando"],
 ];
-/// Verbs of leaving a provider (folded; infinitives with their clitics).
-const LEAVE_VERBS: &[&str] = &[
-    "cancelar",
-    "cancelarlo",
-    "cancelarla",
-    "irme",
-    "cambiarme",
-    "darme",
-    "darlo",
-    "darla",
-    "mudarme",
-    "pasarme",
-    "llevarme",
+/// Verbs of leaving a provider (folded infinitives), with what must follow them: "cancelar"
+/// alone; "darme" only as "darme de baja"; "irme", "cambiarme", "pasarme" only to a rival ("a
+/// otra compañía", "de banco"): "quiero cambiarme al plan de cuarenta gigas" stays.
+const LEAVE_VERBS: &[(&str, &[&[&str]])] = &[
+    ("cancelar", &[]),
+    ("cancelarlo", &[]),
+    ("cancelarla", &[]),
+    ("darme", &[&["de", "baja"]]),
+    (
+        "irme",
+        &[
+            &["a", "otra"],
+            &["a", "otro"],
+            &["con", "otra"],
+            &["con", "otro"],
+            &["a", "la", "competencia"],
+            &["con", "la", "competencia"],
+        ],
+    ),
+    (
+        "cambiarme",
+        &[
+            &["a", "otra"],
+            &["a", "otro"],
+            &["de", "compania"],
+            &["de", "compañia"],
+            &["de", "banco"],
+            &["de", "operador"],
+            &["de", "empresa"],
+            &["a", "la", "competencia"],
+        ],
+    ),
+    (
+        "pasarme",
+        &[&["a", "otra"], &["a", "otro"], &["a", "la", "competencia"]],
+    ),
 ];
 
 /// A threat to leave said with an intention and a verb of leaving, or as a rival's offer ("la
@@ -164,12 +187,23 @@ fn leave_intent(a: &Analysis) -> Option<Hit> {
     for i in 0..w.len() {
         for marker in INTENT_MARKERS {
             let end = i + marker.len();
-            if end < w.len()
-                && w[i..end] == **marker
-                && LEAVE_VERBS.contains(&w[end])
-                && !negated_before(i)
-            {
-                return Some(hit(i, end, "construction/leave_intent"));
+            if end >= w.len() || w[i..end] != **marker || negated_before(i) {
+                continue;
+            }
+            let Some((_, after)) = LEAVE_VERBS.iter().find(|(v, _)| *v == w[end]) else {
+                continue;
+            };
+            let rest = &w[end + 1..];
+            let last = if after.is_empty() {
+                Some(end)
+            } else {
+                after
+                    .iter()
+                    .find(|p| rest.len() >= p.len() && rest[..p.len()] == ***p)
+                    .map(|p| end + p.len())
+            };
+            if let Some(last) = last {
+                return Some(hit(i, last, "construction/leave_intent"));
             }
         }
         // "la otra compañía me ofreció…", "la competencia me da…".
@@ -255,12 +289,15 @@ mod tests {
             "mira de verdad ya estoy pensando en cancelar",
             "la otra compañía me ofreció fibra por cuarenta y nueve al mes",
             "estoy por darme de baja",
+            "voy a cambiarme de compañía",
         ] {
             assert!(cues(t).leave_threat.is_some(), "{t}");
         }
         for t in [
             "no estoy pensando en cancelar solo quiero saber la fecha",
             "quiero cambiar la fecha de la cita",
+            "oye quiero cambiarme al plan de los cuarenta gigas",
+            "voy a cambiarme al plan de cuarenta",
         ] {
             assert!(cues(t).leave_threat.is_none(), "{t}");
         }

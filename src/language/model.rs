@@ -338,7 +338,10 @@ impl ReadingModel {
             near
         };
         let at_least: f64 = p[level..].iter().sum();
-        if level > rules && (at_least < self.min_p || trap) {
+        // A lowering needs the model as sure of where it is heading: words it cannot place (an
+        // entry a supervisor just added, a regional phrase it never saw) do not talk the rules
+        // down.
+        if level > rules && (at_least < self.min_p || trap) || level < rules && p[best] < LOWER_P {
             rules
         } else {
             level
@@ -454,6 +457,9 @@ impl ReadingModel {
     }
 }
 
+/// A lowering needs the model's likeliest level at least this probable.
+const LOWER_P: f64 = 0.5;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,8 +498,10 @@ mod tests {
         // A trap the rules saw ("no estoy enfadado") blocks every raise, never a lowering.
         assert_eq!(m.decide([0.0, 0.0, 0.1, 0.9], calm, true), calm);
         assert_eq!(m.decide([0.9, 0.1, 0.0, 0.0], frustrated, true), calm);
-        // Lowering needs only being the likeliest, one level at a time below far_p.
-        assert_eq!(m.decide([0.5, 0.2, 0.1, 0.2], angry, false), frustrated);
+        // Lowering needs the likeliest level at LOWER_P (0.5), one level at a time below far_p; a model
+        // unsure where the turn belongs leaves the rules' level.
+        assert_eq!(m.decide([0.55, 0.2, 0.1, 0.15], angry, false), frustrated);
+        assert_eq!(m.decide([0.45, 0.2, 0.15, 0.2], angry, false), angry);
         // The shipped file's limits are the documented ones.
         let shipped = ReadingModel::embedded();
         assert_eq!((shipped.min_p, shipped.far_p), (0.7, 0.6));
