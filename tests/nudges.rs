@@ -1799,3 +1799,25 @@ fn facts_about_something_else_do_not_answer_a_worried_customer() {
         .run();
     assert_fires(&out, "show_empathy", 33.0, 40.0);
 }
+
+#[test]
+fn a_summary_of_the_case_told_earlier_is_a_paraphrase() {
+    // The case was told over several turns; the agent's summary reuses the first turns' words,
+    // not those of the latest grumble, and that is hearing the customer.
+    let out = Script::new("summary-of-earlier")
+        .a(0.5, 3.0, "conectar hogar buenas tardes")
+        .c(3.5, 14.0, "el técnico vino el martes y me dijo que la falla es la caja de la calle y no el módem")
+        .a(14.5, 18.0, "igual el procedimiento es reiniciar el módem primero")
+        .c(18.5, 30.0, "te repito el técnico vino el martes y me dijo que es la caja de la calle no el módem")
+        .a(30.5, 34.0, "sí pero sin reinicio no puedo seguir")
+        .c(34.5, 40.0, "ay dios otra vez lo mismo de siempre")
+        .a(40.5, 52.0, "a ver si lo entendí el técnico del martes dijo que es la caja de la calle y no el módem, así que no le hago reiniciar nada más")
+        .c(52.5, 54.0, "eso gracias")
+        .until(60.0)
+        .run();
+    assert_fires(&out, "active_listening", 30.0, 37.0);
+    assert_eq!(
+        clear_reason(&out, "active_listening").as_deref(),
+        Some("paraphrased")
+    );
+}

@@ -1135,17 +1135,17 @@ impl Conversation {
     }
 
     /// The agent's words reuse the content of the customer's last complaint: a paraphrase.
+    /// The customer's case is often told over several turns, and a summary reuses the words of
+    /// the case, not only of the latest grumble: any of the last three complaints counts.
     fn echoes_complaint(&self, a: &Analysis) -> bool {
-        let Some((_, _, theirs)) = self.complaints.back() else {
-            return false;
-        };
-        let shared = a
-            .content
-            .iter()
-            .filter(|w| theirs.contains(w))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
-        shared >= 3
+        self.complaints.iter().rev().take(3).any(|(_, _, theirs)| {
+            a.content
+                .iter()
+                .filter(|w| theirs.contains(w))
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                >= 3
+        })
     }
 
     /// Rules on a timing event.
