@@ -70,6 +70,7 @@ params! {
     heat_wait_weeks = 0.45, "Heat of a wait counted in weeks or more.";
     heat_rhetorical = 0.45, "Heat of a rhetorical challenge.";
     heat_echo = 0.3, "Heat of an emphatic echo (\"tres técnicos, tres\").";
+    heat_counted_failure = 0.45, "Heat of attempts counted and none working.";
     heat_sarcasm = 0.5, "Least heat of praise next to an adverse fact.";
     heat_hostile = 0.72, "Least heat of hostility (company insult, ultimatum, strong command).";
     heat_shout = 0.5, "Least heat of shouting (capitals) without exclamation marks.";
@@ -178,6 +179,7 @@ impl Calibration {
             Kind::CountedWait(_) => self.heat_wait_weeks,
             Kind::Rhetorical => self.heat_rhetorical,
             Kind::Echo => self.heat_echo,
+            Kind::CountedFailure => self.heat_counted_failure,
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum Kind {
     /// The customer says it again for weight, closing a clause: "tres técnicos, tres", "cada mes
     /// lo mismo, cada mes", "desde octubre, desde octubre", "toda la mañana… toda la mañana".
     Echo,
+    /// Attempts counted and none worked: "tres técnicos y nadie lo arregla", "me han dado cuatro
+    /// números de reclamo y ninguno ha servido".
+    CountedFailure,
 }
 
 impl Kind {
@@ -36,6 +39,7 @@ impl Kind {
             Kind::CountedWait(m) => format!("construction/counted_wait:{}", wait_words(m)),
             Kind::Rhetorical => "construction/rhetorical_question".into(),
             Kind::Echo => "construction/emphatic_echo".into(),
+            Kind::CountedFailure => "construction/counted_failure".into(),
         }
     }
 
@@ -49,6 +53,7 @@ impl Kind {
             Kind::CountedWait(m) => wait_words(m),
             Kind::Rhetorical => "rhetorical_question",
             Kind::Echo => "emphatic_echo",
+            Kind::CountedFailure => "counted_failure",
         }
     }
 }
@@ -291,7 +296,44 @@ pub fn find(words: &[String], breaks: &[bool]) -> Vec<Found> {
     counted(words, &mut out);
     rhetorical(words, &mut out);
     echo(words, breaks, &mut out);
+    counted_failure(words, &mut out);
     out
+}
+
+/// "Nobody", "none", "nothing" after a count: the attempts failed.
+const NONE_WORDS: &[&str] = &["ninguno", "ninguna", "nadie", "nada"];
+
+/// A count of two or more, words that are not numbers, then "y" + a word for none within
+/// eight words ([`Kind::CountedFailure`]).
+fn counted_failure(words: &[String], out: &mut Vec<Found>) {
+    let n = words.len();
+    let number = |w: &str| super::lexicon::is_number_word(w);
+    for i in 0..n {
+        if count_word(&words[i]).is_none_or(|k| k < 2) {
+            continue;
+        }
+        let Some(y) = (i + 2..(i + 8).min(n)).find(|&j| words[j] == "y") else {
+            continue;
+        };
+        if !words[i + 1..y].iter().any(|w| !number(w)) {
+            continue;
+        }
+        // "… y nada más" closes a request, it reports no failure.
+        let none = |k: usize| {
+            NONE_WORDS.contains(&words[k].as_str())
+                && !words
+                    .get(k + 1)
+                    .is_some_and(|w| matches!(w.as_str(), "mas" | "más"))
+        };
+        if let Some(k) = (y + 1..(y + 3).min(n)).find(|&k| none(k)) {
+            out.push(Found {
+                kind: Kind::CountedFailure,
+                first: i,
+                last: k,
+            });
+            return;
+        }
+    }
 }
 
 /// Words that are repeated for rhythm, not weight ("bueno, bueno", "gracias, gracias").
@@ -756,6 +798,22 @@ mod tests {
             kinds("hace tres semanas que espero"),
             [Kind::CountedWait(3 * 10_080)]
         );
+    }
+
+    #[test]
+    fn counted_failure() {
+        for t in [
+            "tres técnicos y nadie lo arregla",
+            "me han dado cuatro números de reclamo y ninguno ha servido",
+        ] {
+            assert!(kinds(t).contains(&Kind::CountedFailure), "{t}");
+        }
+        for t in [
+            "tengo dos preguntas y nada más",
+            "es el cuatro cinco y nada",
+        ] {
+            assert!(!kinds(t).contains(&Kind::CountedFailure), "{t}");
+        }
     }
 
     #[test]
