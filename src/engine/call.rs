@@ -366,6 +366,7 @@ impl Call {
     fn confirmed_reading(
         &mut self,
         analysis: &Analysis,
+        cues: &cues::CustomerCues,
     ) -> crate::language::customer::CustomerReading {
         let analyzer = &self.res.analyzer;
         let mut reading = analyzer.read_customer_rules(analysis);
@@ -380,11 +381,10 @@ impl Call {
         self.customer_finals += 1;
         // A held-back turn about the conversation itself ("hola, ¿seguís ahí?", "más despacio")
         // says nothing of the customer's mood: it cannot be the first of two.
-        let about_the_call = || {
-            let c = cues::read(analysis);
-            c.presence_check.is_some() || c.pace_request.is_some() || c.not_understood.is_some()
-        };
-        self.unconfirmed_raise = hold_back && !about_the_call();
+        let about_the_call = cues.presence_check.is_some()
+            || cues.pace_request.is_some()
+            || cues.not_understood.is_some();
+        self.unconfirmed_raise = hold_back && !about_the_call;
         if !hold_back {
             model.apply(&placed, &mut reading);
         }
@@ -399,8 +399,8 @@ impl Call {
         o: &mut Outcome,
     ) {
         let now = self.now_ms;
-        let reading = self.confirmed_reading(analysis);
         let cues = cues::read(analysis);
+        let reading = self.confirmed_reading(analysis, &cues);
         let repeated = self.conv.repeated_complaint(
             now,
             &seg.segment_id,

@@ -579,6 +579,13 @@ const GENERIC_ACK_DETERMINERS: &[&str] = &[
 /// cirugía", "la molestia de tener que llamar"): then it is not generic.
 const SPECIFIC_AFTER: &[&str] = &["por", "de", "del", "con", "que", "cuando", "al", "ante"];
 
+/// The generic noun ends the phrase instead of going on to the customer's case.
+fn names_nothing_more(words: &[&str], noun: &Hit) -> bool {
+    !words
+        .get(noun.last + 1)
+        .is_some_and(|w| SPECIFIC_AFTER.contains(w))
+}
+
 /// What follows `at` is a stock phrase or a generic feeling noun ending the phrase, after at most
 /// two determiners.
 fn rote_object(words: &[&str], at: usize, stock: &[Hit], a: &Analysis) -> bool {
@@ -588,9 +595,7 @@ fn rote_object(words: &[&str], at: usize, stock: &[Hit], a: &Analysis) -> bool {
             return true;
         }
         if let Some(noun) = a.all(Cat::FeelingNoun).find(|n| n.first == i) {
-            return !words
-                .get(noun.last + 1)
-                .is_some_and(|w| SPECIFIC_AFTER.contains(w));
+            return names_nothing_more(words, noun);
         }
         match words.get(i) {
             Some(w) if GENERIC_ACK_DETERMINERS.contains(w) => i += 1,
@@ -607,10 +612,7 @@ fn generic_acknowledgement(words: &[&str], noun: &Hit) -> Option<Hit> {
     if noun.first == 0 || noun.first != noun.last {
         return None;
     }
-    if words
-        .get(noun.last + 1)
-        .is_some_and(|w| SPECIFIC_AFTER.contains(w))
-    {
+    if !names_nothing_more(words, noun) {
         return None;
     }
     let mut i = noun.first;

@@ -816,16 +816,20 @@ mod tests {
         }
     }
 
+    /// The constructions of a customer turn as the analyzer finds them (folded, with breaks).
+    fn analyzed_kinds(text: &str) -> Vec<Kind> {
+        crate::language::Analyzer::load(None)
+            .unwrap()
+            .analyze(text, crate::language::Side::Customer)
+            .constructions
+            .iter()
+            .map(|c| c.kind)
+            .collect()
+    }
+
     #[test]
     fn emphatic_echo() {
-        let an = crate::language::Analyzer::load(None).unwrap();
-        let kinds = |t: &str| -> Vec<Kind> {
-            an.analyze(t, crate::language::Side::Customer)
-                .constructions
-                .iter()
-                .map(|c| c.kind)
-                .collect()
-        };
+        let kinds = analyzed_kinds;
         for t in [
             "tres technicians tres y nadie lo arregla",
             "cada mes lo mismo cada mes",

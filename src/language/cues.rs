@@ -212,12 +212,12 @@ fn leave_intent(a: &Analysis) -> Option<Hit> {
             "ofrecio" | "ofrece" | "ofrecen" | "ofrecieron" | "regala"
         ) && i >= 2
             && w[i - 1] == "me"
-            && (i.saturating_sub(4)..i).any(|k| matches!(w[k], "otra" | "otro" | "competencia"))
         {
-            let from = (i.saturating_sub(4)..i)
-                .find(|&k| matches!(w[k], "otra" | "otro" | "competencia"))
-                .unwrap_or(i);
-            return Some(hit(from, i, "construction/rival_offer"));
+            let rival =
+                (i.saturating_sub(4)..i).find(|&k| matches!(w[k], "otra" | "otro" | "competencia"));
+            if let Some(from) = rival {
+                return Some(hit(from, i, "construction/rival_offer"));
+            }
         }
     }
     None
