@@ -1,6 +1,7 @@
 //! Read customer utterances as calma does, one per line on standard input (or the arguments):
 //! level, heat, target and every piece of evidence. `--region es-MX` reads them as that region;
-//! with `READ_TSV=1` each line is `region<TAB>text`.
+//! with `READ_TSV=1` each line is `region<TAB>text`; `--model` adds the learned reading's placement
+//! and the features that pushed it most (to see why a turn was raised).
 //!
 //! `cargo run --example read -- "qué tonta soy"`
 
@@ -8,6 +9,7 @@ use std::io::BufRead;
 
 use calma::language::customer;
 use calma::language::frustration::FrustrationConfig;
+use calma::language::model;
 use calma::language::region::Region;
 use calma::language::{Analyzer, Side};
 
@@ -18,6 +20,8 @@ fn main() {
         region = args.get(i + 1).and_then(|r| Region::parse(r));
         args.drain(i..(i + 2).min(args.len()));
     }
+    let show_model = args.iter().any(|a| a == "--model");
+    args.retain(|a| a != "--model");
     let an = Analyzer::load(None).expect("embedded lexicons load");
     let lines: Vec<String> = if args.is_empty() {
         std::io::stdin()
@@ -52,6 +56,33 @@ fn main() {
         );
         for (quote, rule) in &r.evidence {
             println!("           {rule}  «{quote}»");
+        }
+        if show_model {
+            let m = an.reading_model();
+            let rules = an.read_customer_rules(&a);
+            let placed = m.place(&a, &rules);
+            let p = placed.probabilities;
+            println!(
+                "           model {} p={:.2} (calm {:.2} tense {:.2} frustrated {:.2} angry {:.2})",
+                placed.level.as_str(),
+                placed.p,
+                p[0],
+                p[1],
+                p[2],
+                p[3]
+            );
+            let mut feats = Vec::new();
+            model::for_each_feature(&a, &rules, &mut |f| {
+                if !feats.iter().any(|g: &(String, [f64; 4])| g.0 == f) {
+                    feats.push((f.to_string(), m.weights(f)))
+                }
+            });
+            // Strongest pull towards frustrated-or-angry over calm-or-tense.
+            let pull = |w: &[f64; 4]| w[2].max(w[3]) - w[0].max(w[1]);
+            feats.sort_by(|x, y| pull(&y.1).total_cmp(&pull(&x.1)));
+            for (f, w) in feats.iter().take(6) {
+                println!("             {f:<28} {:+.2}", pull(w));
+            }
         }
     }
 }

@@ -13,7 +13,8 @@
 //! on the given files and reads FILE, which the fit never saw; `--calm-calls DIR` adds every
 //! customer segment of the labelled calls under DIR whose peak level is calm, as calm rows (what
 //! people say in a call when nothing is wrong: greetings, details, small talk); `--cv FILE` adds K−1 folds of FILE
-//! to the fit and reads the K-th (default K = 5), for each fold. The report goes to stderr.
+//! to the fit and reads the K-th (default K = 5), for each fold; `--misses` lists the rows of the
+//! `--check` file the model reads on the wrong side of frustrated. The report goes to stderr.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -27,6 +28,9 @@ thread_local! {
     static MIN_P: std::cell::RefCell<f64> = const { std::cell::RefCell::new(0.0) };
     /// `--far-p P`: the model moves a turn more than one level only this sure (default never).
     static FAR_P: std::cell::RefCell<f64> = const { std::cell::RefCell::new(1.01) };
+    /// `--temperature T`: the fitted logits are divided by T (temperature scaling, T > 1 makes the
+    /// model less sure), so that `min_p` means what it says on turns the fit never saw.
+    static TEMPERATURE: std::cell::RefCell<f64> = const { std::cell::RefCell::new(1.0) };
     /// Feature families the fit uses (`--families a,b,…`; default all).
     static FAMILIES: std::cell::RefCell<Vec<String>> =
         std::cell::RefCell::new(model::FAMILIES.iter().map(|s| s.to_string()).collect());
@@ -41,6 +45,8 @@ struct Row {
     trap: bool,
     level: usize,
     region: String,
+    /// The turn as written, for `--misses`.
+    text: String,
 }
 
 /// One labelled customer turn, read by the rules and turned into features.
@@ -65,6 +71,7 @@ fn row(an: &Analyzer, text: &str, region: &str, level: usize) -> Row {
         trap: model::rules_saw_a_trap(&a, &r),
         level,
         region: region.to_string(),
+        text: text.to_string(),
     }
 }
 
@@ -213,7 +220,8 @@ fn fit(rows: &[&Row], l2: f64, min_count: usize) -> ReadingModel {
             adam(&mut bias[c], &mut mb[c], &mut vb[c], gb[c], t);
         }
     }
-    let round = |v: f64| (v * 1e4).round() / 1e4;
+    let t = TEMPERATURE.with(|t| *t.borrow());
+    let round = |v: f64| (v / t * 1e4).round() / 1e4;
     let weights = vocab
         .into_iter()
         .filter(|(_, i)| w[*i].iter().any(|v| v.abs() >= 0.005))
@@ -261,6 +269,7 @@ fn main() {
     let (mut l2, mut min_count, mut folds) = (0.001, 2usize, 0usize);
     let (mut check, mut cv, mut paths) = (None, None, Vec::new());
     let (mut words_only, mut calm_calls) = (Vec::new(), Vec::new());
+    let mut misses = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--l2" => l2 = args.next().and_then(|v| v.parse().ok()).expect("--l2 X"),
@@ -272,9 +281,17 @@ fn main() {
             }
             "--folds" => folds = args.next().and_then(|v| v.parse().ok()).expect("--folds K"),
             "--check" => check = Some(args.next().expect("--check FILE")),
+            "--misses" => misses = true,
             "--cv" => cv = Some(args.next().expect("--cv FILE")),
             "--words-only" => words_only.push(args.next().expect("--words-only FILE")),
             "--calm-calls" => calm_calls.push(args.next().expect("--calm-calls DIR")),
+            "--temperature" => {
+                let t: f64 = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--temperature T");
+                TEMPERATURE.with(|m| *m.borrow_mut() = t);
+            }
             "--min-p" => {
                 let p: f64 = args.next().and_then(|v| v.parse().ok()).expect("--min-p P");
                 MIN_P.with(|m| *m.borrow_mut() = p);
@@ -390,6 +407,37 @@ fn main() {
             &format!("model on {c} (never fitted on)"),
             agreement(&other, |r| read(&m, r)),
         ));
+        // Mean negative log-likelihood of the labels on the held-out rows: what temperature
+        // scaling minimises.
+        let nll = other
+            .iter()
+            .map(|r| {
+                let mut z = m.bias();
+                for f in &r.features {
+                    for (zi, wi) in z.iter_mut().zip(m.weights(f)) {
+                        *zi += wi;
+                    }
+                }
+                -model::softmax(z)[r.level].max(1e-12).ln()
+            })
+            .sum::<f64>()
+            / other.len().max(1) as f64;
+        report.push(format!(
+            "  held-out log-loss {nll:.4} over {} rows",
+            other.len()
+        ));
+        if misses {
+            for r in other
+                .iter()
+                .filter(|r| (read(&m, r) >= 2) != (r.level >= 2))
+            {
+                let (want, rule, got) = (LEVELS[r.level], LEVELS[r.rule], LEVELS[read(&m, r)]);
+                eprintln!(
+                    "miss\t{}\t{want}\trules {rule}\tmodel {got}\t{}",
+                    r.region, r.text
+                );
+            }
+        }
         let mut regions: Vec<&str> = other.iter().map(|r| r.region.as_str()).collect();
         regions.sort_unstable();
         regions.dedup();

@@ -364,6 +364,40 @@ fn constructions_carry_evidence() {
         "construction/rhetorical_question",
     );
     has("genial, otra vez sin cobertura", "frustration/sarcasm");
+    has(
+        "esto lo subo a twitter con tu nombre",
+        "construction/public_exposure",
+    );
+    has(
+        "me dijeron el lunes y ya es jueves",
+        "construction/broken_promise",
+    );
+    has("sois la peor compañía", "construction/worst");
+    has(
+        "qué rapidez, un mes pa mandar un correo",
+        "construction/sarcasm",
+    );
+    // Public shaming and the company judged the worst are hostility, as the level table says.
+    for t in [
+        "esto lo subo a twitter con tu nombre",
+        "ya he hablado con una periodista de la radio, así que vosotros sabréis",
+        "felicidades, de verdad: sois la peor compañía con la que he tratado",
+    ] {
+        assert_eq!(level_in(&an, t, None).0, "angry", "{t}");
+    }
+    // "they" acting on the customer is the company: contempt, not a remark about the weather;
+    // "un robo" is a noun, not a story of a theft.
+    assert_eq!(
+        level_in(&an, "esto es un robo me están tomando el pelo", None).0,
+        "angry"
+    );
+    for t in [
+        "se me quemó la tele y quería saber si el seguro lo cubre",
+        "No, no, no me parece nada mal. No tengo ninguna prisa, de verdad.",
+        "y nada que qué pasada joder funciona genial",
+    ] {
+        assert_eq!(level_in(&an, t, None).0, "calm", "{t}");
+    }
     // An ultimatum is hostility; a calm condition is an early signal.
     assert_eq!(
         level_in(&an, "o me lo arreglan hoy o me doy de baja", None).0,

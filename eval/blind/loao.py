@@ -13,7 +13,7 @@ for c in calls:
     a = json.load(open(c)).get("author") or os.path.basename(c)[:2]
     by_author[a].append(c[: -len(".expect.json")])
 utt = [f"{root}/eval/blind/dev/utterances.tsv"]
-pos = sorted(glob.glob(f"{root}/eval/blind/dev/b*/utterances.tsv"))
+pos = sorted(glob.glob(f"{root}/eval/blind/dev/[bc]*/utterances.tsv"))
 tot = collections.Counter(); kinds = collections.defaultdict(collections.Counter)
 for a, bases in sorted(by_author.items()):
     w = os.path.join(os.environ.get("TMPDIR", "/tmp"), "loao", a); shutil.rmtree(w, ignore_errors=True)

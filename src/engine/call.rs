@@ -67,9 +67,9 @@ pub struct Call {
     prior_contacts_7d: u32,
     /// Customer finals read so far.
     customer_finals: u32,
-    /// The last customer final was a turn only the learned reading raised above the
-    /// conversation's level, held back (see [`Call::confirmed_reading`]).
-    unconfirmed_raise: bool,
+    /// The level of the last customer final when it was a turn only the learned reading raised
+    /// above the conversation's level, held back (see [`Call::confirmed_reading`]).
+    unconfirmed_raise: Option<Level>,
 }
 
 /// Earlier contacts in a week from which a call starts tense ("a third call this week").
@@ -107,7 +107,7 @@ impl Call {
             agent_turn_until: 0,
             prior_contacts_7d: start.prior_contacts_7d.unwrap_or(0),
             customer_finals: 0,
-            unconfirmed_raise: false,
+            unconfirmed_raise: None,
             origin_ms: None,
             seq: 0,
             now_ms: 0,
@@ -377,14 +377,20 @@ impl Call {
         let rules = model::rule_level(&reading);
         let model_raise =
             rules == Level::Calm && placed.level > rules && placed.level > self.frustration.level();
-        let hold_back = model_raise && self.customer_finals > 0 && !self.unconfirmed_raise;
+        let hold_back = model_raise && self.customer_finals > 0 && self.unconfirmed_raise.is_none();
+        // Two such turns confirm each other only as far as both go: a story read *tense*, then
+        // one read *frustrated*, say *tense*.
+        let mut placed = placed;
+        if let Some(first) = self.unconfirmed_raise.filter(|_| model_raise) {
+            placed.level = placed.level.min(first);
+        }
         self.customer_finals += 1;
         // A held-back turn about the conversation itself ("hola, ¿seguís ahí?", "más despacio")
         // says nothing of the customer's mood: it cannot be the first of two.
         let about_the_call = cues.presence_check.is_some()
             || cues.pace_request.is_some()
             || cues.not_understood.is_some();
-        self.unconfirmed_raise = hold_back && !about_the_call;
+        self.unconfirmed_raise = (hold_back && !about_the_call).then_some(placed.level);
         if !hold_back {
             model.apply(&placed, &mut reading);
         }

@@ -71,6 +71,9 @@ params! {
     heat_rhetorical = 0.45, "Heat of a rhetorical challenge.";
     heat_echo = 0.3, "Heat of an emphatic echo (\"tres técnicos, tres\").";
     heat_counted_failure = 0.45, "Heat of attempts counted and none working.";
+    heat_public_exposure = 0.75, "Heat of a threat of public exposure (hostility).";
+    heat_broken_promise = 0.4, "Heat of a promised time that has passed.";
+    heat_worst = 0.72, "Heat of the company judged the worst (contempt: hostility).";
     heat_sarcasm = 0.5, "Least heat of praise next to an adverse fact.";
     heat_hostile = 0.72, "Least heat of hostility (company insult, ultimatum, strong command).";
     heat_shout = 0.5, "Least heat of shouting (capitals) without exclamation marks.";
@@ -180,6 +183,9 @@ impl Calibration {
             Kind::Rhetorical => self.heat_rhetorical,
             Kind::Echo => self.heat_echo,
             Kind::CountedFailure => self.heat_counted_failure,
+            Kind::PublicExposure => self.heat_public_exposure,
+            Kind::BrokenPromise => self.heat_broken_promise,
+            Kind::Worst => self.heat_worst,
         }
     }
 }

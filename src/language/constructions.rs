@@ -27,6 +27,17 @@ pub enum Kind {
     /// Attempts counted and none worked: "tres técnicos y nadie lo arregla", "me han dado cuatro
     /// números de reclamo y ninguno ha servido".
     CountedFailure,
+    /// A threat to expose the company or the agent in public: "esto lo subo a twitter con tu
+    /// nombre", "los voy a funar en todas las redes", "ya hablé con una periodista de la radio".
+    /// The level table counts threats of public exposure as hostility.
+    PublicExposure,
+    /// A promised time that has passed: "me dijeron el lunes y ya es jueves", "me juraron que el
+    /// reembolso estaba el cinco, hoy es veinte y ni luces", "me prometieron veinticuatro horas;
+    /// han pasado nueve días".
+    BrokenPromise,
+    /// The company judged the worst: "sois la peor compañía", "este es el peor servicio del
+    /// mundo", "son lo peor", "ustedes son peores que…": contempt aimed at the company.
+    Worst,
 }
 
 impl Kind {
@@ -40,6 +51,9 @@ impl Kind {
             Kind::Rhetorical => "construction/rhetorical_question".into(),
             Kind::Echo => "construction/emphatic_echo".into(),
             Kind::CountedFailure => "construction/counted_failure".into(),
+            Kind::PublicExposure => "construction/public_exposure".into(),
+            Kind::BrokenPromise => "construction/broken_promise".into(),
+            Kind::Worst => "construction/worst".into(),
         }
     }
 
@@ -54,6 +68,9 @@ impl Kind {
             Kind::Rhetorical => "rhetorical_question",
             Kind::Echo => "emphatic_echo",
             Kind::CountedFailure => "counted_failure",
+            Kind::PublicExposure => "public_exposure",
+            Kind::BrokenPromise => "broken_promise",
+            Kind::Worst => "worst",
         }
     }
 }
@@ -297,7 +314,335 @@ pub fn find(words: &[String], breaks: &[bool]) -> Vec<Found> {
     rhetorical(words, &mut out);
     echo(words, breaks, &mut out);
     counted_failure(words, &mut out);
+    public_exposure(words, &mut out);
+    broken_promise(words, &mut out);
+    worst(words, &mut out);
     out
+}
+
+/// An adverse fact said plainly, which next to praise makes it irony (`customer::read`): "otra
+/// vez", "de nuevo", "otra semana más", "nadie contesta", "respuesta, ninguna", "no anda", "…y
+/// nada", "ni luces", "sigue igual" / "mi reclamo igualito", "peor", or a duration spent on
+/// something ("un mes pa mandar un correo"). Not "nadie más", "no tengo ninguna prisa", an
+/// opening "y nada, …" or a duration still to come ("en dos días le llega").
+pub fn adverse_fact(words: &[String]) -> bool {
+    let n = words.len();
+    let at = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
+    (0..n).any(|i| {
+        let w = at(i);
+        match w {
+            "otra" | "otro" => {
+                at(i + 1) == "vez" || (unit_minutes(at(i + 1)).is_some() && at(i + 2) == "mas")
+            }
+            "nuevo" => i > 0 && at(i - 1) == "de",
+            "nadie" => !matches!(at(i + 1), "mas" | "más"),
+            // "respuesta, ninguna": closing the turn ("no tengo ninguna prisa" is not it).
+            "ninguna" | "ninguno" => i + 1 == n,
+            "no" => matches!(
+                at(i + 1),
+                "anda" | "funciona" | "sirve" | "llega" | "contesta" | "responde" | "arregla"
+            ),
+            // "mandé la foto, la cédula… y nada" closing the turn; an opening "y nada, que…"
+            // is a filler.
+            "y" => at(i + 1) == "nada" && i + 2 == n,
+            "ni" => matches!(at(i + 1), "luces" | "rastro" | "noticias"),
+            "igual" | "igualito" | "igualita" => {
+                i + 1 == n || i > 0 && matches!(at(i - 1), "sigue" | "sigo" | "reclamo" | "queja")
+            }
+            "peor" => true,
+            _ => {
+                count_word(w).is_some()
+                    && unit_minutes(at(i + 1)).is_some()
+                    && matches!(at(i + 2), "pa" | "para")
+                    && at(i + 3).ends_with('r')
+            }
+        }
+    })
+}
+
+/// Social media, where a customer posts: "lo subo a tiktok", "en todas las redes".
+const SOCIAL: &[&str] = &[
+    "redes",
+    "twitter",
+    "tiktok",
+    "instagram",
+    "insta",
+    "facebook",
+    "face",
+    "youtube",
+    "reviews",
+    "reseñas",
+    "resenas",
+];
+/// The press, whom a customer calls or goes to: "llamo a la radio", "voy a la tele".
+const PRESS: &[&str] = &[
+    "tele",
+    "television",
+    "tv",
+    "radio",
+    "prensa",
+    "periodista",
+    "periodistas",
+    "noticiero",
+    "noticias",
+    "canal",
+    "channel",
+    "matinal",
+    "diario",
+    "periodico",
+    "medios",
+];
+/// Verbs of making something public (stems of the first person or the infinitive, folded):
+/// "subo", "cuelgo", "publico", "funo", "escracho", "quemo en redes".
+const EXPOSE_VERBS: &[&str] = &[
+    "sub", "cuelg", "colg", "public", "pong", "pone", "mont", "poste", "exhib", "expon", "expong",
+    "escrach", "fun", "quem", "cuent", "cont", "sac", "ech", "viraliz", "difund",
+];
+/// Verbs of going to or contacting the press: "llamo a la radio", "ya hablé con una periodista".
+const CONTACT_PRESS_VERBS: &[&str] = &[
+    "llamo", "llame", "llamar", "llamado", "hable", "hablado", "hablar", "escribi", "escrito",
+    "escribir", "mando", "mande", "mandar", "voy", "vamos", "ir", "planto", "llevo", "llevar",
+];
+/// Words that may stand between a preposition and the medium: "en todas las redes".
+fn determiner(w: &str) -> bool {
+    matches!(
+        w,
+        "la" | "el"
+            | "las"
+            | "los"
+            | "todas"
+            | "todos"
+            | "toda"
+            | "todo"
+            | "mis"
+            | "mi"
+            | "un"
+            | "una"
+            | "unos"
+            | "unas"
+            | "su"
+            | "sus"
+    )
+}
+
+/// A threat of public exposure ([`Kind::PublicExposure`]): a verb of making public, framed as the
+/// customer's own act (a first-person form, an object pronoun or "esto"/"todo" next to it, or
+/// "voy a" before an infinitive), then within seven words a preposition and a social medium or
+/// the press; or a verb of contacting the press followed by it ("llamo a la radio"). "se me
+/// quemó la tele", "lo vi en instagram" and "ingeniero de redes" have no such frame.
+fn public_exposure(words: &[String], out: &mut Vec<Found>) {
+    let n = words.len();
+    let medium_at = |from: usize, to: usize, lists: &[&[&str]]| {
+        (from..to.min(n)).find(|&k| {
+            lists.iter().any(|l| l.contains(&words[k].as_str()))
+                && (1..=3).any(|back| {
+                    k >= back
+                        && matches!(words[k - back].as_str(), "en" | "a" | "al" | "con")
+                        && words[k - back + 1..k].iter().all(|w| determiner(w))
+                })
+        })
+    };
+    let going = |i: usize| {
+        (1..=3).any(|b| i >= b && matches!(words[i - b].as_str(), "voy" | "vamos"))
+            && words[i].ends_with(['r'])
+    };
+    for i in 0..n {
+        let w = words[i].as_str();
+        let first_person = |w: &str| w.ends_with('o') || w.ends_with('e') || w.ends_with('i');
+        let object = |k: usize| {
+            words
+                .get(k)
+                .is_some_and(|x| matches!(x.as_str(), "lo" | "la" | "los" | "las" | "les" | "os"))
+        };
+        let this = |k: usize| {
+            words
+                .get(k)
+                .is_some_and(|x| matches!(x.as_str(), "esto" | "todo" | "eso"))
+        };
+        let expose = EXPOSE_VERBS.iter().any(|v| w.starts_with(v))
+            && w.len() <= 10
+            && ((first_person(w) && (i > 0 && (object(i - 1) || this(i - 1)) || this(i + 1)))
+                || going(i)
+                || (i > 0 && object(i - 1) && going(i.saturating_sub(1)))
+                || (going(i) && (this(i + 1) || object(i + 1))));
+        let framed_infinitive = EXPOSE_VERBS.iter().any(|v| w.starts_with(v))
+            && w.ends_with('r')
+            && (1..=4).any(|b| i >= b && matches!(words[i - b].as_str(), "voy" | "vamos"));
+        if (expose || framed_infinitive) && medium_at(i + 1, i + 8, &[SOCIAL, PRESS]).is_some() {
+            out.push(Found {
+                kind: Kind::PublicExposure,
+                first: i,
+                last: medium_at(i + 1, i + 8, &[SOCIAL, PRESS]).unwrap_or(i),
+            });
+            return;
+        }
+        if CONTACT_PRESS_VERBS.contains(&w) {
+            if let Some(k) = medium_at(i + 1, i + 5, &[PRESS]) {
+                out.push(Found {
+                    kind: Kind::PublicExposure,
+                    first: i,
+                    last: k,
+                });
+                return;
+            }
+        }
+    }
+}
+
+/// Verbs of a promise made to the customer: "me dijeron", "me prometieron", "quedaron en".
+const PROMISE_VERBS: &[&str] = &[
+    "dijeron",
+    "dijo",
+    "prometieron",
+    "prometio",
+    "aseguraron",
+    "aseguro",
+    "juraron",
+    "juro",
+    "quedaron",
+    "quedamos",
+    "confirmaron",
+    "confirmo",
+    "garantizaron",
+    "dijiste",
+    "dijo",
+];
+const WEEKDAYS: &[&str] = &[
+    "lunes",
+    "martes",
+    "miercoles",
+    "jueves",
+    "viernes",
+    "sabado",
+    "domingo",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+];
+const MONTHS: &[&str] = &[
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "setiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+];
+
+/// A word that names when something was due: a weekday, a month, "ayer", "hoy", a day of the
+/// month ("el quince"), or a count of hours, days or weeks ("en setenta y dos horas").
+fn due_word(words: &[String], k: usize) -> bool {
+    let w = words[k].as_str();
+    WEEKDAYS.contains(&w)
+        || MONTHS.contains(&w)
+        || matches!(
+            w,
+            "ayer" | "hoy" | "horas" | "dias" | "semanas" | "semana" | "habiles"
+        )
+        || (k > 0 && words[k - 1] == "el" && count_word(w).is_some_and(|d| (1..=31).contains(&d)))
+}
+
+/// What says the time has passed with nothing done: "y ya es jueves", "hoy es veinte", "estamos
+/// a 20", "han pasado nueve días", "ya van doce", "hace tres semanas", "y nada", "y ni luces",
+/// "y nunca llegó", "y sigo igual", "y nadie".
+fn passed_at(words: &[String], k: usize) -> bool {
+    let w = words[k].as_str();
+    let next = |d: usize| words.get(k + d).map(String::as_str).unwrap_or("");
+    match w {
+        "hoy" => matches!(next(1), "es" | "estamos" | "ya"),
+        "ya" => matches!(
+            next(1),
+            "es" | "son" | "estamos" | "pasaron" | "paso" | "van" | "vamos" | "llevo" | "han"
+        ),
+        "estamos" => matches!(next(1), "a" | "en"),
+        "han" | "pasaron" => matches!(next(1), "pasado" | "pasaron") || w == "pasaron",
+        "hace" => count_word(next(1)).is_some(),
+        "y" => {
+            matches!(
+                next(1),
+                "nada" | "nunca" | "nadie" | "sigo" | "sigue" | "seguimos" | "ni"
+            ) || (next(1) == "todavia" && next(2) == "nada")
+        }
+        "ni" => matches!(next(1), "luces" | "rastro" | "noticias" | "pio"),
+        "hasta" => matches!(next(1), "ahora" | "ahorita" | "hoy") && next(2) == "nada",
+        _ => false,
+    }
+}
+
+/// A broken promise ([`Kind::BrokenPromise`]): a verb of promising, within eight words a time it
+/// was due, and within twelve more words the time passing with nothing done.
+fn broken_promise(words: &[String], out: &mut Vec<Found>) {
+    let n = words.len();
+    for i in 0..n {
+        if !PROMISE_VERBS.contains(&words[i].as_str()) {
+            continue;
+        }
+        let Some(due) = (i + 1..(i + 9).min(n)).find(|&k| due_word(words, k)) else {
+            continue;
+        };
+        if let Some(k) = (due + 1..(due + 13).min(n)).find(|&k| passed_at(words, k)) {
+            out.push(Found {
+                kind: Kind::BrokenPromise,
+                first: i,
+                last: (k + 1).min(n - 1),
+            });
+            return;
+        }
+    }
+}
+
+/// Nouns for the company and what it sells: "la peor compañía", "el peor servicio".
+const COMPANY_NOUNS: &[&str] = &[
+    "compañia",
+    "compania",
+    "company",
+    "empresa",
+    "servicio",
+    "atencion",
+    "banco",
+    "aerolinea",
+    "aseguradora",
+    "operador",
+    "operadora",
+    "proveedor",
+];
+
+/// The company judged the worst ([`Kind::Worst`]): a copula ("son", "sois", "es", "eres") then
+/// "el/la/lo/los/las peor(es)", "son peores", or "el/la peor" + a word for the company. "lo peor
+/// es que…" (the situation) and "es peor que…" (a comparison of the situation) are not it.
+fn worst(words: &[String], out: &mut Vec<Found>) {
+    let n = words.len();
+    for i in 0..n {
+        if !matches!(words[i].as_str(), "peor" | "peores") {
+            continue;
+        }
+        let before = |d: usize| i.checked_sub(d).map(|k| words[k].as_str()).unwrap_or("");
+        let after = words.get(i + 1).map(String::as_str).unwrap_or("");
+        // "mi viejo dice que ustedes son peores que la afip": someone else's verdict.
+        let reported = (2..=7).any(|d| matches!(before(d), "dice" | "dicen" | "dijo" | "decia"));
+        let article = matches!(before(1), "el" | "la" | "lo" | "los" | "las");
+        let copula = |w: &str| matches!(w, "son" | "sois" | "es" | "eres" | "sos");
+        let plural_copula = |w: &str| matches!(w, "son" | "sois");
+        let hit = (article && copula(before(2)))
+            || (plural_copula(before(1)) && words[i] == "peores")
+            || (article && before(1) != "lo" && COMPANY_NOUNS.contains(&after));
+        if hit && !reported {
+            out.push(Found {
+                kind: Kind::Worst,
+                first: i.saturating_sub(2),
+                last: (i + 1).min(n - 1),
+            });
+            return;
+        }
+    }
 }
 
 /// "Nobody", "none", "nothing" after a count: the attempts failed.
@@ -855,5 +1200,86 @@ mod tests {
             [Kind::Rhetorical]
         );
         assert_eq!(kinds("a usted le parece normal"), [Kind::Rhetorical]);
+    }
+
+    #[test]
+    fn public_exposure_threats_but_not_media_in_passing() {
+        for t in [
+            "esto lo subo a twitter con tu nombre",
+            "los voy a funar en todas las redes",
+            "ya he hablado con una periodista de la radio",
+            "voy a llamar a la tele y al noticiero",
+            "esto lo publico en facebook con su nombre",
+        ] {
+            assert!(kinds(t).contains(&Kind::PublicExposure), "{t}");
+        }
+        for t in [
+            "se me quemo la tele",
+            "lo vi en instagram",
+            "yo soy ingeniero de redes",
+            "no se como ponerla en la tele",
+            "voy a ver el partido en la tele",
+        ] {
+            assert!(!kinds(t).contains(&Kind::PublicExposure), "{t}");
+        }
+    }
+
+    #[test]
+    fn broken_promises_need_the_time_to_have_passed() {
+        for t in [
+            "me dijeron el lunes y ya es jueves",
+            "me juraron que el reembolso estaba el cinco hoy es veinte y ni luces",
+            "me prometieron un callback en veinticuatro horas y ya pasaron diez dias",
+            "quedaron en llamarme el lunes hoy es jueves",
+        ] {
+            assert!(kinds(t).contains(&Kind::BrokenPromise), "{t}");
+        }
+        for t in [
+            "me dijeron que el lunes viene el tecnico",
+            "me dijeron otra cosa",
+        ] {
+            assert!(!kinds(t).contains(&Kind::BrokenPromise), "{t}");
+        }
+    }
+
+    #[test]
+    fn the_company_judged_the_worst() {
+        for t in [
+            "sois la peor compania con la que he tratado",
+            "este es el peor servicio del mundo",
+            "son lo peor",
+            "ustedes son peores que los flaites",
+        ] {
+            assert!(kinds(t).contains(&Kind::Worst), "{t}");
+        }
+        for t in [
+            "lo peor es que no tengo luz",
+            "es peor que bregar con el irs",
+            "mi viejo dice que ustedes son peores que la afip",
+        ] {
+            assert!(!kinds(t).contains(&Kind::Worst), "{t}");
+        }
+    }
+
+    #[test]
+    fn adverse_facts_that_turn_praise_into_irony() {
+        let w = |t: &str| t.split_whitespace().map(String::from).collect::<Vec<_>>();
+        for t in [
+            "que rapidez un mes pa mandar un correo",
+            "genial otra vez sin luz",
+            "que amable el bot porque respuesta ninguna",
+            "mande la foto la cedula el recibo y nada",
+            "mira que bueno otra promocion y mi reclamo igualito",
+        ] {
+            assert!(adverse_fact(&w(t)), "{t}");
+        }
+        for t in [
+            "perfecto no tengo ninguna prisa",
+            "y nada que pasada funciona genial",
+            "perfecto en dos dias me llega",
+            "genial nadie mas usa la linea",
+        ] {
+            assert!(!adverse_fact(&w(t)), "{t}");
+        }
     }
 }

@@ -281,9 +281,21 @@ pub fn target(a: &Analysis, hit: &Hit) -> Target {
     // cuñado"), or in a story ("me robaron unos ladrones").
     let named = has(hit.first.saturating_sub(6), hit.first, THIRD_PARTIES)
         || (has(after, after + 1, &["de"]) && has(after + 1, after + 4, THIRD_PARTIES));
-    let story = has(hit.first.saturating_sub(6), hit.first, STORY_VERBS);
+    // A verb of a story, not the same word as a noun after a determiner ("es un robo").
+    let story = (hit.first.saturating_sub(6)..hit.first.min(n)).any(|k| {
+        STORY_VERBS.contains(&w[k].as_str())
+            && !(k > 0 && matches!(w[k - 1].as_str(), "un" | "el" | "este" | "ese" | "otro"))
+    });
     let you_near = has(before, after + 3, SINGULAR_YOU) || after_no_sea(a, hit);
-    let company_near = has(hit.first.saturating_sub(4), after + 4, COMPANY_MARKERS);
+    // "me están tomando el pelo", "nos quieren ver la cara": a third-person plural acting on the
+    // customer, the impersonal "they" of a contact-centre call, is the company.
+    let they_on_me = (before..hit.first).any(|k| {
+        matches!(w[k].as_str(), "me" | "nos")
+            && w.get(k + 1)
+                .is_some_and(|v| v.len() >= 3 && v.ends_with('n') && !v.ends_with("ion"))
+            && k + 1 <= hit.first
+    });
+    let company_near = has(hit.first.saturating_sub(4), after + 4, COMPANY_MARKERS) || they_on_me;
     if hit.cat == Cat::Profanity {
         return if you_near && !named && !exonerated {
             Target::Agent
@@ -609,7 +621,7 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
         }
         keep_cold *= (1.0 - heat) / (1.0 - covered);
         other_heat = true;
-        hostile |= c.kind == Kind::Ultimatum;
+        hostile |= matches!(c.kind, Kind::Ultimatum | Kind::PublicExposure | Kind::Worst);
         r.evidence.push((c.quote.clone(), c.kind.rule()));
     }
     let mut heat = 1.0 - keep_cold;
@@ -667,7 +679,10 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
             // Relief after worry ("qué alivio, estaba preocupadísima") calms; it is not irony.
             r.heat = 0.0;
         }
-        if !relief && (r.sarcasm || (r.heat >= SARCASM_MIN_HEAT && only_praise)) {
+        // Praise next to an adverse fact no cue of its own names ("qué rapidez, un mes pa mandar
+        // un correo", "ah mira qué bueno, otra promo y mi reclamo igualito").
+        let adverse = only_praise && super::constructions::adverse_fact(&a.folded);
+        if !relief && (r.sarcasm || (only_praise && (r.heat >= SARCASM_MIN_HEAT || adverse))) {
             // Praise next to an adverse fact is irony, not relief ("genial, otra vez sin luz").
             if !r.sarcasm || r.heat < cal.heat_sarcasm {
                 let praise: Vec<&str> = cool_parts.iter().map(|h| h.quote.as_str()).collect();
