@@ -293,7 +293,6 @@ pub fn target(a: &Analysis, hit: &Hit) -> Target {
         matches!(w[k].as_str(), "me" | "nos")
             && w.get(k + 1)
                 .is_some_and(|v| v.len() >= 3 && v.ends_with('n') && !v.ends_with("ion"))
-            && k + 1 <= hit.first
     });
     let company_near = has(hit.first.saturating_sub(4), after + 4, COMPANY_MARKERS) || they_on_me;
     if hit.cat == Cat::Profanity {
