@@ -233,14 +233,19 @@ fn fit(rows: &[&Row], l2: f64, min_count: usize) -> ReadingModel {
 /// Adam steps of a fit.
 const STEPS: i32 = 400;
 
-fn read(m: &ReadingModel, r: &Row) -> usize {
+/// The model's probabilities of the four levels for a row.
+fn probabilities(m: &ReadingModel, r: &Row) -> [f64; 4] {
     let mut z = m.bias();
     for f in &r.features {
         for (zi, wi) in z.iter_mut().zip(m.weights(f)) {
             *zi += wi;
         }
     }
-    m.decide(model::softmax(z), r.rule, r.trap)
+    model::softmax(z)
+}
+
+fn read(m: &ReadingModel, r: &Row) -> usize {
+    m.decide(probabilities(m, r), r.rule, r.trap)
 }
 
 /// (rows, exact, binary) of `got` against the labels.
@@ -411,15 +416,7 @@ fn main() {
         // scaling minimises.
         let nll = other
             .iter()
-            .map(|r| {
-                let mut z = m.bias();
-                for f in &r.features {
-                    for (zi, wi) in z.iter_mut().zip(m.weights(f)) {
-                        *zi += wi;
-                    }
-                }
-                -model::softmax(z)[r.level].max(1e-12).ln()
-            })
+            .map(|r| -probabilities(&m, r)[r.level].max(1e-12).ln())
             .sum::<f64>()
             / other.len().max(1) as f64;
         report.push(format!(

@@ -371,7 +371,7 @@ impl Call {
         let analyzer = &self.res.analyzer;
         let mut reading = analyzer.read_customer_rules(analysis);
         let model = analyzer.reading_model();
-        let placed = model.place(analysis, &reading);
+        let mut placed = model.place(analysis, &reading);
         // The words alone lifting the conversation to a level it has not reached (a calm call to
         // tense, a tense one to frustrated) wait for a second such turn.
         let rules = model::rule_level(&reading);
@@ -380,7 +380,6 @@ impl Call {
         let hold_back = model_raise && self.customer_finals > 0 && self.unconfirmed_raise.is_none();
         // Two such turns confirm each other only as far as both go: a story read *tense*, then
         // one read *frustrated*, say *tense*.
-        let mut placed = placed;
         if let Some(first) = self.unconfirmed_raise.filter(|_| model_raise) {
             placed.level = placed.level.min(first);
         }
