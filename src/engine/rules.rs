@@ -70,6 +70,15 @@ const FEELING_CATS: &[Cat] = &[
     Cat::Directed,
     Cat::Profanity,
 ];
+/// First-person words of state before a feeling ("estoy bien frustrado", "me siento
+/// engañada", "ando desesperado", "me tienen harta"): the customer names the feeling, which is
+/// owed an acknowledgement from *tense*, as worry is.
+const DECLARING: &[&str] = &[
+    "estoy", "estamos", "ando", "andamos", "siento", "sentimos", "tienen", "tiene", "quede",
+    "quedé", "quedamos",
+];
+/// How many words may stand between the state word and the feeling ("estoy ya muy harta").
+const DECLARING_REACH: usize = 3;
 /// An answer sharing this many content words with what the customer said since the agent's
 /// last answer addresses it.
 const RESPONSIVE_SHARED_WORDS: usize = 2;
@@ -713,11 +722,22 @@ impl Conversation {
         });
         // Real worry or fear (not "un poco asustado"), or high stakes, call for empathy sooner:
         // from tense.
-        let threshold = if r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT || impact.is_some() {
-            pc.empathy_level.min(Level::Tense)
-        } else {
-            pc.empathy_level
-        };
+        let declared = feeling.as_ref().is_some_and(|_| {
+            a.hits.iter().any(|h| {
+                FEELING_CATS.contains(&h.cat)
+                    && h.file != crate::language::lexicon::LexiconFile::Insults
+                    && !negated_here(h)
+                    && (h.first.saturating_sub(DECLARING_REACH)..h.first)
+                        .filter_map(|i| a.folded.get(i))
+                        .any(|w| DECLARING.contains(&w.as_str()))
+            })
+        });
+        let threshold =
+            if r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT || impact.is_some() || declared {
+                pc.empathy_level.min(Level::Tense)
+            } else {
+                pc.empathy_level
+            };
         let felt = feeling.is_some();
         if let Some(e) = impact
             .or(feeling)

@@ -74,6 +74,8 @@ params! {
     heat_public_exposure = 0.75, "Heat of a threat of public exposure (hostility).";
     heat_broken_promise = 0.4, "Heat of a promised time that has passed.";
     heat_worst = 0.72, "Heat of the company judged the worst (contempt: hostility).";
+    heat_taunt = 0.72, "Heat of the agent's competence mocked (an insult: hostility).";
+    heat_resignation = 0.45, "Heat of the customer giving up (frustration).";
     heat_sarcasm = 0.5, "Least heat of praise next to an adverse fact.";
     heat_hostile = 0.72, "Least heat of hostility (company insult, ultimatum, strong command).";
     heat_shout = 0.5, "Least heat of shouting (capitals) without exclamation marks.";
@@ -186,6 +188,8 @@ impl Calibration {
             Kind::PublicExposure => self.heat_public_exposure,
             Kind::BrokenPromise => self.heat_broken_promise,
             Kind::Worst => self.heat_worst,
+            Kind::Taunt => self.heat_taunt,
+            Kind::Resignation => self.heat_resignation,
         }
     }
 }

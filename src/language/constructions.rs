@@ -38,6 +38,14 @@ pub enum Kind {
     /// The company judged the worst: "sois la peor compañía", "este es el peor servicio del
     /// mundo", "son lo peor", "ustedes son peores que…": contempt aimed at the company.
     Worst,
+    /// The agent's competence mocked, without an insult word: "¿tú sabes leer?", "¿usted
+    /// entiende español?", "le pagan por no resolver nada", "¿trabaja ahí o está de adorno?",
+    /// "¿te contrataron ayer?", "no entienden nada". An insult at the agent: hostility.
+    Taunt,
+    /// The customer gives up: "haz lo que puedas, yo no espero nada", "cóbrame lo que sea",
+    /// "ya lo doy por perdido", "tiré la toalla", "esto no va a cambiar nada". Resignation is
+    /// frustration (the level table), not calm.
+    Resignation,
 }
 
 impl Kind {
@@ -54,6 +62,8 @@ impl Kind {
             Kind::PublicExposure => "construction/public_exposure".into(),
             Kind::BrokenPromise => "construction/broken_promise".into(),
             Kind::Worst => "construction/worst".into(),
+            Kind::Taunt => "construction/competence_taunt".into(),
+            Kind::Resignation => "construction/resignation".into(),
         }
     }
 
@@ -71,6 +81,8 @@ impl Kind {
             Kind::PublicExposure => "public_exposure",
             Kind::BrokenPromise => "broken_promise",
             Kind::Worst => "worst",
+            Kind::Taunt => "competence_taunt",
+            Kind::Resignation => "resignation",
         }
     }
 }
@@ -317,6 +329,11 @@ pub fn find(words: &[String], breaks: &[bool]) -> Vec<Found> {
     public_exposure(words, &mut out);
     broken_promise(words, &mut out);
     worst(words, &mut out);
+    if !out.iter().any(|f| f.kind == Kind::Ultimatum) {
+        deadline(words, &mut out);
+    }
+    taunt(words, &mut out);
+    resignation(words, &mut out);
     out
 }
 
@@ -634,6 +651,222 @@ fn worst(words: &[String], out: &mut Vec<Found>) {
                 kind: Kind::Worst,
                 first: i.saturating_sub(2),
                 last: (i + 1).min(n - 1),
+            });
+            return;
+        }
+    }
+}
+
+/// Pronouns of the agent or the company as object ("le pagan", "os pagan", "te enseñaron").
+const YOU_OBJECT: &[&str] = &["le", "te", "os", "les", "lo", "la", "los", "las"];
+/// Second-person (or usted/ustedes) forms of knowing, understanding and speaking.
+const YOU_KNOW: &[&str] = &["sabe", "sabes", "sabeis", "saben", "sabés"];
+const YOU_UNDERSTAND: &[&str] = &[
+    "entiende",
+    "entiendes",
+    "entendes",
+    "entienden",
+    "entendeis",
+    "habla",
+    "hablas",
+    "hablan",
+    "hablais",
+];
+/// What a competent person can do, mocked as beyond the agent.
+const BASIC_SKILLS: &[&str] = &["leer", "escuchar", "escribir", "sumar", "contar", "oir"];
+
+/// The agent's competence mocked ([`Kind::Taunt`]). Each form names the agent or the company
+/// (a second-person verb or object pronoun): "yo no entiendo nada" is about the customer.
+fn taunt(words: &[String], out: &mut Vec<Found>) {
+    let n = words.len();
+    let at = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
+    // A second-person form, or a third-person one with "usted(es)" just before it.
+    let you = |i: usize, w: &str| {
+        !(w.ends_with('e') || w.ends_with('n'))
+            || (i.saturating_sub(3)..i).any(|k| matches!(at(k), "usted" | "ustedes"))
+    };
+    for i in 0..n {
+        let w = at(i);
+        let found = match w {
+            // "le pagan por no resolver nada", "os pagan por colgar a la gente".
+            // An infinitive after it: "le pagan por quincena" is payroll.
+            "pagan" => {
+                YOU_OBJECT.contains(&at(i.wrapping_sub(1)))
+                    && at(i + 1) == "por"
+                    && (at(i + 2) == "no"
+                        || ["ar", "er", "ir"].iter().any(|e| at(i + 2).ends_with(e)))
+            }
+            // "¿te enseñaron a decir algo más que…?", "¿le enseñan a colgar?".
+            "enseñaron" | "enseñan" | "ensenaron" | "ensenan" => {
+                YOU_OBJECT[..4].contains(&at(i.wrapping_sub(1))) && at(i + 1) == "a"
+            }
+            // "¿te contrataron ayer?", "¿lo contrataron esta mañana?".
+            "contrataron" => {
+                YOU_OBJECT.contains(&at(i.wrapping_sub(1)))
+                    && matches!(at(i + 1), "ayer" | "hoy" | "esta")
+            }
+            // "¿usted sabe leer?", "¿sabés escuchar?"; "mi mamá no sabe leer" is hers.
+            _ if YOU_KNOW.contains(&w) => BASIC_SKILLS.contains(&at(i + 1)) && you(i, w),
+            // "¿usted entiende español?", "no entienden nada"; "mi mamá no habla español".
+            _ if YOU_UNDERSTAND.contains(&w) => {
+                (matches!(at(i + 1), "español" | "espanol" | "castellano") && you(i, w))
+                    || (at(i + 1) == "nada"
+                        && at(i.wrapping_sub(1)) == "no"
+                        && w != "entiende"
+                        && w.starts_with("ent"))
+            }
+            // "¿te entrenaron o te soltaron ahí?".
+            "entrenaron" | "capacitaron" => YOU_OBJECT[..4].contains(&at(i.wrapping_sub(1))),
+            // "¿te lo tengo que explicar con dibujitos?", "o te hago un dibujito".
+            "dibujitos" | "dibujito" | "muñequitos" | "munequitos" | "monitos" | "plastilina" => {
+                matches!(at(i.wrapping_sub(1)), "con" | "un")
+            }
+            // "¿trabaja ahí o está de adorno?".
+            "adorno" => {
+                at(i.wrapping_sub(1)) == "de"
+                    && matches!(at(i.wrapping_sub(2)), "esta" | "estas" | "estan" | "estais")
+            }
+            // "¿es tu primer día?".
+            "primer" => {
+                at(i + 1) == "dia"
+                    && matches!(at(i.wrapping_sub(1)), "tu" | "su")
+                    && matches!(at(i.wrapping_sub(2)), "es" | "sera")
+            }
+            _ => false,
+        };
+        if found {
+            out.push(Found {
+                kind: Kind::Taunt,
+                first: i.saturating_sub(1),
+                last: (i + 1).min(n - 1),
+            });
+            return;
+        }
+    }
+}
+
+/// Imperatives handing the case over ("haz lo que puedas", "hagan lo que quieran").
+const HAND_OVER: &[&str] = &["haz", "haga", "hace", "hagan", "hagame", "hazme", "hace"];
+const CAN_OR_WANT: &[&str] = &[
+    "puedas", "pueda", "puedan", "quieras", "quiera", "quieran", "tengas", "tenga", "tengan", "sea",
+];
+/// Imperatives of charging ("cóbrame lo que sea").
+const CHARGE_ME: &[&str] = &[
+    "cobrame", "cobreme", "cobradme", "cobrenme", "cobren", "cobra", "cobre",
+];
+
+/// The customer gives up ([`Kind::Resignation`]).
+fn resignation(words: &[String], out: &mut Vec<Found>) {
+    let n = words.len();
+    let at = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
+    for i in 0..n {
+        let w = at(i);
+        let span = if (HAND_OVER.contains(&w) || CHARGE_ME.contains(&w))
+            && at(i + 1) == "lo"
+            && at(i + 2) == "que"
+            && CAN_OR_WANT.contains(&at(i + 3))
+            && (HAND_OVER.contains(&w) || matches!(at(i + 3), "sea" | "quieras" | "quiera"))
+            // "haz lo que puedas por mí" is a plea.
+            && !matches!(at(i + 4), "por" | "para")
+        {
+            Some(i + 3)
+        } else if w == "espero" && at(i + 1) == "nada" && at(i.wrapping_sub(1)) == "no" {
+            // "no espero nada", "ya no espero nada de ustedes".
+            Some(i + 1)
+        } else if matches!(w, "doy" | "di" | "damos")
+            && at(i + 1) == "por"
+            && at(i + 2).starts_with("perdid")
+        {
+            Some(i + 2)
+        } else if w == "esperanza"
+            && matches!(at(i.wrapping_sub(2)), "perdi" | "perdido" | "perdimos")
+            || w == "toalla" && matches!(at(i.wrapping_sub(2)), "tire" | "tiro" | "tiramos")
+            || matches!(w, "rindo" | "rendi") && at(i.wrapping_sub(1)) == "me"
+        {
+            // "perdí la esperanza", "tiré la toalla", "ya me rendí".
+            Some(i)
+        } else if w == "nada"
+            && (at(i.wrapping_sub(1)) == "cambiar" && at(i.wrapping_sub(3)) == "va"
+                || at(i.wrapping_sub(1)) == "de"
+                    && matches!(at(i.wrapping_sub(2)), "sirve" | "servir")
+                    && (i.saturating_sub(5)..i).any(|k| at(k) == "no"))
+        {
+            // "no va a cambiar nada", "no sirve de nada llamar".
+            Some(i)
+        } else {
+            None
+        };
+        if let Some(last) = span {
+            out.push(Found {
+                kind: Kind::Resignation,
+                first: i.saturating_sub(2),
+                last,
+            });
+            return;
+        }
+    }
+}
+
+/// A day or a moment a deadline runs to, after "hasta" ("hasta el viernes", "hasta las cinco").
+const DEADLINE_DAYS: &[&str] = &[
+    "hoy",
+    "mañana",
+    "manana",
+    "lunes",
+    "martes",
+    "miercoles",
+    "jueves",
+    "viernes",
+    "sabado",
+    "domingo",
+    "mediodia",
+    "fin",
+    "final",
+    "las",
+    "la",
+    "esta",
+    "este",
+];
+/// A span a deadline lasts ("le doy veinticuatro horas", "les doy una semana").
+const DEADLINE_SPANS: &[&str] = &[
+    "horas", "hora", "dias", "dia", "semana", "semanas", "minutos", "plazo",
+];
+
+/// A deadline the customer sets the company — "le doy veinticuatro horas", "tienen hasta el
+/// viernes", "les doy hasta mañana" — is an ultimatum, however calmly it is said. "Le doy algo
+/// para la fiebre" gives no time.
+fn deadline(words: &[String], out: &mut Vec<Found>) {
+    let n = words.len();
+    let at = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
+    let until = |k: usize| {
+        (at(k) == "hasta")
+            .then(|| (k + 1..n.min(k + 4)).find(|&j| DEADLINE_DAYS.contains(&at(j))))
+            .flatten()
+    };
+    for i in 0..n {
+        let end = if at(i) == "doy" && YOU_OBJECT[..4].contains(&at(i.wrapping_sub(1))) {
+            until(i + 1).or_else(|| {
+                (i + 1..n.min(i + 4))
+                    .take_while(|&j| {
+                        super::lexicon::is_number_word(at(j))
+                            || matches!(at(j), "un" | "una" | "otro" | "otra")
+                            || DEADLINE_SPANS.contains(&at(j))
+                    })
+                    .find(|&j| DEADLINE_SPANS.contains(&at(j)))
+            })
+        } else if matches!(at(i), "tiene" | "tienen" | "tenes" | "tienes" | "teneis")
+            // "la tienda tiene hasta las ocho" is a third party's hours.
+            && !matches!(at(i.wrapping_sub(1)), "tienda" | "oficina" | "sucursal")
+        {
+            until(i + 1)
+        } else {
+            None
+        };
+        if let Some(end) = end {
+            out.push(Found {
+                kind: Kind::Ultimatum,
+                first: i.saturating_sub(1),
+                last: end,
             });
             return;
         }
@@ -1204,6 +1437,75 @@ mod tests {
             [Kind::Rhetorical]
         );
         assert_eq!(kinds("a usted le parece normal"), [Kind::Rhetorical]);
+    }
+
+    #[test]
+    fn competence_taunts_aimed_at_the_agent_not_the_customers_own_doubts() {
+        finds(
+            analyzed_kinds,
+            Kind::Taunt,
+            &[
+                "¿pero tú sabes leer? te lo he deletreado tres veces",
+                "usted entiende español o le tengo que hablar más despacito",
+                "le pagan por no resolver nada o lo hace gratis",
+                "seguro que os pagan por colgar a la gente",
+                "usted trabaja ahí o está de adorno",
+                "¿te contrataron ayer?",
+                "con ustedes uno necesita un traductor porque no entienden nada",
+                "tu entiendes lo que te digo o te lo hago con dibujitos",
+                "a ti te entrenaron o te soltaron ahí",
+            ],
+            &[
+                "yo no entiendo nada de facturas, perdone",
+                "mi mamá no sabe leer, por eso llamo yo",
+                "le pagan por quincena a mi hijo",
+                "el técnico no entiende nada, dice mi vecino",
+                "¿habla inglés alguien ahí?",
+            ],
+        );
+    }
+
+    #[test]
+    fn resignation_is_giving_up_not_calm() {
+        finds(
+            analyzed_kinds,
+            Kind::Resignation,
+            &[
+                "mira haz lo que puedas que yo no espero nada",
+                "bueno cóbrame lo que sea",
+                "ta dejalo ya lo doy por perdido",
+                "ya tiré la toalla pana",
+                "con ustedes ya perdí la esperanza",
+                "esto no va a cambiar nada",
+                "no sirve de nada que llame",
+            ],
+            &[
+                "haz lo que puedas por mí, te lo agradezco, es urgente",
+                "espero nada más la confirmación",
+                "perdí la tarjeta y quiero bloquearla",
+                "no quiero cambiar nada del plan",
+            ],
+        );
+    }
+
+    #[test]
+    fn deadlines_set_to_the_company_are_ultimatums() {
+        finds(
+            analyzed_kinds,
+            Kind::Ultimatum,
+            &[
+                "le doy veinticuatro horas, si no veo el reembolso voy al banco",
+                "tienen hasta el viernes, después nos vemos en el juzgado",
+                "les doy hasta mañana a las doce",
+                "les doy una semana",
+            ],
+            &[
+                "le doy algo para la fiebre mientras tanto",
+                "le doy las gracias por todo",
+                "tengo hasta el viernes para pagar",
+                "la tienda tiene hasta las ocho abierto",
+            ],
+        );
     }
 
     #[test]

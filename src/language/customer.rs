@@ -201,6 +201,10 @@ const ABUSE_HEAT: f64 = 0.8;
 const CONTEMPT_WEIGHT: f64 = 0.65;
 /// Escalation cues below this weight are requests, not demands or threats.
 const ESCALATION_MIN_WEIGHT: f64 = 0.3;
+/// A sarcasm cue at least this strong is irony on its own; weaker ones ("encima", "de lujo") only
+/// turn praise into irony, never thanks ("me quitaste un peso de encima, gracias").
+const SARCASM_CUE_WEIGHT: f64 = 0.3;
+
 /// Praise next to at least this much heat reads as sarcasm.
 const SARCASM_MIN_HEAT: f64 = 0.15;
 /// Heat kept when thanks or an apology come with the grievance.
@@ -407,6 +411,7 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
     let mut profanity: f64 = 0.0;
     let mut fury = false;
     let mut hostile = false;
+    let mut weak_sarcasm = false;
     let mut anger_word = false;
     let (mut distress, mut other_heat, mut demand) = (false, false, false);
     let mut cool_parts = Vec::new();
@@ -576,7 +581,9 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
             Cat::NextStepRequest if r.next_step_request.is_none() => {
                 r.next_step_request = Some(h.clone())
             }
-            Cat::Sarcasm => r.sarcasm = true,
+            // A hedged cue ("encima", "de lujo") is irony only next to praise, below.
+            Cat::Sarcasm if h.weight >= SARCASM_CUE_WEIGHT => r.sarcasm = true,
+            Cat::Sarcasm => weak_sarcasm = true,
             Cat::Command => hostile |= w >= HOSTILE_COMMAND_WEIGHT,
             // Contempt said to the company or the agent ("ustedes me están tomando el pelo", "lo
             // que hacen es un robo") is hostility, as the level table says; "es una vergüenza"
@@ -620,7 +627,10 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
         }
         keep_cold *= (1.0 - heat) / (1.0 - covered);
         other_heat = true;
-        hostile |= matches!(c.kind, Kind::Ultimatum | Kind::PublicExposure | Kind::Worst);
+        hostile |= matches!(
+            c.kind,
+            Kind::Ultimatum | Kind::PublicExposure | Kind::Worst | Kind::Taunt
+        );
         r.evidence.push((c.quote.clone(), c.kind.rule()));
     }
     let mut heat = 1.0 - keep_cold;
@@ -680,7 +690,8 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
         }
         // Praise next to an adverse fact no cue of its own names ("qué rapidez, un mes pa mandar
         // un correo", "ah mira qué bueno, otra promo y mi reclamo igualito").
-        let adverse = only_praise && super::constructions::adverse_fact(&a.folded);
+        let adverse =
+            only_praise && (weak_sarcasm || super::constructions::adverse_fact(&a.folded));
         if !relief && (r.sarcasm || (only_praise && (r.heat >= SARCASM_MIN_HEAT || adverse))) {
             // Praise next to an adverse fact is irony, not relief ("genial, otra vez sin luz").
             if !r.sarcasm || r.heat < cal.heat_sarcasm {
