@@ -258,6 +258,25 @@ fn near_miss_quoted_insult_and_swearing_at_the_situation_are_not_abuse() {
 }
 
 #[test]
+fn a_customer_calling_herself_names_in_a_calm_call_gets_no_breathe() {
+    // "…no me llegaban, qué tarada": an exclamation about herself after a first-person story.
+    let out = Script::new("self")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 9.0, "hola mi nieta me dijo que me conviene bajar de plan")
+        .a(9.5, 14.0, "claro hay un plan de ocho gigas con whatsapp libre")
+        .c(
+            14.5,
+            25.0,
+            "ah mira vos y las fotos me las siguen llegando porque la otra vez cambie una cosa en el telefono y no me llegaban que tarada",
+        )
+        .a(25.5, 30.0, "sí le llegan igual las fotos y los audios")
+        .until(34.0)
+        .run();
+    assert_silent(&out, "breathe");
+    assert_silent(&out, "abuse_boundary");
+}
+
+#[test]
 fn breathe_when_anger_builds_to_angry_not_on_mild_complaints() {
     let out = Script::new("angry")
         .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
@@ -988,6 +1007,43 @@ fn silence_after_a_quick_check_gets_dead_air_within_25_s_but_a_formal_hold_waits
         .until(56.0)
         .run();
     assert_silent(&hold, "dead_air");
+}
+
+#[test]
+fn a_formal_hold_the_customer_agreed_to_stays_formal_after_a_quick_ya_vuelvo() {
+    // The hold is asked for, the customer agrees, the agent closes with "ya vuelvo" (a quick-check
+    // phrase on its own): the silence is still the formal hold, not a 25-s check.
+    let out = Script::new("hold-consent")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            8.0,
+            "me dijeron que me llamaban con el presupuesto y todavía nada",
+        )
+        .a(
+            8.5,
+            15.0,
+            "¿me permite ponerlo en espera un minuto como mucho mientras lo consulto?",
+        )
+        .c(15.5, 16.5, "sí dale no hay problema")
+        .a(17.0, 18.5, "gracias ya vuelvo con usted")
+        .a(53.0, 58.0, "gracias por aguardar ya hablé con peritaje")
+        .until(62.0)
+        .run();
+    assert_silent(&out, "dead_air");
+    // Without the hold asked for, the same "ya vuelvo" and silence get dead air at 25 s.
+    let quick = Script::new("quick")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            8.0,
+            "me dijeron que me llamaban con el presupuesto y todavía nada",
+        )
+        .a(8.5, 10.0, "gracias ya vuelvo con usted")
+        .a(45.0, 50.0, "gracias por aguardar ya hablé con peritaje")
+        .until(54.0)
+        .run();
+    assert_fires(&quick, "dead_air", 34.5, 35.5);
 }
 
 #[test]

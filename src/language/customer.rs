@@ -275,6 +275,23 @@ pub fn target(a: &Analysis, hit: &Hit) -> Target {
     if has(before, hit.first, SELF_MARKERS) || has(after, after + 2, &["soy", "fui"]) {
         return Target::Oneself;
     }
+    // "…cambié una cosa en el teléfono y no me llegaban, qué tarada": an exclamation of one
+    // singular insult closing a turn the customer tells in the first person, with no "you" in
+    // it, is about themselves.
+    let exclaimed = hit.first > 0
+        && w[hit.first - 1] == "que"
+        && !w[hit.last].ends_with('s')
+        && (after >= n || a.breaks.get(after).copied().unwrap_or(true));
+    let clause = hit.first.saturating_sub(6);
+    let first_person_story = (hit.first.saturating_sub(12)..hit.first)
+        .any(|k| matches!(w[k].as_str(), "yo" | "me" | "mi" | "mis" | "conmigo"));
+    if exclaimed
+        && first_person_story
+        && !has(clause, hit.first, SINGULAR_YOU)
+        && !has(0, n, &["ustedes", "vosotros", "sois"])
+    {
+        return Target::Oneself;
+    }
     // The customer says it is not about the company ("pero eso no es con ustedes").
     let exonerated = phrase(&["no", "es", "con", "ustedes"])
         || phrase(&["no", "es", "con", "usted"])

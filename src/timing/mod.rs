@@ -29,6 +29,9 @@ const MAX_SEGMENTS: usize = 128;
 const MAX_EVICTED_IDS: usize = 256;
 
 /// Thresholds for the timing rules. Every default has a rationale in the README ("Timing signals").
+/// How soon after a formal hold's announcement a quick "ya vuelvo" still belongs to it.
+const HOLD_CLOSING_MS: u64 = 20_000;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TimingConfig {
@@ -296,6 +299,9 @@ pub struct TimingModel {
     fast: bool,
     /// Start, id and wait announced (any, formal) of the agent's latest non-backchannel segment.
     last_agent: Option<(u64, Arc<str>, (bool, bool))>,
+    /// Start of the latest agent segment that announced a formal hold: "¿me permite ponerlo en
+    /// espera?" … "sí" … "gracias, ya vuelvo" is still that hold, not a quick check.
+    formal_hold_at: Option<u64>,
     /// The view the last evaluation read, while nothing it depends on has changed since (segments
     /// and their flags, media time, carry, frontiers, totals). The engine advances media time
     /// right after every segment; when that changes nothing, the view is not rebuilt.
@@ -321,6 +327,7 @@ impl TimingModel {
             long_turn: [None, None],
             fast: false,
             last_agent: None,
+            formal_hold_at: None,
             reusable_view: None,
         }
     }
@@ -376,6 +383,9 @@ impl TimingModel {
             };
             if newer {
                 self.last_agent = Some((s.start, s.id.clone(), (s.announces_hold, s.formal_hold)));
+            }
+            if s.formal_hold {
+                self.formal_hold_at = Some(self.formal_hold_at.map_or(s.start, |t| t.max(s.start)));
             }
         }
         if let Some(since) = self.dead_air_since {
@@ -597,10 +607,16 @@ impl TimingModel {
             && turns
                 .last()
                 .is_some_and(|t| t.speaker == Speaker::Customer && t.done);
-        let (hold, formal_hold) = self
-            .last_agent
-            .as_ref()
-            .map_or((false, false), |(_, _, w)| *w);
+        let (hold, formal_hold) =
+            self.last_agent
+                .as_ref()
+                .map_or((false, false), |(start, _, (hold, formal))| {
+                    let closing = *hold
+                        && self
+                            .formal_hold_at
+                            .is_some_and(|t| start.saturating_sub(t) <= HOLD_CLOSING_MS);
+                    (*hold, *formal || closing)
+                });
         View {
             gap_sum,
             gap_n,
