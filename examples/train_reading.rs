@@ -43,6 +43,8 @@ struct Row {
     rule: usize,
     /// The rules saw a trap: the model may lower their level, never raise it.
     trap: bool,
+    /// The least level the turn's own words set (`model::rules_floor`).
+    floor: usize,
     level: usize,
     region: String,
     /// The turn as written, for `--misses`.
@@ -69,6 +71,7 @@ fn row(an: &Analyzer, text: &str, region: &str, level: usize) -> Row {
         features,
         rule,
         trap: model::rules_saw_a_trap(&a, &r),
+        floor: model::rules_floor(&a),
         level,
         region: region.to_string(),
         text: text.to_string(),
@@ -245,7 +248,7 @@ fn probabilities(m: &ReadingModel, r: &Row) -> [f64; 4] {
 }
 
 fn read(m: &ReadingModel, r: &Row) -> usize {
-    m.decide(probabilities(m, r), r.rule, r.trap)
+    m.decide(probabilities(m, r), r.rule, r.trap, r.floor)
 }
 
 /// (rows, exact, binary) of `got` against the labels.

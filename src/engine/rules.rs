@@ -70,15 +70,6 @@ const FEELING_CATS: &[Cat] = &[
     Cat::Directed,
     Cat::Profanity,
 ];
-/// First-person words of state before a feeling ("estoy bien frustrado", "me siento
-/// engañada", "ando desesperado", "me tienen harta"): the customer names the feeling, which is
-/// owed an acknowledgement from *tense*, as worry is.
-const DECLARING: &[&str] = &[
-    "estoy", "estamos", "ando", "andamos", "siento", "sentimos", "tienen", "tiene", "quede",
-    "quedé", "quedamos",
-];
-/// How many words may stand between the state word and the feeling ("estoy ya muy harta").
-const DECLARING_REACH: usize = 3;
 /// An answer sharing this many content words with what the customer said since the agent's
 /// last answer addresses it.
 const RESPONSIVE_SHARED_WORDS: usize = 2;
@@ -722,16 +713,8 @@ impl Conversation {
         });
         // Real worry or fear (not "un poco asustado"), or high stakes, call for empathy sooner:
         // from tense.
-        let declared = feeling.as_ref().is_some_and(|_| {
-            a.hits.iter().any(|h| {
-                FEELING_CATS.contains(&h.cat)
-                    && h.file != crate::language::lexicon::LexiconFile::Insults
-                    && !negated_here(h)
-                    && (h.first.saturating_sub(DECLARING_REACH)..h.first)
-                        .filter_map(|i| a.folded.get(i))
-                        .any(|w| DECLARING.contains(&w.as_str()))
-            })
-        });
+        // A feeling named in the first person ("estoy bien frustrado") too.
+        let declared = crate::language::customer::declared_feeling(a).is_some();
         let threshold =
             if r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT || impact.is_some() || declared {
                 pc.empathy_level.min(Level::Tense)
@@ -1126,7 +1109,9 @@ impl Conversation {
         }
         // An unanswered demand, whatever else the answer does ("le transfiero, no cuelgue"): not
         // held back by the rolling budget.
-        if a.words >= 4 && !next_step && !setting_limit && !r.data_request {
+        // An announced check ("déjeme revisar la lectura, un momento") is the agent working on
+        // it: the answer comes after it, as with a request for identification.
+        if a.words >= 4 && !next_step && !setting_limit && !r.data_request && r.hold.is_none() {
             if let Some(e) = &self.pending_escalation {
                 out.proposals.push(Proposal {
                     timely: true,

@@ -315,6 +315,13 @@ const NOT_ACTIONS: &[&str] = &[
     "entiendo",
     "comprendo",
     "explico",
+    "informo",
+    "indico",
+    "comunico",
+    "menciono",
+    "notifico",
+    "reitero",
+    "advierto",
     "comento",
     "digo",
     "pregunto",
@@ -705,6 +712,15 @@ mod tests {
     #[test]
     fn what_i_do_now_is_a_commitment() {
         let r = read("lo que hago ahorita es aplicarle el abono provisional antes de las seis");
+        assert!(r.next_step().is_some(), "{:?} {:?}", r.action, r.anchor);
+    }
+
+    #[test]
+    fn telling_the_customer_what_they_can_do_is_no_step_of_the_agent() {
+        // "Le informo que puede solicitar…": a verb of saying, and the customer's action.
+        let r = read("le informo que puede solicitar una compensación que se verá reflejada en su próximo recibo");
+        assert!(r.next_step().is_none(), "{:?} {:?}", r.action, r.anchor);
+        let r = read("le envío ahora el formulario y el jueves le llamo para confirmarlo");
         assert!(r.next_step().is_some(), "{:?} {:?}", r.action, r.anchor);
     }
 }

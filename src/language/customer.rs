@@ -250,6 +250,29 @@ pub struct CustomerReading {
     pub insult_target: Option<Target>,
 }
 
+/// First-person words of state before a feeling ("estoy bien frustrado", "me siento engañada",
+/// "ando desesperado", "me tienen harta", "ya me estoy preocupando").
+const DECLARING: &[&str] = &[
+    "estoy", "estamos", "ando", "andamos", "siento", "sentimos", "tienen", "tiene", "quede",
+    "quedé", "quedamos",
+];
+/// How many words may stand between the state word and the feeling ("estoy ya muy harta").
+const DECLARING_REACH: usize = 3;
+
+/// A feeling the customer names in the first person: anger or distress, not negated, after a
+/// word of state. It says the level outright — empathy is owed for it from *tense*, and the
+/// learned reading may not talk it down to calm.
+pub fn declared_feeling(a: &Analysis) -> Option<&Hit> {
+    a.hits.iter().find(|h| {
+        matches!(h.cat, Cat::Anger | Cat::Distress)
+            && h.file != super::lexicon::LexiconFile::Insults
+            && !h.negated
+            && (h.first.saturating_sub(DECLARING_REACH)..=h.first)
+                .filter_map(|i| a.folded.get(i))
+                .any(|w| DECLARING.contains(&w.as_str()))
+    })
+}
+
 /// Whom an insult, abusive phrase or swear word is aimed at.
 pub fn target(a: &Analysis, hit: &Hit) -> Target {
     let w = &a.folded;

@@ -133,6 +133,13 @@ pub fn for_each_feature(a: &Analysis, r: &CustomerReading, f: &mut dyn FnMut(&st
     }
 }
 
+/// The least level a turn's own words set, which the learned reading may not lower it under: a
+/// feeling named in the first person ("ya me estoy preocupando", "estoy bien frustrado") is at
+/// least *tense*, however calm the rest of a long story sounds to a bag of words.
+pub fn rules_floor(a: &Analysis) -> usize {
+    usize::from(super::customer::declared_feeling(a).is_some())
+}
+
 /// The rules read something a bag of words cannot: a negated cue ("no estoy enfadado"), praise or
 /// thanks taken at face value ("qué pasada, joder, funciona genial"), a trap entry ("no manches"),
 /// or heat that belongs to someone else (reported speech, a third party, the customer themself).
@@ -329,7 +336,7 @@ impl ReadingModel {
     /// is mostly a bag of words out of its depth). A raise needs no trap and `min_p` of
     /// probability on the levels at or above the one it raises to: a turn the model reads
     /// *frustrated* but may move only to *tense* is surely at least *tense*.
-    pub fn decide(&self, p: [f64; 4], rules: usize, trap: bool) -> usize {
+    pub fn decide(&self, p: [f64; 4], rules: usize, trap: bool, floor: usize) -> usize {
         let best = (0..4).fold(0, |best, i| if p[i] > p[best] { i } else { best });
         let near = best.clamp(rules.saturating_sub(1), (rules + 1).min(3));
         let level = if best != near && p[best] >= self.far_p {
@@ -341,11 +348,15 @@ impl ReadingModel {
         // A lowering needs the model as sure of where it is heading: words it cannot place (an
         // entry a supervisor just added, a regional phrase it never saw) do not talk the rules
         // down.
-        if level > rules && (at_least < self.min_p || trap) || level < rules && p[best] < LOWER_P {
+        let placed = if level > rules && (at_least < self.min_p || trap)
+            || level < rules && p[best] < LOWER_P
+        {
             rules
         } else {
             level
-        }
+        };
+        // A lowering stops at the floor the turn's own words set (never above the rules).
+        placed.max(floor.min(rules))
     }
 
     /// Place one customer turn on the four levels.
@@ -416,7 +427,12 @@ impl ReadingModel {
     pub fn place(&self, a: &Analysis, r: &CustomerReading) -> Prediction {
         let mut pred = self.predict(a, r);
         let rules = rule_level(r) as usize;
-        let level = self.decide(pred.probabilities, rules, rules_saw_a_trap(a, r));
+        let level = self.decide(
+            pred.probabilities,
+            rules,
+            rules_saw_a_trap(a, r),
+            rules_floor(a),
+        );
         pred.level = LEVELS[level];
         pred.p = pred.probabilities[level];
         pred
@@ -490,18 +506,26 @@ mod tests {
         let m = ReadingModel::new(HashMap::new(), [0.0; 4], 0.7, 0.6);
         let (calm, tense, frustrated, angry) = (0, 1, 2, 3);
         // Sure it is angry where the rules read calm: two levels and more.
-        assert_eq!(m.decide([0.1, 0.05, 0.15, 0.7], calm, false), angry);
+        assert_eq!(m.decide([0.1, 0.05, 0.15, 0.7], calm, false, 0), angry);
         // Likeliest angry but not sure of it: one level, because "at least tense" is sure.
-        assert_eq!(m.decide([0.2, 0.15, 0.2, 0.45], calm, false), tense);
+        assert_eq!(m.decide([0.2, 0.15, 0.2, 0.45], calm, false, 0), tense);
         // Not sure enough that it is any higher: the rules' level stands.
-        assert_eq!(m.decide([0.35, 0.4, 0.15, 0.1], calm, false), calm);
+        assert_eq!(m.decide([0.35, 0.4, 0.15, 0.1], calm, false, 0), calm);
         // A trap the rules saw ("no estoy enfadado") blocks every raise, never a lowering.
-        assert_eq!(m.decide([0.0, 0.0, 0.1, 0.9], calm, true), calm);
-        assert_eq!(m.decide([0.9, 0.1, 0.0, 0.0], frustrated, true), calm);
+        assert_eq!(m.decide([0.0, 0.0, 0.1, 0.9], calm, true, 0), calm);
+        // A feeling named in the first person sets a floor a lowering stops at, and never
+        // lifts the rules' own level.
+        assert_eq!(m.decide([0.98, 0.01, 0.01, 0.0], tense, false, 1), tense);
+        assert_eq!(m.decide([0.98, 0.01, 0.01, 0.0], frustrated, false, 1), tense);
+        assert_eq!(m.decide([0.98, 0.01, 0.01, 0.0], calm, false, 1), calm);
+        assert_eq!(m.decide([0.9, 0.1, 0.0, 0.0], frustrated, true, 0), calm);
         // Lowering needs the likeliest level at LOWER_P (0.5), one level at a time below far_p; a model
         // unsure where the turn belongs leaves the rules' level.
-        assert_eq!(m.decide([0.55, 0.2, 0.1, 0.15], angry, false), frustrated);
-        assert_eq!(m.decide([0.45, 0.2, 0.15, 0.2], angry, false), angry);
+        assert_eq!(
+            m.decide([0.55, 0.2, 0.1, 0.15], angry, false, 0),
+            frustrated
+        );
+        assert_eq!(m.decide([0.45, 0.2, 0.15, 0.2], angry, false, 0), angry);
         // The shipped file's limits are the documented ones.
         let shipped = ReadingModel::embedded();
         assert_eq!((shipped.min_p, shipped.far_p), (0.7, 0.6));
