@@ -516,7 +516,10 @@ mod tests {
         // A feeling named in the first person sets a floor a lowering stops at, and never
         // lifts the rules' own level.
         assert_eq!(m.decide([0.98, 0.01, 0.01, 0.0], tense, false, 1), tense);
-        assert_eq!(m.decide([0.98, 0.01, 0.01, 0.0], frustrated, false, 1), tense);
+        assert_eq!(
+            m.decide([0.98, 0.01, 0.01, 0.0], frustrated, false, 1),
+            tense
+        );
         assert_eq!(m.decide([0.98, 0.01, 0.01, 0.0], calm, false, 1), calm);
         assert_eq!(m.decide([0.9, 0.1, 0.0, 0.0], frustrated, true, 0), calm);
         // Lowering needs the likeliest level at LOWER_P (0.5), one level at a time below far_p; a model
