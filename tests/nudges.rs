@@ -547,6 +547,54 @@ fn a_frustrated_customer_answered_coldly_fires_show_empathy() {
 }
 
 #[test]
+fn a_stake_said_calmly_and_answered_with_small_print_fires_show_empathy() {
+    // No heat at all: the customer says what the money is for; the agent quotes the contract.
+    let out = Script::new("stake")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 9.0, "tengo retenido el depósito del auto que alquilé la semana pasada")
+        .a(9.5, 12.0, "¿me da el número de confirmación?")
+        .c(12.5, 16.0, "sí es el m i a ocho tres tres")
+        .c(
+            16.5,
+            26.0,
+            "y mire yo necesito esa plata para pagar la renta el primero y la medicina de mi mamá",
+        )
+        .a(
+            26.5,
+            34.0,
+            "bueno eso está en el contrato que usted firmó el depósito se libera entre diez y veinte días hábiles",
+        )
+        .until(38.0)
+        .run();
+    assert_fires(&out, "show_empathy", 34.0, 36.5);
+}
+
+#[test]
+fn a_complaint_told_again_with_how_it_feels_is_owed_empathy_first() {
+    // The retelling carries a stated worry; the agent minimises it. The feeling is the advice,
+    // not a summary.
+    let out = Script::new("retold")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 10.0, "compré un teléfono hace tres semanas y no me ha llegado el pedido")
+        .a(10.5, 13.0, "¿el número de pedido?")
+        .c(13.5, 17.0, "el t z nueve nueve uno cuatro")
+        .c(
+            17.5,
+            28.0,
+            "y mire ese teléfono lo compré con lo que tenía ahorrado y el pedido no me ha llegado ya estoy preocupado",
+        )
+        .a(
+            28.5,
+            35.0,
+            "bueno señor tampoco es para tanto son unos días de retraso nada más eso pasa mucho",
+        )
+        .until(40.0)
+        .run();
+    assert_fires(&out, "show_empathy", 35.0, 37.5);
+    assert_silent(&out, "active_listening");
+}
+
+#[test]
 fn near_miss_empathy_given_right_away_is_not_nagged() {
     let out = Script::new("warm")
         .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")

@@ -715,12 +715,16 @@ impl Conversation {
         // from tense.
         // A feeling named in the first person ("estoy bien frustrado") too.
         let declared = crate::language::customer::declared_feeling(a).is_some();
-        let threshold =
-            if r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT || impact.is_some() || declared {
-                pc.empathy_level.min(Level::Tense)
-            } else {
-                pc.empathy_level
-            };
+        // What is at stake is owed whatever the heat ("necesito esa plata para la renta y la
+        // medicina de mi mamá", said calmly, answered with the contract's small print).
+        let impact_now = impact.is_some();
+        let threshold = if impact_now {
+            pc.empathy_level.min(Level::Calm)
+        } else if r.distress_only && r.heat >= DISTRESS_EMPATHY_HEAT || declared {
+            pc.empathy_level.min(Level::Tense)
+        } else {
+            pc.empathy_level
+        };
         let felt = feeling.is_some();
         if let Some(e) = impact
             .or(feeling)
@@ -737,6 +741,12 @@ impl Conversation {
             self.empathy_owed_since = now;
             self.empathy_threshold = Some(threshold);
             self.empathy_owed = Some(e);
+            // The same complaint told again, this time with how it feels ("…ya estoy
+            // preocupado"): the feeling is what is owed first; an answer that acknowledges it
+            // hears the retelling too. Words about not being heard still owe a summary.
+            if felt && repeated_complaint && self.empathy_owed.is_some() {
+                self.pending_repetition = None;
+            }
         }
         if after >= pc.next_step_level {
             self.frustrated_since.get_or_insert(now);
@@ -747,7 +757,10 @@ impl Conversation {
             self.frustrated_since = None;
         }
         if after < Level::Tense {
-            self.empathy_owed = None;
+            // (A stake said calmly this turn stays owed.)
+            if !impact_now {
+                self.empathy_owed = None;
+            }
             // The customer's own words about being unheard count even from a calm level.
             if self
                 .pending_repetition
