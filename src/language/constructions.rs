@@ -1030,9 +1030,11 @@ fn ultimatum(words: &[String], breaks: &[bool], out: &mut Vec<Found>) {
         // "si no me lo arreglan (hoy), voy a …", "como no me lo solucionen, me doy de baja",
         // "como mañana no tenga luz, voy a la oficina", "si a las cinco no tengo luz voy hasta allá".
         let conditional = words[i] == "si" || words[i] == "como";
-        let negated = conditional && (i + 1..n.min(i + 6)).any(|j| words[j] == "no");
-        if negated {
-            if let Some(end) = threat_after(i + 3, i + 18) {
+        let negation = (i + 1..n.min(i + 6)).find(|&j| conditional && words[j] == "no");
+        if let Some(neg) = negation {
+            // The threat comes after the negated condition, not in its place: "si pago todo de
+            // una, no pago interés" states a rule; its "no pago" is no threat.
+            if let Some(end) = threat_after((i + 3).max(neg + 2), i + 18) {
                 // Rage words or an oath make it an ultimatum; otherwise a calm condition.
                 let rage = sworn
                     || (i..=end.min(n - 1)).any(|j| RAGE_THREATS.contains(&words[j].as_str()));
@@ -1341,6 +1343,12 @@ mod tests {
         // Distress, not a threat: the "voy a" answers a question.
         assert!(kinds("si no me lo regresan no se que voy a hacer").is_empty());
         assert!(kinds("si no me pagan como voy a pagar la renta").is_empty());
+        // A rule restated, whose negation is the consequence: no threat.
+        assert!(kinds("ah ok o sea si pago todo de una no pago interes").is_empty());
+        assert_eq!(
+            kinds("si no me lo arreglan no pago la factura"),
+            [Kind::Condition]
+        );
     }
 
     #[test]
