@@ -711,9 +711,8 @@ impl Conversation {
             e.rule = format!("{} — what is at stake for the customer", e.rule);
             e
         });
-        // Real worry or fear (not "un poco asustado"), or high stakes, call for empathy sooner:
-        // from tense.
-        // A feeling named in the first person ("estoy bien frustrado") too.
+        // Real worry or fear (not "un poco asustado"), or a feeling named in the first person
+        // ("estoy bien frustrado"), call for empathy sooner: from tense.
         let declared = crate::language::customer::declared_feeling(a).is_some();
         // What is at stake is owed whatever the heat ("necesito esa plata para la renta y la
         // medicina de mi mamá", said calmly, answered with the contract's small print).
@@ -744,7 +743,7 @@ impl Conversation {
             // The same complaint told again, this time with how it feels ("…ya estoy
             // preocupado"): the feeling is what is owed first; an answer that acknowledges it
             // hears the retelling too. Words about not being heard still owe a summary.
-            if felt && repeated_complaint && self.empathy_owed.is_some() {
+            if felt && repeated_complaint {
                 self.pending_repetition = None;
             }
         }

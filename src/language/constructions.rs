@@ -311,6 +311,11 @@ const THREAT_STARTS: &[&[&str]] = &[
     &["los", "expongo"],
 ];
 
+/// The folded word at `k`, or "" past either end (`k` may have wrapped below zero).
+fn word_at(words: &[String], k: usize) -> &str {
+    words.get(k).map(String::as_str).unwrap_or("")
+}
+
 fn starts_with(words: &[String], at: usize, seq: &[&str]) -> bool {
     seq.iter()
         .enumerate()
@@ -344,7 +349,7 @@ pub fn find(words: &[String], breaks: &[bool]) -> Vec<Found> {
 /// opening "y nada, …" or a duration still to come ("en dos días le llega").
 pub fn adverse_fact(words: &[String]) -> bool {
     let n = words.len();
-    let at = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
+    let at = |k: usize| word_at(words, k);
     (0..n).any(|i| {
         let w = at(i);
         match w {
@@ -659,6 +664,8 @@ fn worst(words: &[String], out: &mut Vec<Found>) {
 
 /// Pronouns of the agent or the company as object ("le pagan", "os pagan", "te enseñaron").
 const YOU_OBJECT: &[&str] = &["le", "te", "os", "les", "lo", "la", "los", "las"];
+/// The indirect-object ones: to whom something is taught or given ("te enseñaron", "le doy").
+const YOU_DATIVE: &[&str] = &["le", "te", "os", "les"];
 /// Second-person (or usted/ustedes) forms of knowing, understanding and speaking.
 const YOU_KNOW: &[&str] = &["sabe", "sabes", "sabeis", "saben", "sabés"];
 const YOU_UNDERSTAND: &[&str] = &[
@@ -679,7 +686,7 @@ const BASIC_SKILLS: &[&str] = &["leer", "escuchar", "escribir", "sumar", "contar
 /// (a second-person verb or object pronoun): "yo no entiendo nada" is about the customer.
 fn taunt(words: &[String], out: &mut Vec<Found>) {
     let n = words.len();
-    let at = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
+    let at = |k: usize| word_at(words, k);
     // A second-person form, or a third-person one with "usted(es)" just before it.
     let you = |i: usize, w: &str| {
         !(w.ends_with('e') || w.ends_with('n'))
@@ -698,7 +705,7 @@ fn taunt(words: &[String], out: &mut Vec<Found>) {
             }
             // "¿te enseñaron a decir algo más que…?", "¿le enseñan a colgar?".
             "enseñaron" | "enseñan" | "ensenaron" | "ensenan" => {
-                YOU_OBJECT[..4].contains(&at(i.wrapping_sub(1))) && at(i + 1) == "a"
+                YOU_DATIVE.contains(&at(i.wrapping_sub(1))) && at(i + 1) == "a"
             }
             // "¿te contrataron ayer?", "¿lo contrataron esta mañana?".
             "contrataron" => {
@@ -716,7 +723,7 @@ fn taunt(words: &[String], out: &mut Vec<Found>) {
                         && w.starts_with("ent"))
             }
             // "¿te entrenaron o te soltaron ahí?".
-            "entrenaron" | "capacitaron" => YOU_OBJECT[..4].contains(&at(i.wrapping_sub(1))),
+            "entrenaron" | "capacitaron" => YOU_DATIVE.contains(&at(i.wrapping_sub(1))),
             // "¿te lo tengo que explicar con dibujitos?", "o te hago un dibujito".
             "dibujitos" | "dibujito" | "muñequitos" | "munequitos" | "monitos" | "plastilina" => {
                 matches!(at(i.wrapping_sub(1)), "con" | "un")
@@ -758,7 +765,7 @@ const CHARGE_ME: &[&str] = &[
 /// The customer gives up ([`Kind::Resignation`]).
 fn resignation(words: &[String], out: &mut Vec<Found>) {
     let n = words.len();
-    let at = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
+    let at = |k: usize| word_at(words, k);
     for i in 0..n {
         let w = at(i);
         let span = if (HAND_OVER.contains(&w) || CHARGE_ME.contains(&w))
@@ -837,14 +844,14 @@ const DEADLINE_SPANS: &[&str] = &[
 /// para la fiebre" gives no time.
 fn deadline(words: &[String], out: &mut Vec<Found>) {
     let n = words.len();
-    let at = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
+    let at = |k: usize| word_at(words, k);
     let until = |k: usize| {
         (at(k) == "hasta")
             .then(|| (k + 1..n.min(k + 4)).find(|&j| DEADLINE_DAYS.contains(&at(j))))
             .flatten()
     };
     for i in 0..n {
-        let end = if at(i) == "doy" && YOU_OBJECT[..4].contains(&at(i.wrapping_sub(1))) {
+        let end = if at(i) == "doy" && YOU_DATIVE.contains(&at(i.wrapping_sub(1))) {
             until(i + 1).or_else(|| {
                 (i + 1..n.min(i + 4))
                     .take_while(|&j| {

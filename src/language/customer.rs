@@ -304,7 +304,7 @@ pub fn target(a: &Analysis, hit: &Hit) -> Target {
     let exclaimed = hit.first > 0
         && w[hit.first - 1] == "que"
         && !w[hit.last].ends_with('s')
-        && (after >= n || a.breaks.get(after).copied().unwrap_or(true));
+        && a.breaks.get(after).copied().unwrap_or(true);
     let clause = hit.first.saturating_sub(6);
     let first_person_story = (hit.first.saturating_sub(12)..hit.first)
         .any(|k| matches!(w[k].as_str(), "yo" | "me" | "mi" | "mis" | "conmigo"));

@@ -28,10 +28,10 @@ const MAX_SEGMENTS: usize = 128;
 /// Evicted ids remembered so a very late revision of one is not counted as new speech.
 const MAX_EVICTED_IDS: usize = 256;
 
-/// Thresholds for the timing rules. Every default has a rationale in the README ("Timing signals").
 /// How soon after a formal hold's announcement a quick "ya vuelvo" still belongs to it.
 const HOLD_CLOSING_MS: u64 = 20_000;
 
+/// Thresholds for the timing rules. Every default has a rationale in the README ("Timing signals").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TimingConfig {
