@@ -1,11 +1,35 @@
 //! Trace labelled calls as `calma eval` streams them: every final segment with the level calma
 //! reads after it, and every nudge (with its evidence) and clear, in media order.
 //!
-//! `cargo run --example trace -- [--lexicons DIR] eval/blind/dev/calls/NAME.jsonl`
+//! `cargo run --example trace -- [--lexicons DIR] eval/blind/dev/calls/NAME.jsonl`; an exchange
+//! is named by its file and id: `eval/blind/dev/cM/exchanges.tsv#cM-015`.
 
 use calma::engine::{Resources, Session};
 use calma::protocol::{parse_inbound, ParseLimits};
 use serde_json::Value;
+
+/// A labelled call and its label (`Null` when it has none).
+fn call(path: &str) -> (Vec<Value>, Value) {
+    let text = std::fs::read_to_string(path).expect("read call");
+    let label: Value = std::fs::read_to_string(path.replace(".jsonl", ".expect.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    (calma::traffic::parse_jsonl(&text).expect("jsonl"), label)
+}
+
+/// One exchange as `calma eval` streams it, with its label in the calls' shape.
+fn exchange(file: &str, id: &str) -> (Vec<Value>, Value) {
+    let text = std::fs::read_to_string(file).expect("read exchanges");
+    let rows = calma::eval::read_exchanges(&text).expect("exchanges");
+    let x = rows.iter().find(|x| x.id == id).expect("no such exchange");
+    let label = serde_json::json!({
+        "region": x.region, "peak_level": x.customer_level,
+        "expected_nudges": if x.due == "none" { serde_json::json!([]) } else { serde_json::json!([{"kind": x.due, "after": "a"}]) },
+        "acceptable": x.acceptable, "max_nudges": null,
+    });
+    (calma::eval::exchange_call(x), label)
+}
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,12 +42,10 @@ fn main() {
         None => Resources::embedded(),
     };
     for path in args {
-        let text = std::fs::read_to_string(&path).expect("read call");
-        let label: Value = std::fs::read_to_string(path.replace(".jsonl", ".expect.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null);
-        let mut messages = calma::traffic::parse_jsonl(&text).expect("jsonl");
+        let (mut messages, label) = match path.split_once('#') {
+            Some((file, id)) => exchange(file, id),
+            None => call(&path),
+        };
         if let Some(region) = label["region"].as_str() {
             if let Some(start) = messages.iter_mut().find(|m| m["type"] == "call.start") {
                 if start.get("region").is_none() {

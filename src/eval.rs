@@ -10,6 +10,10 @@
 //! - **Utterances**: TSV files with a header naming at least `id`, `speaker`, `text`, `level`
 //!   (and optionally `variant`): each customer row is run as a one-segment call and its level is the
 //!   call's frustration peak.
+//! - **Exchanges**: `exchanges.tsv` files (`id region customer_level customer agent … due
+//!   acceptable`): one customer turn and the agent's answer to it, streamed as a short call after
+//!   a greeting; the nudge `due` on that answer (or `none`) is compared with what the answer got.
+//!   Only the kinds that judge an answer to the customer's words are scored ([`EXCHANGE_KINDS`]).
 //!
 //! Scores: per-kind precision and recall of nudges, calls whose nudges are all right, nudges on
 //! calm calls, nudge rate, frustration confusion matrices, exact and binary agreement per region.
@@ -204,6 +208,8 @@ pub struct UtterancesReport {
 pub struct Report {
     pub calls: Option<CallsReport>,
     pub utterances: Option<UtterancesReport>,
+    /// One answer each: a call per exchange, `calm_calls` counting those where nothing is due.
+    pub exchanges: Option<CallsReport>,
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
@@ -219,6 +225,7 @@ fn ratio(a: usize, b: usize) -> f64 {
 pub struct Corpus {
     pub calls: Vec<(PathBuf, PathBuf)>,
     pub utterances: Vec<PathBuf>,
+    pub exchanges: Vec<PathBuf>,
 }
 
 /// Walk `dir` for `*.jsonl` with a sibling `*.expect.json`, and `*.tsv` utterance files.
@@ -244,6 +251,7 @@ pub fn discover(dir: &Path) -> std::io::Result<Corpus> {
     }
     corpus.calls.sort();
     corpus.utterances.sort();
+    corpus.exchanges.sort();
     Ok(corpus)
 }
 
@@ -254,6 +262,8 @@ fn classify(p: &Path, corpus: &mut Corpus) {
         if expect.is_file() {
             corpus.calls.push((p.to_path_buf(), expect));
         }
+    } else if name.ends_with("exchanges.tsv") {
+        corpus.exchanges.push(p.to_path_buf());
     } else if name.ends_with(".tsv") {
         corpus.utterances.push(p.to_path_buf());
     }
@@ -285,7 +295,20 @@ pub fn evaluate_dir(res: Arc<Resources>, dir: &Path, opts: &EvalOptions) -> Resu
         for p in &corpus.utterances {
             rows.extend(read_utterances(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?);
         }
-        report.utterances = Some(evaluate_utterances(res, &rows));
+        report.utterances = Some(evaluate_utterances(res.clone(), &rows));
+    }
+    if !corpus.exchanges.is_empty() {
+        let mut results = Vec::new();
+        for p in &corpus.exchanges {
+            let rows = read_exchanges(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?;
+            for x in &rows {
+                results.push(
+                    evaluate_exchange(res.clone(), x, opts)
+                        .map_err(|e| format!("{} {}: {e}", p.display(), x.id))?,
+                );
+            }
+        }
+        report.exchanges = Some(summarise_calls(results));
     }
     Ok(report)
 }
@@ -394,6 +417,149 @@ struct Fired {
     kind: String,
     at_ms: u64,
     matched: bool,
+}
+
+/// The nudge kinds an exchange judges: advice about an answer to what the customer just said.
+/// The others (an outburst's `breathe`, abuse, silences, pace, transfers, interruptions, an
+/// unheard repetition) need a call around them and are neither right nor wrong here.
+pub const EXCHANGE_KINDS: [&str; 4] = [
+    "show_empathy",
+    "avoid_empty_phrases",
+    "offer_next_step",
+    "offer_escalation",
+];
+
+/// Every nudge kind, for the exchanges' tolerated list.
+const ALL_KINDS: [&str; 11] = [
+    "abuse_boundary",
+    "breathe",
+    "let_them_finish",
+    "dead_air",
+    "offer_escalation",
+    "own_the_transfer",
+    "active_listening",
+    "show_empathy",
+    "offer_next_step",
+    "avoid_empty_phrases",
+    "slow_down",
+];
+
+/// One labelled customer turn and the agent's answer to it.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub id: String,
+    pub region: String,
+    pub customer_level: String,
+    pub customer: String,
+    pub agent: String,
+    /// One of [`EXCHANGE_KINDS`], or `none`.
+    pub due: String,
+    /// Kinds a reasonable coach might also show here.
+    pub acceptable: Vec<String>,
+}
+
+/// Read an exchanges TSV by its header's column names (`#` comment lines skipped).
+pub fn read_exchanges(text: &str) -> Result<Vec<Exchange>, String> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Ok(Vec::new());
+    };
+    let cols: Vec<&str> = header.split('\t').map(str::trim).collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name);
+    let (Some(id), Some(customer), Some(agent), Some(due)) =
+        (col("id"), col("customer"), col("agent"), col("due"))
+    else {
+        return Err("the header must name id, customer, agent and due".into());
+    };
+    let (region, level, acceptable) = (col("region"), col("customer_level"), col("acceptable"));
+    let mut out = Vec::new();
+    for (i, line) in lines {
+        let c: Vec<&str> = line.split('\t').collect();
+        let get = |k: usize| c.get(k).map(|s| s.trim()).unwrap_or("");
+        let due_kind = get(due);
+        if due_kind != "none" && !EXCHANGE_KINDS.contains(&due_kind) {
+            return Err(format!("line {}: unknown due kind {due_kind:?}", i + 1));
+        }
+        if get(customer).is_empty() || get(agent).is_empty() {
+            return Err(format!("line {}: an exchange needs both turns", i + 1));
+        }
+        out.push(Exchange {
+            id: get(id).to_string(),
+            region: region.map(get).unwrap_or("").to_string(),
+            customer_level: level.map(get).unwrap_or("").to_string(),
+            customer: get(customer).to_string(),
+            agent: get(agent).to_string(),
+            due: due_kind.to_string(),
+            acceptable: acceptable
+                .map(get)
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|k| ALL_KINDS.contains(k))
+                .map(String::from)
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// An exchange as a short call: the agent's greeting, a pause, the customer's turn at ~2.9 words
+/// a second, the answer 0.7 s later at ~2.6 words a second (about 5.5 syllables a second, well
+/// under the pace rule), then a few seconds of ticks for the advice to arrive. The customer speaks after the first
+/// 10 s, when advice may be shown. Segment ids: `g` greeting, `c` customer, `a` answer.
+pub fn exchange_call(x: &Exchange) -> Vec<Value> {
+    let words = |t: &str| t.split_whitespace().count() as u64;
+    let c_start = 9_000;
+    let c_end = c_start + (words(&x.customer) * 350).max(1_500);
+    let a_start = c_end + 700;
+    let a_end = a_start + (words(&x.agent) * 380).max(900);
+    let seg = |id: &str, speaker: &str, text: &str, start: u64, end: u64| {
+        json!({"type":"segment","call_id":x.id,"segment_id":id,"speaker":speaker,"text":text,
+               "start_ms":start,"end_ms":end,"final":true})
+    };
+    let mut start = json!({"type":"call.start","call_id":x.id,"agent_id":"eval"});
+    if !x.region.is_empty() {
+        start["region"] = json!(x.region);
+    }
+    vec![
+        start,
+        seg(
+            "g",
+            "agent",
+            "buenos días, gracias por llamar, ¿en qué le puedo ayudar?",
+            0,
+            3_500,
+        ),
+        seg("c", "customer", &x.customer, c_start, c_end),
+        seg("a", "agent", &x.agent, a_start, a_end),
+        json!({"type":"tick","call_id":x.id,"at_ms":a_end + 8_000}),
+        json!({"type":"call.end","call_id":x.id}),
+    ]
+}
+
+/// Stream one exchange like a call and compare what its answer got with `due`.
+pub fn evaluate_exchange(
+    res: Arc<Resources>,
+    x: &Exchange,
+    opts: &EvalOptions,
+) -> Result<CallResult, String> {
+    let jsonl: String = exchange_call(x).iter().map(|m| format!("{m}\n")).collect();
+    let mut acceptable: Vec<&str> = ALL_KINDS
+        .iter()
+        .copied()
+        .filter(|k| !EXCHANGE_KINDS.contains(k))
+        .collect();
+    acceptable.extend(x.acceptable.iter().map(String::as_str));
+    let expected: Vec<Value> = if x.due == "none" {
+        Vec::new()
+    } else {
+        vec![json!({"kind": x.due, "after": "a"})]
+    };
+    let label = json!({"region": x.region, "expected_nudges": expected, "acceptable": acceptable});
+    evaluate_call(res, &x.id, &jsonl, &label, opts)
 }
 
 /// Run one labelled call and compare its nudges and levels with the label.
@@ -727,6 +893,9 @@ pub fn render(report: &Report, verbose: bool) -> String {
         }
         out.push('\n');
     }
+    if let Some(x) = &report.exchanges {
+        render_exchanges(&mut out, x, verbose);
+    }
     if let Some(c) = &report.calls {
         if c.old_format_calls > 0 {
             out.push_str(&format!(
@@ -800,6 +969,70 @@ pub fn render(report: &Report, verbose: bool) -> String {
         }
     }
     out
+}
+
+/// The exchanges' section: answers right, what the rows with nothing due got, per kind and region.
+fn render_exchanges(out: &mut String, x: &CallsReport, verbose: bool) {
+    let quiet: Vec<&CallResult> = x
+        .calls
+        .iter()
+        .filter(|c| {
+            !c.nudges
+                .iter()
+                .any(|n| matches!(n.outcome, Outcome::Right | Outcome::Missed))
+        })
+        .collect();
+    let nudged = quiet.iter().filter(|c| !c.nudges_ok()).count();
+    out.push_str(&format!(
+        "## Exchanges: {} answers\nright: {}/{}; nothing due: {} answers, {} of them nudged\n\n| kind | expected | fired | precision | recall |\n|---|---|---|---|---|\n",
+        x.calls.len(),
+        x.calls_nudges_right,
+        x.calls.len(),
+        quiet.len(),
+        nudged
+    ));
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
+    for kind in EXCHANGE_KINDS {
+        let k = x.per_kind.get(kind).cloned().unwrap_or_default();
+        out.push_str(&format!(
+            "| {kind} | {} | {} | {} | {} |\n",
+            k.expected,
+            k.fired,
+            f(k.precision),
+            f(k.recall)
+        ));
+    }
+    let mut regions: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for c in &x.calls {
+        let e = regions.entry(c.region.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(c.nudges_ok());
+    }
+    out.push_str("\n| region | answers | right |\n|---|---|---|\n");
+    for (r, (n, ok)) in regions {
+        out.push_str(&format!(
+            "| {} | {n} | {ok} |\n",
+            if r.is_empty() { "-" } else { r }
+        ));
+    }
+    if verbose {
+        out.push_str("\nWrong answers (`!` false alarm, `?` missed):\n");
+        for c in x.calls.iter().filter(|c| !c.nudges_ok()) {
+            let shown: Vec<String> = c
+                .nudges
+                .iter()
+                .filter(|n| n.outcome != Outcome::Acceptable)
+                .map(|n| n.to_string())
+                .collect();
+            out.push_str(&format!(
+                "- {} [{}] {}\n",
+                c.name,
+                c.region,
+                shown.join(" ")
+            ));
+        }
+    }
+    out.push('\n');
 }
 
 /// A nudge as the comparison shows it.

@@ -226,9 +226,13 @@ fn eval(
         ..Default::default()
     };
     match calma::eval::evaluate_dir(res, dir, &opts) {
-        Ok(report) if report.calls.is_none() && report.utterances.is_none() => {
+        Ok(report)
+            if report.calls.is_none()
+                && report.utterances.is_none()
+                && report.exchanges.is_none() =>
+        {
             eprintln!(
-                "calma eval: no labelled calls or utterance files under {}",
+                "calma eval: no labelled calls, utterance or exchange files under {}",
                 dir.display()
             );
             ExitCode::from(2)

@@ -2,6 +2,7 @@
 """Split one blind author's delivery once, at random, into dev/ and test/ (eval/blind/README.md).
 
 Utterances: stratified by region and level (customer rows) or region (agent rows), half each way.
+Exchanges (`exchanges.tsv`): stratified by region and the nudge due, half each way.
 Calls: per region, the calm calls alternate sides and the others are halved. The seed is the
 author prefix, so the split is reproducible. Never re-run it to move an item after seeing it fail.
 
@@ -19,31 +20,41 @@ for d in out.values():
         sys.exit(f"{d} exists: a delivery is split once")
     os.makedirs(os.path.join(d, "calls"))
 
-with open(os.path.join(src, "utterances.tsv"), newline="") as f:
-    header = f.readline()
-    rows = [line for line in f if line.strip()]
-groups = defaultdict(list)
-for line in rows:
-    c = line.rstrip("\n").split("\t")
-    groups[(c[1], c[2], c[4] if c[1] == "customer" else "-")].append(line)
-parts = {"dev": [], "test": []}
-for key in sorted(groups):
-    g = groups[key][:]
-    rng.shuffle(g)
-    first, second = ("dev", "test") if rng.random() < 0.5 else ("test", "dev")
-    half = (len(g) + 1) // 2
-    parts[first] += g[:half]
-    parts[second] += g[half:]
-order = {line: i for i, line in enumerate(rows)}
-for p, lines in parts.items():
-    with open(os.path.join(out[p], "utterances.tsv"), "w") as f:
-        f.write(header)
-        f.writelines(sorted(lines, key=order.get))
+
+def halve(name, key):
+    """Split one TSV of the delivery in halves, stratified by `key` of its columns."""
+    path = os.path.join(src, name)
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        header = f.readline()
+        rows = [line for line in f if line.strip()]
+    cols = header.rstrip("\n").split("\t")
+    groups = defaultdict(list)
+    for line in rows:
+        groups[key(dict(zip(cols, line.rstrip("\n").split("\t"))))].append(line)
+    parts = {"dev": [], "test": []}
+    for k in sorted(groups):
+        g = groups[k][:]
+        rng.shuffle(g)
+        first, second = ("dev", "test") if rng.random() < 0.5 else ("test", "dev")
+        half = (len(g) + 1) // 2
+        parts[first] += g[:half]
+        parts[second] += g[half:]
+    order = {line: i for i, line in enumerate(rows)}
+    for p, lines in parts.items():
+        with open(os.path.join(out[p], name), "w") as f:
+            f.write(header)
+            f.writelines(sorted(lines, key=order.get))
+
+
+halve("utterances.tsv", lambda r: (r["speaker"], r["variant"], r["level"] if r["speaker"] == "customer" else "-"))
+halve("exchanges.tsv", lambda r: (r["region"], r["due"]))
 
 import json
 calls = defaultdict(lambda: {"calm": [], "other": []})
 cdir = os.path.join(src, "calls")
-for name in sorted(os.listdir(cdir)):
+for name in sorted(os.listdir(cdir)) if os.path.isdir(cdir) else []:
     if name.endswith(".expect.json"):
         base = name[: -len(".expect.json")]
         e = json.load(open(os.path.join(cdir, name)))
@@ -61,6 +72,9 @@ for region in sorted(calls):
             for ext in (".jsonl", ".expect.json"):
                 shutil.copy(os.path.join(cdir, base + ext), os.path.join(out[here_side], "calls", base + ext))
 for p in out:
-    n = sum(1 for _ in open(os.path.join(out[p], "utterances.tsv"))) - 1
+    counts = []
+    for name in ("utterances.tsv", "exchanges.tsv"):
+        if os.path.exists(os.path.join(out[p], name)):
+            counts.append(f"{sum(1 for _ in open(os.path.join(out[p], name))) - 1} {name} rows")
     c = len(os.listdir(os.path.join(out[p], "calls"))) // 2
-    print(f"{p}: {n} rows, {c} calls")
+    print(f"{p}: {', '.join(counts)}, {c} calls")
