@@ -3,6 +3,8 @@
 //! with `READ_TSV=1` each line is `region<TAB>text`; `--model` adds the learned reading's placement
 //! and the features that pushed it most (to see why a turn was raised).
 //!
+//! `--agent` reads the lines as agent answers instead (what `language::agent` finds in them).
+//!
 //! `cargo run --example read -- "qué tonta soy"`
 
 use std::io::BufRead;
@@ -21,7 +23,8 @@ fn main() {
         args.drain(i..(i + 2).min(args.len()));
     }
     let show_model = args.iter().any(|a| a == "--model");
-    args.retain(|a| a != "--model");
+    let agent_side = args.iter().any(|a| a == "--agent");
+    args.retain(|a| a != "--model" && a != "--agent");
     let an = Analyzer::load(None).expect("embedded lexicons load");
     let lines: Vec<String> = if args.is_empty() {
         std::io::stdin()
@@ -40,6 +43,11 @@ fn main() {
             Some((r, t)) if tsv => (Region::parse(r), t.to_string()),
             _ => (region, line),
         };
+        if agent_side {
+            let a = an.analyze_in(&text, Side::Agent, line_region);
+            println!("agent  {text}\n  {:#?}", calma::language::agent::read(&a));
+            continue;
+        }
         let a = an.analyze_in(&text, Side::Customer, line_region);
         let r = customer::read(&a);
         let abuse = if r.abuse.is_some() { " ABUSE" } else { "" };

@@ -529,21 +529,39 @@ fn a_frustrated_customer_answered_coldly_fires_show_empathy() {
         .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
         .c(
             3.5,
+            7.0,
+            "llevo dos semanas sin internet y trabajo desde casa",
+        )
+        .a(7.5, 10.0, "dígame el número de cliente por favor")
+        .c(10.5, 13.0, "es el cuatro cinco seis siete")
+        .a(
+            13.5,
+            18.0,
+            "muy bien la línea figura sin incidencias reinicie el router",
+        )
+        .until(24.0)
+        .run();
+    // A stake said as a fact: asking for the customer number first is identification, and the
+    // advice comes on the answer about the problem.
+    assert_fires(&out, "show_empathy", 17.9, 20.1);
+}
+
+#[test]
+fn a_feeling_answered_with_an_id_request_fires_show_empathy() {
+    // Blind authors (round 10) agree: to "estoy harto…", "dígame el número de cliente" is the
+    // whole answer, and it ignores how the customer feels.
+    let out = Script::new("cold-id")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
             10.0,
             "estoy harto llevo dos semanas sin internet y trabajo desde casa",
         )
         .a(10.5, 14.0, "dígame el número de cliente por favor")
         .c(14.5, 17.0, "es el cuatro cinco seis siete")
-        .a(
-            17.5,
-            22.0,
-            "muy bien la línea figura sin incidencias reinicie el router",
-        )
-        .until(28.0)
+        .until(22.0)
         .run();
-    // Asking for the customer number is identification, not the cold answer: the advice comes
-    // on the answer about the problem.
-    assert_fires(&out, "show_empathy", 21.9, 24.1);
+    assert_fires(&out, "show_empathy", 13.9, 16.1);
 }
 
 #[test]

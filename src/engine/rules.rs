@@ -77,6 +77,8 @@ const RESPONSIVE_SHARED_WORDS: usize = 2;
 /// weaker ones collide with idioms ("me sacaste un peso de encima"), and praise next to a
 /// complaint ("qué bueno, pensé que me iban a cobrar otra vez") is too often relief.
 const SARCASM_FEELING_WEIGHT: f64 = 0.3;
+/// The learned reading at least this sure that a turn is frustrated shows a feeling.
+const MODEL_FEELING_P: f64 = 0.9;
 /// Complaints at least this strong are indignation, a feeling ("es una vergüenza", "es el colmo",
 /// "me están robando"); "qué vergüenza" (0.6) is as often embarrassment about oneself.
 const INDIGNATION_WEIGHT: f64 = 0.65;
@@ -184,6 +186,11 @@ pub(super) struct Conversation {
     empathy_felt: bool,
     /// ...and the agent has already asked for identification since.
     identification_asked: bool,
+    /// Empathy became owed on the customer's latest turn and the agent has not answered it yet:
+    /// to a customer who said how they feel, a request for identification now is the whole
+    /// answer to it ("estoy podrida, mi vieja sin la medicación" — "¿me decís el número de
+    /// socio?"); a stake said as a fact waits for the answer about it.
+    owed_unanswered: bool,
     /// Since when the customer has been at `next_step_level` with no next step offered.
     frustrated_since: Option<u64>,
     /// When the agent last showed they heard the customer (empathy, a paraphrase).
@@ -705,7 +712,31 @@ impl Conversation {
                     )
             })
             .map(|h| hit_ev(seg, h))
-            .or_else(|| outburst.then(|| ev(seg, "", "shouting")));
+            .or_else(|| outburst.then(|| ev(seg, "", "shouting")))
+            .or_else(|| crate::language::customer::declared_complaint(a).map(|h| hit_ev(seg, h)))
+            // The reading of this very turn is evidence of a feeling too: a turn that reads
+            // frustrated on its own words — disappointment, sarcasm or resignation no list names
+            // ("qué lindo es esperar una hora con la musiquita"), read by the rules or, sure of
+            // it, by the learned reading — owes acknowledgement. Not when all it carries are
+            // facts (a repeat contact, a counted wait): the firm customer wants them handled.
+            .or_else(|| {
+                // Sure, and on words the rules read nothing in: when they read facts (a
+                // repeat contact, "sigue igual"), the learned reading builds on those.
+                let sure_model = r.model_read.is_some_and(|m| {
+                    m.level >= Level::Frustrated && m.p >= MODEL_FEELING_P && m.rules == Level::Calm
+                });
+                let felt_words = heat_ev
+                    .iter()
+                    .find(|e| sure_model && e.rule.starts_with("model/"));
+                (r.heat >= cfg.frustration.frustrated && after >= Level::Frustrated)
+                    .then_some(felt_words)
+                    .flatten()
+                    .map(|e| {
+                        let mut e = e.clone();
+                        e.rule = format!("{} — the turn reads frustrated", e.rule);
+                        e
+                    })
+            });
         let impact = cues.impact.as_ref().map(|h| {
             let mut e = hit_ev(seg, h);
             e.rule = format!("{} — what is at stake for the customer", e.rule);
@@ -738,6 +769,7 @@ impl Conversation {
                 self.felt_words = a.content.clone();
             }
             self.empathy_owed_since = now;
+            self.owed_unanswered = true;
             self.empathy_threshold = Some(threshold);
             self.empathy_owed = Some(e);
             // The same complaint told again, this time with how it feels ("…ya estoy
@@ -1020,7 +1052,8 @@ impl Conversation {
             });
         let identification = r.data_request
             && !rote_then_request
-            && !(self.empathy_felt && self.identification_asked);
+            && !(self.empathy_felt && self.identification_asked)
+            && !(self.empathy_felt && self.owed_unanswered);
         if r.data_request {
             self.identification_asked = true;
         }
@@ -1045,6 +1078,9 @@ impl Conversation {
             shared.len() >= RESPONSIVE_SHARED_WORDS && !r.mentions_id && answers_feeling_turn;
         if substantive {
             self.unanswered.clear();
+        }
+        if substantive || r.data_request {
+            self.owed_unanswered = false;
         }
         // What is at stake, said without a feeling ("trabaja desde la casa", "es para la renta"),
         // is answered by a concrete step that takes care of it.

@@ -208,6 +208,14 @@ pub fn read(a: &Analysis) -> AgentReading {
             empathy = Some(h.clone());
         }
     }
+    stock.extend(formula_only_answer(&words, &stock));
+    // Said in the agent's own words: "es lógico que estés quemado", "eso da coraje", "a
+    // cualquiera le molestaría" (empathy whatever else the answer shares with the customer's
+    // words); "uy, con su negocio de postres…" (a frame, empathy when it reflects their facts).
+    let (own_empathy, own_validation) = acknowledgement_frame(&words);
+    if empathy.is_none() {
+        empathy = own_empathy;
+    }
     let stock_words: usize = stock.iter().map(|h| h.last + 1 - h.first).sum();
     let transfer = pick(Cat::Transfer).map(|hit| Transfer {
         target: a
@@ -241,7 +249,7 @@ pub fn read(a: &Analysis) -> AgentReading {
         hold: pick(Cat::Hold).or_else(|| pick(Cat::FormalHold)),
         target: pick(Cat::Target),
         reason: pick(Cat::Reason),
-        validation: pick(Cat::Validation),
+        validation: pick(Cat::Validation).or(own_validation),
         rote_ack: rote_ack(a),
         data_request: data_request(a),
         mentions_id: a.folded.iter().any(|w| {
@@ -300,12 +308,230 @@ fn rote_ack(a: &Analysis) -> Option<Hit> {
     })
 }
 
+/// Apologies said as courtesy, with no object ("disculpe usted", "perdone").
+const BARE_APOLOGIES: &[&str] = &[
+    "disculpe",
+    "disculpa",
+    "disculpeme",
+    "perdone",
+    "perdona",
+    "perdon",
+];
+/// Words an answer of formulas may hold beside them.
+const FORMULA_FILLERS: &[&str] = &[
+    "usted",
+    "mucho",
+    "mucha",
+    "su",
+    "tu",
+    "nuevamente",
+    "gracias",
+    "ocasionadas",
+    "ocasionados",
+    "causadas",
+    "causados",
+];
+
+/// An answer made of nothing but formulas ("comprendo, comprendo, lamentamos mucho las
+/// molestias", "entiendo, entiendo, disculpe usted"): its acknowledgement verb, and a bare
+/// apology, are formulas too. Nothing when any word says something of the case.
+fn formula_only_answer(words: &[&str], stock: &[Hit]) -> Vec<Hit> {
+    let covered = |i: usize| stock.iter().any(|h| h.first <= i && i <= h.last);
+    let mut head = None;
+    let mut apology = None;
+    for (i, w) in words.iter().enumerate() {
+        if w.is_empty() || covered(i) {
+            continue;
+        }
+        if ACK_HEADS.contains(w) && *w != "veo" {
+            head.get_or_insert(i);
+        } else if BARE_APOLOGIES.contains(w) {
+            apology.get_or_insert(i);
+        } else if !ACK_COMPANIONS.contains(w) && !FORMULA_FILLERS.contains(w) {
+            return Vec::new();
+        }
+    }
+    let Some(h) = head else {
+        return Vec::new();
+    };
+    if stock.is_empty() && apology.is_none() {
+        return Vec::new();
+    }
+    let mut out = vec![own_words_hit(
+        LexiconFile::AgentStock,
+        Cat::EmptyEmpathy,
+        "acknowledgement in an answer of formulas",
+        0.5,
+        words,
+        h,
+        h,
+    )];
+    out.extend(apology.map(|i| {
+        own_words_hit(
+            LexiconFile::AgentStock,
+            Cat::EmptyEmpathy,
+            "apology in an answer of formulas",
+            0.5,
+            words,
+            i,
+            i,
+        )
+    }));
+    out
+}
+
+/// Evaluative words that, followed by "que" and a feeling, say the feeling is understandable:
+/// "es lógico que estés quemado", "normal que esté hasta las narices".
+const UNDERSTANDABLE: &[&str] = &[
+    "normal",
+    "logico",
+    "comprensible",
+    "entendible",
+    "natural",
+    "razonable",
+    "obvio",
+];
+/// Subjunctives of being or feeling after an `UNDERSTANDABLE … que` ("…que esté molesta", "…que
+/// no nos crea", "…que se sienta así").
+const FEELING_SUBJUNCTIVES: &[&str] = &[
+    "este",
+    "estes",
+    "esten",
+    "sienta",
+    "sientas",
+    "moleste",
+    "molestes",
+    "enoje",
+    "enojes",
+    "enfade",
+    "enfades",
+    "preocupe",
+    "preocupes",
+    "crea",
+    "creas",
+    "desconfie",
+    "desconfies",
+    "harte",
+    "hartes",
+    "indigne",
+    "desespere",
+    "desesperes",
+    "canse",
+    "frustre",
+    "agobie",
+    "asuste",
+    "asustes",
+    "queje",
+    "quejes",
+];
+/// Feelings a situation gives ("eso da coraje", "da mucha rabia", "me daría bronca a mí
+/// también").
+const GIVEN_FEELINGS: &[&str] = &[
+    "coraje",
+    "rabia",
+    "bronca",
+    "impotencia",
+    "pena",
+    "colera",
+    "muina",
+    "tristeza",
+    "miedo",
+    "angustia",
+    "cosa",
+];
+/// Reflexive infinitives of feeling after "para" ("está para enojarse", "es para volverse
+/// loco").
+const FEELING_INFINITIVES: &[&str] = &[
+    "enojarse",
+    "molestarse",
+    "enfadarse",
+    "preocuparse",
+    "indignarse",
+    "desesperarse",
+    "quejarse",
+    "volverse",
+    "cabrearse",
+    "calentarse",
+    "arrecharse",
+    "emputarse",
+];
+/// Interjections of sympathy opening an answer ("uy, señora…", "uf…", "pucha…").
+const SYMPATHY_INTERJECTIONS: &[&str] = &["uy", "uf", "uff", "ufff", "huy", "ay", "pucha", "chuta"];
+/// Praise of what the customer did ("hizo muy bien en llamar", "hace bien en pedirlo").
+const DID_WELL: &[&str] = &["hizo", "hace", "hiciste", "haces", "hicieron", "has", "ha"];
+
+/// Acknowledgement built in the agent's own words rather than listed: `(empathy, validation)`.
+/// Empathy: a feeling called understandable ("es lógico que estés quemado"), a feeling the
+/// situation gives ("eso da coraje"), anyone's reaction ("aburre a cualquiera", "está para
+/// enojarse"), praise of what the customer did ("hizo muy bien en llamar"). Validation (empathy
+/// only when it reflects the customer's own facts): a sympathy interjection opening the answer
+/// ("uy, señora, con su negocio de postres…").
+fn acknowledgement_frame(words: &[&str]) -> (Option<Hit>, Option<Hit>) {
+    let hit = |term: &str, cat: Cat, first: usize, last: usize| {
+        own_words_hit(
+            LexiconFile::AgentEmpathy,
+            cat,
+            term,
+            0.8,
+            words,
+            first,
+            last.min(words.len() - 1),
+        )
+    };
+    let at = |i: usize| words.get(i).copied().unwrap_or("");
+    let mut empathy = None;
+    for i in 0..words.len() {
+        let w = words[i];
+        if UNDERSTANDABLE.contains(&w) && at(i + 1) == "que" {
+            if let Some(k) = (i + 2..i + 6).find(|&k| FEELING_SUBJUNCTIVES.contains(&at(k))) {
+                empathy = Some(hit("a feeling called understandable", Cat::Empathy, i, k));
+                break;
+            }
+        }
+        if matches!(w, "da" | "dan" | "daria" | "dio") {
+            let k = if matches!(at(i + 1), "mucho" | "mucha" | "tanta" | "tanto") {
+                i + 2
+            } else {
+                i + 1
+            };
+            if GIVEN_FEELINGS.contains(&at(k)) && !(at(k) == "cosa" && at(k + 1).is_empty()) {
+                empathy = Some(hit("a feeling the situation gives", Cat::Empathy, i, k));
+                break;
+            }
+        }
+        if w == "cualquiera" && i > 0 && matches!(words[i - 1], "a" | "le") {
+            empathy = Some(hit("anyone would feel it", Cat::Empathy, i - 1, i));
+            break;
+        }
+        if w == "para" && FEELING_INFINITIVES.contains(&at(i + 1)) {
+            empathy = Some(hit("anyone would feel it", Cat::Empathy, i, i + 1));
+            break;
+        }
+        if DID_WELL.contains(&w) {
+            let k = if at(i + 1) == "muy" { i + 2 } else { i + 1 };
+            if at(k) == "bien" && at(k + 1) == "en" {
+                empathy = Some(hit(
+                    "praise of what the customer did",
+                    Cat::Empathy,
+                    i,
+                    k + 1,
+                ));
+                break;
+            }
+        }
+    }
+    let validation = (0..words.len().min(2))
+        .find(|&i| SYMPATHY_INTERJECTIONS.contains(&words[i]))
+        .map(|i| hit("sympathy interjection", Cat::Validation, i, i));
+    (empathy, validation)
+}
+
 /// Words ending like a first-person verb that are not verbs in an agent's answer.
 const NOT_FIRST_PERSON: &[&str] = &[
     "lo", "como", "pero", "esto", "eso", "algo", "nuevo", "todo", "mucho", "poco", "caso",
     "numero", "correo", "cargo", "seguro", "plazo", "contrato", "pago", "medio", "centro", "mismo",
     "cuanto", "otro", "resto", "dinero", "minuto", "segundo", "momento", "tiempo", "rato", "texto",
-    "banco", "recibo", "servicio", "tecnico", "folio", "codigo", "titulo",
+    "banco", "recibo", "servicio", "tecnico", "folio", "codigo", "titulo", "pasado",
 ];
 
 /// First-person verbs that say, feel or ask rather than do: "lo siento", "le entiendo", "le
@@ -369,6 +595,8 @@ fn commitment(words: &[&str]) -> Option<Hit> {
     let first_person = |w: &str| {
         w.len() >= 4
             && !NOT_FIRST_PERSON.contains(&w)
+            // A participle ("lamentamos lo ocurrido", "lo sucedido") is no verb of mine.
+            && !w.ends_with("ido")
             && (w.ends_with('o')
                 || w.ends_with("amos")
                 || w.ends_with("emos")

@@ -248,6 +248,17 @@ pub struct CustomerReading {
     pub can_anger: bool,
     /// Whom the first insult or swear word was aimed at.
     pub insult_target: Option<Target>,
+    /// The learned reading moved this turn's heat: its level and probability, and the level
+    /// the rules alone read.
+    pub model_read: Option<ModelRead>,
+}
+
+/// What the learned reading made of a turn whose heat it moved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelRead {
+    pub level: crate::protocol::Level,
+    pub p: f64,
+    pub rules: crate::protocol::Level,
 }
 
 /// First-person words of state before a feeling ("estoy bien frustrado", "me siento engañada",
@@ -263,8 +274,19 @@ const DECLARING_REACH: usize = 3;
 /// word of state. It says the level outright — empathy is owed for it from *tense*, and the
 /// learned reading may not talk it down to calm.
 pub fn declared_feeling(a: &Analysis) -> Option<&Hit> {
+    declared(a, &[Cat::Anger, Cat::Distress])
+}
+
+/// A complaint the customer says they are in ("estoy muy decepcionado", "me siento estafada"):
+/// a feeling too, for empathy, though the reading weighs it as a complaint.
+pub fn declared_complaint(a: &Analysis) -> Option<&Hit> {
+    // One word ("decepcionado"), not a state of the service ("estoy sin internet").
+    declared(a, &[Cat::Complaint]).filter(|h| h.first == h.last)
+}
+
+fn declared<'a>(a: &'a Analysis, cats: &[Cat]) -> Option<&'a Hit> {
     a.hits.iter().find(|h| {
-        matches!(h.cat, Cat::Anger | Cat::Distress)
+        cats.contains(&h.cat)
             && h.file != super::lexicon::LexiconFile::Insults
             && !h.negated
             && (h.first.saturating_sub(DECLARING_REACH)..=h.first)

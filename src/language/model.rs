@@ -466,6 +466,11 @@ impl ReadingModel {
                 rule_level(r).as_str()
             ),
         ));
+        r.model_read = Some(super::customer::ModelRead {
+            level: pred.level,
+            p: pred.p,
+            rules: rule_level(r),
+        });
         r.heat = moved;
         if pred.level == Level::Angry {
             r.can_anger = true;
