@@ -1052,8 +1052,7 @@ impl Conversation {
             });
         let identification = r.data_request
             && !rote_then_request
-            && !(self.empathy_felt && self.identification_asked)
-            && !(self.empathy_felt && self.owed_unanswered);
+            && !(self.empathy_felt && (self.identification_asked || self.owed_unanswered));
         if r.data_request {
             self.identification_asked = true;
         }
