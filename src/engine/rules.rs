@@ -191,6 +191,8 @@ pub(super) struct Conversation {
     /// answer to it ("estoy podrida, mi vieja sin la medicación" — "¿me decís el número de
     /// socio?"); a stake said as a fact waits for the answer about it.
     owed_unanswered: bool,
+    /// The customer's latest turn had any heat (a complaint, however mild).
+    last_turn_heated: bool,
     /// Since when the customer has been at `next_step_level` with no next step offered.
     frustrated_since: Option<u64>,
     /// When the agent last showed they heard the customer (empathy, a paraphrase).
@@ -470,6 +472,7 @@ impl Conversation {
     ) {
         let pc = &cfg.nudges;
         self.peak_level = self.peak_level.max(Some(after));
+        self.last_turn_heated = r.heat > 0.0;
         self.on_cues(cues, now, seg, silence_before_ms, r.abuse.is_some());
         let heat_ev: Vec<Evidence> = evidence
             .iter()
@@ -1087,7 +1090,30 @@ impl Conversation {
         if stake_handled {
             self.empathy_owed = None;
         }
-        if substantive && !empathy && !setting_limit && !rote && !responsive && !stake_handled {
+        // An answer that blames the customer, minimises what happened or changes the subject,
+        // to a customer who is upset, owed empathy or just complained, is the cold answer whatever words their
+        // feeling came in, and whatever it shares with them.
+        let dismissed = r.dismissal.as_ref().filter(|_| {
+            !empathy
+                && !setting_limit
+                && (level >= Level::Tense || self.empathy_owed.is_some() || self.last_turn_heated)
+                && self.pending_escalation.is_none()
+        });
+        if let Some(d) = dismissed {
+            let mut evidence: Vec<Evidence> = self.empathy_owed.iter().cloned().collect();
+            let mut e = hit_ev(seg, d);
+            e.rule = format!("{} — a dismissive answer to an upset customer", e.rule);
+            evidence.push(e);
+            out.proposals.push(propose(Kind::ShowEmpathy, evidence));
+        }
+        if substantive
+            && !empathy
+            && !setting_limit
+            && !rote
+            && !responsive
+            && !stake_handled
+            && dismissed.is_none()
+        {
             let moment = now.saturating_sub(self.empathy_owed_since) <= EMPATHY_MOMENT_MS;
             if let Some(e) = self.empathy_owed.as_ref().filter(|_| moment) {
                 // Owed since the customer showed how they feel; still owed while they are at

@@ -167,6 +167,8 @@ pub struct AgentReading {
     pub rote_ack: Option<Hit>,
     /// A short request for the customer's ID or case number ("¿me da su DNI, por favor?").
     pub data_request: bool,
+    /// Blames the customer, minimises what happened or changes the subject.
+    pub dismissal: Option<Hit>,
     /// Names an identifier at all ("con la placa me sirve, nombre del tomador"): collecting
     /// data, whatever else it shares with the customer's words.
     pub mentions_id: bool,
@@ -252,6 +254,7 @@ pub fn read(a: &Analysis) -> AgentReading {
         validation: pick(Cat::Validation).or(own_validation),
         rote_ack: rote_ack(a),
         data_request: data_request(a),
+        dismissal: pick(Cat::Dismissal).or_else(|| blame(&words)),
         mentions_id: a.folded.iter().any(|w| {
             let w = w
                 .trim_matches(|c: char| !c.is_alphanumeric())
@@ -378,6 +381,43 @@ fn formula_only_answer(words: &[&str], stock: &[Hit]) -> Vec<Hit> {
         )
     }));
     out
+}
+
+/// "Usted debió comprar con anticipación", "es que usted tenía tres meses de atraso", "vos
+/// tendrías que haber…": what the customer did wrong, as the answer.
+fn blame(words: &[&str]) -> Option<Hit> {
+    let at = |i: usize| words.get(i).copied().unwrap_or("");
+    (0..words.len()).find_map(|i| {
+        let you = matches!(words[i], "usted" | "tu" | "vos" | "ustedes");
+        let should = |w: &str| {
+            matches!(
+                w,
+                "debio" | "debia" | "debiste" | "debias" | "debieron" | "tenia" | "tenias"
+            )
+        };
+        if you && (should(at(i + 1)) || at(i + 1) == "no" && should(at(i + 2))) {
+            return Some(own_words_hit(
+                LexiconFile::AgentStock,
+                Cat::Dismissal,
+                "blames the customer",
+                0.9,
+                words,
+                i,
+                i + 1,
+            ));
+        }
+        (i >= 2 && you && words[i - 1] == "que" && words[i - 2] == "es").then(|| {
+            own_words_hit(
+                LexiconFile::AgentStock,
+                Cat::Dismissal,
+                "blames the customer",
+                0.8,
+                words,
+                i - 2,
+                i,
+            )
+        })
+    })
 }
 
 /// Evaluative words that, followed by "que" and a feeling, say the feeling is understandable:

@@ -86,7 +86,7 @@ lexicon_files! {
     Fillers => "fillers" [Filler],
     Backchannels => "backchannels" [Backchannel],
     AgentEmpathy => "agent_empathy" [Empathy, Ownership, Paraphrase, Boundary, EscalationOffer, Validation],
-    AgentStock => "agent_stock" [Stock, EmptyEmpathy, FeelingNoun],
+    AgentStock => "agent_stock" [Stock, EmptyEmpathy, FeelingNoun, Dismissal],
     AgentNextStep => "agent_next_step" [Action, When, Reference],
     AgentTransfer => "agent_transfer" [Transfer, VagueTarget, Target, Reason],
     AgentHold => "agent_hold" [Hold, FormalHold],
@@ -150,6 +150,10 @@ pub enum Cat {
     /// A generic noun for the customer's feeling or case ("su molestia", "la situación"): after an
     /// acknowledgement verb, and naming nothing more, it makes the rote formula.
     FeelingNoun,
+    /// An answer that blames the customer, minimises what happened or changes the subject ("usted
+    /// debió revisar", "no es para tanto", "por cierto, tenemos una promoción"): the cold answer
+    /// whatever the words of the customer's feeling were.
+    Dismissal,
     Action,
     When,
     Reference,
@@ -211,6 +215,7 @@ impl Cat {
             Cat::Stock => "stock",
             Cat::EmptyEmpathy => "empty_empathy",
             Cat::FeelingNoun => "feeling_noun",
+            Cat::Dismissal => "dismissal",
             Cat::Action => "action",
             Cat::When => "when",
             Cat::Reference => "reference",
