@@ -950,6 +950,56 @@ mod tests {
     }
 
     #[test]
+    fn acknowledgement_in_the_agents_own_words_is_empathy() {
+        for t in [
+            "y después de tantas vueltas es lógico que estés quemado, reviso tu caso entero",
+            "uf normal que esté hasta las narices, déjeme que le busque alternativa",
+            "paga todos los meses y le dicen que no, eso da coraje",
+            "dos meses con la misma respuesta aburre a cualquiera",
+            "hizo muy bien en llamar, señora, ya bloqueé la tarjeta",
+        ] {
+            assert!(read(t).empathy.is_some(), "{t}");
+        }
+        // Explaining a delay is no empathy; an interjection is only a frame.
+        assert!(read("es lógico que el pedido tarde tres días")
+            .empathy
+            .is_none());
+        let r = read("uy señora con su negocio de postres perder la refri es un golpe fuerte");
+        assert!(r.empathy.is_none() && r.validation.is_some());
+    }
+
+    #[test]
+    fn an_answer_of_formulas_counts_its_acknowledgement() {
+        assert_eq!(
+            read("comprendo comprendo lamentamos mucho las molestias ocasionadas")
+                .stock
+                .len(),
+            2
+        );
+        assert_eq!(read("Entiendo, entiendo, disculpe usted.").stock.len(), 2);
+        // Something of the case in it: the verb is no formula.
+        assert!(read("entiendo, le reviso el cobro ahora").stock.is_empty());
+        // "lo ocurrido" is no commitment of the agent's.
+        assert!(read("lamentamos mucho lo ocurrido").action.is_none());
+    }
+
+    #[test]
+    fn blame_minimising_and_a_change_of_subject_are_dismissals() {
+        for t in [
+            "seguramente no oyó el timbre, tiene que estar más atenta",
+            "es que usted tenía tres meses de atraso",
+            "usted debió comprar con anticipación",
+            "bueno pero no es tan grave",
+            "por cierto, ¿sabía que tenemos una promoción?",
+        ] {
+            assert!(read(t).dismissal.is_some(), "{t}");
+        }
+        assert!(read("le registro el reclamo y el técnico la llama mañana")
+            .dismissal
+            .is_none());
+    }
+
+    #[test]
     fn a_generic_feeling_noun_after_an_acknowledgement_is_a_formula() {
         for t in [
             "entiendo su molestia señor",
