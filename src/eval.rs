@@ -916,28 +916,9 @@ pub fn render(report: &Report, verbose: bool) -> String {
             c.nudges_per_minute
         ));
         for (kind, k) in &c.per_kind {
-            let f = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
-            out.push_str(&format!(
-                "| {kind} | {} | {} | {} | {} |\n",
-                k.expected,
-                k.fired,
-                f(k.precision),
-                f(k.recall)
-            ));
+            kind_row(&mut out, kind, k);
         }
-        let mut regions: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-        for call in &c.calls {
-            let e = regions.entry(call.region.as_str()).or_default();
-            e.0 += 1;
-            e.1 += usize::from(call.nudges_ok());
-        }
-        out.push_str("\n| region | calls | nudges all right |\n|---|---|---|\n");
-        for (r, (n, ok)) in regions {
-            out.push_str(&format!(
-                "| {} | {n} | {ok} |\n",
-                if r.is_empty() { "-" } else { r }
-            ));
-        }
+        region_table(&mut out, &c.calls, "calls", "nudges all right");
         confusion_table(&mut out, "Peak level", &c.peak_confusion);
         confusion_table(&mut out, "End level", &c.end_confusion);
         if verbose {
@@ -971,6 +952,37 @@ pub fn render(report: &Report, verbose: bool) -> String {
     out
 }
 
+/// One kind's row of a precision/recall table.
+fn kind_row(out: &mut String, kind: &str, k: &KindScore) {
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
+    out.push_str(&format!(
+        "| {kind} | {} | {} | {} | {} |\n",
+        k.expected,
+        k.fired,
+        f(k.precision),
+        f(k.recall)
+    ));
+}
+
+/// Calls (or answers) and how many got their nudges right, per region.
+fn region_table(out: &mut String, calls: &[CallResult], items: &str, right: &str) {
+    let mut regions: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for c in calls {
+        let e = regions.entry(c.region.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(c.nudges_ok());
+    }
+    out.push_str(&format!(
+        "\n| region | {items} | {right} |\n|---|---|---|\n"
+    ));
+    for (r, (n, ok)) in regions {
+        out.push_str(&format!(
+            "| {} | {n} | {ok} |\n",
+            if r.is_empty() { "-" } else { r }
+        ));
+    }
+}
+
 /// The exchanges' section: answers right, what the rows with nothing due got, per kind and region.
 fn render_exchanges(out: &mut String, x: &CallsReport, verbose: bool) {
     let quiet: Vec<&CallResult> = x
@@ -991,30 +1003,14 @@ fn render_exchanges(out: &mut String, x: &CallsReport, verbose: bool) {
         quiet.len(),
         nudged
     ));
-    let f = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
     for kind in EXCHANGE_KINDS {
-        let k = x.per_kind.get(kind).cloned().unwrap_or_default();
-        out.push_str(&format!(
-            "| {kind} | {} | {} | {} | {} |\n",
-            k.expected,
-            k.fired,
-            f(k.precision),
-            f(k.recall)
-        ));
+        kind_row(
+            out,
+            kind,
+            &x.per_kind.get(kind).cloned().unwrap_or_default(),
+        );
     }
-    let mut regions: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for c in &x.calls {
-        let e = regions.entry(c.region.as_str()).or_default();
-        e.0 += 1;
-        e.1 += usize::from(c.nudges_ok());
-    }
-    out.push_str("\n| region | answers | right |\n|---|---|---|\n");
-    for (r, (n, ok)) in regions {
-        out.push_str(&format!(
-            "| {} | {n} | {ok} |\n",
-            if r.is_empty() { "-" } else { r }
-        ));
-    }
+    region_table(out, &x.calls, "answers", "right");
     if verbose {
         out.push_str("\nWrong answers (`!` false alarm, `?` missed):\n");
         for c in x.calls.iter().filter(|c| !c.nudges_ok()) {
