@@ -523,7 +523,7 @@ fn acknowledgement_frame(words: &[&str]) -> (Option<Hit>, Option<Hit>) {
     for i in 0..words.len() {
         let w = words[i];
         if UNDERSTANDABLE.contains(&w) && at(i + 1) == "que" {
-            if let Some(k) = (i + 2..i + 6).find(|&k| FEELING_SUBJUNCTIVES.contains(&at(k))) {
+            if let Some(k) = (i + 2..i + 9).find(|&k| FEELING_SUBJUNCTIVES.contains(&at(k))) {
                 empathy = Some(hit("a feeling called understandable", Cat::Empathy, i, k));
                 break;
             }
@@ -957,13 +957,17 @@ mod tests {
             "paga todos los meses y le dicen que no, eso da coraje",
             "dos meses con la misma respuesta aburre a cualquiera",
             "hizo muy bien en llamar, señora, ya bloqueé la tarjeta",
+            "es normal que al ver la cifra se asuste, se la explico línea por línea",
         ] {
             assert!(read(t).empathy.is_some(), "{t}");
         }
         // Explaining a delay is no empathy; an interjection is only a frame.
-        assert!(read("es lógico que el pedido tarde tres días")
-            .empathy
-            .is_none());
+        for t in [
+            "es lógico que el pedido tarde tres días",
+            "es normal que el pedido tarde unos días en esta época",
+        ] {
+            assert!(read(t).empathy.is_none(), "{t}");
+        }
         let r = read("uy señora con su negocio de postres perder la refri es un golpe fuerte");
         assert!(r.empathy.is_none() && r.validation.is_some());
     }
