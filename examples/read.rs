@@ -65,6 +65,10 @@ fn main() {
         for (quote, rule) in &r.evidence {
             println!("           {rule}  «{quote}»");
         }
+        let cues = calma::language::cues::read(&a);
+        if !cues.is_empty() {
+            println!("           cues {cues:?}");
+        }
         if show_model {
             let m = an.reading_model();
             let rules = an.read_customer_rules(&a);

@@ -106,7 +106,8 @@ pub fn read(a: &Analysis) -> CustomerCues {
             .hits
             .iter()
             .find(|h| h.file == LexiconFile::CustomerCues && h.cat == Cat::Impact)
-            .cloned(),
+            .cloned()
+            .or_else(|| stake_at_risk(a)),
         escalation_request: pick(Cat::EscalationRequest),
         leave_threat: pick(Cat::LeaveThreat).or_else(|| leave_intent(a)),
     }
@@ -218,6 +219,43 @@ fn leave_intent(a: &Analysis) -> Option<Hit> {
             if let Some(from) = rival {
                 return Some(hit(from, i, "construction/rival_offer"));
             }
+        }
+    }
+    None
+}
+
+/// Words between a stake and what presses on it, at most.
+const STAKE_REACH: usize = 10;
+
+/// What is at stake, built: something the customer's life rests on (`stake`: "mi hijo", "los
+/// sueldos", "la renta", "mi negocio") with a need, a deadline, a loss or an inability on it
+/// (`pressure`) within [`STAKE_REACH`] words — "necesito ese dinero para pagar la matrícula de mi
+/// hijo", "tengo una tiendita… no puedo recibir pagos", "me van a dejar sin ventas". Neither half
+/// is a stake alone: "mi hijo me ayuda con la app" is a story, "no puedo entrar" a fault.
+fn stake_at_risk(a: &Analysis) -> Option<Hit> {
+    let of = |c: Cat| {
+        a.hits.iter().filter(move |h| {
+            h.file == LexiconFile::CustomerCues
+                && h.cat == c
+                && (!h.negated || h.term.starts_with("no "))
+        })
+    };
+    for stake in of(Cat::Stake).filter(|h| !h.negated) {
+        let near = of(Cat::Pressure)
+            .find(|p| p.first <= stake.last + STAKE_REACH && stake.first <= p.last + STAKE_REACH);
+        if let Some(p) = near {
+            let (first, last) = (stake.first.min(p.first), stake.last.max(p.last));
+            return Some(Hit {
+                file: LexiconFile::CustomerCues,
+                cat: Cat::Impact,
+                term: "construction/stake_at_risk".to_string(),
+                weight: 1.0,
+                intensity: 1.0,
+                negated: false,
+                quote: a.folded[first..=last].join(" "),
+                first,
+                last,
+            });
         }
     }
     None

@@ -91,7 +91,7 @@ lexicon_files! {
     AgentTransfer => "agent_transfer" [Transfer, VagueTarget, Target, Reason],
     AgentHold => "agent_hold" [Hold, FormalHold],
     Stopwords => "stopwords" [Stopword],
-    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood, WhatNow, Impact, EscalationRequest, LeaveThreat],
+    CustomerCues => "customer_cues" [PaceRequest, NotUnderstood, PresenceCheck, LetMeFinish, Misunderstood, WhatNow, Impact, Stake, Pressure, EscalationRequest, LeaveThreat],
 }
 
 /// How a file's terms are matched against a segment.
@@ -174,6 +174,11 @@ pub enum Cat {
     Impact,
     EscalationRequest,
     LeaveThreat,
+    /// Something the customer's life rests on (a dependant, their health, their livelihood,
+    /// money they need): at stake only together with a [`Cat::Pressure`] on it.
+    Stake,
+    /// What presses on a [`Cat::Stake`]: a need, a deadline, a loss, something they cannot do.
+    Pressure,
 }
 
 impl Cat {
@@ -236,6 +241,8 @@ impl Cat {
             Cat::Impact => "impact",
             Cat::EscalationRequest => "escalation_request",
             Cat::LeaveThreat => "leave_threat",
+            Cat::Stake => "stake",
+            Cat::Pressure => "pressure",
         }
     }
 }
