@@ -416,6 +416,8 @@ pub fn evaluate_utterances(res: Arc<Resources>, rows: &[Utterance]) -> Utterance
 struct Fired {
     kind: String,
     at_ms: u64,
+    /// The segments its evidence cites.
+    cites: Vec<String>,
     matched: bool,
 }
 
@@ -582,6 +584,16 @@ pub fn evaluate_call(
         .filter(|m| m["type"] == "segment" && m["final"] != false)
         .filter_map(|m| Some((m["segment_id"].as_str()?.to_string(), m["end_ms"].as_u64()?)))
         .collect();
+    let seg_start: BTreeMap<String, u64> = messages
+        .iter()
+        .filter(|m| m["type"] == "segment" && m["final"] != false)
+        .filter_map(|m| {
+            Some((
+                m["segment_id"].as_str()?.to_string(),
+                m["start_ms"].as_u64()?,
+            ))
+        })
+        .collect();
     let first_ms = messages
         .iter()
         .filter(|m| m["type"] == "segment")
@@ -613,12 +625,19 @@ pub fn evaluate_call(
         .map(|o| Fired {
             kind: o["kind"].as_str().unwrap_or("").to_string(),
             at_ms: o["at_ms"].as_u64().unwrap_or(0),
+            cites: o["evidence"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["segment_id"].as_str().map(str::to_string))
+                .collect(),
             matched: false,
         })
         .collect();
     let mut errors = Vec::new();
     // Expected nudges, each matched to the first unmatched fired nudge of its kind in its window.
-    let mut expected: Vec<(String, u64, u64)> = Vec::new();
+    // (kind, from, to, the `after` segment and its start)
+    let mut expected: Vec<(String, u64, u64, Option<(String, u64)>)> = Vec::new();
     for e in label["expected_nudges"].as_array().into_iter().flatten() {
         let kind = e["kind"].as_str().ok_or("expected_nudges[].kind missing")?;
         let bound = |key: &str, default: u64| -> Result<u64, String> {
@@ -630,16 +649,20 @@ pub fn evaluate_call(
                     .ok_or(format!("expected_nudges: unknown segment {id:?}")),
             }
         };
+        let after = e["after"]
+            .as_str()
+            .and_then(|id| Some((id.to_string(), *seg_start.get(id)?)));
         expected.push((
             kind.to_string(),
             bound("after", first_ms)?,
             bound("by", last_ms)?,
+            after,
         ));
     }
     for k in label["must_fire"].as_array().into_iter().flatten() {
         if let Some(k) = k.as_str() {
-            if !expected.iter().any(|(e, _, _)| e == k) {
-                expected.push((k.to_string(), first_ms, last_ms + 60_000));
+            if !expected.iter().any(|(e, ..)| e == k) {
+                expected.push((k.to_string(), first_ms, last_ms + 60_000, None));
             }
         }
     }
@@ -659,15 +682,24 @@ pub fn evaluate_call(
         .collect();
     let tolerated = |kind: &str| {
         (acceptable.contains(&kind) || (old_format && !must_not.contains(&kind)))
-            && !expected.iter().any(|(k, _, _)| k == kind)
+            && !expected.iter().any(|(k, ..)| k == kind)
     };
     let mut outcomes: Vec<(String, bool)> = Vec::new(); // (kind, found) per expected nudge
-    for (kind, from, to) in &expected {
-        let lo = from.saturating_sub(WINDOW_SLACK_MS);
+    for (kind, from, to, after) in &expected {
         let hi = to + WINDOW_SLACK_MS;
+        // A nudge about the `after` segment itself (its evidence cites it) is on time from that
+        // segment's start: live partials let the engine see a burst or an interruption while it
+        // is still being spoken, which is when the agent can still act on it.
+        let lo = |f: &Fired| {
+            match after {
+                Some((id, start)) if f.cites.contains(id) => start.min(from),
+                _ => from,
+            }
+            .saturating_sub(WINDOW_SLACK_MS)
+        };
         let hit = fired
             .iter_mut()
-            .find(|f| !f.matched && f.kind == *kind && f.at_ms >= lo && f.at_ms <= hi);
+            .find(|f| !f.matched && f.kind == *kind && f.at_ms >= lo(f) && f.at_ms <= hi);
         match hit {
             Some(f) => {
                 f.matched = true;
@@ -1198,6 +1230,63 @@ mod tests {
         assert_eq!((k.true_pos, k.false_pos, k.false_neg), (1, 1, 1));
         assert_eq!(k.precision, Some(0.5));
         assert_eq!(report.calls_nudges_right, 1);
+    }
+
+    /// A call whose agent reads the conditions at a sprint for 18 s (s-3), streamed with partials.
+    fn burst_call() -> String {
+        let seg = |id: &str, who: &str, from: u64, to: u64, text: &str| {
+            json!({"type": "segment", "call_id": "b", "segment_id": id, "speaker": who,
+                "text": text, "start_ms": from, "end_ms": to, "final": true})
+            .to_string()
+        };
+        [
+            json!({"type": "call.start", "call_id": "b", "agent_id": "a"}).to_string(),
+            seg("s-1", "customer", 500, 4_000, "quería saber qué incluye la tarifa nueva"),
+            seg("s-2", "agent", 4_500, 6_000, "claro le cuento"),
+            seg("s-3", "agent", 6_500, 24_500,
+                "la tarifa incluye llamadas ilimitadas a fijos y móviles nacionales, treinta gigas de datos \
+                 que se acumulan de un mes a otro, roaming en la unión europea sin coste adicional, una \
+                 permanencia de doce meses con penalización proporcional si se da de baja antes, el router \
+                 en régimen de cesión y la instalación gratuita si la pide antes del día treinta"),
+            seg("s-4", "customer", 25_000, 28_000, "vale y eso cuánto cuesta al mes"),
+            seg("s-5", "agent", 28_500, 31_000, "son treinta y cinco euros al mes"),
+            json!({"type": "call.end", "call_id": "b"}).to_string(),
+        ]
+        .join("\n")
+    }
+
+    #[test]
+    fn a_nudge_about_the_after_segment_itself_is_on_time_while_it_is_spoken() {
+        let opts = EvalOptions::default();
+        let label = |after: &str| {
+            json!({"region": "es-ES", "peak_level": "calm", "end_level": "calm",
+                "expected_nudges": [{"kind": "slow_down", "after": after, "by": "s-5"}]})
+        };
+        // The burst is seen on its partials, long before its final: the nudge cites s-3.
+        let live = evaluate_call(
+            Resources::embedded(),
+            "b",
+            &burst_call(),
+            &label("s-3"),
+            &opts,
+        )
+        .unwrap();
+        assert!(live.nudges_ok(), "{:?}", live.nudge_errors);
+        let at = live.nudges[0].at_ms.unwrap();
+        assert!(
+            at < 24_500 - WINDOW_SLACK_MS,
+            "mid-burst, before the old window: {at}"
+        );
+        // A window opening after a later segment is not met by a nudge about an earlier one.
+        let late = evaluate_call(
+            Resources::embedded(),
+            "b",
+            &burst_call(),
+            &label("s-4"),
+            &opts,
+        )
+        .unwrap();
+        assert!(!late.nudges_ok());
     }
 
     #[test]
