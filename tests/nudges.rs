@@ -485,21 +485,44 @@ fn near_miss_a_transfer_that_says_who_and_why_is_fine() {
 // ---------------------------------------------------------------- active_listening
 
 #[test]
-fn customer_who_already_explained_fires_active_listening_and_a_paraphrase_clears_it() {
+fn customer_who_already_explained_and_gets_an_answer_that_ignores_it_fires_active_listening_and_a_paraphrase_clears_it(
+) {
     let out = Script::new("listen")
         .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
         .c(3.5, 9.0, "me han cobrado dos veces la factura de octubre en la tarjeta")
         .a(9.5, 12.0, "disculpe y cuál es el problema exactamente")
         .c(12.5, 16.0, "ya se lo he dicho me han cobrado dos veces")
-        .a(16.5, 20.0, "tiene razón disculpe")
+        .a(16.5, 21.0, "le comento que este mes tenemos una promoción nueva de fibra")
         .a(24.0, 30.0, "si le he entendido bien tiene dos cargos de octubre en la tarjeta y quiere que le devolvamos uno")
         .until(34.0)
         .run();
-    assert_fires(&out, "active_listening", 16.0, 20.1);
+    // Due on the answer that still does not take the case in, not on the customer's words.
+    assert_fires(&out, "active_listening", 20.5, 24.0);
     assert_eq!(
         clear_reason(&out, "active_listening").as_deref(),
         Some("paraphrased")
     );
+}
+
+#[test]
+fn customer_who_already_explained_and_hears_their_case_back_gets_no_nudge() {
+    let out = Script::new("listen-ok")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            9.0,
+            "me han cobrado dos veces la factura de octubre en la tarjeta",
+        )
+        .a(9.5, 12.0, "disculpe y cuál es el problema exactamente")
+        .c(12.5, 16.0, "ya se lo he dicho me han cobrado dos veces")
+        .a(
+            16.5,
+            23.0,
+            "tiene razón perdone entonces tiene dos cargos de la factura de octubre en la tarjeta",
+        )
+        .until(30.0)
+        .run();
+    assert_silent(&out, "active_listening");
 }
 
 #[test]

@@ -176,6 +176,9 @@ pub(super) struct Conversation {
     /// The customer said in so many words that they are not understood ("usted no me escucha"):
     /// only their case said back settles it, not a step.
     said_not_understood: bool,
+    /// "Menos fórmulas" was already advised: a later formula answer to a retold case owes the
+    /// summary too, since the first advice did not land.
+    formulas_advised: bool,
     /// The customer reached the empathy level and the agent has not acknowledged it yet.
     empathy_owed: Option<Evidence>,
     /// Since when: a cold answer long after the moment is no longer the moment.
@@ -654,21 +657,14 @@ impl Conversation {
             .or(rejected)
             // (The engine passes a repeat only when heated or from a tense customer.)
             .or(repeated);
-        // "Ya se lo he dicho" shows the agent already failed to take it in: due now. "Usted no
-        // me escucha" and the same complaint told again are due on the agent's next answer if it
-        // still does not sum up the case.
-        let told_again = r
-            .repetition
-            .as_ref()
-            .is_some_and(|h| h.cat == crate::language::lexicon::Cat::AlreadySaid);
+        // "Ya se lo he dicho", "usted no me escucha" and the same complaint told again are all
+        // due on the agent's next answer if it still does not sum up the case (see `on_agent`):
+        // an agent who answers "entonces, el cobro doble de marzo…" needed no nudge.
         let repeated_complaint = r.repetition.is_none() && !rejected_now && listening.is_some();
         if let Some(e) = listening {
-            self.understanding_rejected |= rejected_now || repeated_complaint || !told_again;
+            self.understanding_rejected = true;
             self.said_not_understood |= rejected_now;
-            self.pending_repetition = Some(e.clone());
-            if !self.understanding_rejected {
-                out.proposals.push(propose(Kind::ActiveListening, vec![e]));
-            }
+            self.pending_repetition = Some(e);
         }
 
         let what_now = cues
@@ -971,7 +967,7 @@ impl Conversation {
                     replace_only: !enough,
                     ..propose(Kind::AvoidEmptyPhrases, recent)
                 });
-                if enough {
+                if enough && !std::mem::replace(&mut self.formulas_advised, true) {
                     // "Menos fórmulas" covers the summary that was owed: one piece of advice.
                     self.pending_repetition = None;
                     self.understanding_rejected = false;
