@@ -328,6 +328,14 @@ fn insults_are_read_by_target() {
         Some(customer::Target::Oneself)
     );
     assert!(read("no seas idiota").abuse.is_some());
+    // The second-person copula says whom, whatever else the turn names.
+    let agent = read("ya me tienen hasta la madre, eres una inútil como todos los de ahí");
+    assert_eq!(agent.insult_target, Some(customer::Target::Agent));
+    assert!(agent.abuse.is_some());
+    assert_eq!(
+        read("el tonto de mi cuñado dice que eres muy amable").insult_target,
+        Some(customer::Target::ThirdParty)
+    );
 }
 
 /// Constructions name their rule and quote the customer.

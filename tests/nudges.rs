@@ -237,6 +237,40 @@ fn shouted_abuse_fires_boundary_and_an_urgent_breathe_when_the_customer_pauses()
 }
 
 #[test]
+fn exclaimed_abuse_after_a_flat_procedural_answer_gets_the_limit_and_an_urgent_breathe() {
+    let out = Script::new("exclaimed")
+        .a(0.5, 3.0, "banco central buenos días en qué puedo ayudarle")
+        .c(
+            3.5,
+            9.0,
+            "tengo la tarjeta bloqueada desde ayer y la aplicación me da error",
+        )
+        .a(
+            9.5,
+            14.0,
+            "tiene que validar la operación desde la aplicación es el procedimiento",
+        )
+        .c(
+            14.5,
+            20.0,
+            "¡que no funciona la aplicación! ¿estás sorda? eres una inútil",
+        )
+        .until(26.0)
+        .run();
+    assert_fires(&out, "abuse_boundary", 20.0, 21.6);
+    assert_fires(&out, "breathe", 20.0, 21.6);
+    let breathe = out
+        .iter()
+        .find(|o| o["type"] == "nudge" && o["kind"] == "breathe")
+        .unwrap();
+    assert_eq!(breathe["severity"], "urgent");
+    assert_eq!(
+        breathe["evidence"][0]["rule"],
+        "hostility: abuse exclaimed at the agent"
+    );
+}
+
+#[test]
 fn near_miss_quoted_insult_and_swearing_at_the_situation_are_not_abuse() {
     let out = Script::new("quoted")
         .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")

@@ -501,18 +501,26 @@ impl Conversation {
             // panel changing while they listen is noise), or after `ABUSE_MAX_WAIT_MS` at most.
             let since = self.pending_abuse.as_ref().map_or(now, |(t, _)| *t);
             let mut abuse = vec![propose(Kind::AbuseBoundary, vec![hit_ev(seg, h)])];
-            // Abuse shouted, or right after an outburst, is the moment to breathe before
-            // answering: as urgent as the limit itself. A plain insult gets the limit alone.
-            if fury_recently {
+            // Abuse shouted or exclaimed ("¡que no funciona…! ¿estás sorda?"), right after an
+            // outburst, or with the customer jumping to angry in one turn, is the moment to
+            // breathe before answering: as urgent as the limit itself. A plain insult said flat
+            // gets the limit alone.
+            let exclaimed = shouting || a.exclamations >= 1;
+            let jumped = after == Level::Angry && before <= Level::Tense;
+            if fury_recently || exclaimed || jumped {
+                let why = if fury_recently {
+                    "hostility: abuse in a shouting-grade outburst".to_string()
+                } else if exclaimed {
+                    "hostility: abuse exclaimed at the agent".to_string()
+                } else {
+                    format!(
+                        "hostility: abuse as the customer jumped from {} to angry",
+                        before.as_str()
+                    )
+                };
                 abuse.push(Proposal {
                     severity: Some(crate::protocol::Severity::Urgent),
-                    ..propose(
-                        Kind::Breathe,
-                        vec![
-                            ev(seg, "", "hostility: abuse in a shouting-grade outburst"),
-                            hit_ev(seg, h),
-                        ],
-                    )
+                    ..propose(Kind::Breathe, vec![ev(seg, "", why), hit_ev(seg, h)])
                 });
             }
             self.pending_abuse = Some((since, abuse));

@@ -371,6 +371,16 @@ pub fn target(a: &Analysis, hit: &Hit) -> Target {
             Target::Situation
         };
     }
+    // "eres una inútil (como todos)", "sos un pelotudo": the second-person copula right before
+    // it says whom, whatever else the turn names ("ya me tienen hasta la madre, eres una…").
+    if has(
+        hit.first.saturating_sub(2),
+        hit.first,
+        &["eres", "sos", "eris", "eri"],
+    ) && !exonerated
+    {
+        return Target::Agent;
+    }
     if named || story || exonerated {
         return Target::ThirdParty;
     }
