@@ -3,7 +3,8 @@
 //! with `READ_TSV=1` each line is `region<TAB>text`; `--model` adds the learned reading's placement
 //! and the features that pushed it most (to see why a turn was raised).
 //!
-//! `--agent` reads the lines as agent answers instead (what `language::agent` finds in them).
+//! `--agent` reads the lines as agent answers instead (what `language::agent` finds in them);
+//! `HITS=1` lists every lexicon hit of a customer line (file, category, term, negation, span).
 //!
 //! `cargo run --example read -- "qué tonta soy"`
 
@@ -64,6 +65,14 @@ fn main() {
         );
         for (quote, rule) in &r.evidence {
             println!("           {rule}  «{quote}»");
+        }
+        if std::env::var("HITS").is_ok() {
+            for h in &a.hits {
+                println!(
+                    "           hit {:?}/{:?} {:?} neg={} [{}..{}]",
+                    h.file, h.cat, h.term, h.negated, h.first, h.last
+                );
+            }
         }
         let cues = calma::language::cues::read(&a);
         if !cues.is_empty() {

@@ -1597,6 +1597,54 @@ fn facts_alone_owe_no_empathy_but_stakes_do() {
 }
 
 #[test]
+fn a_stake_told_again_after_a_step_alone_is_owed_acknowledgement() {
+    // Their work at stake ("no puedo salir a trabajar"), answered with a date: a concrete step
+    // takes care of a stake said without a feeling...
+    let once = Script::new("stake-step")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            11.0,
+            "la camioneta sigue en el taller y hace diez días que no puedo salir a trabajar",
+        )
+        .a(
+            11.5,
+            16.0,
+            "le puedo agendar la inspección del perito para el jueves a las diez",
+        )
+        .until(22.0)
+        .run();
+    assert_silent(&once, "show_empathy");
+    // ...but when the customer has to say it again, the step did not take care of it: the
+    // next answer with no acknowledgement is the cold one.
+    let again = Script::new("stake-again")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            11.0,
+            "la camioneta sigue en el taller y hace diez días que no puedo salir a trabajar",
+        )
+        .a(
+            11.5,
+            16.0,
+            "le puedo agendar la inspección del perito para el jueves a las diez",
+        )
+        .c(
+            16.5,
+            22.0,
+            "el jueves no me sirve le estoy diciendo que no puedo trabajar sin la camioneta",
+        )
+        .a(
+            22.5,
+            27.0,
+            "el jueves es la primera fecha que tiene el perito disponible",
+        )
+        .until(33.0)
+        .run();
+    assert_fires(&again, "show_empathy", 27.0, 29.1);
+}
+
+#[test]
 fn an_answer_that_cut_the_customer_off_gets_let_them_finish_and_empathy_waits_for_the_next() {
     let out = Script::new("cut-then-cold")
         .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")

@@ -179,6 +179,11 @@ pub(super) struct Conversation {
     /// "Menos fórmulas" was already advised: a later formula answer to a retold case owes the
     /// summary too, since the first advice did not land.
     formulas_advised: bool,
+    /// A stake was answered with a step alone ("le ofrezco el jueves"), and then...
+    stake_stepped: bool,
+    /// ...the customer said what is at stake again ("le estoy diciendo que mi mamá está grave"):
+    /// the step did not take care of it, and only acknowledgement answers it now.
+    stake_restated: bool,
     /// The customer reached the empathy level and the agent has not acknowledged it yet.
     empathy_owed: Option<Evidence>,
     /// Since when: a cold answer long after the moment is no longer the moment.
@@ -772,6 +777,7 @@ impl Conversation {
                 self.empathy_felt = false;
             }
             self.empathy_felt |= felt;
+            self.stake_restated |= impact_now && self.stake_stepped;
             if felt {
                 self.felt_words = a.content.clone();
             }
@@ -865,6 +871,8 @@ impl Conversation {
 
         if empathy {
             self.empathy_owed = None;
+            self.stake_stepped = false;
+            self.stake_restated = false;
             self.empathy_shown_at = Some(score);
             out.resolve(Kind::ShowEmpathy, "empathy_shown");
         }
@@ -1090,9 +1098,11 @@ impl Conversation {
         }
         // What is at stake, said without a feeling ("trabaja desde la casa", "es para la renta"),
         // is answered by a concrete step that takes care of it.
-        let stake_handled = next_step && self.empathy_owed.is_some() && !self.empathy_felt;
+        let stake_handled =
+            next_step && self.empathy_owed.is_some() && !self.empathy_felt && !self.stake_restated;
         if stake_handled {
             self.empathy_owed = None;
+            self.stake_stepped = true;
         }
         // An answer that blames the customer, minimises what happened or changes the subject,
         // to a customer who is upset, owed empathy or just complained, is the cold answer whatever words their

@@ -240,9 +240,18 @@ fn stake_at_risk(a: &Analysis) -> Option<Hit> {
                 && (!h.negated || h.term.starts_with("no "))
         })
     };
-    for stake in of(Cat::Stake).filter(|h| !h.negated) {
-        let near = of(Cat::Pressure)
-            .find(|p| p.first <= stake.last + STAKE_REACH && stake.first <= p.last + STAKE_REACH);
+    let stakes = a
+        .hits
+        .iter()
+        .filter(|h| h.file == LexiconFile::CustomerCues && h.cat == Cat::Stake);
+    for stake in stakes {
+        // A stake under a negation counts when the negation is the inability itself ("no
+        // puedo salir a trabajar", "no me alcanza para la renta"), not "no es para mi hijo".
+        let near = of(Cat::Pressure).find(|p| {
+            p.first <= stake.last + STAKE_REACH
+                && stake.first <= p.last + STAKE_REACH
+                && (!stake.negated || p.term.starts_with("no ") && p.first < stake.first)
+        });
         if let Some(p) = near {
             let (first, last) = (stake.first.min(p.first), stake.last.max(p.last));
             return Some(Hit {

@@ -29,6 +29,47 @@ const NOT_A_NEGATION: &[&str] = &[
     "mames", "manches", "inventes", "jodas", "friegues", "chingues", "mamen",
 ];
 
+/// Affirmative imperatives with an enclitic pronoun ("espéreme", "déjame", "fíjese"): Spanish
+/// negates an order with the subjunctive and the pronoun before it ("no me espere"), so a "no"
+/// before one of these is an interjection ("no, espéreme, déjeme terminar") that negates nothing
+/// after it.
+const ENCLITIC_ORDERS: &[&str] = &[
+    "espereme",
+    "esperame",
+    "esperate",
+    "esperese",
+    "esperenme",
+    "dejeme",
+    "dejame",
+    "dejenme",
+    "escucheme",
+    "escuchame",
+    "escuchenme",
+    "digame",
+    "dimelo",
+    "permitame",
+    "permiteme",
+    "perdoneme",
+    "perdoname",
+    "disculpeme",
+    "disculpame",
+    "mireme",
+    "mirame",
+    "oigame",
+    "oyeme",
+    "fijese",
+    "fijate",
+    "atiendame",
+    "atiendeme",
+    "expliqueme",
+    "explicame",
+    "ayudeme",
+    "ayudame",
+    "paseme",
+    "pasame",
+    "comuniqueme",
+];
+
 /// Weight kept by a regional word heard in another region: still understood (customers move,
 /// television travels), but not the local reading.
 pub const FOREIGN_VARIANT_FACTOR: f64 = 0.6;
@@ -464,10 +505,12 @@ impl Analyzer {
             if m.first - n.last > scope {
                 continue;
             }
-            let blocked = (n.last + 1..=m.first).any(|i| tokens[i].clause_break_before)
-                || negators.iter().any(|b| {
-                    lex.entry(b).cat == Cat::ScopeBreak && b.first > n.last && b.last < m.first
-                });
+            let blocked = (n.last + 1..=m.first).any(|i| {
+                tokens[i].clause_break_before
+                    || ENCLITIC_ORDERS.contains(&tokens[i].folded.as_str())
+            }) || negators.iter().any(|b| {
+                lex.entry(b).cat == Cat::ScopeBreak && b.first > n.last && b.last < m.first
+            });
             if !blocked {
                 found = Some(n);
                 break;
@@ -572,6 +615,17 @@ mod tests {
         assert!(r.all(Cat::Anger).all(|h| h.negated), "{:?}", r.hits);
         let r = an.analyze("no me parece nada bien lo que han hecho", Side::Customer);
         assert!(r.all(Cat::Positive).any(|h| h.negated), "{:?}", r.hits);
+    }
+
+    #[test]
+    fn a_no_before_an_order_with_a_pronoun_is_an_interjection() {
+        let an = a();
+        let r = an.analyze(
+            "no espereme dejeme terminar el jueves no me sirve",
+            Side::Customer,
+        );
+        assert!(r.all(Cat::LetMeFinish).all(|h| !h.negated), "{:?}", r.hits);
+        assert!(r.all(Cat::LetMeFinish).next().is_some(), "{:?}", r.hits);
     }
 
     #[test]
