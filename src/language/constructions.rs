@@ -46,6 +46,10 @@ pub enum Kind {
     /// "ya lo doy por perdido", "tiré la toalla", "esto no va a cambiar nada". Resignation is
     /// frustration (the level table), not calm.
     Resignation,
+    /// The customer says they already told it, with any clitics: "ya te lo expliqué", "ya se
+    /// lo he dicho", "ya les conté": they are being made to repeat themselves (the agent's
+    /// listening, `active_listening`).
+    AlreadyTold,
 }
 
 impl Kind {
@@ -64,6 +68,7 @@ impl Kind {
             Kind::Worst => "construction/worst".into(),
             Kind::Taunt => "construction/competence_taunt".into(),
             Kind::Resignation => "construction/resignation".into(),
+            Kind::AlreadyTold => "construction/already_told".into(),
         }
     }
 
@@ -83,6 +88,7 @@ impl Kind {
             Kind::Worst => "worst",
             Kind::Taunt => "competence_taunt",
             Kind::Resignation => "resignation",
+            Kind::AlreadyTold => "already_told",
         }
     }
 }
@@ -339,6 +345,7 @@ pub fn find(words: &[String], breaks: &[bool]) -> Vec<Found> {
     }
     taunt(words, &mut out);
     resignation(words, &mut out);
+    already_told(words, &mut out);
     out
 }
 
@@ -763,6 +770,59 @@ const CHARGE_ME: &[&str] = &[
 ];
 
 /// The customer gives up ([`Kind::Resignation`]).
+/// Object and indirect-object clitics between "ya" and the verb ("ya se lo", "ya te la").
+const CLITICS: &[&str] = &[
+    "me", "te", "le", "les", "se", "lo", "la", "los", "las", "nos", "os",
+];
+/// First-person past forms of telling, folded: what a customer already said.
+const TOLD: &[&str] = &[
+    "dije", "explique", "comente", "conte", "repeti", "mencione", "aclare", "indique", "detalle",
+    "deletree",
+];
+/// Their participles, after "he" or "hemos" ("había" is the third person too: "el técnico dijo
+/// que ya lo había reportado" is a story).
+const TOLD_PARTICIPLE: &[&str] = &[
+    "dicho",
+    "explicado",
+    "comentado",
+    "contado",
+    "repetido",
+    "mencionado",
+    "aclarado",
+    "indicado",
+    "detallado",
+];
+
+/// "Ya" + clitics + a first-person past of telling: "ya te lo expliqué", "ya se lo he
+/// dicho", "ya les conté lo del cobro". Not "ya le digo" (present: "I'll tell you now"), "ya le
+/// paso" or "ya lo veo"; giving ("ya le di el número") is the lexicon's, weaker; doing ("sí, ya
+/// lo reinicié") is most often the answer to "¿ya probó reiniciarlo?", not a complaint.
+fn already_told(words: &[String], out: &mut Vec<Found>) {
+    let at = |k: usize| word_at(words, k);
+    for i in (0..words.len()).filter(|&i| at(i) == "ya") {
+        let mut k = i + 1;
+        let mut clitics = 0;
+        while clitics < 2 && CLITICS.contains(&at(k)) {
+            clitics += 1;
+            k += 1;
+        }
+        let aux = matches!(at(k), "he" | "hemos");
+        let verb = if aux { at(k + 1) } else { at(k) };
+        let told = if aux {
+            TOLD_PARTICIPLE.contains(&verb)
+        } else {
+            TOLD.contains(&verb)
+        };
+        if told {
+            out.push(Found {
+                kind: Kind::AlreadyTold,
+                first: i,
+                last: if aux { k + 1 } else { k },
+            });
+        }
+    }
+}
+
 fn resignation(words: &[String], out: &mut Vec<Found>) {
     let n = words.len();
     let at = |k: usize| word_at(words, k);
@@ -1499,6 +1559,28 @@ mod tests {
                 "espero nada más la confirmación",
                 "perdí la tarjeta y quiero bloquearla",
                 "no quiero cambiar nada del plan",
+            ],
+        );
+    }
+
+    #[test]
+    fn already_told_in_any_clitic_order_is_a_repetition_not_a_present_or_a_story() {
+        finds(
+            analyzed_kinds,
+            Kind::AlreadyTold,
+            &[
+                "ya te lo expliqué la luz queda roja igual",
+                "ya se lo he dicho dos veces",
+                "pero si ya les conté lo del cobro",
+                "ya le comenté a su compañera",
+                "ya te lo dije flaco",
+            ],
+            &[
+                "ya le digo el número",
+                "sí ya lo reinicié esta mañana",
+                "el técnico dijo que ya lo había reportado",
+                "ya le paso el dato",
+                "ya lo veo gracias",
             ],
         );
     }

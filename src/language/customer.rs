@@ -686,6 +686,22 @@ pub fn read_with(a: &Analysis, cal: &Calibration) -> CustomerReading {
         spans.push((h.first, h.last, w));
         r.evidence.push((h.quote.clone(), rule));
     }
+    // "Ya te lo expliqué" in any clitic order is a repetition as the lexicon's phrases are.
+    if r.repetition.is_none() {
+        if let Some(c) = a.constructions.iter().find(|c| c.kind == Kind::AlreadyTold) {
+            r.repetition = Some(Hit {
+                file: super::lexicon::LexiconFile::Repetition,
+                cat: Cat::AlreadySaid,
+                term: c.kind.rule(),
+                weight: cal.construction(c.kind),
+                intensity: 1.0,
+                negated: false,
+                quote: c.quote.clone(),
+                first: c.first,
+                last: c.last,
+            });
+        }
+    }
     // Constructions add what the words inside them did not already say.
     for c in &a.constructions {
         let heat = cal.construction(c.kind).clamp(0.0, 0.95);
