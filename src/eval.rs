@@ -412,6 +412,9 @@ pub fn evaluate_utterances(res: Arc<Resources>, rows: &[Utterance]) -> Utterance
     r
 }
 
+/// The `after` segment of an expected nudge and its start.
+type AfterSegment = Option<(String, u64)>;
+
 /// A nudge the engine showed.
 struct Fired {
     kind: String,
@@ -637,7 +640,7 @@ pub fn evaluate_call(
     let mut errors = Vec::new();
     // Expected nudges, each matched to the first unmatched fired nudge of its kind in its window.
     // (kind, from, to, the `after` segment and its start)
-    let mut expected: Vec<(String, u64, u64, Option<(String, u64)>)> = Vec::new();
+    let mut expected: Vec<(String, u64, u64, AfterSegment)> = Vec::new();
     for e in label["expected_nudges"].as_array().into_iter().flatten() {
         let kind = e["kind"].as_str().ok_or("expected_nudges[].kind missing")?;
         let bound = |key: &str, default: u64| -> Result<u64, String> {

@@ -26,7 +26,9 @@ pub const FILE: &str = "reading_model";
 /// Multinomial logistic regression: `P(level) ∝ exp(bias[level] + Σ weights[feature][level])`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadingModel {
-    weights: HashMap<Box<str>, [f64; 4]>,
+    /// Looked up once per feature of every customer segment: a fast hash (foldhash), not
+    /// SipHash, whose cost showed in profiles (the keys are our own feature names).
+    weights: foldhash::HashMap<Box<str>, [f64; 4]>,
     bias: [f64; 4],
     /// The model raises a turn above the rules' level only when its level has at least this
     /// probability (lowering needs no more than being the likeliest): a false raise costs a
@@ -207,7 +209,7 @@ impl ReadingModel {
         far_p: f64,
     ) -> ReadingModel {
         ReadingModel {
-            weights,
+            weights: weights.into_iter().collect(),
             bias,
             min_p,
             far_p,
@@ -286,7 +288,7 @@ impl ReadingModel {
         }
         let bias = bias.ok_or("the `bias` line is required")?;
         Ok(ReadingModel {
-            weights,
+            weights: weights.into_iter().collect(),
             bias,
             min_p,
             far_p,
