@@ -1436,6 +1436,39 @@ dead_air_hold_ms = 30000
 // ---------------------------------------------------------------- churn
 
 #[test]
+fn a_retention_offer_answers_a_threat_to_leave_and_a_feared_consequence_is_no_threat() {
+    // "Me paso a otra operadora", answered with a concrete offer ("podría activarle hoy").
+    let offer = Script::new("retention")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            10.0,
+            "quiero dar de baja la línea porque me paso a otra operadora que me da el doble",
+        )
+        .a(
+            10.5,
+            18.0,
+            "tengo un plan de sesenta y nueve soles con gigas ilimitados que podría activarle hoy",
+        )
+        .until(24.0)
+        .run();
+    assert_silent(&offer, "offer_next_step");
+    // "Si no tengo el pasaporte no voy a poder ir a la boda": what they fear, not a threat; an
+    // answer that acknowledges it and asks a question owes no step yet.
+    let fear = Script::new("fear")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(
+            3.5,
+            11.0,
+            "necesito la cita pronto porque si no tengo el pasaporte no voy a poder ir a la boda de mi hija",
+        )
+        .a(11.5, 17.0, "claro que sí don aurelio buscamos algo antes de la boda en qué alcaldía vive")
+        .until(23.0)
+        .run();
+    assert_silent(&fear, "offer_next_step");
+}
+
+#[test]
 fn a_churn_threat_gets_offer_next_step_until_a_concrete_step() {
     let out = Script::new("churn")
         .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")

@@ -576,6 +576,24 @@ const NOT_FIRST_PERSON: &[&str] = &[
 
 /// First-person verbs that say, feel or ask rather than do: "lo siento", "le entiendo", "le
 /// explico", "le pido disculpas" are no step, whatever time follows them.
+/// Infinitives after "puedo"/"podría" that say, ask or help rather than do something for the case.
+const OFFERS_THAT_SAY: &[&str] = &[
+    "ayudar",
+    "explicar",
+    "informar",
+    "indicar",
+    "decir",
+    "comentar",
+    "contar",
+    "pedir",
+    "preguntar",
+    "entender",
+    "comprender",
+    "ver",
+    "confirmar",
+    "repetir",
+];
+
 const NOT_ACTIONS: &[&str] = &[
     "siento",
     "entiendo",
@@ -648,6 +666,17 @@ fn commitment(words: &[&str]) -> Option<Hit> {
         let after = words.get(i + 2).copied().unwrap_or("");
         if matches!(w, "voy" | "vamos") && next == "a" && infinitive(after) {
             return Some((i, i + 2));
+        }
+        // "que podría activarle hoy", "le puedo cambiar el plan ahora mismo": an offer of a
+        // concrete act is a step (the time or reference still has to come with it); not "no
+        // puedo hacer nada", nor saying or helping ("le puedo explicar", "¿en qué le puedo
+        // ayudar?").
+        if matches!(w, "puedo" | "podemos" | "podria" | "podriamos")
+            && !(i > 0 && words[i - 1] == "no")
+            && infinitive(next)
+            && !OFFERS_THAT_SAY.iter().any(|v| next.starts_with(v))
+        {
+            return Some((i, i + 1));
         }
         // "lo que hago ahorita es aplicarle el abono": the commitment announced as what I do.
         if matches!(w, "hago" | "hacemos" | "haremos" | "haré") && i > 0 && words[i - 1] == "que" {

@@ -1058,11 +1058,20 @@ fn ultimatum(words: &[String], breaks: &[bool], out: &mut Vec<Found>) {
                 "que" | "como" | "donde" | "cuando" | "quien"
             )
     };
+    // "si no tengo el pasaporte no voy a poder ir a la boda": a negated "voy a" is what the
+    // customer will not be able to do (distress), not what they will do to the company; "no voy
+    // a pagar" stays a threat.
+    let cannot = |j: usize, s: &[&str]| {
+        j > 0
+            && words[j - 1] == "no"
+            && matches!(s, ["voy", "a"] | ["vamos", "a"])
+            && !matches!(word_at(words, j + 2), "pagar" | "seguir" | "volver")
+    };
     let threat_after = |from: usize, to: usize| {
         (from..to.min(n)).find_map(|j| {
             THREAT_STARTS
                 .iter()
-                .find(|s| starts_with(words, j, s) && !asks(j))
+                .find(|s| starts_with(words, j, s) && !asks(j) && !cannot(j, s))
                 .map(|s| j + s.len())
         })
     };
@@ -1389,6 +1398,18 @@ mod tests {
         let words: Vec<String> = text.split_whitespace().map(String::from).collect();
         let breaks = vec![false; words.len()];
         find(&words, &breaks).into_iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn what_the_customer_will_not_be_able_to_do_is_no_threat() {
+        assert!(
+            kinds("si no tengo el pasaporte no voy a poder ir a la boda de mi hija").is_empty()
+        );
+        assert!(kinds("si no me llega hoy no vamos a poder abrir la tienda").is_empty());
+        assert_eq!(
+            kinds("si no me devuelven el cobro no voy a pagar la factura"),
+            [Kind::Condition]
+        );
     }
 
     #[test]
