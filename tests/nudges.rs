@@ -1260,6 +1260,24 @@ fn usted_no_me_escucha_after_a_rote_entiendo_owes_active_listening_and_a_stock_r
 // ---------------------------------------------------------------- breathe is for hostility
 
 #[test]
+fn accepting_an_offered_supervisor_is_not_a_demand() {
+    let out = Script::new("accept")
+        .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")
+        .c(3.5, 9.0, "es la tercera vez que llamo por el pedido que no me llegó")
+        .a(
+            9.5,
+            17.0,
+            "como es su tercera llamada le voy a pasar con mi supervisora karla para que autorice la reposición",
+        )
+        .c(17.5, 19.0, "sí va pásame con ella")
+        .a(19.5, 23.0, "le cuento su caso a karla un momento por favor")
+        .a(40.0, 45.0, "listo karla ya tiene todos los datos y ella le va a atender ahora")
+        .until(50.0)
+        .run();
+    assert_silent(&out, "offer_escalation");
+}
+
+#[test]
 fn a_firm_supervisor_demand_gets_offer_escalation_not_breathe() {
     let out = Script::new("supervisor")
         .a(0.5, 3.0, "buenas tardes en qué le puedo ayudar")

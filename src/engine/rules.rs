@@ -94,6 +94,8 @@ const EMPATHY_AGAIN_RISE: f64 = 0.2;
 /// Empathy is due in the answers right after the customer showed how they feel; later the advice
 /// is stale (and the rolling budget must not make it fire then).
 const EMPATHY_MOMENT_MS: u64 = 30_000;
+/// A request for a supervisor this soon after the agent offered one accepts the offer.
+const OFFER_ACCEPTED_MS: u64 = 30_000;
 /// An answer with empathy or a next step counts as "good" for cooling this long.
 const GOOD_ANSWER_MS: u64 = 60_000;
 
@@ -179,6 +181,9 @@ pub(super) struct Conversation {
     /// "Menos fórmulas" was already advised: a later formula answer to a retold case owes the
     /// summary too, since the first advice did not land.
     formulas_advised: bool,
+    /// When the agent last offered escalation or an owned transfer: "sí, pásame con ella" right
+    /// after it accepts the offer, it does not demand one.
+    escalation_offered_ms: Option<u64>,
     /// A stake was answered with a step alone ("le ofrezco el jueves"), and then...
     stake_stepped: bool,
     /// ...the customer said what is at stake again ("le estoy diciendo que mi mamá está grave"):
@@ -634,8 +639,14 @@ impl Conversation {
         if let Some(e) = churn {
             self.pending_next_step_request = Some(e);
         }
+        let accepting = self
+            .escalation_offered_ms
+            .is_some_and(|t| now.saturating_sub(t) <= OFFER_ACCEPTED_MS);
         let demand = r.escalation.as_ref().filter(|h| h.cat != Cat::Churn);
-        if let Some(h) = demand.or(cues.escalation_request.as_ref()) {
+        if let Some(h) = demand
+            .or(cues.escalation_request.as_ref())
+            .filter(|h| !(accepting && matches!(h.cat, Cat::Supervisor | Cat::EscalationRequest)))
+        {
             self.pending_escalation = Some(hit_ev(seg, h));
             if h.cat == Cat::Supervisor || h.cat == Cat::EscalationRequest {
                 self.transfer_asked_ms = Some(now);
@@ -898,6 +909,9 @@ impl Conversation {
             out.resolve(Kind::OfferNextStep, "next_step_offered");
         }
         let transfer_owned = r.transfer.as_ref().is_some_and(|t| t.owned());
+        if r.escalation_offer.is_some() || transfer_owned {
+            self.escalation_offered_ms = Some(now);
+        }
         if r.escalation_offer.is_some() || next_step || transfer_owned {
             self.pending_escalation = None;
             out.resolve(Kind::OfferEscalation, "escalation_offered");
