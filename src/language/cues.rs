@@ -245,12 +245,17 @@ fn stake_at_risk(a: &Analysis) -> Option<Hit> {
         .iter()
         .filter(|h| h.file == LexiconFile::CustomerCues && h.cat == Cat::Stake);
     for stake in stakes {
-        // A stake under a negation counts when the negation is the inability itself ("no
-        // puedo salir a trabajar", "no me alcanza para la renta"), not "no es para mi hijo".
+        // A stake under a negation counts when the negation is the pressure itself ("no
+        // puedo salir a trabajar", "me quedo sin mi negocio", "me van a dejar sin ventas"), not
+        // "no es para mi hijo".
+        let negating = |p: &Hit| {
+            p.first < stake.first
+                && (p.term.starts_with("no ") || p.term.split(' ').any(|w| w == "sin"))
+        };
         let near = of(Cat::Pressure).find(|p| {
             p.first <= stake.last + STAKE_REACH
                 && stake.first <= p.last + STAKE_REACH
-                && (!stake.negated || p.term.starts_with("no ") && p.first < stake.first)
+                && (!stake.negated || negating(p))
         });
         if let Some(p) = near {
             let (first, last) = (stake.first.min(p.first), stake.last.max(p.last));
@@ -347,6 +352,27 @@ mod tests {
             "voy a cambiarme al plan de cuarenta",
         ] {
             assert!(cues(t).leave_threat.is_none(), "{t}");
+        }
+    }
+
+    #[test]
+    fn a_stake_with_a_pressure_on_it_is_at_stake_and_neither_half_alone() {
+        for t in [
+            "hace diez días que no puedo salir a trabajar",
+            "necesito ese dinero para pagar la matrícula de mi hijo",
+            "me van a dejar sin ventas en la tienda",
+            "si no le pago al proveedor me quedo sin mi negocio",
+            "le estoy diciendo que mi mamá está grave",
+        ] {
+            assert!(cues(t).impact.is_some(), "{t}");
+        }
+        for t in [
+            "mi hijo me ayuda con la aplicación",
+            "no puedo entrar a la página",
+            "y tengo que ir yo o puede ir mi hija",
+            "no es para mi hijo es para mí",
+        ] {
+            assert!(cues(t).impact.is_none(), "{t}");
         }
     }
 
