@@ -582,19 +582,13 @@ pub fn evaluate_call(
             start["region"] = json!(region);
         }
     }
-    let seg_end: BTreeMap<String, u64> = messages
-        .iter()
-        .filter(|m| m["type"] == "segment" && m["final"] != false)
-        .filter_map(|m| Some((m["segment_id"].as_str()?.to_string(), m["end_ms"].as_u64()?)))
-        .collect();
-    let seg_start: BTreeMap<String, u64> = messages
+    // Each final segment's (start, end), by id: windows open and close on them.
+    let seg_span: BTreeMap<String, (Option<u64>, u64)> = messages
         .iter()
         .filter(|m| m["type"] == "segment" && m["final"] != false)
         .filter_map(|m| {
-            Some((
-                m["segment_id"].as_str()?.to_string(),
-                m["start_ms"].as_u64()?,
-            ))
+            let span = (m["start_ms"].as_u64(), m["end_ms"].as_u64()?);
+            Some((m["segment_id"].as_str()?.to_string(), span))
         })
         .collect();
     let first_ms = messages
@@ -603,7 +597,7 @@ pub fn evaluate_call(
         .filter_map(|m| m["start_ms"].as_u64())
         .min()
         .unwrap_or(0);
-    let last_ms = seg_end.values().copied().max().unwrap_or(0);
+    let last_ms = seg_span.values().map(|s| s.1).max().unwrap_or(0);
     let stream = if opts.finals_only {
         messages.clone()
     } else {
@@ -646,15 +640,15 @@ pub fn evaluate_call(
         let bound = |key: &str, default: u64| -> Result<u64, String> {
             match e[key].as_str() {
                 None => Ok(default),
-                Some(id) => seg_end
+                Some(id) => seg_span
                     .get(id)
-                    .copied()
+                    .map(|s| s.1)
                     .ok_or(format!("expected_nudges: unknown segment {id:?}")),
             }
         };
         let after = e["after"]
             .as_str()
-            .and_then(|id| Some((id.to_string(), *seg_start.get(id)?)));
+            .and_then(|id| Some((id.to_string(), seg_span.get(id)?.0?)));
         expected.push((
             kind.to_string(),
             bound("after", first_ms)?,

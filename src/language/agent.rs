@@ -574,8 +574,6 @@ const NOT_FIRST_PERSON: &[&str] = &[
     "banco", "recibo", "servicio", "tecnico", "folio", "codigo", "titulo", "pasado",
 ];
 
-/// First-person verbs that say, feel or ask rather than do: "lo siento", "le entiendo", "le
-/// explico", "le pido disculpas" are no step, whatever time follows them.
 /// Infinitives after "puedo"/"podría" that say, ask or help rather than do something for the case.
 const OFFERS_THAT_SAY: &[&str] = &[
     "ayudar",
@@ -594,6 +592,8 @@ const OFFERS_THAT_SAY: &[&str] = &[
     "repetir",
 ];
 
+/// First-person verbs that say, feel or ask rather than do: "lo siento", "le entiendo", "le
+/// explico", "le pido disculpas" are no step, whatever time follows them.
 const NOT_ACTIONS: &[&str] = &[
     "siento",
     "entiendo",

@@ -76,7 +76,7 @@ params! {
     heat_worst = 0.72, "Heat of the company judged the worst (contempt: hostility).";
     heat_taunt = 0.72, "Heat of the agent's competence mocked (an insult: hostility).";
     heat_resignation = 0.45, "Heat of the customer giving up (frustration).";
-    heat_already_told = 0.45, "Heat of \"ya te lo expliqué\", \"ya lo hice\" (made to repeat).";
+    heat_already_told = 0.45, "Heat of \"ya te lo expliqué\", \"ya se lo he dicho\" (made to repeat).";
     heat_sarcasm = 0.5, "Least heat of praise next to an adverse fact.";
     heat_hostile = 0.72, "Least heat of hostility (company insult, ultimatum, strong command).";
     heat_shout = 0.5, "Least heat of shouting (capitals) without exclamation marks.";

@@ -769,7 +769,6 @@ const CHARGE_ME: &[&str] = &[
     "cobrame", "cobreme", "cobradme", "cobrenme", "cobren", "cobra", "cobre",
 ];
 
-/// The customer gives up ([`Kind::Resignation`]).
 /// Object and indirect-object clitics between "ya" and the verb ("ya se lo", "ya te la").
 const CLITICS: &[&str] = &[
     "me", "te", "le", "les", "se", "lo", "la", "los", "las", "nos", "os",
@@ -823,6 +822,7 @@ fn already_told(words: &[String], out: &mut Vec<Found>) {
     }
 }
 
+/// The customer gives up ([`Kind::Resignation`]).
 fn resignation(words: &[String], out: &mut Vec<Found>) {
     let n = words.len();
     let at = |k: usize| word_at(words, k);
